@@ -1,0 +1,98 @@
+/** Content digests: computing them while bytes stream, and refusing blobs that do not match. */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { EnclavifyError, shortDigest } from './errors.js';
+
+const DIGEST_RE = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+const HEX = { sha256: /^[a-f0-9]{64}$/, sha512: /^[a-f0-9]{128}$/ } as const;
+
+/** `sha256:<hex>` of some bytes. */
+export function sha256Digest(data: Uint8Array | string): string {
+  return 'sha256:' + createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * Checks a digest's grammar and, for the algorithms we can verify, its encoding. Returns
+ * [algorithm, encoded]; throws an error naming `what` otherwise.
+ */
+export function parseDigest(digest: unknown, what: string): ['sha256' | 'sha512', string] {
+  const m = typeof digest === 'string' ? DIGEST_RE.exec(digest) : null;
+  if (!m) throw new EnclavifyError('BAD_DIGEST', `${what}: ${JSON.stringify(digest)} is not a valid digest`);
+  const alg = m[1];
+  if (alg !== 'sha256' && alg !== 'sha512') {
+    throw new EnclavifyError('UNSUPPORTED_DIGEST', `${what}: digest algorithm ${alg} is not supported (sha256, sha512)`);
+  }
+  if (!HEX[alg].test(m[2])) throw new EnclavifyError('BAD_DIGEST', `${what}: ${digest} has a malformed ${alg} encoding`);
+  return [alg, m[2]];
+}
+
+/** A pass-through stream that counts bytes and hashes them; `digest` is set once it ends. */
+export class HashingStream extends Transform {
+  private hash: Hash;
+  bytes = 0;
+  digest?: string;
+  constructor(private readonly algorithm: 'sha256' | 'sha512' = 'sha256') {
+    super();
+    this.hash = createHash(algorithm);
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    this.digest = `${this.algorithm}:${this.hash.digest('hex')}`;
+    cb();
+  }
+}
+
+/**
+ * A pass-through stream that fails (instead of ending) when the bytes do not have the expected
+ * size and digest. The check on size happens as bytes arrive, so an oversized blob is cut off
+ * early; the digest is checked at the end, before the consumer sees the end of the stream.
+ */
+export class VerifyingStream extends Transform {
+  private hash: Hash;
+  private bytes = 0;
+  constructor(
+    private readonly expected: { digest: string; size?: number },
+    private readonly what: string,
+  ) {
+    super();
+    const [alg] = parseDigest(expected.digest, what);
+    this.hash = createHash(alg);
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.expected.size !== undefined && this.bytes > this.expected.size) {
+      cb(new EnclavifyError('BLOB_SIZE_MISMATCH', `${this.what}: blob ${shortDigest(this.expected.digest)} is larger than the ${this.expected.size} bytes its descriptor says`));
+      return;
+    }
+    this.hash.update(chunk);
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.expected.size !== undefined && this.bytes !== this.expected.size) {
+      cb(new EnclavifyError('BLOB_SIZE_MISMATCH', `${this.what}: blob ${shortDigest(this.expected.digest)} is truncated: ${this.bytes} of ${this.expected.size} bytes`));
+      return;
+    }
+    const got = `${this.expected.digest.split(':')[0]}:${this.hash.digest('hex')}`;
+    if (got !== this.expected.digest) {
+      cb(new EnclavifyError('BLOB_DIGEST_MISMATCH', `${this.what}: blob ${this.expected.digest} does not match its content (content digest ${got})`));
+      return;
+    }
+    cb();
+  }
+}
+
+/** Verifies bytes already in memory against a descriptor. */
+export function verifyBytes(data: Uint8Array, expected: { digest: string; size?: number }, what: string): void {
+  const [alg] = parseDigest(expected.digest, what);
+  if (expected.size !== undefined && data.length !== expected.size) {
+    throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${what}: blob ${shortDigest(expected.digest)} has ${data.length} bytes, its descriptor says ${expected.size}`);
+  }
+  const got = `${alg}:${createHash(alg).update(data).digest('hex')}`;
+  if (got !== expected.digest) {
+    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${what}: blob ${expected.digest} does not match its content (content digest ${got})`);
+  }
+}

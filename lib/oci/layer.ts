@@ -1,0 +1,103 @@
+/** Layer implementations: blobs from a store (verified while streaming) and newly built layers. */
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { pipeline as pipe } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { compressor, decompressor, type CompressionOptions } from './compression.js';
+import { HashingStream, VerifyingStream } from './digest.js';
+import { shortDigest } from './errors.js';
+import { lazy, type Layer } from './image.js';
+import { ociLayerType, type Compression } from './media-types.js';
+
+/** Opens a raw blob's bytes (unverified) and names it for errors. */
+export type BlobOpener = () => Promise<Readable>;
+
+/**
+ * A layer whose stored blob is known by descriptor (digest and size) and whose diff_id comes from
+ * the config. Both the compressed and the uncompressed streams are verified.
+ */
+export class BlobLayer implements Layer {
+  readonly digest: () => Promise<string>;
+  readonly size: () => Promise<number>;
+  readonly diffId: () => Promise<string>;
+  constructor(
+    readonly mediaType: string,
+    readonly compression: Compression,
+    readonly name: string,
+    private readonly open: BlobOpener,
+    desc: { digest: string | (() => Promise<string>); size: number | (() => Promise<number>); diffId: string },
+    readonly annotations?: Record<string, string>,
+  ) {
+    const d = desc.digest, s = desc.size;
+    this.digest = typeof d === 'string' ? async () => d : lazy(d);
+    this.size = typeof s === 'number' ? async () => s : lazy(s);
+    this.diffId = async () => desc.diffId;
+  }
+  async compressed(): Promise<Readable> {
+    const raw = await this.open();
+    const v = new VerifyingStream({ digest: await this.digest(), size: await this.size() }, this.name);
+    return chain(raw, v);
+  }
+  async uncompressed(): Promise<Readable> {
+    const c = await this.compressed();
+    const u = chain(c, decompressor(this.compression), this.name);
+    // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
+    return chain(u, new VerifyingStream({ digest: await this.diffId() }, `${this.name} (uncompressed, diff_id ${shortDigest(await this.diffId())})`));
+  }
+}
+
+/**
+ * Pipe `src` into `dst`, forwarding `src`'s errors so the consumer of `dst` sees them. With
+ * `what`, errors of `dst` itself (e.g. zlib's "incorrect header check") are prefixed with it, so
+ * a corrupt blob is named.
+ */
+export function chain<T extends NodeJS.ReadWriteStream & Readable>(src: Readable, dst: T, what?: string): T {
+  if (what) {
+    dst.on('error', (e: Error) => {
+      if (!e.message.includes(what)) e.message = `${what}: ${e.message}`;
+    });
+  }
+  src.on('error', (e) => dst.destroy(e));
+  dst.on('close', () => src.destroy());
+  src.pipe(dst);
+  return dst;
+}
+
+/** A newly built layer held in a temporary file, with all digests computed while it was written. */
+export class FileLayer implements Layer {
+  constructor(
+    readonly file: string,
+    readonly compression: Compression,
+    readonly name: string,
+    private readonly digests: { digest: string; size: number; diffId: string },
+    readonly mediaType: string = ociLayerType(compression),
+    readonly annotations?: Record<string, string>,
+  ) {}
+  async digest(): Promise<string> { return this.digests.digest; }
+  async size(): Promise<number> { return this.digests.size; }
+  async diffId(): Promise<string> { return this.digests.diffId; }
+  async compressed(): Promise<Readable> { return createReadStream(this.file, { highWaterMark: 1 << 20 }); }
+  async uncompressed(): Promise<Readable> { return chain(await this.compressed(), decompressor(this.compression)); }
+  /** Remove the backing file. */
+  async dispose(): Promise<void> { await rm(this.file, { force: true }); }
+}
+
+/**
+ * Builds a layer from an uncompressed tar stream: compresses it into a temporary file under
+ * `tmpDir`, computing diff_id, compressed digest and size in the same single pass.
+ */
+export async function buildLayer(opts: { tar: Readable; tmpDir: string; name: string; annotations?: Record<string, string> } & CompressionOptions): Promise<FileLayer> {
+  const file = path.join(opts.tmpDir, `layer-${randomBytes(8).toString('hex')}.tmp`);
+  const diff = new HashingStream();
+  const comp = new HashingStream();
+  try {
+    await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file));
+  } catch (e) {
+    await rm(file, { force: true });
+    throw e;
+  }
+  return new FileLayer(file, opts.compression, opts.name, { digest: comp.digest!, size: comp.bytes, diffId: diff.digest! }, ociLayerType(opts.compression), opts.annotations);
+}

@@ -1,0 +1,34 @@
+/** Opening and writing images by reference, whatever the transport. */
+import { EnclavifyError } from '../oci/errors.js';
+import type { Image } from '../oci/image.js';
+import { toOciImage } from '../oci/convert.js';
+import { readDockerArchive } from './docker-archive.js';
+import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
+import { formatRef, parseRef, type ImageRef } from './ref.js';
+
+export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
+export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, atomicWrite, type ReadOptions, type WriteResult } from './oci-layout.js';
+export { readDockerArchive } from './docker-archive.js';
+
+const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parseRef(r) : r);
+
+/** Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`, `docker-archive:FILE[:NAME:TAG]`). */
+export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}): Promise<Image> {
+  const r = asRef(ref);
+  if (r.transport === 'oci') return readOciLayout(r, opts);
+  if (r.transport === 'docker-archive') return readDockerArchive(r);
+  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
+}
+
+/** Writes an image to a destination reference (OCI layouts; images are converted to OCI media types). */
+export async function writeImage(image: Image, ref: ImageRef | string, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+  const r = asRef(ref);
+  if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
+  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG])`);
+}
+
+/** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
+export async function copyImage(opts: { from: ImageRef | string; to: ImageRef | string; readOptions?: ReadOptions; progress?: (msg: string) => void }): Promise<WriteResult> {
+  const src = await openImage(opts.from, opts.readOptions);
+  return writeImage(src, opts.to, { progress: opts.progress });
+}

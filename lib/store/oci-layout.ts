@@ -1,0 +1,258 @@
+/** Reading and writing OCI image layouts (image-spec image-layout.md). */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { pipeline as pipe } from 'node:stream/promises';
+import { verifyBytes, VerifyingStream, parseDigest, sha256Digest } from '../oci/digest.js';
+import { EnclavifyError, shortDigest } from '../oci/errors.js';
+import { lazy, type Image, type Layer } from '../oci/image.js';
+import { encodeJson, parseConfig, parseIndex, parseManifest } from '../oci/json.js';
+import { BlobLayer } from '../oci/layer.js';
+import { isIndexType, isManifestType, layerCompression, MT } from '../oci/media-types.js';
+import type { Descriptor, Index, Platform } from '../oci/types.js';
+import { withLock } from './lock.js';
+import type { OciRef } from './ref.js';
+import { formatRef } from './ref.js';
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+const MAX_DOC = 4 << 20; // manifests and configs larger than this are refused (registries cap at 4 MiB)
+
+function blobPath(dir: string, digest: string, what: string): string {
+  const [alg, hex] = parseDigest(digest, what);
+  return path.join(dir, 'blobs', alg, hex);
+}
+
+async function readBlob(dir: string, d: Descriptor, what: string): Promise<Buffer> {
+  if (d.size > MAX_DOC) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: blob ${shortDigest(d.digest)} is ${d.size} bytes, more than a manifest or config may be`);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(blobPath(dir, d.digest, what));
+  } catch (e) {
+    throw new EnclavifyError('BLOB_MISSING', `${what}: blob ${d.digest} is missing from the layout (${(e as NodeJS.ErrnoException).code})`);
+  }
+  verifyBytes(bytes, d, what);
+  return bytes;
+}
+
+/** The platform a multi-platform index is resolved to by default: linux on this machine's architecture. */
+export function hostPlatform(): Platform {
+  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
+  return { os: 'linux', architecture: arch };
+}
+
+/** Parse `os/arch[/variant]`. */
+export function parsePlatform(s: string): Platform {
+  const [os, architecture, variant] = s.split('/');
+  if (!os || !architecture) throw new EnclavifyError('BAD_PLATFORM', `platform ${JSON.stringify(s)} is not OS/ARCH[/VARIANT]`);
+  return variant ? { os, architecture, variant } : { os, architecture };
+}
+
+const fmtPlatform = (p?: Platform) => (p ? `${p.os}/${p.architecture}${p.variant ? '/' + p.variant : ''}` : 'unknown');
+
+/** Options for reading an image. */
+export interface ReadOptions {
+  /** Platform to pick from a multi-platform index (default linux/<host arch>). */
+  platform?: Platform;
+}
+
+/** Opens the image a reference names in an OCI image layout. Blobs are verified as they are read. */
+export async function readOciLayout(ref: OciRef, opts: ReadOptions = {}): Promise<Image> {
+  const name = formatRef(ref);
+  const dir = ref.dir;
+  let layoutHeader: string;
+  try {
+    layoutHeader = await readFile(path.join(dir, 'oci-layout'), 'utf8');
+  } catch {
+    throw new EnclavifyError('NOT_FOUND', `${name}: ${dir} is not an OCI image layout (no oci-layout file)`);
+  }
+  let version: unknown;
+  try {
+    version = (JSON.parse(layoutHeader) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  } catch {
+    throw new EnclavifyError('BAD_JSON', `${name}: oci-layout is malformed JSON`);
+  }
+  if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+  const index = parseIndex(await readFile(path.join(dir, 'index.json')).catch(() => {
+    throw new EnclavifyError('BAD_LAYOUT', `${name}: index.json is missing`);
+  }), `${name}: index.json`);
+
+  let desc: Descriptor;
+  if (ref.digest) {
+    desc = index.manifests.find((d) => d.digest === ref.digest) ?? { mediaType: MT.ociManifest, digest: ref.digest, size: -1 };
+    if (desc.size < 0) {
+      const st = await stat(blobPath(dir, ref.digest, name)).catch(() => undefined);
+      if (!st) throw new EnclavifyError('NOT_FOUND', `${name}: no manifest with digest ${ref.digest} in the layout`);
+      desc = { ...desc, size: st.size };
+    }
+  } else {
+    const images = index.manifests.filter((d) => isManifestType(d.mediaType) || isIndexType(d.mediaType));
+    const tags = images.map((d) => d.annotations?.[REF_NAME]).filter(Boolean);
+    const found = ref.tag ? images.filter((d) => d.annotations?.[REF_NAME] === ref.tag) : images;
+    if (found.length === 0) {
+      throw new EnclavifyError('NOT_FOUND', ref.tag ? `${name}: no image tagged ${ref.tag} (tags: ${tags.join(', ') || 'none'})` : `${name}: the layout holds no image`);
+    }
+    if (found.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: ${found.length} images match; name one with :TAG (tags: ${tags.join(', ') || 'none'}) or @DIGEST`);
+    desc = found[0];
+  }
+
+  // Descend through (nested) indexes to one platform's manifest.
+  const want = opts.platform ?? hostPlatform();
+  for (let depth = 0; ; depth++) {
+    if (depth > 4) throw new EnclavifyError('BAD_INDEX', `${name}: indexes nested too deeply`);
+    const bytes = await readBlob(dir, desc, `${name}: manifest ${shortDigest(desc.digest)}`);
+    const mt = desc.mediaType === MT.ociManifest || desc.mediaType === MT.dockerManifest || isIndexType(desc.mediaType)
+      ? desc.mediaType
+      : ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? desc.mediaType);
+    if (isIndexType(mt)) {
+      const idx: Index = parseIndex(bytes, `${name}: index ${shortDigest(desc.digest)}`);
+      const match = idx.manifests.filter((d) => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && (!want.variant || d.platform.variant === want.variant));
+      if (match.length === 0) {
+        throw new EnclavifyError('NOT_FOUND', `${name}: no manifest for platform ${fmtPlatform(want)} (available: ${idx.manifests.map((d) => fmtPlatform(d.platform)).join(', ')})`);
+      }
+      desc = match[0];
+      continue;
+    }
+    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
+    return layoutImage(dir, name, bytes, desc);
+  }
+}
+
+function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor): Image {
+  const manifest = parseManifest(rawManifest, `${name}: manifest ${shortDigest(desc.digest)}`);
+  const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`));
+  const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
+  const layers = lazy(async (): Promise<Layer[]> => {
+    const cfg = await config();
+    if (cfg.rootfs.diff_ids.length !== manifest.layers.length) {
+      throw new EnclavifyError('BAD_CONFIG', `${name}: the manifest has ${manifest.layers.length} layers but the config lists ${cfg.rootfs.diff_ids.length} diff_ids`);
+    }
+    return manifest.layers.map((d, i) => {
+      const lname = `layer ${i + 1} (${shortDigest(d.digest)}) of ${name}`;
+      const c = layerCompression(d.mediaType);
+      if (c === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${lname}: unsupported layer media type ${d.mediaType}`);
+      const file = blobPath(dir, d.digest, lname);
+      return new BlobLayer(d.mediaType, c, lname, async () => {
+        await stat(file).catch(() => {
+          throw new EnclavifyError('BLOB_MISSING', `${lname}: blob ${d.digest} is missing from the layout`);
+        });
+        return createReadStream(file, { highWaterMark: 1 << 20 });
+      }, { digest: d.digest, size: d.size, diffId: cfg.rootfs.diff_ids[i] }, d.annotations);
+    });
+  });
+  return {
+    name,
+    mediaType: async () => manifest.mediaType ?? desc.mediaType,
+    manifest: async () => manifest,
+    rawManifest: async () => rawManifest,
+    digest: async () => desc.digest,
+    config,
+    rawConfig,
+    layers,
+  };
+}
+
+/** What writing an image produced. */
+export interface WriteResult { digest: string; size: number; mediaType: string; reference: string }
+
+/**
+ * Writes an image into an OCI image layout (created if needed; other images in it are kept).
+ * Blobs go under a temporary name and are renamed into place; index.json is replaced atomically
+ * under a lock. On failure, blobs this call added are removed, and a layout this call created is
+ * removed entirely.
+ */
+export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+  const name = formatRef(ref);
+  if (ref.digest) throw new EnclavifyError('BAD_REFERENCE', `${name}: a destination cannot name a digest; use oci:DIR[:TAG]`);
+  const dir = ref.dir;
+  const existed = await stat(dir).then((s) => {
+    if (!s.isDirectory()) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} exists and is not a directory`);
+    return true;
+  }, () => false);
+  if (existed) {
+    const entries = await readdir(dir);
+    if (entries.length > 0 && !entries.includes('oci-layout')) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
+  }
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const added: string[] = [];
+  try {
+    return await withLock(path.join(dir, 'index.json.lock'), name, async () => {
+      if (!existed || !(await stat(path.join(dir, 'oci-layout')).catch(() => undefined))) {
+        await atomicWrite(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }));
+      }
+      const manifest = await image.manifest();
+      const rawManifest = Buffer.from(await image.rawManifest());
+      const mediaType = await image.mediaType();
+      const layers = await image.layers();
+      // Layers: stream each stored blob (verified by the source) into place; two at a time.
+      let next = 0;
+      const worker = async () => {
+        while (next < layers.length) {
+          const l = layers[next++];
+          const digest = await l.digest();
+          const dst = blobPath(dir, digest, l.name);
+          if (await existsWithSize(dst, await l.size())) continue;
+          opts.progress?.(`writing ${l.name}`);
+          await mkdir(path.dirname(dst), { recursive: true });
+          const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
+          try {
+            await pipe(await l.compressed(), new VerifyingStream({ digest, size: await l.size() }, l.name), createWriteStream(tmp, { mode: 0o644 }));
+            await rename(tmp, dst);
+            added.push(dst);
+          } finally {
+            await rm(tmp, { force: true });
+          }
+        }
+      };
+      await Promise.all([worker(), worker()]);
+      const rawConfig = Buffer.from(await image.rawConfig());
+      verifyBytes(rawConfig, manifest.config, `${name}: config`);
+      for (const [bytes, digest] of [[rawConfig, manifest.config.digest], [rawManifest, await image.digest()]] as const) {
+        const dst = blobPath(dir, digest, name);
+        if (!(await existsWithSize(dst, bytes.length))) {
+          await atomicWrite(dst, bytes);
+          added.push(dst);
+        }
+      }
+      const digest = sha256Digest(rawManifest);
+      // index.json: replace any descriptor with the same tag, keep everything else.
+      const indexPath = path.join(dir, 'index.json');
+      const index: Index = await readFile(indexPath).then((b) => parseIndex(b, `${name}: index.json`), () => ({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] }));
+      const desc: Descriptor = { mediaType, digest, size: rawManifest.length };
+      if (ref.tag) desc.annotations = { [REF_NAME]: ref.tag };
+      index.manifests = index.manifests.filter((d) => !(ref.tag ? d.annotations?.[REF_NAME] === ref.tag : d.digest === digest && !d.annotations?.[REF_NAME]));
+      index.manifests.push(desc);
+      if (!index.mediaType) index.mediaType = MT.ociIndex;
+      await atomicWrite(indexPath, encodeJson(index));
+      return { digest, size: rawManifest.length, mediaType, reference: name };
+    });
+  } catch (e) {
+    if (!existed) await rm(dir, { recursive: true, force: true });
+    else await Promise.all(added.map((f) => rm(f, { force: true })));
+    throw e;
+  }
+}
+
+async function existsWithSize(file: string, size: number): Promise<boolean> {
+  const st = await stat(file).catch(() => undefined);
+  return !!st && st.size === size;
+}
+
+/** Write a file under a temporary name in the same directory, fsync it, then rename it into place. */
+export async function atomicWrite(file: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
+  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+void writeFile;

@@ -1,0 +1,70 @@
+/** Image references in skopeo's transport:details style. */
+import { EnclavifyError } from '../oci/errors.js';
+
+/** An OCI image layout directory, optionally a tag (`ref.name`) or a manifest digest in it. */
+export interface OciRef { transport: 'oci'; dir: string; tag?: string; digest?: string }
+/** A `docker save` archive, optionally naming one of its images (`name:tag`). */
+export interface DockerArchiveRef { transport: 'docker-archive'; file: string; name?: string }
+/** A registry reference (`docker://host/repo:tag`); reading and writing come with the registry client. */
+export interface RegistryRef { transport: 'docker'; reference: string }
+export type ImageRef = OciRef | DockerArchiveRef | RegistryRef;
+
+export const ACCEPTED_FORMS = [
+  'oci:DIR[:TAG]            an OCI image layout directory, image tagged TAG (org.opencontainers.image.ref.name)',
+  'oci:DIR@sha256:HEX       the manifest with that digest in an OCI image layout',
+  'docker-archive:FILE[:NAME:TAG]  a `docker save` archive (NAME:TAG picks an image; when writing, the tag to record)',
+  'docker://HOST/REPO[:TAG]  a registry (not supported yet)',
+].join('\n  ');
+
+function bad(ref: string, why: string): EnclavifyError {
+  return new EnclavifyError('BAD_REFERENCE', `invalid image reference ${JSON.stringify(ref)}: ${why}\naccepted forms:\n  ${ACCEPTED_FORMS}`);
+}
+
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** Parses `oci:…`, `docker-archive:…` and `docker://…` references; errors show the accepted forms. */
+export function parseRef(ref: string): ImageRef {
+  const i = ref.indexOf(':');
+  if (i <= 0) throw bad(ref, 'no transport (oci:, docker-archive:, docker://)');
+  const transport = ref.slice(0, i);
+  const rest = ref.slice(i + 1);
+  if (transport === 'oci') {
+    if (!rest) throw bad(ref, 'no directory');
+    const at = rest.lastIndexOf('@');
+    if (at > 0 && /^sha(256|512):/.test(rest.slice(at + 1))) {
+      const digest = rest.slice(at + 1);
+      if (!/^sha256:[a-f0-9]{64}$|^sha512:[a-f0-9]{128}$/.test(digest)) throw bad(ref, `malformed digest ${digest}`);
+      return { transport: 'oci', dir: rest.slice(0, at), digest };
+    }
+    const c = rest.indexOf(':');
+    if (c < 0) return { transport: 'oci', dir: rest };
+    const dir = rest.slice(0, c), tag = rest.slice(c + 1);
+    if (!dir) throw bad(ref, 'no directory');
+    // Like skopeo, the part after the first ':' is the reference; it must look like a tag.
+    if (!TAG_RE.test(tag)) throw bad(ref, `${JSON.stringify(tag)} is not a valid tag`);
+    return { transport: 'oci', dir, tag };
+  }
+  if (transport === 'docker-archive') {
+    if (!rest) throw bad(ref, 'no archive file');
+    const c = rest.indexOf(':');
+    if (c < 0) return { transport: 'docker-archive', file: rest };
+    const file = rest.slice(0, c), name = rest.slice(c + 1);
+    if (!file) throw bad(ref, 'no archive file');
+    if (!/^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(name)) {
+      throw bad(ref, `${JSON.stringify(name)} is not NAME:TAG`);
+    }
+    return { transport: 'docker-archive', file, name };
+  }
+  if (transport === 'docker') {
+    if (!rest.startsWith('//') || rest.length <= 2) throw bad(ref, 'a registry reference is docker://HOST/REPO[:TAG]');
+    return { transport: 'docker', reference: rest.slice(2) };
+  }
+  throw bad(ref, `unknown transport ${JSON.stringify(transport)}`);
+}
+
+/** The reference as a string, for messages. */
+export function formatRef(r: ImageRef): string {
+  if (r.transport === 'oci') return `oci:${r.dir}${r.digest ? '@' + r.digest : r.tag ? ':' + r.tag : ''}`;
+  if (r.transport === 'docker-archive') return `docker-archive:${r.file}${r.name ? ':' + r.name : ''}`;
+  return `docker://${r.reference}`;
+}
