@@ -1,0 +1,39 @@
+/** What a CLI command is: its options, its help text and the function that runs it. */
+import type { OptionSpec, Parsed } from './args.js';
+
+/** Where a command writes: results to stdout, progress and reports to stderr. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  /** Progress lines (on stderr; silenced by --quiet). */
+  progress(text: string): void;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Longer explanation for --help. */
+  description: string;
+  options: Record<string, OptionSpec>;
+  /** Returns the exit code. */
+  run(args: Parsed, io: Io): Promise<number>;
+}
+
+/** Exit codes that CI can switch on. */
+export const EXIT = {
+  ok: 0,
+  /** The operation failed: bad input image, I/O error, refused rule. */
+  failed: 1,
+  /** Usage error: unknown option, missing argument, malformed reference. */
+  usage: 2,
+  /** Verification found problems (enclavify verify). */
+  findings: 3,
+} as const;
+
+/** Options every command has. */
+export const COMMON: Record<string, OptionSpec> = {
+  help: { kind: 'flag', short: 'h', help: 'show this help' },
+  json: { kind: 'flag', help: 'print one JSON object on stdout (progress still goes to stderr)' },
+  quiet: { kind: 'flag', short: 'q', help: 'no progress messages on stderr' },
+};

@@ -1,0 +1,30 @@
+/** `enclavify copy SRC DST`: like `skopeo copy` between the transports we support. */
+import { copyImage, parsePlatform } from '../store/index.js';
+import { ACCEPTED_FORMS } from '../store/ref.js';
+import { UsageError } from './args.js';
+import { COMMON, EXIT, type Command } from './command.js';
+
+export const copyCommand: Command = {
+  name: 'copy',
+  summary: 'copy an image between transports, verifying every blob',
+  usage: 'enclavify copy [options] SRC DST',
+  description: `Copies the image SRC to DST without a Docker daemon. Layers are streamed, verified
+against their digests and written byte-identical; Docker schema2 images are written with OCI
+media types. A copy of an OCI image keeps its manifest digest. Prints the manifest digest of the
+written image on stdout.
+
+References:
+  ${ACCEPTED_FORMS}`,
+  options: {
+    platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
+    ...COMMON,
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
+    const [from, to] = args.positionals;
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const res = await copyImage({ from, to, readOptions: { platform }, progress: io.progress });
+    io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference }) : res.digest);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,80 @@
+/** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
+import { createRequire } from 'node:module';
+import { EnclavifyError } from '../oci/errors.js';
+import { formatOptions, parseArgs, UsageError } from './args.js';
+import { EXIT, type Command, type Io } from './command.js';
+import { copyCommand } from './copy.js';
+import { treeCommand } from './tree.js';
+
+/** All commands, in --help order. */
+export const commands: Command[] = [copyCommand, treeCommand];
+
+function version(): string {
+  try {
+    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function topHelp(): string {
+  const w = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return `enclavify ${version()}: turn native container images into confidential images (Intel SGX:
+Gramine, SCONE): encrypted and authenticated files, runtime, attestation policy and Helm chart.
+No Docker daemon needed.
+
+Usage: enclavify COMMAND [options]
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(w)}${c.summary}`).join('\n')}
+
+Run 'enclavify COMMAND --help' for a command's options.
+Exit codes: 0 success, 1 failure (bad input, I/O), 2 usage error, 3 verification findings.`;
+}
+
+function commandHelp(c: Command): string {
+  return `Usage: ${c.usage}\n\n${c.description}\n\nOptions:\n${formatOptions(c.options)}`;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
+  const quiet = argv.includes('--quiet') || argv.includes('-q');
+  const out = io?.out ?? ((t: string) => process.stdout.write(t + '\n'));
+  const err = io?.err ?? ((t: string) => process.stderr.write(t + '\n'));
+  const sink: Io = { out, err, progress: io?.progress ?? ((t) => { if (!quiet) err(`enclavify: ${t}`); }) };
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    const c = commands.find((x) => x.name === rest[0]);
+    out(c ? commandHelp(c) : topHelp());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  if (name === '--version' || name === '-V') {
+    out(version());
+    return EXIT.ok;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    err(`enclavify: unknown command ${JSON.stringify(name)}\n\n${topHelp()}`);
+    return EXIT.usage;
+  }
+  try {
+    const args = parseArgs(rest, cmd.options);
+    if (args.flags.help) {
+      out(commandHelp(cmd));
+      return EXIT.ok;
+    }
+    return await cmd.run(args, sink);
+  } catch (e) {
+    const json = rest.includes('--json');
+    const code = e instanceof EnclavifyError ? e.code : (e as NodeJS.ErrnoException).code ?? 'ERROR';
+    const message = (e as Error).message;
+    if (json) out(JSON.stringify({ error: { code, message } }));
+    err(`enclavify ${cmd.name}: ${message}`);
+    if (e instanceof UsageError || code === 'BAD_REFERENCE') {
+      err(`Run 'enclavify ${cmd.name} --help' for usage.`);
+      return EXIT.usage;
+    }
+    if (!(e instanceof EnclavifyError) && process.env.ENCLAVIFY_DEBUG) err(String((e as Error).stack));
+    return EXIT.failed;
+  }
+}

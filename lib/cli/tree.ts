@@ -1,0 +1,35 @@
+/** `enclavify tree SRC`: the merged root file system, one line per path. */
+import { RootFs } from '../fs/merged.js';
+import { formatTree } from '../fs/tree.js';
+import { openImage, parsePlatform } from '../store/index.js';
+import { UsageError } from './args.js';
+import { COMMON, EXIT, type Command } from './command.js';
+
+export const treeCommand: Command = {
+  name: 'tree',
+  summary: 'print the merged root file system of an image',
+  usage: 'enclavify tree [options] SRC',
+  description: `Prints the root file system that the image's layers produce, as a container runtime
+(or umoci unpack) would see it, with OCI whiteouts applied. One line per path, sorted bytewise:
+  PATH file MODE UID:GID SIZE SHA256 nlink=N
+  PATH dir MODE UID:GID
+  PATH symlink UID:GID -> TARGET
+  PATH chardev|blockdev MODE UID:GID MAJOR,MINOR
+  PATH fifo MODE UID:GID
+Modes are octal without the file type; nlink counts the paths sharing a file through hard links.`,
+  options: {
+    platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    ...COMMON,
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw new UsageError('tree needs one image reference');
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const image = await openImage(args.positionals[0], { platform });
+    const layers = await image.layers();
+    io.progress(`scanning ${layers.length} layers of ${image.name}`);
+    const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+    if (args.flags.json) io.out(JSON.stringify(fs.entries()));
+    else io.out(formatTree(fs).replace(/\n$/, ''));
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,16 @@
+/**
+ * enclavify: turn native OCI container images into confidential images for Intel SGX.
+ *
+ * The public API. Images are opened by reference (`openImage`), changed by a `pipeline` of
+ * transforms, and written by reference (`writeImage`). Everything streams; nothing needs a
+ * Docker daemon.
+ * @packageDocumentation
+ */
+export { EnclavifyError } from './oci/errors.js';
+export type { Image, Layer } from './oci/image.js';
+export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, HistoryEntry, Platform } from './oci/types.js';
+export { MT, type Compression } from './oci/media-types.js';
+export type { CompressionOptions } from './oci/compression.js';
+export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type ReadOptions, type WriteResult } from './store/index.js';
+export { pipeline, Draft, type Transform, type Artifact, type LayerItem, type PipelineOptions, type PipelineResult } from './transforms/pipeline.js';
+export type { FsEntry, EntryType } from './fs/entry.js';

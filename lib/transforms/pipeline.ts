@@ -1,0 +1,239 @@
+/**
+ * The pipeline: transforms applied in order to a mutable draft of an image, producing a new image
+ * plus artifacts (policy, chart, keys, report). Layers a transform does not touch stay the source's
+ * layer objects, so they are written byte-identical; a pipeline that changes nothing returns the
+ * source image itself (same manifest digest).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { Readable } from 'node:stream';
+import { sha256Digest } from '../oci/digest.js';
+import { EnclavifyError } from '../oci/errors.js';
+import { lazy, type Image, type Layer } from '../oci/image.js';
+import { encodeJson } from '../oci/json.js';
+import { buildLayer, type FileLayer } from '../oci/layer.js';
+import { MT, ociLayerType } from '../oci/media-types.js';
+import type { CompressionOptions } from '../oci/compression.js';
+import type { HistoryEntry, ImageConfig, Manifest } from '../oci/types.js';
+import { RootFs } from '../fs/merged.js';
+import { tarStream } from '../fs/tar-write.js';
+import type { FsEntry } from '../fs/entry.js';
+
+/** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
+export interface Transform {
+  /** Short name, used in history entries, progress and the report. */
+  readonly name: string;
+  /** Change the draft: its config, layers, artifacts or shared state. */
+  apply(draft: Draft): Promise<void> | void;
+}
+
+/** A file a pipeline produces beside the image (policy, chart file, keys, report). */
+export interface Artifact {
+  /** Relative path under the output directory, e.g. `policy/session.yaml`. */
+  path: string;
+  data: Uint8Array | string;
+  /** Holds secrets: written with mode 0600 and never printed. */
+  secret?: boolean;
+  /** One line for listings. */
+  description?: string;
+}
+
+/** An entry to put in a new layer, with its content for regular files. */
+export interface LayerItem {
+  entry: FsEntry;
+  content?: AsyncIterable<Uint8Array> | Uint8Array;
+}
+
+/** Options of a pipeline run. */
+export interface PipelineOptions {
+  /** Where new layers are staged (default: a fresh directory under the OS temp dir). */
+  tmpDir?: string;
+  /** Compression of new layers (default gzip, level 6). */
+  compression?: CompressionOptions;
+  /** Progress messages (the CLI prints them on stderr). */
+  progress?: (message: string) => void;
+  /** Timestamp for history entries and `created` (default: SOURCE_DATE_EPOCH if set, else now). */
+  created?: Date;
+}
+
+/** The mutable state a pipeline's transforms work on. */
+export class Draft {
+  /** The image config; transforms edit it in place (Entrypoint, Env, history...). */
+  config: ImageConfig;
+  /** Artifacts by path. */
+  readonly artifacts = new Map<string, Artifact>();
+  /** State shared between transforms (e.g. the classification that encryptFS reads). */
+  readonly state = new Map<string, unknown>();
+  /** Per-transform report sections (JSON), in order. */
+  readonly report: Record<string, unknown> = {};
+  private layerList: Layer[];
+  private view?: Promise<RootFs>;
+  readonly created: Date;
+
+  constructor(
+    readonly source: Image,
+    config: ImageConfig,
+    layers: Layer[],
+    readonly tmpDir: string,
+    readonly compression: CompressionOptions,
+    private readonly onProgress?: (message: string) => void,
+    created?: Date,
+  ) {
+    this.config = structuredClone(config);
+    this.layerList = [...layers];
+    this.created = created ?? defaultCreated();
+  }
+
+  /** The current layers, base first. */
+  get layers(): readonly Layer[] {
+    return this.layerList;
+  }
+
+  progress(message: string): void {
+    this.onProgress?.(message);
+  }
+
+  /** The merged root file system of the current layers (scanned once, until layers change). */
+  rootfs(): Promise<RootFs> {
+    return (this.view ??= RootFs.scan(this.layerList.map((l) => ({ name: l.name, open: () => l.uncompressed() }))));
+  }
+
+  /** Replace layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
+  replaceLayer(i: number, layer: Layer, comment: string): void {
+    if (i < 0 || i >= this.layerList.length) throw new EnclavifyError('BAD_LAYER_INDEX', `no layer ${i}`);
+    this.layerList[i] = layer;
+    this.view = undefined;
+    const h = this.historyFor(i);
+    if (h) h.comment = h.comment ? `${h.comment}; ${comment}` : comment;
+  }
+
+  /** Append a layer on top, with a history entry. */
+  addLayer(layer: Layer, history: { createdBy: string; comment?: string }): void {
+    this.layerList.push(layer);
+    this.view = undefined;
+    this.config.history ??= [];
+    this.config.history.push({ created: this.created.toISOString(), created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) });
+  }
+
+  /** Record a config-only change in the history (an `empty_layer` entry). */
+  addHistory(createdBy: string, comment?: string): void {
+    this.config.history ??= [];
+    this.config.history.push({ created: this.created.toISOString(), created_by: createdBy, ...(comment ? { comment } : {}), empty_layer: true });
+  }
+
+  /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
+  async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<FileLayer> {
+    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, ...this.compression });
+  }
+
+  /** Add (or replace) an artifact. */
+  addArtifact(a: Artifact): void {
+    this.artifacts.set(a.path, a);
+  }
+
+  /** History entry of layer i: the i-th entry that is not `empty_layer`. */
+  private historyFor(i: number): HistoryEntry | undefined {
+    let n = -1;
+    for (const h of this.config.history ?? []) {
+      if (!h.empty_layer && ++n === i) return h;
+    }
+    return undefined;
+  }
+}
+
+async function* toAsync<T>(it: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  yield* it as AsyncIterable<T>;
+}
+
+function defaultCreated(): Date {
+  const e = process.env.SOURCE_DATE_EPOCH;
+  return e && /^\d+$/.test(e) ? new Date(Number(e) * 1000) : new Date();
+}
+
+/** What a pipeline returns. Call `dispose()` once the image is written (removes staged layers). */
+export interface PipelineResult {
+  image: Image;
+  artifacts: Map<string, Artifact>;
+  state: Map<string, unknown>;
+  report: Record<string, unknown>;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Applies transforms in order to a draft of `source` and returns the new image and artifacts.
+ * The last argument may be a {@link PipelineOptions} object.
+ *
+ * ```ts
+ * const out = await pipeline(await openImage('oci:app:1'), fileClassify({ dirs: ['/app/data'] }), encryptFS());
+ * await writeImage(out.image, 'oci:app:1-enc');
+ * await out.dispose();
+ * ```
+ */
+export async function pipeline(source: Image, ...steps: Array<Transform | PipelineOptions>): Promise<PipelineResult> {
+  const last = steps[steps.length - 1];
+  const opts: PipelineOptions = last && !('apply' in last) ? (steps.pop() as PipelineOptions) : {};
+  const transforms = steps as Transform[];
+  for (const t of transforms) {
+    if (!t || typeof (t as Transform).apply !== 'function') throw new EnclavifyError('BAD_TRANSFORM', `pipeline: ${JSON.stringify(t)} is not a transform (an object with name and apply)`);
+  }
+  const ownTmp = !opts.tmpDir;
+  const tmpDir = opts.tmpDir ?? (await mkdtemp(path.join(tmpdir(), 'enclavify-')));
+  const cleanup = async () => {
+    if (ownTmp) await rm(tmpDir, { recursive: true, force: true });
+  };
+  try {
+    const config = await source.config();
+    const srcLayers = await source.layers();
+    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.progress, opts.created);
+    for (const t of transforms) {
+      draft.progress(`${t.name}: start`);
+      await t.apply(draft);
+    }
+    const image = await finish(source, config, srcLayers, draft);
+    return { image, artifacts: draft.artifacts, state: draft.state, report: draft.report, dispose: cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}
+
+/** Turn the draft into an image; the source itself when nothing changed. */
+async function finish(source: Image, srcConfig: ImageConfig, srcLayers: Layer[], draft: Draft): Promise<Image> {
+  const layers = draft.layers;
+  const sameLayers = layers.length === srcLayers.length && layers.every((l, i) => l === srcLayers[i]);
+  if (sameLayers && isDeepStrictEqual(draft.config, srcConfig)) return source;
+  const config = draft.config;
+  config.rootfs = { type: 'layers', diff_ids: await Promise.all(layers.map((l) => l.diffId())) };
+  const nonEmpty = (config.history ?? []).filter((h) => !h.empty_layer).length;
+  if (config.history && nonEmpty !== layers.length) {
+    throw new EnclavifyError('BAD_HISTORY', `pipeline: history has ${nonEmpty} non-empty entries for ${layers.length} layers`);
+  }
+  const rawConfig = encodeJson(config);
+  const srcManifest = await source.manifest();
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MT.ociManifest,
+    config: { mediaType: MT.ociConfig, digest: sha256Digest(rawConfig), size: rawConfig.length },
+    layers: await Promise.all(layers.map(async (l) => ({
+      mediaType: l.mediaType.startsWith('application/vnd.docker.') ? ociLayerType(l.compression) : l.mediaType,
+      digest: await l.digest(),
+      size: await l.size(),
+      ...(l.annotations ? { annotations: l.annotations } : {}),
+    }))),
+    ...(srcManifest.annotations ? { annotations: srcManifest.annotations } : {}),
+  };
+  const rawManifest = encodeJson(manifest);
+  const digest = sha256Digest(rawManifest);
+  return {
+    name: `${source.name} (converted)`,
+    mediaType: async () => MT.ociManifest,
+    manifest: async () => manifest,
+    rawManifest: async () => rawManifest,
+    digest: async () => digest,
+    config: async () => config,
+    rawConfig: async () => rawConfig,
+    layers: lazy(async () => [...layers]),
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Validation against the official OCI image-spec JSON schemas (draft-04) in ../shared/reference.
+ * As the reference notes say, Ajv loads them only after the nested `id`s are stripped and each
+ * file is registered under a URL its relative `$ref`s resolve against.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import Ajv from 'ajv-draft-04';
+import addFormats from 'ajv-formats';
+import { shared } from './tools.js';
+
+const dir = path.join(shared, 'reference', 'oci-image-spec-v1.1.1');
+const base = 'https://opencontainers.org/schema/image/';
+
+function stripIds(x: unknown): unknown {
+  if (Array.isArray(x)) return x.map(stripIds);
+  if (x && typeof x === 'object') {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(x)) if (k !== 'id' || typeof v !== 'string') o[k] = stripIds(v);
+    return o;
+  }
+  return x;
+}
+
+let ajv: Ajv | undefined;
+function load(): Ajv {
+  if (ajv) return ajv;
+  const a = new Ajv({ allErrors: true, strict: false });
+  (addFormats as unknown as (a: Ajv) => void)(a);
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    a.addSchema(stripIds(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) as object, base + f);
+  }
+  return (ajv = a);
+}
+
+export type OciDocument = 'image-manifest' | 'image-index' | 'config' | 'image-layout' | 'content-descriptor';
+
+/** Returns the schema errors of `doc` (empty when valid). */
+export function ociSchemaErrors(kind: OciDocument, doc: unknown): string[] {
+  const file = kind === 'content-descriptor' ? 'content-descriptor.json' : `${kind}-schema.json`;
+  const v = load().getSchema(base + file);
+  if (!v) throw new Error(`schema ${file} not loaded`);
+  return v(doc) ? [] : (v.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
+}
