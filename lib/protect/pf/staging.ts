@@ -1,0 +1,192 @@
+/**
+ * Where the writer assembles an encrypted file before it can be read out. The metadata node and
+ * the MHT nodes depend on everything after them, so output is staged: in memory for small files,
+ * in a private temporary file (positional writes) for larger ones.
+ *
+ * The writer also parks each MHT node's data-node pairs (keys and tags) until the node can be
+ * sealed. In a temporary file these are protected with an ephemeral AES-GCM key that lives only in
+ * memory, so node keys never reach the disk in the clear.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import type { CryptoBackend } from '../../crypto/backend.js';
+import { NODE_SIZE } from './format.js';
+
+/** Positional node store for one file being written. */
+export interface Staging {
+  /** Whether the staged bytes live in a temporary file. */
+  readonly onDisk: boolean;
+  /** Writes `bytes` (at most one node) at the start of physical node `physical`. */
+  put(physical: number, bytes: Uint8Array): Promise<void>;
+  /** Keeps `bytes` (private, at most 4080 bytes) in the slot of physical node `physical` until `unpark`. */
+  park(physical: number, bytes: Uint8Array): Promise<void>;
+  /** Returns the `length` bytes parked at `physical`. */
+  unpark(physical: number, length: number): Promise<Uint8Array>;
+  /** Flushes pending writes; the staged file is complete afterwards. */
+  finish(): Promise<void>;
+  /** A Readable of the whole staged file (call after `finish`). */
+  stream(): Readable;
+  /** Releases memory / removes the temporary file. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+/** Stages in one Buffer of the final size. */
+export class MemoryStaging implements Staging {
+  readonly onDisk = false;
+  private buf: Buffer | undefined;
+
+  constructor(diskSize: number) {
+    this.buf = Buffer.alloc(diskSize);
+  }
+
+  private get bytes(): Buffer {
+    if (!this.buf) throw new Error('encrypted file staging was disposed');
+    return this.buf;
+  }
+
+  async put(physical: number, bytes: Uint8Array): Promise<void> {
+    this.bytes.set(bytes, physical * NODE_SIZE);
+  }
+
+  async park(physical: number, bytes: Uint8Array): Promise<void> {
+    // Memory is private: the pairs can sit in the node's slot until it is overwritten.
+    this.bytes.set(bytes, physical * NODE_SIZE);
+  }
+
+  async unpark(physical: number, length: number): Promise<Uint8Array> {
+    const off = physical * NODE_SIZE;
+    return new Uint8Array(this.bytes.subarray(off, off + length));
+  }
+
+  async finish(): Promise<void> {}
+
+  stream(): Readable {
+    const buf = this.bytes;
+    return Readable.from(
+      (function* () {
+        for (let off = 0; off < buf.length; off += 1 << 16) yield buf.subarray(off, off + (1 << 16));
+      })(),
+    );
+  }
+
+  async dispose(): Promise<void> {
+    this.buf?.fill(0);
+    this.buf = undefined;
+  }
+}
+
+/** Nodes buffered before one positional write (contiguous runs are typical: 96 data nodes). */
+const WRITE_BATCH_NODES = 128;
+
+/** Stages in a temporary file, created with mode 0600 in its own directory. */
+export class FileStaging implements Staging {
+  readonly onDisk = true;
+  private pending = Buffer.alloc(WRITE_BATCH_NODES * NODE_SIZE);
+  private pendingStart = 0;
+  private pendingNodes = 0;
+  private disposed = false;
+  /** Ephemeral key protecting parked node pairs; never leaves memory. */
+  private readonly parkKey: Uint8Array;
+
+  private constructor(
+    private readonly dir: string,
+    readonly file: string,
+    private fh: FileHandle | undefined,
+    private readonly backend: CryptoBackend,
+  ) {
+    this.parkKey = backend.randomBytes(16);
+  }
+
+  /** Creates the temporary directory and file under `tmpDir` (default: the OS temp dir). */
+  static async create(opts: { tmpDir?: string; backend: CryptoBackend }): Promise<FileStaging> {
+    const dir = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'enclavify-pf-'));
+    const file = path.join(dir, 'staged.pf');
+    try {
+      const fh = await open(file, 'w+', 0o600);
+      return new FileStaging(dir, file, fh, opts.backend);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  private get handle(): FileHandle {
+    if (!this.fh) throw new Error(`encrypted file staging ${this.file} was disposed or finished`);
+    return this.fh;
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingNodes === 0) return;
+    const len = this.pendingNodes * NODE_SIZE;
+    await this.handle.write(this.pending, 0, len, this.pendingStart * NODE_SIZE);
+    this.pendingNodes = 0;
+  }
+
+  async put(physical: number, bytes: Uint8Array): Promise<void> {
+    if (bytes.length < NODE_SIZE) {
+      // Partial nodes are rare (parked pairs, metadata): write them directly.
+      await this.flush();
+      await this.handle.write(bytes, 0, bytes.length, physical * NODE_SIZE);
+      return;
+    }
+    const contiguous = this.pendingNodes > 0 && physical === this.pendingStart + this.pendingNodes;
+    if (!contiguous || this.pendingNodes === WRITE_BATCH_NODES) {
+      await this.flush();
+      this.pendingStart = physical;
+    }
+    this.pending.set(bytes, this.pendingNodes * NODE_SIZE);
+    this.pendingNodes++;
+  }
+
+  private parkIv(physical: number): Uint8Array {
+    const iv = new Uint8Array(12);
+    new DataView(iv.buffer).setBigUint64(4, BigInt(physical), true);
+    return iv;
+  }
+
+  async park(physical: number, bytes: Uint8Array): Promise<void> {
+    // Each physical slot is parked at most once per writer, so (parkKey, IV) never repeats.
+    const { ciphertext, tag } = this.backend.aesGcmEncrypt(this.parkKey, this.parkIv(physical), bytes);
+    const sealed = new Uint8Array(bytes.length + 16);
+    sealed.set(ciphertext);
+    sealed.set(tag, bytes.length);
+    await this.put(physical, sealed);
+  }
+
+  async unpark(physical: number, length: number): Promise<Uint8Array> {
+    await this.flush();
+    const sealed = Buffer.alloc(length + 16);
+    const { bytesRead } = await this.handle.read(sealed, 0, sealed.length, physical * NODE_SIZE);
+    if (bytesRead !== sealed.length) throw new Error(`temporary file ${this.file} is short at node ${physical}`);
+    // A failure here means someone modified our private temporary file.
+    return this.backend.aesGcmDecrypt(this.parkKey, this.parkIv(physical), sealed.subarray(0, length), sealed.subarray(length));
+  }
+
+  async finish(): Promise<void> {
+    await this.flush();
+    const fh = this.handle;
+    this.fh = undefined;
+    this.pending = Buffer.alloc(0);
+    this.parkKey.fill(0);
+    await fh.close();
+  }
+
+  stream(): Readable {
+    if (this.disposed) throw new Error(`encrypted file staging ${this.file} was disposed`);
+    return createReadStream(this.file, { highWaterMark: 1 << 20 });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    const fh = this.fh;
+    this.fh = undefined;
+    this.parkKey.fill(0);
+    await fh?.close().catch(() => {});
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
