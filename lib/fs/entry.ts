@@ -1,15 +1,19 @@
 /**
  * The file-system entry model shared by the tar reader, the merged root file system view and the
- * layer writer. Paths are normalised: relative to the image root, no leading `/` or `./`, no `..`
- * and no trailing `/` (the root itself is never an entry).
+ * layer writer, plus the path helpers they agree on. Paths are normalised: relative to the image
+ * root, no leading `/` or `./`, no `..` and no trailing `/`. The root directory itself is `.`
+ * (a layer may carry an entry for it, e.g. `./`, that sets its mode and owner).
  */
 
 /** Kinds of entries a layer can hold (tar types 0/7, 5, 2, 1, 3, 4, 6). */
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'chardev' | 'blockdev' | 'fifo';
 
+/** The normalised path of the root directory. */
+export const ROOT = '.';
+
 /** Metadata of one entry, as a tar header (plus PAX records) describes it. */
 export interface FsEntry {
-  /** Normalised path relative to `/`, e.g. `app/data/secret.txt`. */
+  /** Normalised path relative to `/`, e.g. `app/data/secret.txt`; `.` for the root directory. */
   path: string;
   type: EntryType;
   /** Permission bits including setuid (04000), setgid (02000) and sticky (01000); no file-type bits. */
@@ -44,4 +48,38 @@ export function normalizePath(p: string): string | undefined | Error {
     parts.push(part);
   }
   return parts.length ? parts.join('/') : undefined;
+}
+
+/** The parent directory of a normalised path (`.` for top-level names and for the root). */
+export function parentPath(p: string): string {
+  const i = p.lastIndexOf('/');
+  return i < 0 ? ROOT : p.slice(0, i);
+}
+
+/** The last component of a normalised path. */
+export function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
+/** The proper ancestors of a normalised path, outermost first, without the root: `a/b/c` -> `a`, `a/b`. */
+export function ancestors(p: string): string[] {
+  const out: string[] = [];
+  for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) out.push(p.slice(0, i));
+  return out;
+}
+
+// UTF-16 code unit -> a key whose order is the code point (and so the UTF-8 byte) order:
+// surrogates (U+D800-DFFF, i.e. code points above U+FFFF) sort after U+E000-FFFF.
+function unitKey(c: number): number {
+  return c >= 0xd800 ? (c <= 0xdfff ? c + 0x2000 : c - 0x800) : c;
+}
+
+/** Compares two strings in the bytewise order of their UTF-8 encodings (as `LC_ALL=C sort`). */
+export function compareBytewise(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) return unitKey(x) - unitKey(y);
+  }
+  return a.length - b.length;
 }
