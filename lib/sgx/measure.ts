@@ -73,37 +73,47 @@ class MeasurementLog {
 
   constructor(private readonly hash: Hash) {}
 
-  /** Starts a 64-byte record with an 8-byte ASCII tag, zeroed after it. */
-  private record(tag: string, extra: number): number {
+  /** Reserves a record: its 64-byte header is `tag` then zeros; `extra` content bytes follow. */
+  private record(tag: Uint8Array, extra: number): number {
     if (this.pos + 64 + extra > this.buf.length) this.flush();
     const at = this.pos;
-    this.buf.fill(0, at, at + 64 + extra);
-    this.buf.write(tag, at, 'latin1');
+    this.buf.set(tag, at); // tags are 64-byte templates: ASCII name, zero padded
     this.pos += 64 + extra;
     return at;
   }
 
+  /** A u64 field; addresses stay below 2^53, so two u32 writes avoid BigInt. */
+  private u64(at: number, v: number): void {
+    this.view.setUint32(at, v % 0x100000000, true);
+    this.view.setUint32(at + 4, Math.floor(v / 0x100000000), true);
+  }
+
   /** ECREATE: "ECREATE\0", SSAFRAMESIZE in pages (u32), SIZE (u64), 44 zero bytes. */
   ecreate(ssaFramePages: number, size: number): void {
-    const at = this.record('ECREATE', 0);
+    const at = this.record(TAG_ECREATE, 0);
     this.view.setUint32(at + 8, ssaFramePages, true);
-    this.view.setBigUint64(at + 12, BigInt(size), true);
+    this.u64(at + 12, size);
   }
 
   /** EADD: "EADD\0\0\0\0", page offset (u64), SECINFO flags (u64), 40 zero bytes. */
   eadd(offset: number, secinfo: number): void {
-    const at = this.record('EADD', 0);
-    this.view.setBigUint64(at + 8, BigInt(offset), true);
-    this.view.setBigUint64(at + 16, BigInt(secinfo), true);
+    const at = this.record(TAG_EADD, 0);
+    this.u64(at + 8, offset);
+    this.u64(at + 16, secinfo);
   }
 
   /** EEXTEND: "EEXTEND\0", offset (u64), 48 zero bytes, then the 256 bytes at that offset. */
   eextend(offset: number, content: Uint8Array | undefined, rel: number): void {
-    const at = this.record('EEXTEND', 256);
-    this.view.setBigUint64(at + 8, BigInt(offset), true);
+    const at = this.record(TAG_EEXTEND, 256);
+    this.u64(at + 8, offset);
+    const data = at + 64;
+    let n = 0;
     if (content && rel < content.length) {
-      this.buf.set(content.subarray(rel, Math.min(rel + 256, content.length)), at + 64);
+      const chunk = content.subarray(rel, Math.min(rel + 256, content.length));
+      this.buf.set(chunk, data);
+      n = chunk.length;
     }
+    if (n < 256) this.buf.fill(0, data + n, data + 256);
   }
 
   private flush(): void {
@@ -116,3 +126,12 @@ class MeasurementLog {
     return new Uint8Array(this.hash.digest());
   }
 }
+
+function tag(name: string): Uint8Array {
+  const t = new Uint8Array(64);
+  t.set(Buffer.from(name, 'latin1'));
+  return t;
+}
+const TAG_ECREATE = tag('ECREATE');
+const TAG_EADD = tag('EADD');
+const TAG_EEXTEND = tag('EEXTEND');

@@ -109,7 +109,8 @@ function loadPrivateKey(s: PrivateKeySigner): KeyObject {
 
 function loadPublicKey(k: CallbackSigner['publicKey']): KeyObject {
   if (typeof k === 'object' && 'asymmetricKeyType' in k && typeof (k as KeyObject).export === 'function') {
-    return createPublicKey(k as KeyObject);
+    const key = k as KeyObject;
+    return key.type === 'public' ? key : createPublicKey(key);
   }
   try {
     if (typeof k === 'string') return createPublicKey(k);
