@@ -1,0 +1,42 @@
+/**
+ * Atomic file writes for policies and other outputs: a reader sees the old file or the complete
+ * new one, never a torn write. Anything holding secrets (a SCONE session carries `fspf_key`) is
+ * written with mode 0600, the default.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+
+/** Options of {@link writeFileAtomic}. */
+export interface WriteFileAtomicOptions {
+  /** File mode of the result, applied exactly (not masked by umask). Default 0o600. */
+  mode?: number;
+}
+
+/**
+ * Writes `data` to `file` atomically: a temporary file in the same directory (created exclusively
+ * with `mode`), fsync, rename over `file`, then fsync of the directory. On failure the temporary
+ * file is removed and `file` is untouched.
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
+  const mode = options.mode ?? 0o600;
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    try {
+      await fh.chmod(mode); // the umask may have cleared bits we asked for
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw new Error(`writing ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  // Persist the rename itself; some file systems cannot fsync a directory, which is harmless here.
+  const d = await open(dir, 'r').catch(() => undefined);
+  if (d) await d.sync().catch(() => {}).finally(() => d.close());
+}
