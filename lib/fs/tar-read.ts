@@ -256,7 +256,12 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       }
       const rawName = cstr(h, 0, 100);
       const where0 = () => `${source}: tar header at byte ${at} (${JSON.stringify(rawName.toString('utf8'))})`;
-      const stored = num(h, 148, 8, 'checksum', where0);
+      let stored = -1;
+      try {
+        stored = num(h, 148, 8, 'checksum', where0);
+      } catch {
+        // not even a number: reported as a bad checksum below
+      }
       if (!checksumOk(h, stored)) {
         throw err('TAR_BAD_CHECKSUM', `${source}: bad tar header checksum at byte ${at} (name field ${JSON.stringify(rawName.toString('utf8'))}); the archive is corrupt or not a tar`);
       }
