@@ -93,7 +93,7 @@ export function manifestsToYaml(chart: string, objects: KubeObject[]): string {
 export function buildChart(options: ChartOptions): ChartResult {
   const prefix = options.namePrefix ?? (options.runtime === 'scone' ? 'sconify' : 'enclavify');
   if (!options.serviceName) throw new Error('chart serviceName is required');
-  const name = options.chartName ?? toDns1123Label(`${prefix}-${options.serviceName}`, 'chart name');
+  const name = options.chartName ?? toDns1123Label(`${prefix}-${toDns1123Label(options.serviceName, 'chart serviceName')}`, 'chart name');
   if (!isDns1123Label(name)) throw new Error(`chart name ${JSON.stringify(name)} is not a DNS-1123 label (lower-case letters, digits and "-", at most 63)`);
   const chartVersion = options.chartVersion ?? '0.1.0';
   if (!SEMVER.test(chartVersion)) throw new Error(`chart version ${JSON.stringify(chartVersion)} is not a semantic version (Helm requires one)`);

@@ -328,6 +328,9 @@ describe('chart templates vs. TypeScript model (chart-render)', { skip }, () => 
       assert.equal(env.SCONE_ALLOW_DLOPEN.value, '2');
       assert.equal(env.SCONE_FORK.value, '0', 'zero is a value, not "empty"');
       assert.equal(env.SCONE_VERSION.value, '1');
+      // without any scone values, only the LAS (node IP) remains
+      const bare = get(workloadOf(renderSet('scone', ['scone=null'])), 'spec.template.spec.containers.0.env');
+      assert.deepEqual(bare, [{ name: 'SCONE_LAS_ADDR', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }]);
     });
 
     test('gramine: loader=direct requests no SGX at all', () => {
@@ -348,6 +351,7 @@ describe('chart templates vs. TypeScript model (chart-render)', { skip }, () => 
         ['scone', 'workloadType=cronjob', /workloadType must be one of deployment, statefulset, daemonset, job \(got "cronjob"\)/],
         ['gramine', 'useSGXDevPlugin=nvidia', /useSGXDevPlugin must be one of scone, intel, azure, disabled \(got "nvidia"\)/],
         ['gramine', 'gramine.loader=native', /gramine\.loader must be sgx or direct \(got "native"\)/],
+        ['gramine', 'gramine=null', /gramine\.loader must be sgx or direct \(got "<nil>"\)/],
         ['gramine', 'volumev1.mountPath=', /volumev1\.mountPath is required/],
       ];
       for (const [runtime, set, message] of cases) {
