@@ -2,7 +2,7 @@
  * The node:crypto (OpenSSL) backend: the fast path. node:crypto has no CMAC, so AES-CMAC is built
  * here from AES-ECB (subkeys) and AES-CBC (the MAC chain), following RFC 4493.
  */
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
 import type { CryptoBackend, GcmSealed, Sha256Hash } from './backend.js';
 import { GcmAuthError, checkGcmParams, checkLength } from './backend.js';
 
@@ -86,6 +86,27 @@ function createSha256(): Sha256Hash {
   return api;
 }
 
+/**
+ * Small random values (node keys: one per 4 KiB node) come from a pool refilled in 8 KiB blocks:
+ * each crypto.randomBytes call costs microseconds, which showed up as the writer's top cost.
+ * Served bytes are zeroed in the pool so each is handed out once.
+ */
+const POOL_SIZE = 8192;
+const pool = Buffer.alloc(POOL_SIZE);
+let poolPos = POOL_SIZE;
+
+function random(length: number): Uint8Array {
+  if (length > 256) return randomBytes(length);
+  if (poolPos + length > POOL_SIZE) {
+    randomFillSync(pool);
+    poolPos = 0;
+  }
+  const out = new Uint8Array(pool.subarray(poolPos, poolPos + length));
+  pool.fill(0, poolPos, poolPos + length);
+  poolPos += length;
+  return out;
+}
+
 /** node:crypto (OpenSSL) implementation of {@link CryptoBackend}. */
 export const nodeBackend: CryptoBackend = Object.freeze({
   name: 'node',
@@ -96,5 +117,5 @@ export const nodeBackend: CryptoBackend = Object.freeze({
   createSha256,
   hkdfSha256: (ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number) =>
     new Uint8Array(hkdfSync('sha256', ikm, salt, info, length)),
-  randomBytes: (length: number) => randomBytes(length),
+  randomBytes: random,
 });

@@ -162,12 +162,25 @@ export async function* decryptProtectedFile(opts: ReadProtectedFileOptions): Asy
   const { path } = opts;
   checkLength('wrap key', opts.wrapKey, 16);
   const nodes = nodesOf(opts.source);
+  try {
+    return yield* readNodes(nodes, backend, opts.wrapKey, path);
+  } finally {
+    // On an error or an early stop, release the source (e.g. close a file stream).
+    await nodes.return(0);
+  }
+}
 
+async function* readNodes(
+  nodes: AsyncGenerator<Uint8Array, number>,
+  backend: CryptoBackend,
+  wrapKey: Uint8Array,
+  path: string,
+): AsyncGenerator<Uint8Array, ProtectedFileInfo> {
   let step = await nodes.next();
   if (step.done) {
     throw new PfError('PF_TRUNCATED', path, `file is ${step.value} bytes, shorter than the ${NODE_SIZE}-byte metadata node`);
   }
-  const meta = openMetadata(step.value, backend, opts.wrapKey, path);
+  const meta = openMetadata(step.value, backend, wrapKey, path);
   const layout = pfLayout(meta.plainSize);
   const sizeNote = `its stored content size ${meta.plainSize} requires ${layout.diskSize} bytes on disk`;
   if (meta.data.length > 0) yield meta.data;

@@ -85,9 +85,13 @@ const WRITE_BATCH_NODES = 128;
 /** Stages in a temporary file, created with mode 0600 in its own directory. */
 export class FileStaging implements Staging {
   readonly onDisk = true;
+  // Two batch buffers: one fills while the other is being written (overlaps I/O with crypto).
   private pending = Buffer.alloc(WRITE_BATCH_NODES * NODE_SIZE);
+  private spare = Buffer.alloc(WRITE_BATCH_NODES * NODE_SIZE);
   private pendingStart = 0;
   private pendingNodes = 0;
+  private inflight: Promise<void> | undefined;
+  private writeError: unknown;
   private disposed = false;
   /** Ephemeral key protecting parked node pairs; never leaves memory. */
   private readonly parkKey: Uint8Array;
@@ -119,17 +123,42 @@ export class FileStaging implements Staging {
     return this.fh;
   }
 
+  /** Starts writing the pending batch; returns once the previous write has finished. */
   private async flush(): Promise<void> {
     if (this.pendingNodes === 0) return;
+    const buf = this.pending;
     const len = this.pendingNodes * NODE_SIZE;
-    await this.handle.write(this.pending, 0, len, this.pendingStart * NODE_SIZE);
+    const pos = this.pendingStart * NODE_SIZE;
+    await this.settle();
+    this.pending = this.spare; // free again: its write has completed
+    this.spare = buf;
     this.pendingNodes = 0;
+    // The rejection is kept and rethrown by settle(), never left unhandled.
+    this.inflight = this.handle.write(buf, 0, len, pos).then(
+      () => {},
+      (err: unknown) => {
+        this.writeError = err;
+      },
+    );
+  }
+
+  /** Waits for the write in flight, rethrowing its error. */
+  private async settle(): Promise<void> {
+    await this.inflight;
+    this.inflight = undefined;
+    if (this.writeError) throw this.writeError;
+  }
+
+  /** Writes everything pending and waits for it. */
+  private async drain(): Promise<void> {
+    await this.flush();
+    await this.settle();
   }
 
   async put(physical: number, bytes: Uint8Array): Promise<void> {
     if (bytes.length < NODE_SIZE) {
       // Partial nodes are rare (parked pairs, metadata): write them directly.
-      await this.flush();
+      await this.drain();
       await this.handle.write(bytes, 0, bytes.length, physical * NODE_SIZE);
       return;
     }
@@ -158,7 +187,7 @@ export class FileStaging implements Staging {
   }
 
   async unpark(physical: number, length: number): Promise<Uint8Array> {
-    await this.flush();
+    await this.drain();
     const sealed = Buffer.alloc(length + 16);
     const { bytesRead } = await this.handle.read(sealed, 0, sealed.length, physical * NODE_SIZE);
     if (bytesRead !== sealed.length) throw new Error(`temporary file ${this.file} is short at node ${physical}`);
@@ -167,10 +196,10 @@ export class FileStaging implements Staging {
   }
 
   async finish(): Promise<void> {
-    await this.flush();
+    await this.drain();
     const fh = this.handle;
     this.fh = undefined;
-    this.pending = Buffer.alloc(0);
+    this.pending = this.spare = Buffer.alloc(0);
     this.parkKey.fill(0);
     await fh.close();
   }
@@ -186,6 +215,7 @@ export class FileStaging implements Staging {
     const fh = this.fh;
     this.fh = undefined;
     this.parkKey.fill(0);
+    await this.inflight; // never rejects (errors are captured)
     await fh?.close().catch(() => {});
     await rm(this.dir, { recursive: true, force: true });
   }
