@@ -5,8 +5,14 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import Ajv from 'ajv-draft-04';
-import addFormats from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvCore } from 'ajv';
+
+// CJS packages: loaded with require so the class is the constructor under NodeNext and tsx alike.
+const require = createRequire(import.meta.url);
+const Ajv = require('ajv-draft-04') as new (opts: object) => AjvCore;
+const addFormats = require('ajv-formats') as (a: AjvCore) => void;
+type Ajv = AjvCore;
 import { shared } from './tools.js';
 
 const dir = path.join(shared, 'reference', 'oci-image-spec-v1.1.1');
@@ -26,7 +32,7 @@ let ajv: Ajv | undefined;
 function load(): Ajv {
   if (ajv) return ajv;
   const a = new Ajv({ allErrors: true, strict: false });
-  (addFormats as unknown as (a: Ajv) => void)(a);
+  addFormats(a);
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.json'))) {
     a.addSchema(stripIds(JSON.parse(readFileSync(path.join(dir, f), 'utf8'))) as object, base + f);
   }
@@ -40,5 +46,5 @@ export function ociSchemaErrors(kind: OciDocument, doc: unknown): string[] {
   const file = kind === 'content-descriptor' ? 'content-descriptor.json' : `${kind}-schema.json`;
   const v = load().getSchema(base + file);
   if (!v) throw new Error(`schema ${file} not loaded`);
-  return v(doc) ? [] : (v.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
+  return v(doc) ? [] : (v.errors ?? []).map((e: { instancePath: string; message?: string }) => `${e.instancePath || '/'} ${e.message}`);
 }
