@@ -155,3 +155,14 @@ test('writer input errors: wrong content length, unusable path, bad key', async 
   // 771 bytes is the longest path that fits.
   assert.equal((await encrypt({ size: 1, path: '/' + 'a'.repeat(770) })).length, 4096);
 });
+
+test('a version 1 file (no flags byte, encrypted part at 58) is read', async () => {
+  const v2 = await encrypt({ size: 5000 });
+  const v1 = Buffer.from(v2);
+  v1[8] = 1;
+  v1.copy(v1, 58, 59, 59 + 3884); // GCM has no AAD: moving the ciphertext keeps it valid
+  v1[58 + 3884] = 0;
+  const info = await verifyProtectedFile({ source: v1, wrapKey: fixtureKey, path: '/app/data/file.bin' });
+  assert.equal(info.version, '1.0');
+  assert.equal(info.sha256, patternSha(5000));
+});

@@ -73,6 +73,7 @@ async function* nodesOf(
   const node = new Uint8Array(NODE_SIZE);
   let fill = 0;
   for await (const chunk of chunks) {
+    if (!(chunk instanceof Uint8Array)) throw new TypeError('encrypted file source must yield bytes (Buffer/Uint8Array), not strings');
     let off = 0;
     while (off < chunk.length) {
       if (fill === 0 && chunk.length - off >= NODE_SIZE) {
