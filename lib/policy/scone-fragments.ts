@@ -7,7 +7,7 @@
  * Fragments may hold explicit secret values, so errors give the file, the entry index and the rule,
  * never the content.
  */
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { SconeInjectionFile, SconeSecret } from './scone-types.js';
 import { formatProblems, validateSconeDefinition } from './validate.js';
 
@@ -29,10 +29,11 @@ function fragmentValue(f: PolicyFragment, option: string): unknown {
   }
   if (f.text === undefined) return f.value;
   // prettyErrors off: the pretty form quotes source lines, which may hold secret values.
-  const doc = parseDocument(f.text, { uniqueKeys: true, prettyErrors: false });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(f.text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const pos = e.linePos?.[0];
+    const pos = lineCounter.linePos(e.pos[0]);
     throw new Error(`${where}: invalid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''} (${e.code})`);
   }
   return doc.toJS();

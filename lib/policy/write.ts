@@ -22,8 +22,10 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
   const mode = options.mode ?? 0o600;
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'wx', mode);
+  let created = false;
   try {
+    const fh = await open(tmp, 'wx', mode);
+    created = true;
     try {
       await fh.chmod(mode); // the umask may have cleared bits we asked for
       await fh.writeFile(data);
@@ -33,7 +35,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     }
     await rename(tmp, file);
   } catch (err) {
-    await unlink(tmp).catch(() => {});
+    if (created) await unlink(tmp).catch(() => {});
     throw new Error(`writing ${file}: ${(err as Error).message}`, { cause: err });
   }
   // Persist the rename itself; some file systems cannot fsync a directory, which is harmless here.
