@@ -1,6 +1,6 @@
 /** Reading and writing OCI image layouts (image-spec image-layout.md). */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
@@ -186,8 +186,9 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       const layers = await image.layers();
       // Layers: stream each stored blob (verified by the source) into place; two at a time.
       let next = 0;
+      let failed = false;
       const worker = async () => {
-        while (next < layers.length) {
+        while (next < layers.length && !failed) {
           const l = layers[next++];
           const digest = await l.digest();
           const dst = blobPath(dir, digest, l.name);
@@ -199,12 +200,17 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
             await pipe(await l.compressed(), new VerifyingStream({ digest, size: await l.size() }, l.name), createWriteStream(tmp, { mode: 0o644 }));
             await rename(tmp, dst);
             added.push(dst);
+          } catch (e) {
+            failed = true;
+            throw e;
           } finally {
             await rm(tmp, { force: true });
           }
         }
       };
-      await Promise.all([worker(), worker()]);
+      // Wait for both workers even when one fails, so cleanup never races a write in progress.
+      const done = await Promise.allSettled([worker(), worker()]);
+      for (const d of done) if (d.status === 'rejected') throw d.reason;
       const rawConfig = Buffer.from(await image.rawConfig());
       verifyBytes(rawConfig, manifest.config, `${name}: config`);
       for (const [bytes, digest] of [[rawConfig, manifest.config.digest], [rawManifest, await image.digest()]] as const) {
@@ -227,8 +233,9 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       return { digest, size: rawManifest.length, mediaType, reference: name };
     });
   } catch (e) {
-    if (!existed) await rm(dir, { recursive: true, force: true });
-    else await Promise.all(added.map((f) => rm(f, { force: true })));
+    // Best effort: the original error is what the caller needs to see.
+    if (!existed) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    else await Promise.all(added.map((f) => rm(f, { force: true }))).catch(() => undefined);
     throw e;
   }
 }
@@ -255,4 +262,3 @@ export async function atomicWrite(file: string, data: Uint8Array | string, mode 
     throw e;
   }
 }
-void writeFile;
