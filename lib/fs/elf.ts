@@ -73,6 +73,13 @@ const DT_RUNPATH = 29n;
 const DT_FLAGS_1 = 0x6ffffffbn;
 /** e_phnum value meaning "the real count is in section header 0's sh_info". */
 const PN_XNUM = 0xffff;
+/**
+ * Caps that keep hostile input cheap to reject; real objects stay far below them (a few dozen
+ * dynamic entries, strings of at most a few KiB).
+ */
+const MAX_DYNAMIC_ENTRIES = 65536;
+const MAX_STRING_ENTRIES = 4096;
+const MAX_STRING_LENGTH = 65536;
 
 /** True when `bytes` starts with the ELF magic `\x7fELF`. */
 export function isElf(bytes: Uint8Array): boolean {
@@ -172,8 +179,9 @@ export function parseElf(bytes: Uint8Array, options: ParseElfOptions = {}): ElfI
     const end = limit < size ? limit : size;
     if (off < 0n || off >= end) fail(`${what} at offset ${off} is outside the file or its table`);
     const start = Number(off);
-    const nul = bytes.subarray(start, Number(end)).indexOf(0);
-    if (nul < 0) fail(`${what} at offset ${off} is not NUL-terminated`);
+    const stop = Math.min(Number(end), start + MAX_STRING_LENGTH);
+    const nul = bytes.subarray(start, stop).indexOf(0);
+    if (nul < 0) fail(`${what} at offset ${off} is not NUL-terminated${stop < Number(end) ? ` within ${MAX_STRING_LENGTH} bytes` : ''}`);
     return decoder.decode(bytes.subarray(start, start + nul));
   };
 
@@ -212,6 +220,7 @@ export function parseElf(bytes: Uint8Array, options: ParseElfOptions = {}): ElfI
       const at = dyn.offset + i * entsize;
       const tag = sword(at);
       if (tag === DT_NULL) break;
+      if (tags.length >= MAX_DYNAMIC_ENTRIES) fail(`more than ${MAX_DYNAMIC_ENTRIES} dynamic entries`);
       tags.push([tag, word(at + entsize / 2n)]);
     }
     const value = (tag: bigint): bigint | undefined => tags.find(([t]) => t === tag)?.[1];
@@ -220,6 +229,7 @@ export function parseElf(bytes: Uint8Array, options: ParseElfOptions = {}): ElfI
     const stringTags = tags.filter(([t]) => t === DT_NEEDED || t === DT_SONAME || t === DT_RPATH || t === DT_RUNPATH);
     const flags1 = value(DT_FLAGS_1);
     if (flags1 !== undefined) info.flags1 = Number(flags1 & 0xffffffffn);
+    if (stringTags.length > MAX_STRING_ENTRIES) fail(`${stringTags.length} DT_NEEDED/SONAME/RPATH/RUNPATH entries (at most ${MAX_STRING_ENTRIES})`);
     if (stringTags.length) {
       if (strtabAddr === undefined) fail('dynamic section has string entries but no DT_STRTAB');
       // DT_STRTAB is a virtual address: find the PT_LOAD segment whose file image contains it.

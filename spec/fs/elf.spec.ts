@@ -359,6 +359,18 @@ test('rejects structures that point outside the file', () => {
   expectElfError(longDyn, /PT_DYNAMIC/);
 });
 
+test('hostile sizes are rejected quickly', () => {
+  const started = Date.now();
+  // 100000 DT_NEEDED entries, all naming one long unterminated string.
+  const { bytes } = buildElf({ needed: Array.from({ length: 100000 }, () => 'x') });
+  expectElfError(bytes, /more than 65536 dynamic entries|entries \(at most 4096\)/);
+  const { bytes: five } = buildElf({ needed: Array.from({ length: 5000 }, () => 'x') });
+  expectElfError(five, /5000 DT_NEEDED\/SONAME\/RPATH\/RUNPATH entries/);
+  const { bytes: long } = buildElf({ needed: ['y'.repeat(70000)] });
+  expectElfError(long, /not NUL-terminated within 65536 bytes/);
+  assert.ok(Date.now() - started < 5000);
+});
+
 test('every prefix of real and synthetic ELFs parses or fails with ElfError', () => {
   const samples = [buildElf(full).bytes, buildElf({ ...full, class: 32, endian: 'big', machine: 20 }).bytes];
   const ls = readFileSync('/bin/ls');
