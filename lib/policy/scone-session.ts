@@ -68,7 +68,7 @@ export interface SconeSessionOptions {
   command?: string | string[];
   /** Extra environment, `KEY=VALUE`, applied last. [--env] */
   env?: string[];
-  /** Do not copy the image's Env into the policy. [--disable-copy-env] */
+  /** Do not copy the image's Env into the policy (sconify's env-copy --disable switch). */
   disableCopyEnv?: boolean;
   /** `SCONE_MODE` put into the environment; default `hw`; `null` leaves it out. */
   sconeMode?: 'hw' | 'sim' | 'auto' | null;

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { validateSconeSession, formatProblems } from '../../lib/policy/validate.js';
+import { sessionToYaml } from '../../lib/policy/scone-session.js';
 import { repoRoot } from '../helpers/tools.js';
 
 const fixtureDir = path.join(repoRoot, 'spec', 'policy', 'fixtures');
@@ -26,6 +27,11 @@ for (const f of fixtures) {
   test(`the schema accepts the documented session ${f}`, () => {
     const problems = validateSconeSession(load(f));
     assert.deepEqual(problems, [], formatProblems(problems));
+  });
+
+  test(`sessionToYaml round-trips the documented session ${f}`, () => {
+    const session = load(f);
+    assert.deepEqual(parse(sessionToYaml(session)), session);
   });
 }
 
