@@ -2,5 +2,6 @@
 export * from './entry.js';
 export * from './tar-read.js';
 export * from './tar-write.js';
+export * from './lookup.js';
 export * from './merged.js';
 export * from './tree.js';

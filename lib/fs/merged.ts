@@ -26,7 +26,7 @@ import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { EnclavifyError } from '../oci/errors.js';
 import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, type FsEntry } from './entry.js';
-import type { FileLookup } from './lookup.js';
+import type { DirectoryLookup, FileLookup } from './lookup.js';
 import { readTar } from './tar-read.js';
 
 /** A layer to read: its uncompressed tar, opened as often as needed. */
@@ -323,7 +323,7 @@ const MAX_SYMLINK_HOPS = 40;
  * The merged root file system of a list of layers (base first). Immutable once built. Paths given
  * to its methods may have a leading `/` or `./`; a `..` component is an error (`FS_BAD_PATH`).
  */
-export class RootFs implements FileLookup {
+export class RootFs implements FileLookup, DirectoryLookup {
   private readonly nodes: Map<string, Node>;
   private readonly kids: Map<string, Set<string>>;
   private readonly rootNode: Node;
@@ -440,6 +440,12 @@ export class RootFs implements FileLookup {
     const ks = this.kids.get(k);
     if (!ks) return undefined;
     return [...ks].sort(compareBytewise).map((p) => this.view(p, this.nodes.get(p)!));
+  }
+
+  /** Names (not paths) inside directory `dir` (`.` or `` for the root), sorted bytewise; undefined if it is not a directory. */
+  readdir(dir: string): string[] | undefined {
+    const ks = this.kids.get(this.key(dir));
+    return ks && [...ks].map(baseName).sort(compareBytewise);
   }
 
   /** The scan of layer `i`. */

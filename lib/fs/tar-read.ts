@@ -42,7 +42,10 @@ class ByteSource {
   private failure: unknown;
   /** Bytes handed out so far (offset into the archive, for messages). */
   offset = 0;
-  constructor(private readonly it: AsyncIterator<unknown>) {}
+  private readonly it: AsyncIterator<unknown>;
+  constructor(private readonly input: AsyncIterable<unknown>) {
+    this.it = input[Symbol.asyncIterator]();
+  }
 
   /** Makes `buf` non-empty; false at the end of the input. */
   private async fill(): Promise<boolean> {
@@ -104,9 +107,12 @@ class ByteSource {
     return n - left;
   }
 
-  /** Releases the input early (destroys a Readable). */
+  /** Releases the input early: destroys a stream at once (even with a read pending), else returns the iterator. */
   async close(): Promise<void> {
-    if (!this.ended) await this.it.return?.();
+    if (this.ended) return;
+    const d = (this.input as { destroy?: unknown }).destroy;
+    if (typeof d === 'function') d.call(this.input);
+    else await this.it.return?.();
   }
 }
 
@@ -231,7 +237,7 @@ function paxNumber(v: Buffer, key: string, where: () => string, fractional = fal
 export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOptions): AsyncGenerator<TarItem> {
   const { source } = options;
   const maxData = options.maxHeaderData ?? 8 * 1024 * 1024;
-  const src = new ByteSource(input[Symbol.asyncIterator]());
+  const src = new ByteSource(input);
   let global = new Map<string, Buffer>();
   let finished = false;
   let current: ContentStream | undefined;

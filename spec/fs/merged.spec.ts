@@ -37,6 +37,7 @@ function fixtureLayers(layout: string): (LayerSource & { opens: number })[] {
         const raw = createReadStream(blob(l.digest));
         const unz = l.mediaType.endsWith('+zstd') ? (new DecompressStream() as unknown as NodeJS.ReadWriteStream) : createGunzip();
         raw.on('error', (e) => (unz as unknown as Readable).destroy(e));
+        unz.on('close', () => raw.destroy()); // a reader that stops early releases the file
         return raw.pipe(unz) as unknown as Readable;
       },
     };
@@ -184,6 +185,9 @@ test('a whiteout deletes its target with the whole subtree, and hides itself', a
   assert.equal(fs.get('a/b/c/d'), undefined);
   assert.deepEqual(fs.children('a')!.map((e) => e.path), ['a/f']);
   assert.deepEqual(fs.children('/')!.map((e) => e.path), ['a']);
+  assert.deepEqual(fs.readdir(''), ['a']);
+  assert.deepEqual(fs.readdir('a'), ['f']);
+  assert.equal(fs.readdir('a/f'), undefined);
 });
 
 test('re-adding after deletion; a whiteout never removes entries of its own layer', async () => {
