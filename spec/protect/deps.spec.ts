@@ -7,10 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
 import type { FsEntry } from '../../lib/fs/entry.js';
 import { lexicalPath, memoryLookup, type FileLookup, type MemoryEntry } from '../../lib/fs/lookup.js';
+import { RootFs } from '../../lib/fs/merged.js';
 import { findStartupFiles, type StartupFiles } from '../../lib/protect/deps.js';
+import { fixtures } from '../helpers/tools.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const file = (path: string, content: Uint8Array | string, mode = 0o644): MemoryEntry => {
@@ -298,6 +303,29 @@ test('symlink loops: a looping program is an error, a looping library candidate 
   const r = await findStartupFiles({ lookup, command: '/bin/ls' });
   assert.equal(r.libraries.find((l) => l.soname === libc.name)?.path, imagePath(libc.path));
   assert.ok(r.notes.some((n) => /more than 40 symlinks/.test(n)), r.notes.join('\n'));
+});
+
+test('the bb fixture image through the merged view: a script run by static busybox', async () => {
+  // Entrypoint /app/server.sh, WorkingDir /app (fixtures/README.md); layers are tar+gzip.
+  const dir = path.join(fixtures, 'images', 'bb-oci');
+  const blob = (digest: string) => path.join(dir, 'blobs', ...digest.split(':'));
+  const index = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8'));
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0].digest), 'utf8'));
+  const layers = manifest.layers.map((l: { digest: string }, i: number) => ({
+    name: `layer ${i} of bb-oci`,
+    async open() {
+      return createReadStream(blob(l.digest)).pipe(createGunzip()) as unknown as Readable;
+    },
+  }));
+  const rootfs = await RootFs.scan(layers);
+  const r = await findStartupFiles({ lookup: rootfs, command: '/app/server.sh', env: ['APP_MODE=production'], workingDir: '/app' });
+  assert.equal(r.program, 'app/server.sh');
+  assert.equal(r.scriptInterpreters.length, 1);
+  assert.equal(r.scriptInterpreters[0].interpreter, 'bin/busybox');
+  assert.ok(r.aliases['bin/busybox'].length > 0, 'busybox is reached through an applet symlink');
+  assert.deepEqual(r.executables, ['bin/busybox']);
+  assert.deepEqual([r.interpreter, r.libraries, r.missing], [undefined, [], []]);
+  assert.deepEqual(r.files, ['app/server.sh', 'bin/busybox']);
 });
 
 // ---- synthetic images: the search order ----
