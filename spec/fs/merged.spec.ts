@@ -5,7 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createReadStream, readFileSync, readdirSync, lstatSync, readlinkSync, mkdtempSync, mkdirSync, writeFileSync, rmSync, type Stats } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -16,7 +18,7 @@ import { formatTree } from '../../lib/fs/tree.js';
 import { tarStream, type TarWriteItem } from '../../lib/fs/tar-write.js';
 import type { FsEntry } from '../../lib/fs/entry.js';
 import type { EnclavifyError } from '../../lib/oci/errors.js';
-import { fixtures } from '../helpers/tools.js';
+import { fixtures, tool } from '../helpers/tools.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -379,4 +381,95 @@ test('scanLayer hashes every regular file and keeps entries in archive order', a
     ['d/.wh.g', sha(''), 'file'],
     ['d/e', sha(''), null],
   ]);
+});
+
+// ---------------------------------------------------------------- against the real umoci
+
+/** The tree of a real directory in formatTree's format (nlink counted among the tree's own paths). */
+function treeOfDir(root: string): string {
+  const all: { rel: string; st: Stats }[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(root, rel))) {
+      const r = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(path.join(root, r));
+      all.push({ rel: r, st });
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  all.sort((a, b) => Buffer.compare(Buffer.from(a.rel), Buffer.from(b.rel)));
+  const links = new Map<number, number>();
+  for (const { st } of all) if (!st.isDirectory()) links.set(st.ino, (links.get(st.ino) ?? 0) + 1);
+  return all.map(({ rel, st }) => {
+    const mode = (st.mode & 0o7777).toString(8);
+    const own = `${st.uid}:${st.gid}`;
+    if (st.isFile()) return `${rel} file ${mode} ${own} ${st.size} ${createHash('sha256').update(readFileSync(path.join(root, rel))).digest('hex')} nlink=${links.get(st.ino)}`;
+    if (st.isDirectory()) return `${rel} dir ${mode} ${own}`;
+    if (st.isSymbolicLink()) return `${rel} symlink ${own} -> ${readlinkSync(path.join(root, rel))}`;
+    if (st.isFIFO()) return `${rel} fifo ${mode} ${own}`;
+    const major = (st.rdev >> 8) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    return `${rel} ${st.isCharacterDevice() ? 'chardev' : 'blockdev'} ${mode} ${own} ${major},${minor}`;
+  }).join('\n') + '\n';
+}
+
+/** Writes an OCI layout with uncompressed layers, tag `t`. */
+function writeLayout(dir: string, layers: Buffer[]): void {
+  const put = (data: Buffer | string) => {
+    const b = Buffer.from(data);
+    const hex = createHash('sha256').update(b).digest('hex');
+    writeFileSync(path.join(dir, 'blobs', 'sha256', hex), b);
+    return { digest: `sha256:${hex}`, size: b.length };
+  };
+  mkdirSync(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  const ls = layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...put(l) }));
+  const config = put(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: ls.map((l) => l.digest) } }));
+  const manifest = put(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: ls }));
+  writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 't' } }] }));
+}
+
+test('tricky layers merge exactly as umoci unpack materialises them', { skip: tool('umoci').skip }, async () => {
+  const layers: TarWriteItem[][] = [
+    [
+      dir('.', { mode: 0o755 }),
+      dir('d'), file('d/a', 'a'), dir('d/sub'), file('d/sub/c', 'c'),
+      file('h1', 'shared', { mode: 0o640 }), hard('h2', 'h1'), hard('h3', 'h1'),
+      file('r1', 'old'), hard('r2', 'r1'),
+      dir('p'), file('p/q', 'q'), dir('p/r'), file('p/r/s', 's'),
+      dir('y'), file('y/z', 'z'), file('x', 'one'),
+      dir('tmp', { mode: 0o1777 }), file('suid', 's', { mode: 0o4755 }),
+      { entry: { ...base, path: 'fifo', type: 'fifo', mode: 0o600 } },
+      { entry: { ...base, path: 'null', type: 'chardev', mode: 0o666, devmajor: 1, devminor: 3 } },
+      sym('s', 'd/a'),
+      dir('w'), file('w/1', '1'), file('w/2', '2'),
+    ],
+    [
+      file('d/new', 'n'), wh('d/.wh..wh..opq'), // opaque after a sibling
+      file('x', 'two'), wh('.wh.x'), // whiteout after an entry of its own layer
+      wh('.wh.h1'), // hard link target deleted: h2, h3 keep the content
+      file('r1', 'new'), // hard link target replaced
+      file('p', 'now a file'), // file over directory
+      dir('y', { mode: 0o700, uid: 5 }), // directory over directory
+      dir('w'), wh('w/.wh.1'), file('w/3', '3'),
+    ],
+    [
+      wh('.wh.p'), dir('p'), file('p/again', 'again'), // re-added after deletion
+      wh('.wh.s'), sym('s', 'y/z'),
+      wh('w/.wh..wh..opq'), file('w/4', '4'),
+      file('q/r/s.txt', 'implied parents'), hard('y/hz', 'y/z'), // link to a lower layer's file
+    ],
+  ];
+  const bufs = await Promise.all(layers.map(async (l) => bytes(tarStream(l))));
+  const work = mkdtempSync(path.join(tmpdir(), 'enclavify-umoci-'));
+  try {
+    writeLayout(path.join(work, 'img'), bufs);
+    execFileSync('sh', ['-c', 'umask 022 && exec "$0" unpack --image "$1:t" "$2"', tool('umoci').path!, path.join(work, 'img'), path.join(work, 'bundle')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const fs = RootFs.fromIndexes(
+      bufs.map((b, i) => bufferSource(`layer ${i}`, b)),
+      await Promise.all(bufs.map((b, i) => scanLayer(bufferSource(`layer ${i}`, b)))),
+    );
+    assert.equal(formatTree(fs), treeOfDir(path.join(work, 'bundle', 'rootfs')));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 });
