@@ -14,3 +14,10 @@ export type { CompressionOptions } from './oci/compression.js';
 export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type ReadOptions, type WriteResult } from './store/index.js';
 export { pipeline, Draft, type Transform, type Artifact, type LayerItem, type PipelineOptions, type PipelineResult } from './transforms/pipeline.js';
 export type { FsEntry, EntryType } from './fs/entry.js';
+// SCONE runtime, policy and chart transforms, images from directories (runtime/policy/chart work)
+export { injectRuntime, type Runtime } from './transforms/inject-runtime.js';
+export { RUNTIME, PROTECTION, CLASSIFICATION, type RuntimeInfo, type Protection, type Classification } from './transforms/state.js';
+export { scone, checkSconeFileProtection, SCONE_DEFAULTS, type SconeOptions, type SconeBinaryImage, type SconeRuntimeSettings } from './runtimes/scone/index.js';
+export { emitPolicy, POLICY, type EmitPolicyOptions, type EmitSconePolicyOptions, type EmitGraminePolicyOptions, type PolicyInfo } from './transforms/emit-policy.js';
+export { emitChart, CHART, type EmitChartOptions, type ChartInfo } from './transforms/emit-chart.js';
+export { imageFromDirectory, type ImageFromDirectoryOptions } from './fs/from-directory.js';

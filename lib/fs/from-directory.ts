@@ -1,0 +1,166 @@
+/**
+ * `imageFromDirectory`: a native OCI image from a directory on disk, without a Docker daemon: one
+ * layer holding the directory's tree, and an image config (Entrypoint, Cmd, Env, WorkingDir...).
+ *
+ * The result is deterministic: entries in bytewise path order, one fixed modification time,
+ * owner root (or as on disk), so the same tree always gives the same layer and image digests.
+ * File contents are streamed from disk into the layer; nothing is held in memory.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { sha256Digest } from '../oci/digest.js';
+import { EnclavifyError } from '../oci/errors.js';
+import { lazy, type Image } from '../oci/image.js';
+import { encodeJson } from '../oci/json.js';
+import { buildLayer } from '../oci/layer.js';
+import type { CompressionOptions } from '../oci/compression.js';
+import { MT } from '../oci/media-types.js';
+import type { ContainerConfig, ImageConfig, Manifest, Platform } from '../oci/types.js';
+import { hostPlatform } from '../store/oci-layout.js';
+import { compareBytewise, normalizePath, type FsEntry } from './entry.js';
+import { tarStream, type TarWriteItem } from './tar-write.js';
+
+/** Options of {@link imageFromDirectory}. */
+export interface ImageFromDirectoryOptions {
+  /** The directory whose content becomes the image's file system (its children land under `prefix`). */
+  dir: string;
+  /** The container config: Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, Labels... */
+  config?: ContainerConfig;
+  /** Where the layer is staged. The caller removes it after writing the image. */
+  tmpDir: string;
+  /** Directory inside the image that receives the content. Default `/`. */
+  prefix?: string;
+  /** Modification time of every entry and the image's `created`: seconds or a Date. Default SOURCE_DATE_EPOCH, else 0. */
+  mtime?: number | Date;
+  /** Owner of every entry: `{uid, gid}` (default `{uid: 0, gid: 0}`), or `preserve` to keep the owners on disk. */
+  owner?: { uid: number; gid: number } | 'preserve';
+  /**
+   * Permission bits: `preserve` (default) keeps them; `normalize` gives directories and executable
+   * files 0755 and other files 0644, so a checkout's umask does not change the digest.
+   */
+  modes?: 'preserve' | 'normalize';
+  /** Platform of the config. Default: the host's (linux/amd64 on x86-64). */
+  platform?: Platform;
+  /** Layer compression. Default gzip. */
+  compression?: CompressionOptions;
+  /** Name for messages. Default `dir:<dir>`. */
+  name?: string;
+}
+
+function epochDefault(): number {
+  const e = process.env.SOURCE_DATE_EPOCH;
+  return e && /^\d+$/.test(e) ? Number(e) : 0;
+}
+
+function fail(code: string, message: string): EnclavifyError {
+  return new EnclavifyError(code, message);
+}
+
+/** Every entry below `root`, with its path in the image (normalised) and its disk path. */
+async function walk(root: string, prefix: string): Promise<Array<{ image: string; disk: string }>> {
+  const out: Array<{ image: string; disk: string }> = [];
+  const visit = async (disk: string, image: string) => {
+    for (const name of await readdir(disk)) {
+      const d = path.join(disk, name);
+      const i = image ? `${image}/${name}` : name;
+      out.push({ image: i, disk: d });
+      if ((await lstat(d)).isDirectory()) await visit(d, i);
+    }
+  };
+  await visit(root, prefix);
+  return out;
+}
+
+async function* contentOf(file: string): AsyncGenerator<Uint8Array> {
+  yield* createReadStream(file, { highWaterMark: 1 << 20 });
+}
+
+/**
+ * Builds a one-layer OCI image from a directory. Symlinks are stored as links (not followed),
+ * hard links within the tree as tar hard links; sockets and devices are refused. Throws when
+ * `dir` is not a directory.
+ *
+ * ```ts
+ * const image = await imageFromDirectory({ dir: 'examples/hello/app', prefix: '/app', tmpDir,
+ *   config: { Entrypoint: ['/app/hello.sh'], WorkingDir: '/app' } });
+ * await writeImage(image, 'oci:out/hello-native:latest');
+ * ```
+ */
+export async function imageFromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
+  const o = options;
+  const root = path.resolve(o.dir);
+  const st = await lstat(root).catch((e: NodeJS.ErrnoException) => {
+    throw fail('NOT_FOUND', `imageFromDirectory: ${root}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);
+  });
+  if (!st.isDirectory()) throw fail('NOT_A_DIRECTORY', `imageFromDirectory: ${root} is not a directory`);
+  const prefixNorm = normalizePath(o.prefix ?? '/');
+  if (prefixNorm instanceof Error) throw fail('BAD_PATH', `imageFromDirectory: prefix ${JSON.stringify(o.prefix)} has a ".." component`);
+  const mtime = o.mtime instanceof Date ? Math.floor(o.mtime.getTime() / 1000) : (o.mtime ?? epochDefault());
+  if (!Number.isFinite(mtime) || mtime < 0) throw fail('BAD_OPTIONS', `imageFromDirectory: mtime ${o.mtime} is not a time after 1970`);
+  const owner = o.owner ?? { uid: 0, gid: 0 };
+  const name = o.name ?? `dir:${root}`;
+
+  const prefixDirs: FsEntry[] = [];
+  if (prefixNorm) {
+    const parts = prefixNorm.split('/');
+    parts.forEach((_, i) => prefixDirs.push({ path: parts.slice(0, i + 1).join('/'), type: 'dir', mode: 0o755, uid: owner === 'preserve' ? 0 : owner.uid, gid: owner === 'preserve' ? 0 : owner.gid, mtime, size: 0 }));
+  }
+  const found = await walk(root, prefixNorm ?? '');
+  found.sort((a, b) => compareBytewise(a.image, b.image));
+
+  const items: TarWriteItem[] = prefixDirs.map((entry) => ({ entry }));
+  const inodes = new Map<string, string>();
+  for (const f of found) {
+    const s = await lstat(f.disk);
+    const ids = owner === 'preserve' ? { uid: s.uid, gid: s.gid } : owner;
+    let mode = s.mode & 0o7777;
+    if (o.modes === 'normalize') mode = s.isDirectory() || (s.isFile() && (mode & 0o111) !== 0) ? 0o755 : 0o644;
+    const base = { path: f.image, mode, uid: ids.uid, gid: ids.gid, mtime, size: 0 };
+    if (s.isDirectory()) items.push({ entry: { ...base, type: 'dir' } });
+    else if (s.isSymbolicLink()) items.push({ entry: { ...base, mode: 0o777, type: 'symlink', linkname: await readlink(f.disk) } });
+    else if (s.isFile()) {
+      const key = `${s.dev}:${s.ino}`;
+      const first = s.nlink > 1 ? inodes.get(key) : undefined;
+      if (first) items.push({ entry: { ...base, type: 'hardlink', linkname: first } });
+      else {
+        if (s.nlink > 1) inodes.set(key, f.image);
+        items.push({ entry: { ...base, type: 'file', size: s.size }, content: contentOf(f.disk) });
+      }
+    } else if (s.isFIFO()) items.push({ entry: { ...base, type: 'fifo' } });
+    else throw fail('UNSUPPORTED_FILE', `imageFromDirectory: ${f.disk} is a socket or device; only files, directories, symlinks and FIFOs are copied`);
+  }
+
+  const layer = await buildLayer({ tar: tarStream(items) as Readable, tmpDir: o.tmpDir, name: `layer 0 of ${name}`, ...(o.compression ?? { compression: 'gzip' }) });
+  const platform = o.platform ?? hostPlatform();
+  const created = new Date(mtime * 1000).toISOString();
+  const config: ImageConfig = {
+    created,
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: structuredClone(o.config ?? {}),
+    rootfs: { type: 'layers', diff_ids: [await layer.diffId()] },
+    history: [{ created, created_by: `enclavify imageFromDirectory ${path.basename(root)}` }],
+  };
+  const rawConfig = encodeJson(config);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MT.ociManifest,
+    config: { mediaType: MT.ociConfig, digest: sha256Digest(rawConfig), size: rawConfig.length },
+    layers: [{ mediaType: layer.mediaType, digest: await layer.digest(), size: await layer.size() }],
+  };
+  const rawManifest = encodeJson(manifest);
+  const digest = sha256Digest(rawManifest);
+  return {
+    name,
+    mediaType: async () => MT.ociManifest,
+    manifest: async () => manifest,
+    rawManifest: async () => rawManifest,
+    digest: async () => digest,
+    config: async () => config,
+    rawConfig: async () => rawConfig,
+    layers: lazy(async () => [layer]),
+  };
+}
