@@ -3,6 +3,7 @@
  * them. fileClassify → encryptFS → injectRuntime → emitPolicy / emitChart.
  */
 import type { Draft } from './pipeline.js';
+import type { Rule } from '../protect/rules.js';
 
 /** Protection class of a file. */
 export type FileClass = 'encrypted' | 'authenticated' | 'plain';
@@ -26,6 +27,12 @@ export interface ClassifiedFile {
   reason: string;
   /** Host path: plain in the image, mounted from the host at run time. */
   hostPath?: boolean;
+  /** Content size in bytes (in the classified image, before encryption). */
+  size?: number;
+  /** Hex SHA-256 of the content (before encryption). */
+  sha256?: string;
+  /** Startup file of the entrypoint (program, interpreter, library): must stay readable before keys exist. */
+  startup?: boolean;
 }
 
 /** fileClassify's result. */
@@ -40,6 +47,8 @@ export interface Classification {
   /** The program the container runs (absolute, symlinks resolved) and its argv (Entrypoint + Cmd). */
   entrypoint?: { program: string; argv: string[] };
   warnings: string[];
+  /** The effective rule set (user rules with globs expanded, plus defaults), most general first. */
+  rules?: Rule[];
 }
 
 /** A key produced by encryptFS. Secret: never logged, never written into an image. */
@@ -48,6 +57,8 @@ export interface RegionKey {
   region: string;
   /** 32 lowercase hex digits (16 bytes), the form of Gramine's `fs.insecure__keys`. */
   keyHex: string;
+  /** Every region directory using this key (more than one with a single image key). */
+  regions?: string[];
 }
 
 /** encryptFS's result. */
@@ -57,6 +68,10 @@ export interface Protection {
   /** SHA-256 (hex) of the protection manifest's bytes, for policies. */
   manifestSha256: string;
   keys: RegionKey[];
+  /** The encrypted regions (key name and directory). */
+  regions?: Region[];
+  /** Index of the layer holding the protection manifest. */
+  manifestLayer?: number;
 }
 
 /** What injectRuntime did, for emitPolicy and emitChart. */

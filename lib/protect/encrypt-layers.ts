@@ -1,0 +1,287 @@
+/**
+ * Rewriting layers so that no plaintext of an encrypted region remains in any of them. Every
+ * regular-file entry under an encrypted region, in every layer, is either
+ * - replaced by a Gramine encrypted file bound to its absolute path, when that entry is what the
+ *   merged view shows at its path, or
+ * - dropped, when a later entry or layer hides it (a whiteout, an opaque directory, a newer entry
+ *   for the same path): it is invisible anyway, and dropping it leaves no ciphertext to manage.
+ * Hard-link entries inside a region become regular files holding their own encrypted copy (an
+ * encrypted file is bound to one path, so two names cannot share one). Layers without such
+ * entries are not touched: the caller keeps their Layer objects, so they stay byte-identical.
+ *
+ * Everything streams: a layer is read entry by entry, each encrypted file is staged (memory up to
+ * 1 MiB, else an encrypted temporary file) only until the tar writer has consumed it.
+ */
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { CryptoBackend } from '../crypto/backend.js';
+import { EnclavifyError } from '../oci/errors.js';
+import type { Layer } from '../oci/image.js';
+import type { FsEntry } from '../fs/entry.js';
+import type { MergedEntry, RootFs } from '../fs/merged.js';
+import { readTar } from '../fs/tar-read.js';
+import type { LayerItem } from '../transforms/pipeline.js';
+import { encryptProtectedFile, type ProtectedFile } from './pf/index.js';
+import { matchRules, type Rule } from './rules.js';
+import type { WrapKey } from './keys.js';
+
+/** What to do with one entry of a layer. */
+type Action =
+  | { kind: 'encrypt'; path: string; region: string }
+  | { kind: 'encrypt-link'; path: string; region: string; merged: MergedEntry }
+  | { kind: 'drop'; path: string; why: string };
+
+/** Options of {@link encryptLayers}. */
+export interface EncryptLayersOptions {
+  /** The merged view of `layers` (its per-layer indexes decide what is visible). */
+  rootfs: RootFs;
+  /** The layers, base first (`rootfs` was built from them). */
+  layers: readonly Layer[];
+  /** The effective rules (a classification's `rules`). */
+  rules: readonly Rule[];
+  /** Wrap keys by region (key) name. */
+  keys: ReadonlyMap<string, WrapKey>;
+  /** Builds a layer from entries (e.g. `draft.buildLayer`). */
+  build(items: AsyncIterable<LayerItem>, name: string): Promise<Layer>;
+  /** Where large encrypted files are staged (encrypted temporary files). */
+  tmpDir?: string;
+  backend?: CryptoBackend;
+  /** Reproducible output (see docs/encrypted-files.md). */
+  deterministic?: { masterKey: Uint8Array };
+  /** Layers rewritten at once (default 2). */
+  concurrency?: number;
+  progress?: (message: string) => void;
+}
+
+/** An encrypted file as written. */
+export interface EncryptedFileInfo {
+  path: string;
+  region: string;
+  size: number;
+  diskSize: number;
+  diskSha256: string;
+  /** Index of the layer that holds it. */
+  layer: number;
+}
+
+/** What {@link encryptLayers} did. */
+export interface EncryptLayersResult {
+  /** New layers by index: only the layers that held entries under an encrypted region. */
+  replaced: Map<number, Layer>;
+  /** The encrypted files the merged view shows, by absolute path. */
+  encrypted: Map<string, EncryptedFileInfo>;
+  /** Hidden entries dropped (absolute path, layer, why). */
+  dropped: Array<{ layer: number; path: string; why: string }>;
+}
+
+const abs = (p: string) => '/' + p;
+
+/** The actions for each layer that needs rewriting: layer index -> entry index -> action. */
+export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, Map<number, Action>> {
+  const plans = new Map<number, Map<number, Action>>();
+  fs.layers.forEach((ix, i) => {
+    // The last entry of each path in this layer (an earlier one for the same path is replaced by it).
+    const last = new Map<string, number>();
+    ix.entries.forEach((e, k) => last.set(e.path, k));
+    ix.entries.forEach((e, k) => {
+      if (e.whiteout || (e.type !== 'file' && e.type !== 'hardlink')) return;
+      const p = abs(e.path);
+      const m = matchRules(rules, p);
+      if (m?.class !== 'encrypted') return;
+      let plan = plans.get(i);
+      if (!plan) plans.set(i, (plan = new Map()));
+      const seen = fs.get(e.path);
+      if (e.type === 'file') {
+        const visible = seen?.type === 'file' && seen.content?.layer === i && seen.content.index === k && seen.content.path === e.path;
+        plan.set(k, visible ? { kind: 'encrypt', path: p, region: m.region! } : { kind: 'drop', path: p, why: 'hidden by a later entry or layer' });
+      } else {
+        const visible = seen?.type === 'file' && seen.layer === i && last.get(e.path) === k && seen.content !== undefined;
+        plan.set(k, visible ? { kind: 'encrypt-link', path: p, region: m.region!, merged: seen } : { kind: 'drop', path: p, why: 'hidden hard link' });
+      }
+    });
+  });
+  return plans;
+}
+
+/** Runs `fn` over `items`, at most `limit` at once. */
+async function mapLimit<T>(items: readonly T[], limit: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const t = items[next++];
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+/**
+ * Encrypts the regions' files in every layer that holds some (see the module comment). Returns
+ * the new layers by index; the caller swaps them in. Throws `ENCRYPT_*` / `PF_INPUT` errors naming
+ * the layer and the entry.
+ */
+export async function encryptLayers(opts: EncryptLayersOptions): Promise<EncryptLayersResult> {
+  const { rootfs: fs, layers } = opts;
+  if (layers.length !== fs.layers.length) throw new EnclavifyError('ENCRYPT_STALE_VIEW', `encryptLayers: the view has ${fs.layers.length} layers, the image ${layers.length}`);
+  const plans = planEncryption(fs, opts.rules);
+  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [] };
+  const keyOf = (region: string) => {
+    const k = opts.keys.get(region);
+    if (!k) throw new EnclavifyError('ENCRYPT_NO_KEY', `no key for encrypted region ${region}`);
+    return k.key;
+  };
+  const seal = (path: string, region: string, size: number, plaintext: AsyncIterable<Uint8Array>) =>
+    encryptProtectedFile({
+      wrapKey: keyOf(region),
+      path,
+      size,
+      plaintext,
+      ...(opts.backend ? { backend: opts.backend } : {}),
+      ...(opts.tmpDir ? { tmpDir: opts.tmpDir } : {}),
+      ...(opts.deterministic ? { deterministic: opts.deterministic } : {}),
+    });
+
+  // Hard links inside regions need the linked content sealed for their own path: stage those
+  // first, reading each source layer once per round (one target path per content per round).
+  const staged = new Map<string, ProtectedFile>(); // `${layer}:${index}` of the link entry -> sealed copy
+  try {
+    await stageLinks(opts, plans, staged, seal);
+    const order = [...plans.keys()].sort((a, b) => a - b);
+    await mapLimit(order, opts.concurrency ?? 2, async (i) => {
+      const plan = plans.get(i)!;
+      const layer = layers[i];
+      const counts = { encrypted: 0, dropped: 0 };
+      const items = rewrite(layer, i, plan, staged, seal, result, counts);
+      const built = await opts.build(items, `${layer.name} (encrypted regions)`);
+      result.replaced.set(i, built);
+      opts.progress?.(`encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped`);
+    });
+  } finally {
+    await Promise.all([...staged.values()].map((f) => f.dispose()));
+  }
+  return result;
+}
+
+type Seal = (path: string, region: string, size: number, plaintext: AsyncIterable<Uint8Array>) => Promise<ProtectedFile>;
+
+/** Seals the content of visible in-region hard links for their own paths. */
+async function stageLinks(opts: EncryptLayersOptions, plans: Map<number, Map<number, Action>>, staged: Map<string, ProtectedFile>, seal: Seal): Promise<void> {
+  // Pending work: content ref -> link entries that need it.
+  const todo: Array<{ key: string; action: Extract<Action, { kind: 'encrypt-link' }> }> = [];
+  for (const [i, plan] of plans) for (const [k, a] of plan) if (a.kind === 'encrypt-link') todo.push({ key: `${i}:${k}`, action: a });
+  while (todo.length) {
+    // One round: at most one link per content, grouped by the layer holding the content.
+    const round = new Map<number, Map<number, (typeof todo)[number]>>();
+    for (let t = 0; t < todo.length; ) {
+      const c = todo[t].action.merged.content!;
+      let byIndex = round.get(c.layer);
+      if (!byIndex) round.set(c.layer, (byIndex = new Map()));
+      if (byIndex.has(c.index)) {
+        t++;
+        continue;
+      }
+      byIndex.set(c.index, todo[t]);
+      todo.splice(t, 1);
+    }
+    for (const [layerIndex, wanted] of round) {
+      const layer = opts.layers[layerIndex];
+      let k = 0;
+      let left = wanted.size;
+      for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+        const w = wanted.get(k++);
+        if (!w || !content) continue;
+        const a = w.action;
+        const sealed = await seal(a.path, a.region, entry.size, checked(content, a.merged.sha256!, `${layer.name}: ${JSON.stringify(entry.path)}`));
+        staged.set(w.key, sealed);
+        if (--left === 0) break;
+      }
+      if (left) throw new EnclavifyError('LAYER_CHANGED', `${layer.name}: ended before ${left} hard-linked file(s) seen by the scan; the layer changed between reads`);
+    }
+  }
+}
+
+/** Passes content through, failing at the end if it does not hash to what the scan saw. */
+async function* checked(content: AsyncIterable<unknown>, sha256: string, what: string): AsyncGenerator<Uint8Array> {
+  const h = createHash('sha256');
+  for await (const chunk of content) {
+    h.update(chunk as Buffer);
+    yield chunk as Buffer;
+  }
+  const got = h.digest('hex');
+  if (got !== sha256) throw new EnclavifyError('LAYER_CHANGED', `${what}: content has SHA-256 ${got} but the scan saw ${sha256}; the layer changed between reads`);
+}
+
+/**
+ * The encrypted bytes, hashed on the way out; `done` receives the SHA-256 once all was read.
+ * Chunks are copied: the tar writer passes them on zero-copy, and the staging area they view is
+ * wiped by `dispose` as soon as the writer moves to the next entry, possibly before the
+ * compressor downstream has read them.
+ */
+async function* hashed(stream: Readable, done: (sha256: string) => void): AsyncGenerator<Uint8Array> {
+  const h = createHash('sha256');
+  for await (const chunk of stream) {
+    const copy = Buffer.from(chunk as Buffer);
+    h.update(copy);
+    yield copy;
+  }
+  done(h.digest('hex'));
+}
+
+/** The rewritten entries of layer `i`. */
+async function* rewrite(
+  layer: Layer,
+  i: number,
+  plan: Map<number, Action>,
+  staged: Map<string, ProtectedFile>,
+  seal: Seal,
+  result: EncryptLayersResult,
+  counts: { encrypted: number; dropped: number },
+): AsyncGenerator<LayerItem> {
+  let k = 0;
+  for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+    const a = plan.get(k++);
+    if (!a) {
+      yield content ? { entry, content } : { entry };
+      continue;
+    }
+    if (a.kind === 'drop') {
+      result.dropped.push({ layer: i, path: a.path, why: a.why });
+      counts.dropped++;
+      continue; // unread content is skipped by the reader
+    }
+    let pf: ProtectedFile;
+    let out: FsEntry;
+    if (a.kind === 'encrypt') {
+      if (!content) throw new EnclavifyError('ENCRYPT_INTERNAL', `${layer.name}: entry ${JSON.stringify(entry.path)} has no content`);
+      pf = await seal(a.path, a.region, entry.size, content);
+      out = { ...entry, size: pf.size };
+    } else {
+      const s = staged.get(`${i}:${k - 1}`);
+      if (!s) throw new EnclavifyError('ENCRYPT_INTERNAL', `${layer.name}: no sealed copy for hard link ${JSON.stringify(entry.path)}`);
+      staged.delete(`${i}:${k - 1}`);
+      pf = s;
+      // The link's name gets the inode's metadata (as the merged view and umoci show it).
+      const m = a.merged;
+      out = { path: entry.path, type: 'file', mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: pf.size };
+      if (m.uname !== undefined) out.uname = m.uname;
+      if (m.gname !== undefined) out.gname = m.gname;
+      if (m.pax !== undefined) out.pax = m.pax;
+    }
+    try {
+      let sha = '';
+      yield { entry: out, content: hashed(pf.stream(), (h) => (sha = h)) };
+      // The tar writer asks for the next entry only after consuming this one's content.
+      if (!sha) throw new EnclavifyError('ENCRYPT_INTERNAL', `${layer.name}: ${a.path} was not fully written`);
+      result.encrypted.set(a.path, { path: a.path, region: a.region, size: pf.plainSize, diskSize: pf.size, diskSha256: sha, layer: i });
+      counts.encrypted++;
+    } finally {
+      await pf.dispose();
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Region keys: one 16-byte wrap key per encrypted region (or one per image), drawn from a CSPRNG,
+ * supplied by the caller or, in deterministic mode, derived from a master key. And the keys file
+ * (`schemas/keys.schema.json`) that carries them to whoever provisions the enclave: JSON, each key
+ * as 32 hex digits, the form Gramine's `fs.insecure__keys.<name>` takes.
+ *
+ * Keys are secrets: no function here puts key bytes into an error message.
+ */
+import type { CryptoBackend } from '../crypto/backend.js';
+import { defaultBackend } from '../crypto/index.js';
+import { EnclavifyError } from '../oci/errors.js';
+import type { Region, RegionKey } from '../transforms/state.js';
+
+/** Domain label of the wrap-key derivation in deterministic mode. */
+const WRAP_KEY_SALT = new TextEncoder().encode('enclavify/encryptFS/v1/wrap-key');
+
+/** A key as a caller may give it: 16 raw bytes or 32 hex digits. */
+export type KeyInput = Uint8Array | string;
+
+/** Parses a key given as bytes or hex; `what` names it in errors (never the value). */
+export function parseKey(k: KeyInput, what: string): Uint8Array {
+  if (typeof k === 'string') {
+    if (!/^[0-9a-fA-F]{32}$/.test(k)) throw new EnclavifyError('KEY_INVALID', `${what}: a key must be 32 hex digits (16 bytes)`);
+    return new Uint8Array(Buffer.from(k, 'hex'));
+  }
+  if (!(k instanceof Uint8Array) || k.length !== 16) throw new EnclavifyError('KEY_INVALID', `${what}: a key must be 16 bytes`);
+  return new Uint8Array(k);
+}
+
+/** Options of {@link regionKeys}. */
+export interface RegionKeysOptions {
+  regions: readonly Region[];
+  /** Keys supplied by the caller, by key name; the others are generated. */
+  supplied?: Record<string, KeyInput>;
+  /** Deterministic mode: keys not supplied are HKDF-derived from this master key and the key name. */
+  masterKey?: Uint8Array;
+  backend?: CryptoBackend;
+}
+
+/** A key ready for use: its name, the region directories it protects, and its bytes. */
+export interface WrapKey {
+  name: string;
+  regions: string[];
+  key: Uint8Array;
+}
+
+/**
+ * One wrap key per distinct key name of `regions`: supplied, derived (deterministic mode:
+ * `HKDF-SHA256(masterKey, "enclavify/encryptFS/v1/wrap-key", "key:" || name, 16)`) or random.
+ * Throws `KEY_INVALID` for a malformed supplied key and `KEY_UNKNOWN` for a supplied name no
+ * region uses (a typo would otherwise silently produce a random key).
+ */
+export function regionKeys(opts: RegionKeysOptions): Map<string, WrapKey> {
+  const backend = opts.backend ?? defaultBackend;
+  const out = new Map<string, WrapKey>();
+  for (const r of opts.regions) {
+    const k = out.get(r.name);
+    if (k) {
+      if (!k.regions.includes(r.path)) k.regions.push(r.path);
+      continue;
+    }
+    let key: Uint8Array;
+    const given = opts.supplied?.[r.name];
+    if (given !== undefined) key = parseKey(given, `key ${r.name}`);
+    else if (opts.masterKey) {
+      if (opts.masterKey.length < 16) throw new EnclavifyError('KEY_INVALID', 'deterministic mode needs a master key of at least 16 bytes');
+      key = backend.hkdfSha256(opts.masterKey, WRAP_KEY_SALT, new TextEncoder().encode(`key:${r.name}`), 16);
+    } else key = backend.randomBytes(16);
+    out.set(r.name, { name: r.name, regions: [r.path], key });
+  }
+  for (const name of Object.keys(opts.supplied ?? {})) {
+    if (!out.has(name)) {
+      throw new EnclavifyError('KEY_UNKNOWN', `a key named ${JSON.stringify(name)} was supplied but no encrypted region uses that name (regions: ${[...out.keys()].join(', ') || 'none'})`);
+    }
+  }
+  return out;
+}
+
+/** The keys file: `schemas/keys.schema.json`. */
+export interface KeysFile {
+  kind: 'enclavify.keys';
+  version: 1;
+  /** Path of the protection manifest in the image these keys belong to, and its SHA-256. */
+  manifest?: { path: string; sha256: string };
+  keys: Array<{
+    /** Key name: Gramine `key_name` / `fs.insecure__keys.<name>`, `/dev/attestation/keys/<name>`. */
+    name: string;
+    /** The (first) region directory the key protects. */
+    region: string;
+    /** Every region directory the key protects. */
+    regions: string[];
+    /** 32 lowercase hex digits. */
+    key: string;
+  }>;
+}
+
+/** The {@link RegionKey}s of the pipeline state, from wrap keys. */
+export function toRegionKeys(keys: Iterable<WrapKey>): RegionKey[] {
+  return [...keys].map((k) => ({ name: k.name, region: k.regions[0], regions: [...k.regions], keyHex: Buffer.from(k.key).toString('hex') }));
+}
+
+/** Builds the keys file document. */
+export function keysFile(keys: readonly RegionKey[], manifest?: { path: string; sha256: string }): KeysFile {
+  return {
+    kind: 'enclavify.keys',
+    version: 1,
+    ...(manifest ? { manifest } : {}),
+    keys: keys.map((k) => ({ name: k.name, region: k.region, regions: k.regions ?? [k.region], key: k.keyHex })),
+  };
+}
+
+/**
+ * Reads a keys file (its text or parsed JSON) into key bytes by name. Throws `KEYS_FILE_INVALID`
+ * naming what is wrong (never a key value).
+ */
+export function parseKeysFile(input: string | unknown, source = 'keys file'): Map<string, Uint8Array> {
+  let doc: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      doc = JSON.parse(input);
+    } catch (e) {
+      throw new EnclavifyError('KEYS_FILE_INVALID', `${source}: not JSON (${(e as Error).message.replace(/ in JSON.*$/, '')})`);
+    }
+  }
+  const bad = (what: string) => new EnclavifyError('KEYS_FILE_INVALID', `${source}: ${what}`);
+  if (!doc || typeof doc !== 'object') throw bad('expected a JSON object');
+  const d = doc as Partial<KeysFile>;
+  if (d.kind !== 'enclavify.keys') throw bad('"kind" must be "enclavify.keys"');
+  if (d.version !== 1) throw bad(`unsupported version ${JSON.stringify(d.version)}`);
+  if (!Array.isArray(d.keys)) throw bad('"keys" must be an array');
+  const out = new Map<string, Uint8Array>();
+  d.keys.forEach((k, i) => {
+    if (!k || typeof k !== 'object' || typeof k.name !== 'string' || k.name === '') throw bad(`keys[${i}] has no name`);
+    if (typeof k.key !== 'string' || !/^[0-9a-fA-F]{32}$/.test(k.key)) throw bad(`keys[${i}] (${k.name}): "key" must be 32 hex digits`);
+    if (out.has(k.name)) throw bad(`key ${k.name} is listed twice`);
+    out.set(k.name, new Uint8Array(Buffer.from(k.key, 'hex')));
+  });
+  return out;
+}
