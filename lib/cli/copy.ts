@@ -10,12 +10,15 @@ export const copyCommand: Command = {
   usage: 'enclavify copy [options] SRC DST',
   description: `Copies the image SRC to DST without a Docker daemon. Layers are streamed, verified
 against their digests and written byte-identical; Docker schema2 images are written with OCI
-media types. A copy of an OCI image keeps its manifest digest. Prints the manifest digest of the
+media types. A copy of an OCI image keeps its manifest digest. Before anything is written, the
+layers' contents are checked (tar well formed, diff_ids, no entry escaping the root or writing
+through a symlink): an unsafe image is refused and no destination is left behind. Prints the manifest digest of the
 written image on stdout.
 
 References:
   ${ACCEPTED_FORMS}`,
   options: {
+    'no-validate': { kind: 'flag', help: 'skip the check of layer contents (tar well-formed, diff_ids, no ".." or writes through symlinks); blob digests are still verified' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
     ...COMMON,
   },
@@ -23,7 +26,7 @@ References:
     if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
     const [from, to] = args.positionals;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const res = await copyImage({ from, to, readOptions: { platform }, progress: io.progress });
+    const res = await copyImage({ from, to, readOptions: { platform }, validate: !args.flags['no-validate'], progress: io.progress });
     io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference }) : res.digest);
     return EXIT.ok;
   },

@@ -5,6 +5,7 @@ import { toOciImage } from '../oci/convert.js';
 import { readDockerArchive } from './docker-archive.js';
 import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
+import { RootFs } from '../fs/merged.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
 export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, atomicWrite, type ReadOptions, type WriteResult } from './oci-layout.js';
@@ -27,8 +28,27 @@ export async function writeImage(image: Image, ref: ImageRef | string, opts: { p
   throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG])`);
 }
 
+/** Options of {@link copyImage}. */
+export interface CopyOptions {
+  from: ImageRef | string;
+  to: ImageRef | string;
+  readOptions?: ReadOptions;
+  /**
+   * Check the layers' contents before writing anything (default true): every layer decompresses
+   * to its diff_id, its tar is well formed, and no entry escapes the root (`..`) or writes through
+   * a symlink. Without it, only the stored blobs' digests are checked.
+   */
+  validate?: boolean;
+  progress?: (msg: string) => void;
+}
+
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
-export async function copyImage(opts: { from: ImageRef | string; to: ImageRef | string; readOptions?: ReadOptions; progress?: (msg: string) => void }): Promise<WriteResult> {
+export async function copyImage(opts: CopyOptions): Promise<WriteResult> {
   const src = await openImage(opts.from, opts.readOptions);
+  if (opts.validate !== false) {
+    const layers = await src.layers();
+    opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
+    await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  }
   return writeImage(src, opts.to, { progress: opts.progress });
 }
