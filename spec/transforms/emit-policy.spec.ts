@@ -18,9 +18,16 @@ const sigExpected = JSON.parse(readFileSync(path.join(fixtures, 'sgx-sigstruct',
 };
 
 /** Validators compiled here from the schema files, independently of lib/policy/validate.ts. */
-function schemaValidator(file: string) {
+function schemaValidator(file: string): { (doc: unknown): boolean; errors?: unknown } {
   const ajv = new Ajv({ allErrors: true, strict: false });
-  return ajv.compile(JSON.parse(readFileSync(path.join(repoRoot, 'schemas', file), 'utf8')));
+  const v = ajv.compile(JSON.parse(readFileSync(path.join(repoRoot, 'schemas', file), 'utf8')));
+  const check = (doc: unknown): boolean => {
+    const ok = v(doc);
+    check.errors = v.errors;
+    return ok;
+  };
+  check.errors = undefined as unknown;
+  return check;
 }
 const sessionSchema = schemaValidator('scone-session.schema.json');
 const gramineSchema = schemaValidator('gramine-policy.schema.json');
