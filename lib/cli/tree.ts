@@ -1,5 +1,5 @@
 /** `enclavify tree SRC`: the merged root file system, one line per path. */
-import { RootFs } from '../fs/merged.js';
+import { layersRootFs } from '../oci/rootfs.js';
 import { formatTree } from '../fs/tree.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
@@ -27,7 +27,7 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
     const image = await openImage(args.positionals[0], { platform });
     const layers = await image.layers();
     io.progress(`scanning ${layers.length} layers of ${image.name}`);
-    const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+    const fs = await layersRootFs(layers);
     if (args.flags.json) io.out(JSON.stringify(fs.entries()));
     else io.out(formatTree(fs).replace(/\n$/, ''));
     return EXIT.ok;

@@ -5,7 +5,7 @@ import { toOciImage } from '../oci/convert.js';
 import { readDockerArchive } from './docker-archive.js';
 import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
-import { RootFs } from '../fs/merged.js';
+import { layersRootFs } from '../oci/rootfs.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
 export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, atomicWrite, type ReadOptions, type WriteResult } from './oci-layout.js';
@@ -48,7 +48,7 @@ export async function copyImage(opts: CopyOptions): Promise<WriteResult> {
   if (opts.validate !== false) {
     const layers = await src.layers();
     opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
-    await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+    await layersRootFs(layers);
   }
   return writeImage(src, opts.to, { progress: opts.progress });
 }

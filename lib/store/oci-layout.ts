@@ -1,6 +1,6 @@
 /** Reading and writing OCI image layouts (image-spec image-layout.md). */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, readdir } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
@@ -165,21 +165,18 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
   const name = formatRef(ref);
   if (ref.digest) throw new EnclavifyError('BAD_REFERENCE', `${name}: a destination cannot name a digest; use oci:DIR[:TAG]`);
   const dir = ref.dir;
-  const existed = await stat(dir).then((s) => {
-    if (!s.isDirectory()) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} exists and is not a directory`);
-    return true;
-  }, () => false);
-  if (existed) {
-    const entries = await readdir(dir);
-    if (entries.length > 0 && !entries.includes('oci-layout')) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
-  }
-  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const st = await stat(dir).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} exists and is not a directory`);
+  // mkdir tells whether this call created the directory (then a failure removes it again).
+  const created = (await mkdir(dir, { recursive: true })) !== undefined;
+  const lockName = 'index.json.lock';
   const added: string[] = [];
-  try {
-    return await withLock(path.join(dir, 'index.json.lock'), name, async () => {
-      if (!existed || !(await stat(path.join(dir, 'oci-layout')).catch(() => undefined))) {
-        await atomicWrite(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }));
-      }
+  const result = await withLock(path.join(dir, lockName), name, async () => {
+    try {
+      const entries = (await readdir(dir)).filter((e) => e !== lockName);
+      if (entries.length > 0 && !entries.includes('oci-layout')) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
+      await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+      if (!entries.includes('oci-layout')) await atomicWrite(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }));
       const manifest = await image.manifest();
       const rawManifest = Buffer.from(await image.rawManifest());
       const mediaType = await image.mediaType();
@@ -231,13 +228,22 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       if (!index.mediaType) index.mediaType = MT.ociIndex;
       await atomicWrite(indexPath, encodeJson(index));
       return { digest, size: rawManifest.length, mediaType, reference: name };
-    });
-  } catch (e) {
-    // Best effort: the original error is what the caller needs to see.
-    if (!existed) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-    else await Promise.all(added.map((f) => rm(f, { force: true }))).catch(() => undefined);
+    } catch (e) {
+      // Still under the lock, so no other writer sees a half-cleaned layout. Best effort: the
+      // original error is what the caller needs to see.
+      const indexExists = !!(await stat(path.join(dir, 'index.json')).catch(() => undefined));
+      if (created && !indexExists) {
+        for (const n of await readdir(dir).catch(() => [] as string[])) if (n !== lockName) await rm(path.join(dir, n), { recursive: true, force: true }).catch(() => undefined);
+      } else {
+        await Promise.all(added.map((f) => rm(f, { force: true }))).catch(() => undefined);
+      }
+      throw e;
+    }
+  }).catch(async (e) => {
+    if (created) await rmdir(dir).catch(() => undefined); // only if nothing else is in it
     throw e;
-  }
+  });
+  return result;
 }
 
 async function existsWithSize(file: string, size: number): Promise<boolean> {

@@ -17,7 +17,8 @@ import { buildLayer, type FileLayer } from '../oci/layer.js';
 import { MT, ociLayerType } from '../oci/media-types.js';
 import type { CompressionOptions } from '../oci/compression.js';
 import type { HistoryEntry, ImageConfig, Manifest } from '../oci/types.js';
-import { RootFs } from '../fs/merged.js';
+import type { RootFs } from '../fs/merged.js';
+import { layersRootFs } from '../oci/rootfs.js';
 import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
 
@@ -97,7 +98,7 @@ export class Draft {
 
   /** The merged root file system of the current layers (scanned once, until layers change). */
   rootfs(): Promise<RootFs> {
-    return (this.view ??= RootFs.scan(this.layerList.map((l) => ({ name: l.name, open: () => l.uncompressed() }))));
+    return (this.view ??= layersRootFs(this.layerList));
   }
 
   /** Replace layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
