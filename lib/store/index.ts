@@ -3,6 +3,7 @@ import { EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
 import { readDockerArchive } from './docker-archive.js';
+import { writeDockerArchive } from './docker-archive-write.js';
 import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
@@ -10,6 +11,7 @@ import { layersRootFs } from '../oci/rootfs.js';
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
 export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, atomicWrite, type ReadOptions, type WriteResult } from './oci-layout.js';
 export { readDockerArchive } from './docker-archive.js';
+export { writeDockerArchive } from './docker-archive-write.js';
 
 const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parseRef(r) : r);
 
@@ -21,11 +23,15 @@ export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}):
   throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
 }
 
-/** Writes an image to a destination reference (OCI layouts; images are converted to OCI media types). */
+/**
+ * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
+ * types) or a docker archive (layers stored as their blobs).
+ */
 export async function writeImage(image: Image, ref: ImageRef | string, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
   const r = asRef(ref);
   if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG])`);
+  if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
+  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
 }
 
 /** Options of {@link copyImage}. */

@@ -182,3 +182,21 @@ test('usage errors exit 2 and show the accepted reference forms', async () => {
   assert.equal(h.code, 0);
   assert.match(h.stdout, /Usage: enclavify copy/);
 });
+
+test('OCI -> docker-archive: skopeo reads it back, and umoci unpacks its copy to the expected tree', { skip: umoci.skip || skopeo.skip }, async () => {
+  const s = scratch();
+  try {
+    const file = path.join(s.dir, 'bb.tar');
+    const r = await runCli(['copy', `oci:${bbOci}:latest`, `docker-archive:${file}:example.org/bb:v1`]);
+    assert.equal(r.code, 0, r.stderr);
+    const inspect = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${file}`], { encoding: 'utf8' }));
+    assert.equal(inspect.Layers.length, 3);
+    execFileSync('skopeo', ['copy', `docker-archive:${file}`, `oci:${s.dir}/back:b`], { stdio: 'pipe' });
+    assert.equal(diskTree(umociUnpack(`${s.dir}/back:b`, path.join(s.dir, 'bundle'))), expected);
+    // And our own reader, by name.
+    const t = await runCli(['tree', `docker-archive:${file}:example.org/bb:v1`]);
+    assert.equal(t.stdout + '\n', expected);
+  } finally {
+    s.done();
+  }
+});

@@ -1,0 +1,54 @@
+/**
+ * Writing `docker save`-style archives (`docker-archive:FILE[:NAME:TAG]`), loadable by
+ * `docker load` and readable by skopeo. Layers are stored as their blobs, byte for byte (no
+ * recompression; docker and containers/image detect the compression), under `<hex>.tar`.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { pipeline as pipe } from 'node:stream/promises';
+import { tarStream, type TarWriteItem } from '../fs/tar-write.js';
+import type { FsEntry } from '../fs/entry.js';
+import { sha256Digest, VerifyingStream } from '../oci/digest.js';
+import { EnclavifyError } from '../oci/errors.js';
+import type { Image } from '../oci/image.js';
+import { encodeJson } from '../oci/json.js';
+import type { DockerArchiveRef } from './ref.js';
+import { formatRef } from './ref.js';
+import type { WriteResult } from './oci-layout.js';
+
+const fileEntry = (path: string, size: number): FsEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
+
+/** Writes the image as a docker archive (a new file, written under a temporary name and renamed). */
+export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+  const name = formatRef(ref);
+  const rawConfig = Buffer.from(await image.rawConfig());
+  const configName = `${sha256Digest(rawConfig).slice(7)}.json`;
+  const layers = await image.layers();
+  const layerNames = await Promise.all(layers.map(async (l) => `${(await l.digest()).split(':')[1]}.tar`));
+  const repoTag = ref.name ? [ref.name] : [];
+  const manifestJson = encodeJson([{ Config: configName, RepoTags: repoTag, Layers: layerNames }]);
+  async function* items(): AsyncGenerator<TarWriteItem> {
+    yield { entry: fileEntry(configName, rawConfig.length), content: rawConfig };
+    const seen = new Set<string>();
+    for (const [i, l] of layers.entries()) {
+      if (seen.has(layerNames[i])) continue; // the same blob twice is stored once
+      seen.add(layerNames[i]);
+      opts.progress?.(`writing ${l.name}`);
+      const size = await l.size();
+      const src = await l.compressed();
+      yield { entry: fileEntry(layerNames[i], size), content: src.pipe(new VerifyingStream({ digest: await l.digest(), size }, l.name)) };
+    }
+    yield { entry: fileEntry('manifest.json', manifestJson.length), content: manifestJson };
+  }
+  const tmp = `${ref.file}.tmp-${randomBytes(6).toString('hex')}`;
+  try {
+    await pipe(tarStream(items()), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+    await rename(tmp, ref.file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e instanceof EnclavifyError ? e : new EnclavifyError('WRITE_FAILED', `${name}: ${(e as Error).message}`, { cause: e });
+  }
+  const digest = await image.digest();
+  return { digest, size: (await image.rawManifest()).length, mediaType: await image.mediaType(), reference: name };
+}
