@@ -21,3 +21,11 @@ export { scone, checkSconeFileProtection, SCONE_DEFAULTS, type SconeOptions, typ
 export { emitPolicy, POLICY, type EmitPolicyOptions, type EmitSconePolicyOptions, type EmitGraminePolicyOptions, type PolicyInfo } from './transforms/emit-policy.js';
 export { emitChart, CHART, type EmitChartOptions, type ChartInfo } from './transforms/emit-chart.js';
 export { imageFromDirectory, type ImageFromDirectoryOptions } from './fs/from-directory.js';
+export { fileClassify, type FileClassifyOptions } from './transforms/file-classify.js';
+export { encryptFS, type EncryptFsOptions, type EncryptReport } from './transforms/encrypt-fs.js';
+export { classifyImage, formatClassificationReport, type ClassifyRules, type ClassificationReport } from './protect/classify.js';
+export { verify, formatFindings, type VerifyOptions, type VerifyResult, type Finding, type FindingCode } from './protect/verify.js';
+export { MANIFEST_PATH, parseManifest, type ProtectionManifest, type FileRecord } from './protect/manifest.js';
+export { parseKeysFile, keysFile, type KeysFile } from './protect/keys.js';
+export { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES, type Rule } from './protect/rules.js';
+export { protectionSchemaProblems } from './protect/schemas.js';

@@ -3,11 +3,13 @@ import { createRequire } from 'node:module';
 import { EnclavifyError } from '../oci/errors.js';
 import { formatOptions, parseArgs, UsageError } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
+import { convertCommand } from './convert.js';
 import { copyCommand } from './copy.js';
 import { treeCommand } from './tree.js';
+import { verifyCommand } from './verify.js';
 
 /** All commands, in --help order. */
-export const commands: Command[] = [copyCommand, treeCommand];
+export const commands: Command[] = [convertCommand, copyCommand, treeCommand, verifyCommand];
 
 function version(): string {
   try {

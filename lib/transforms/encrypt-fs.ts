@@ -48,9 +48,12 @@ export const ENCRYPT_REPORT = 'encryptFS';
 export interface EncryptReport {
   manifestPath: string;
   manifestSha256: string;
+  /** 0-based index of the manifest layer. */
   manifestLayer: number;
   regions: Array<{ name: string; path: string; files: number; bytes: number; diskBytes: number }>;
+  /** 0-based indexes of the layers rewritten (they held entries under encrypted regions). */
   rewrittenLayers: number[];
+  /** 0-based indexes of the layers kept byte-identical. */
   unchangedLayers: number[];
   dropped: Array<{ layer: number; path: string; why: string }>;
   keyNames: string[];
@@ -186,9 +189,11 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
 export function formatEncryptReport(r: EncryptReport): string {
   const out = ['Encryption (Gramine encrypted files 2.0, bound to their paths):'];
   for (const g of r.regions) out.push(`  ${g.path.padEnd(30)} key ${g.name.padEnd(16)} ${g.files} file(s), ${g.bytes.toLocaleString('en-US')} -> ${g.diskBytes.toLocaleString('en-US')} bytes`);
-  out.push(`  layers rewritten: ${r.rewrittenLayers.length ? r.rewrittenLayers.join(', ') : 'none'}; unchanged: ${r.unchangedLayers.length ? r.unchangedLayers.join(', ') : 'none'}`);
-  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer}: ${d.path} (${d.why})`);
-  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer}) sha256:${r.manifestSha256}`);
+  // Layers are numbered from 1 (the base) in text, as in layer names; the JSON report has 0-based indexes.
+  const list = (xs: number[]) => (xs.length ? xs.map((i) => i + 1).join(', ') : 'none');
+  out.push(`  layers rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
+  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer + 1}: ${d.path} (${d.why})`);
+  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer + 1}) sha256:${r.manifestSha256}`);
   if (r.deterministic) out.push('  deterministic mode: keys and nonces derived from the master key');
   return out.join('\n');
 }

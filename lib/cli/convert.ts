@@ -1,0 +1,191 @@
+/**
+ * `enclavify convert --from SRC --to DST ...`: the whole conversion as one command. Its options
+ * come from a list of stages (file protection now; runtime, policy and chart stages append
+ * themselves to {@link convertStages}); each stage turns its options into transforms, in order,
+ * and may add a section to the text report.
+ */
+import { access, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Image } from '../oci/image.js';
+import { atomicWrite, openImage, parsePlatform, writeImage } from '../store/index.js';
+import { ACCEPTED_FORMS } from '../store/ref.js';
+import type { PipelineResult, Transform } from '../transforms/pipeline.js';
+import { pipeline } from '../transforms/pipeline.js';
+import { CLASSIFY_REPORT, fileClassify, formatClassificationReport, type ClassificationReport } from '../transforms/file-classify.js';
+import { ENCRYPT_REPORT, encryptFS, formatEncryptReport, type EncryptReport } from '../transforms/encrypt-fs.js';
+import { parseKeysFile } from '../protect/keys.js';
+import { readFile } from 'node:fs/promises';
+import { UsageError, type OptionSpec, type Parsed } from './args.js';
+import { COMMON, EXIT, type Command, type Io } from './command.js';
+
+/** What a stage can use besides its options. */
+export interface ConvertContext {
+  io: Io;
+  /** The source image. */
+  source: Image;
+  /** Where artifacts go (default the current directory). */
+  outputDir: string;
+}
+
+/** A group of convert options and the transforms they produce. */
+export interface ConvertStage {
+  name: string;
+  /** Options this stage adds to `enclavify convert`. */
+  options: Record<string, OptionSpec>;
+  /** The transforms for these options, in pipeline order; [] when the stage has nothing to do. */
+  transforms(args: Parsed, ctx: ConvertContext): Transform[] | Promise<Transform[]>;
+  /** A text section for the report on stderr, from the pipeline's result. */
+  report?(result: PipelineResult): string | undefined;
+}
+
+/** Path of the keys artifact the protection stage produces. */
+const KEYS_ARTIFACT = 'keys.json';
+
+/** File protection: fileClassify + encryptFS. */
+export const protectStage: ConvertStage = {
+  name: 'protect',
+  options: {
+    dir: { kind: 'list', arg: 'DIR', help: 'encrypt the files under DIR (repeatable; globs allowed); one key per directory' },
+    plain: { kind: 'list', arg: 'DIR', help: 'leave the files under DIR unprotected' },
+    'plain-file': { kind: 'list', arg: 'FILE', help: 'leave FILE unprotected' },
+    'host-path': { kind: 'list', arg: 'PATH', help: 'unprotected in the image, mounted from the host at run time (e.g. /etc/resolv.conf)' },
+    authenticated: { kind: 'list', arg: 'PATH', help: 'authenticate the files under PATH (overrides a default or a wider rule)' },
+    'no-default-plain': { kind: 'flag', help: 'do not leave /proc /sys /dev /run /tmp /var /boot and /etc/{hosts,resolv.conf,hostname,mtab} unprotected' },
+    'single-key': { kind: 'string', arg: 'NAME', help: 'one key named NAME for all encrypted directories' },
+    'reuse-keys': { kind: 'string', arg: 'FILE', help: 'take the keys from a keys file of an earlier conversion' },
+    'master-key-file': { kind: 'string', arg: 'FILE', help: 'reproducible output: derive keys and nonces from the master key in FILE (32+ hex digits)' },
+  },
+  async transforms(args) {
+    const reuse = args.strings['reuse-keys'];
+    let keys: Record<string, Uint8Array> | undefined;
+    if (reuse) keys = Object.fromEntries(parseKeysFile(await readFile(reuse, 'utf8'), reuse));
+    let deterministic: { masterKey: Uint8Array } | undefined;
+    const mk = args.strings['master-key-file'];
+    if (mk) {
+      const text = (await readFile(mk, 'utf8')).trim();
+      if (!/^([0-9a-fA-F]{2}){16,}$/.test(text)) throw new UsageError(`--master-key-file ${mk}: the file must hold at least 32 hex digits (16 bytes)`);
+      deterministic = { masterKey: new Uint8Array(Buffer.from(text, 'hex')) };
+    }
+    return [
+      fileClassify({
+        dirs: args.lists.dir,
+        plain: args.lists.plain,
+        plainFiles: args.lists['plain-file'],
+        hostPaths: args.lists['host-path'],
+        authenticated: args.lists.authenticated,
+        ...(args.flags['no-default-plain'] ? { defaults: false as const } : {}),
+        ...(args.strings['single-key'] ? { singleKey: args.strings['single-key'] } : {}),
+      }),
+      encryptFS({ keysArtifact: KEYS_ARTIFACT, ...(keys ? { keys } : {}), ...(deterministic ? { deterministic } : {}) }),
+    ];
+  },
+  report(result) {
+    const c = result.report[CLASSIFY_REPORT] as ClassificationReport | undefined;
+    const e = result.report[ENCRYPT_REPORT] as EncryptReport | undefined;
+    return [c && formatClassificationReport(c), e && formatEncryptReport(e)].filter(Boolean).join('\n') || undefined;
+  },
+};
+
+/** The stages of `enclavify convert`, in pipeline order. Later stages (runtime, policy, chart) are appended here. */
+export const convertStages: ConvertStage[] = [protectStage];
+
+/** Options of `enclavify convert` that are not a stage's. */
+const baseOptions: Record<string, OptionSpec> = {
+  from: { kind: 'string', arg: 'SRC', help: 'the native image (reference)' },
+  to: { kind: 'string', arg: 'DST', help: 'where to write the converted image (oci:DIR[:TAG])' },
+  platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+  'keys-out': { kind: 'string', arg: 'FILE', help: 'write the keys here (mode 0600; default OUTPUT-DIR/keys.json)' },
+  'output-dir': { kind: 'string', arg: 'DIR', help: 'where the keys, report.json and other artifacts go (default: the current directory)' },
+};
+
+/** Every option of `enclavify convert`: base, then each stage's, then the common ones. */
+export function convertOptions(stages: readonly ConvertStage[] = convertStages): Record<string, OptionSpec> {
+  const out: Record<string, OptionSpec> = { ...baseOptions };
+  for (const s of stages) {
+    for (const [k, v] of Object.entries(s.options)) {
+      if (k in out) throw new Error(`convert: option --${k} of stage ${s.name} is defined twice`);
+      out[k] = v;
+    }
+  }
+  return { ...out, ...COMMON };
+}
+
+/** The transforms of a conversion, stage by stage. */
+export async function buildTransforms(args: Parsed, ctx: ConvertContext, stages: readonly ConvertStage[] = convertStages): Promise<Transform[]> {
+  const out: Transform[] = [];
+  for (const s of stages) out.push(...(await s.transforms(args, ctx)));
+  return out;
+}
+
+const exists = (p: string) => access(p).then(() => true, () => false);
+
+/** Writes the pipeline's artifacts: the keys to `keysOut`, everything else under `outputDir`; secrets with mode 0600. */
+async function writeArtifacts(result: PipelineResult, keysOut: string, outputDir: string): Promise<string[]> {
+  const written: string[] = [];
+  for (const a of result.artifacts.values()) {
+    const file = a.path === KEYS_ARTIFACT ? keysOut : path.join(outputDir, a.path);
+    if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new Error(`artifact ${a.path} would be written outside ${outputDir}`);
+    await mkdir(path.dirname(file), { recursive: true });
+    await atomicWrite(file, a.data, a.secret ? 0o600 : 0o644);
+    written.push(file);
+  }
+  return written;
+}
+
+export const convertCommand: Command = {
+  name: 'convert',
+  summary: 'convert a native image into a confidential one (encrypted and authenticated files, ...)',
+  usage: 'enclavify convert --from SRC --to DST [--dir DIR ...] [options]',
+  description: `Converts the image SRC into DST. Files under each --dir are encrypted (Gramine encrypted
+files, one key per directory); every other regular file is authenticated (pinned by SHA-256) except
+the unprotected defaults and --plain/--plain-file/--host-path paths; the entrypoint, its ELF
+interpreter and startup libraries stay authenticated (a --dir covering them is refused). Only the
+layers holding encrypted files are rewritten; a protection manifest is added at
+/.enclavify/protection.json. Keys are written to --keys-out (mode 0600), never into the image.
+
+Prints the converted image's digest on stdout (with --json: one JSON object with the digest and the
+report); the report goes to stderr.
+
+References:
+  ${ACCEPTED_FORMS}`,
+  options: convertOptions(),
+  async run(args, io) {
+    if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])} (use --from SRC --to DST)`);
+    const from = args.strings.from, to = args.strings.to;
+    if (!from || !to) throw new UsageError('convert needs --from SRC and --to DST');
+    const outputDir = args.strings['output-dir'] ?? '.';
+    const keysOut = args.strings['keys-out'] ?? path.join(outputDir, KEYS_ARTIFACT);
+    // Never overwrite keys by default: the image they belong to would become unreadable.
+    if (!args.strings['keys-out'] && (args.lists.dir?.length ?? 0) > 0 && (await exists(keysOut))) {
+      throw new UsageError(`${keysOut} already exists (keys of an earlier conversion?); choose another place with --keys-out FILE or --output-dir DIR, or pass --keys-out ${keysOut} to replace it`);
+    }
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const started = Date.now();
+    const source = await openImage(from, { platform });
+    const ctx: ConvertContext = { io, source, outputDir };
+    const transforms = await buildTransforms(args, ctx);
+    const result = await pipeline(source, ...transforms, { progress: io.progress });
+    try {
+      const files = await writeArtifacts(result, keysOut, outputDir);
+      if (args.strings['output-dir']) {
+        const report = path.join(outputDir, 'report.json');
+        await atomicWrite(report, JSON.stringify(result.report, null, 2) + '\n');
+        files.push(report);
+      }
+      const written = await writeImage(result.image, to, { progress: io.progress });
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (args.flags.json) {
+        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, artifacts: files, report: result.report }));
+      } else io.out(written.digest);
+      if (!args.flags.quiet) {
+        const sections = convertStages.map((s) => s.report?.(result)).filter((s): s is string => !!s);
+        if (result.artifacts.has(KEYS_ARTIFACT)) sections.push(`Keys: ${keysOut} (mode 0600; keep it secret, it is not in the image)`);
+        sections.push(`Image: ${written.reference} ${written.digest} (${seconds} s)`);
+        io.err(sections.join('\n'));
+      }
+      return EXIT.ok;
+    } finally {
+      await result.dispose();
+    }
+  },
+};
