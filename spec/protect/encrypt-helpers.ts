@@ -1,0 +1,218 @@
+/**
+ * Shared helpers for the file-protection specs: converting bb-fixture in memory, reading layers,
+ * building attacked copies of a converted image (a layer added on top, or a layer rewritten in
+ * place), an independent Python decryptor of Gramine encrypted files, and a small image builder.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { openImage, pipeline, type Image, type LayerItem, type PipelineOptions, type PipelineResult, type Transform } from '../../lib/index.js';
+import type { FsEntry } from '../../lib/fs/entry.js';
+import { RootFs } from '../../lib/fs/merged.js';
+import { readTar } from '../../lib/fs/tar-read.js';
+import { fileClassify, type FileClassifyOptions } from '../../lib/transforms/file-classify.js';
+import { encryptFS, type EncryptFsOptions } from '../../lib/transforms/encrypt-fs.js';
+import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
+import { bbOci } from '../helpers/images.js';
+
+/** The bb-fixture source image (gzip OCI layout). */
+export const bbRef = `oci:${bbOci}:latest`;
+
+/** A converted image and what came with it. */
+export interface Converted {
+  result: PipelineResult;
+  image: Image;
+  protection: Protection;
+  /** Key bytes by name. */
+  keys: Map<string, Uint8Array>;
+}
+
+/** Converts an image (default bb-fixture) with fileClassify + encryptFS, in memory (staged layers in a temp dir). */
+export async function convert(rules: FileClassifyOptions = { dirs: ['/app/data'] }, enc: EncryptFsOptions = {}, source?: Image, options: PipelineOptions = {}): Promise<Converted> {
+  const src = source ?? (await openImage(bbRef));
+  const result = await pipeline(src, fileClassify(rules), encryptFS(enc), options);
+  const protection = result.state.get(PROTECTION) as Protection;
+  const keys = new Map(protection.keys.map((k) => [k.name, new Uint8Array(Buffer.from(k.keyHex, 'hex'))]));
+  return { result, image: result.image, protection, keys };
+}
+
+/** Reads a whole stream. */
+export async function collect(r: AsyncIterable<unknown>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c as Buffer);
+  return Buffer.concat(parts);
+}
+
+export const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** Every entry of every layer of an image, with the content of regular files. */
+export async function layerEntries(image: Image): Promise<Array<Array<{ entry: FsEntry; content?: Buffer }>>> {
+  const out: Array<Array<{ entry: FsEntry; content?: Buffer }>> = [];
+  for (const l of await image.layers()) {
+    const list: Array<{ entry: FsEntry; content?: Buffer }> = [];
+    for await (const { entry, content } of readTar(await l.uncompressed(), { source: l.name })) {
+      list.push(content ? { entry, content: await collect(content) } : { entry });
+    }
+    out.push(list);
+  }
+  return out;
+}
+
+/** The merged view of an image. */
+export async function rootfsOf(image: Image): Promise<RootFs> {
+  const layers = await image.layers();
+  return RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+}
+
+/** Reads files of an image's merged view (paths absolute). */
+export async function readImageFiles(image: Image, paths: string[]): Promise<Map<string, Buffer>> {
+  const fs = await rootfsOf(image);
+  const got = await fs.readFiles(paths.map((p) => p.slice(1)));
+  return new Map(paths.map((p) => [p, Buffer.from(got.get(p.slice(1))!)]));
+}
+
+const dirEntry = (path: string): FsEntry => ({ path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 });
+
+/** A regular-file layer item. */
+export function fileItem(path: string, content: Uint8Array | string, mode = 0o644): LayerItem {
+  const b = Buffer.from(content);
+  return { entry: { path, type: 'file', mode, uid: 0, gid: 0, mtime: 0, size: b.length }, content: b };
+}
+
+/** A whiteout deleting `path` (relative). */
+export function whiteout(path: string): LayerItem {
+  const i = path.lastIndexOf('/');
+  const wh = i < 0 ? `.wh.${path}` : `${path.slice(0, i)}/.wh.${path.slice(i + 1)}`;
+  return { entry: { path: wh, type: 'file', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 }, content: Buffer.alloc(0) };
+}
+
+/** A transform adding a layer with `items` (parent directories added). */
+export function addLayer(items: LayerItem[], name = 'attack'): Transform {
+  return {
+    name,
+    async apply(draft) {
+      const dirs = new Set<string>();
+      for (const it of items) {
+        const parts = it.entry.path.split('/');
+        for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+      }
+      const all = [...[...dirs].sort().map((d) => ({ entry: dirEntry(d) })), ...items];
+      draft.addLayer(await draft.buildLayer(all, name), { createdBy: name });
+    },
+  };
+}
+
+/** A transform rewriting, in place, the layer that holds each path's visible content. */
+export function editInPlace(edits: Record<string, (b: Buffer) => Buffer>): Transform {
+  return {
+    name: 'edit in place',
+    async apply(draft) {
+      const fs = await draft.rootfs();
+      const byLayer = new Map<number, Map<string, (b: Buffer) => Buffer>>();
+      for (const [p, fn] of Object.entries(edits)) {
+        const e = fs.get(p.slice(1));
+        if (!e?.content) throw new Error(`editInPlace: ${p} not found`);
+        const m = byLayer.get(e.content.layer) ?? new Map();
+        m.set(e.content.path, fn);
+        byLayer.set(e.content.layer, m);
+      }
+      for (const [i, m] of byLayer) {
+        const layer = draft.layers[i];
+        async function* items(): AsyncGenerator<LayerItem> {
+          for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+            if (!content) {
+              yield { entry };
+              continue;
+            }
+            const fn = m.get(entry.path);
+            const b = await collect(content);
+            const nb = fn ? fn(b) : b;
+            yield { entry: { ...entry, size: nb.length }, content: nb };
+          }
+        }
+        draft.replaceLayer(i, await draft.buildLayer(items(), `${layer.name} (edited)`), 'edited');
+      }
+    },
+  };
+}
+
+/** Applies transforms to an image; the caller disposes. */
+export async function modify(image: Image, ...t: Transform[]): Promise<PipelineResult> {
+  return pipeline(image, ...t);
+}
+
+/** Flips one bit of byte `offset`. */
+export const flip = (offset: number) => (b: Buffer) => {
+  const c = Buffer.from(b);
+  c[offset] ^= 0x01;
+  return c;
+};
+
+/**
+ * An independent decryptor of Gramine encrypted files (format 2.0), in Python with the
+ * `cryptography` package, written from Gramine's format description rather than from our code.
+ * Prints `SHA256 SIZE` of the plaintext; fails on any MAC, path or size problem.
+ */
+export const PY_DECRYPT = `
+import sys, struct, hashlib
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.cmac import CMAC
+from cryptography.hazmat.primitives.ciphers import algorithms
+path_on_disk, key_hex, expected = sys.argv[1], sys.argv[2], sys.argv[3]
+data = open(path_on_disk, 'rb').read()
+key = bytes.fromhex(key_hex)
+N = 4096
+def gcm(k, node, tag):
+    return AESGCM(k).decrypt(b'\\0' * 12, node + tag, None)
+assert len(data) % N == 0 and len(data) >= N, 'size is not a whole number of nodes'
+n0 = data[:N]
+assert n0[:8] == b'GRAFS_PF' and n0[8] == 2 and n0[9] == 0 and n0[58] == 0, 'bad header'
+c = CMAC(algorithms.AES(key))
+c.update(struct.pack('<I', 1) + b'SGX-PROTECTED-FS-METADATA-KEY'.ljust(64, b'\\0') + n0[10:42] + struct.pack('<I', 128))
+meta = gcm(c.finalize(), n0[59:59 + 3884], n0[42:58])
+assert meta[:772].split(b'\\0')[0].decode() == expected, 'path mismatch'
+size = struct.unpack('<Q', meta[772:780])[0]
+out = bytearray(meta[812:812 + min(size, 3072)])
+pairs = {0: (meta[780:796], meta[796:812])}
+nd = (size - 3072 + N - 1) // N if size > 3072 else 0
+nm = (nd + 95) // 96
+assert len(data) == N * (1 + nd + nm), 'wrong number of nodes'
+cur = None
+for d in range(nd):
+    l = d // 96
+    if d % 96 == 0:
+        k, t = pairs.pop(l)
+        p = 1 + 97 * l
+        cur = gcm(k, data[p * N:(p + 1) * N], t)
+        for s in range(32):
+            o = 3072 + 32 * s
+            pairs[l * 32 + 1 + s] = (cur[o:o + 16], cur[o + 16:o + 32])
+    p = d + 2 + l
+    o = (d % 96) * 32
+    node = gcm(cur[o:o + 16], data[p * N:(p + 1) * N], cur[o + 16:o + 32])
+    out += node[:min(N, size - 3072 - d * N)]
+print(hashlib.sha256(out).hexdigest(), size)
+`;
+
+/** Whether python3 with the `cryptography` package is there (skip reason otherwise). */
+export function pythonCryptoSkip(): string | false {
+  if (!existsSync('/usr/bin/python3') && !existsSync('/usr/local/bin/python3')) return 'python3 is not installed';
+  try {
+    execFileSync('python3', ['-c', 'import cryptography.hazmat.primitives.cmac'], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return "python3's cryptography package is not installed";
+  }
+}
+
+/** Runs the independent decryptor on a file; returns [sha256, size]. */
+export function pyDecrypt(file: string, keyHex: string, expectedPath: string): [string, number] {
+  const out = execFileSync('python3', ['-c', PY_DECRYPT, file, keyHex, expectedPath], { encoding: 'utf8' }).trim().split(' ');
+  return [out[0], Number(out[1])];
+}
+
+/** Reads a Readable fully (for layer blobs). */
+export async function readAll(r: Readable): Promise<Buffer> {
+  return collect(r);
+}
