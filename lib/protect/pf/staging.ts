@@ -62,7 +62,11 @@ export class MemoryStaging implements Staging {
     return new Uint8Array(this.bytes.subarray(off, off + length));
   }
 
-  async finish(): Promise<void> {}
+  private finished = false;
+
+  async finish(): Promise<void> {
+    this.finished = true;
+  }
 
   stream(): Readable {
     const buf = this.bytes;
@@ -74,7 +78,10 @@ export class MemoryStaging implements Staging {
   }
 
   async dispose(): Promise<void> {
-    this.buf?.fill(0);
+    // Before finish the buffer may hold parked key pairs: wipe them. After finish it holds only
+    // ciphertext, and chunks handed out by stream() may still sit in a consumer's queue (a tar
+    // writer passes them on zero-copy), so it must not be overwritten.
+    if (!this.finished) this.buf?.fill(0);
     this.buf = undefined;
   }
 }
