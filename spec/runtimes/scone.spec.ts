@@ -91,7 +91,13 @@ test('scone: refuses a missing binary, bad settings, and images whose files were
   assert.throws(() => scone({ namespace: 'ns', name: 's', cas: 'x y' }), /cas/);
   assert.throws(() => scone({ namespace: 'ns', name: 's', mrenclaves: ['12'] }), /mrenclaves\[0\]/);
   assert.throws(() => scone({ namespace: 'ns', name: 's', binary: 'bin/sh' }), /absolute/);
-  const encrypted: Transform = { name: 'fakeEncrypt', apply: (d) => void d.state.set(PROTECTION, { manifestPath: '/x', manifestSha256: '0'.repeat(64), keys: [] }) };
+  const protection = (keys: number): Transform => ({
+    name: 'fakeEncrypt',
+    apply: (d) => void d.state.set(PROTECTION, { manifestPath: '/x', manifestSha256: '0'.repeat(64), keys: Array.from({ length: keys }, () => ({ name: 'k', region: '/app/data', keyHex: '00'.repeat(16) })) }),
+  });
+  const encrypted = protection(1);
+  // authenticated only (no keys): no file changed, SCONE can run it
+  await (await pipeline(await bb(), protection(0), injectRuntime(scone({ namespace: 'ns', name: 's' })))).dispose();
   await assert.rejects(pipeline(await bb(), encrypted, injectRuntime(scone({ namespace: 'ns', name: 's' }))), (e: Error & { code?: string }) => e.code === 'SCONE_FSPF_UNSUPPORTED' && /proprietary/.test(e.message));
 });
 

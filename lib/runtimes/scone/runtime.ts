@@ -6,13 +6,14 @@
  * enclave-ready binary from another image replaces the native one.
  *
  * It does not protect files: SCONE's file shield is proprietary (see `limits.ts`), so a pipeline
- * that encrypted files for Gramine is refused here.
+ * that encrypted files for Gramine is refused here (one that only authenticated them is fine: no
+ * file changed).
  */
 import { EnclavifyError } from '../../oci/errors.js';
 import type { RootFs } from '../../fs/merged.js';
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft } from '../../transforms/pipeline.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type RuntimeInfo } from '../../transforms/state.js';
+import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from '../../transforms/state.js';
 import { copyFromBinaryImage, type BinaryImageResult } from './binary-image.js';
 import { SCONE_FSPF_UNSUPPORTED_MESSAGE } from './limits.js';
 import { resolveSettings, sconeConfigIdOf, sconeImageEnv, SCONE_DEFAULTS, type SconeOptions } from './options.js';
@@ -81,7 +82,9 @@ export function scone(options: SconeOptions): Runtime {
   return {
     name: 'scone',
     async inject(draft: Draft): Promise<void> {
-      if (draft.state.has(PROTECTION)) throw new EnclavifyError('SCONE_FSPF_UNSUPPORTED', SCONE_FSPF_UNSUPPORTED_MESSAGE);
+      // Files encrypted for Gramine are unreadable to SCONE; authentication alone changes no file.
+      const protection = draft.state.get(PROTECTION) as Protection | undefined;
+      if (protection && protection.keys.length > 0) throw new EnclavifyError('SCONE_FSPF_UNSUPPORTED', SCONE_FSPF_UNSUPPORTED_MESSAGE);
       const cfg = (draft.config.config ??= {});
       const argv = [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
       const env = cfg.Env ?? [];
