@@ -29,3 +29,5 @@ export { MANIFEST_PATH, parseManifest, type ProtectionManifest, type FileRecord 
 export { parseKeysFile, keysFile, type KeysFile } from './protect/keys.js';
 export { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES, type Rule } from './protect/rules.js';
 export { protectionSchemaProblems } from './protect/schemas.js';
+// Gramine runtime, signing of converted images, inspection (Gramine runtime work)
+export { gramine, signGramineImage, inspectImage, formatInspection, checkGramineManifest, DEBIAN_LAYOUT, type GramineOptions, type GramineLayout, type SignGramineImageOptions, type ImageInspection } from './runtimes/gramine/index.js';

@@ -5,11 +5,13 @@ import { formatOptions, parseArgs, UsageError } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
 import { convertCommand } from './convert.js';
 import { copyCommand } from './copy.js';
+import { inspectCommand } from './inspect.js';
+import { signCommand } from './sign.js';
 import { treeCommand } from './tree.js';
 import { verifyCommand } from './verify.js';
 
 /** All commands, in --help order. */
-export const commands: Command[] = [convertCommand, copyCommand, treeCommand, verifyCommand];
+export const commands: Command[] = [convertCommand, copyCommand, treeCommand, verifyCommand, signCommand, inspectCommand];
 
 function version(): string {
   try {

@@ -1,0 +1,37 @@
+/** `enclavify inspect IMAGE`: what a converted image holds (runtime, manifest, MRENCLAVE/MRSIGNER, regions). */
+import { formatInspection, inspectImage } from '../runtimes/gramine/inspect.js';
+import { openImage, parsePlatform } from '../store/index.js';
+import { ACCEPTED_FORMS } from '../store/ref.js';
+import { UsageError } from './args.js';
+import { COMMON, EXIT, type Command } from './command.js';
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'show what a converted image holds: runtime, manifest, MRENCLAVE/MRSIGNER, protected regions',
+  usage: 'enclavify inspect [options] IMAGE',
+  description: `Reads IMAGE and prints, like 'gsc info-image' and more: the runtime and Entrypoint; for
+Gramine the manifest path, the enclave's program, argv and settings, trusted/allowed entry counts and
+mounts, and, for a signed image, MRENCLAVE, MRSIGNER, ISV product id and SVN, debug flag and date
+from the SIGSTRUCT (<base>.sig), whose signature is verified and whose MRENCLAVE is recomputed from the
+.manifest.sgx and libpal.so in the image; the protected regions from the protection manifest
+(/.enclavify/protection.json); SCONE settings for SCONE images. Development keys in a manifest are
+reported by name, never by value.
+
+Exit code 3 when a problem is found (signature invalid, MRENCLAVE not matching the image).
+
+References:
+  ${ACCEPTED_FORMS}`,
+  options: {
+    platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    ...COMMON,
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const image = await openImage(args.positionals[0], { platform });
+    io.progress(`inspecting ${image.name}`);
+    const info = await inspectImage(image);
+    io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
+    return info.gramine?.problems.length ? EXIT.findings : EXIT.ok;
+  },
+};

@@ -1,0 +1,170 @@
+/**
+ * `enclavify sign IMAGE --sign-key FILE --to DST`: signs the Gramine enclave of an already converted
+ * image (adds `<base>.manifest.sgx` and `<base>.sig` as a layer). Also the Gramine options of
+ * `enclavify convert` (`--runtime-image`, `--sign-key`, `--gramine-loader`, `--insecure-dev-keys`,
+ * ...) and their mapping onto `injectRuntime(gramine(...))`, for the convert command to use.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gramine, signGramineImage, type GramineOptions } from '../runtimes/gramine/index.js';
+import { openImage, parsePlatform, writeImage } from '../store/index.js';
+import { ACCEPTED_FORMS } from '../store/ref.js';
+import { injectRuntime } from '../transforms/inject-runtime.js';
+import { pipeline, type Transform } from '../transforms/pipeline.js';
+import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
+import { UsageError, type OptionSpec, type Parsed } from './args.js';
+import { COMMON, EXIT, type Command } from './command.js';
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Signing options shared by `sign` and `convert`. */
+const signingOptions: Record<string, OptionSpec> = {
+  'sign-key': { kind: 'string', arg: 'FILE', help: 'enclave signing key: RSA-3072, exponent 3, PEM (openssl genrsa -3 3072)' },
+  'sign-key-passphrase-file': { kind: 'string', arg: 'FILE', help: 'passphrase of an encrypted --sign-key' },
+  'sign-date': { kind: 'string', arg: 'YYYY-MM-DD', help: 'SIGSTRUCT date (default: SOURCE_DATE_EPOCH or today), for reproducible signatures' },
+};
+
+async function readSigning(args: Parsed): Promise<Pick<GramineOptions, 'signKey' | 'signKeyPassphrase' | 'signDate'>> {
+  const key = args.strings['sign-key'];
+  const pass = args.strings['sign-key-passphrase-file'];
+  const date = args.strings['sign-date'];
+  if (date !== undefined && !DATE.test(date)) throw new UsageError(`--sign-date=${date}: expected YYYY-MM-DD`);
+  if (pass && !key) throw new UsageError('--sign-key-passphrase-file needs --sign-key');
+  return {
+    ...(key ? { signKey: await readFile(key) } : {}),
+    ...(pass ? { signKeyPassphrase: (await readFile(pass, 'utf8')).replace(/\r?\n$/, '') } : {}),
+    ...(date ? { signDate: date } : {}),
+  };
+}
+
+/** The Gramine runtime options of `enclavify convert`. */
+export const gramineConvertOptions: Record<string, OptionSpec> = {
+  'runtime-image': { kind: 'string', arg: 'REF|DIR', help: 'gramine: the Gramine 1.9 installation: a runtime image (oci:DIR[:TAG], docker-archive:FILE) or a directory holding one' },
+  'gramine-prefix': { kind: 'string', arg: 'DIR', help: 'gramine: put the runtime under DIR in the image (default: Gramine\'s own paths, /usr/bin, /usr/lib/x86_64-linux-gnu/gramine)' },
+  'gramine-loader': { kind: 'string', arg: 'sgx|direct', help: 'gramine: loader the Entrypoint starts (default sgx; direct = no SGX, development); ENCLAVIFY_GRAMINE_LOADER overrides it at run time' },
+  'insecure-dev-keys': { kind: 'flag', help: 'gramine: put the region keys into the manifest (fs.insecure__keys) so the image runs without attestation. INSECURE, development only' },
+  production: { kind: 'flag', help: 'refuse insecure settings (--insecure-dev-keys, debug enclaves, insecure__ manifest keys)' },
+  'enclave-size': { kind: 'string', arg: 'SIZE', help: 'gramine: sgx.enclave_size, a power of two (default 1G)' },
+  'max-threads': { kind: 'string', arg: 'N', help: 'gramine: sgx.max_threads (default 16)' },
+  'enclave-debug': { kind: 'flag', help: 'gramine: sgx.debug = true (the host can read enclave memory; development only)' },
+  edmm: { kind: 'flag', help: 'gramine: sgx.edmm_enable = true (SGX2 dynamic memory)' },
+  'remote-attestation': { kind: 'string', arg: 'none|dcap', help: 'gramine: sgx.remote_attestation (default dcap when encrypted regions need keys at run time)' },
+  isvprodid: { kind: 'string', arg: 'N', help: 'gramine: sgx.isvprodid (default 0)' },
+  isvsvn: { kind: 'string', arg: 'N', help: 'gramine: sgx.isvsvn (default 0)' },
+  'manifest-fragment': { kind: 'string', arg: 'FILE', help: 'gramine: TOML merged into the generated manifest last' },
+  'passthrough-env': { kind: 'list', arg: 'NAME', help: 'gramine: take this variable from the host at run time (not measured; repeatable)' },
+  'secret-provisioning': { kind: 'string', arg: 'HOST:PORT[;...]', help: 'gramine: get the region key from a Gramine secret-provisioning server after attestation' },
+  ...signingOptions,
+};
+
+const int = (args: Parsed, name: string, max: number): number | undefined => {
+  const v = args.strings[name];
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) > max) throw new UsageError(`--${name}=${v}: expected an integer from 0 to ${max}`);
+  return Number(v);
+};
+
+/** Whether a --runtime-image value names a directory holding a Gramine installation (not an OCI layout). */
+function isRuntimeDir(v: string): boolean {
+  if (/^(oci|docker-archive|docker):/.test(v)) return false;
+  try {
+    return statSync(v).isDirectory() && !existsSync(path.join(v, 'oci-layout'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `injectRuntime(gramine(...))` from the parsed convert options. Throws `UsageError` for a missing
+ * `--runtime-image` and malformed values. `production` refuses insecure combinations.
+ */
+export async function gramineTransformFromArgs(args: Parsed): Promise<Transform> {
+  const src = args.strings['runtime-image'];
+  if (!src) throw new UsageError('--runtime gramine needs --runtime-image REF|DIR: the Gramine 1.9 installation to add (an image such as oci:gramine:1.9, or a directory)');
+  const loader = args.strings['gramine-loader'];
+  if (loader !== undefined && loader !== 'sgx' && loader !== 'direct') throw new UsageError(`--gramine-loader=${loader}: expected sgx or direct`);
+  const ra = args.strings['remote-attestation'];
+  if (ra !== undefined && ra !== 'none' && ra !== 'dcap') throw new UsageError(`--remote-attestation=${ra}: expected none or dcap`);
+  if (args.flags['insecure-dev-keys'] && args.flags.production) throw new UsageError('--insecure-dev-keys is refused with --production: it writes the keys into the image');
+  const fragment = args.strings['manifest-fragment'];
+  const sp = args.strings['secret-provisioning'];
+  const opts: GramineOptions = {
+    ...(isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
+    ...(args.strings['gramine-prefix'] ? { prefix: args.strings['gramine-prefix'] } : {}),
+    ...(loader ? { loader } : {}),
+    ...(args.flags['insecure-dev-keys'] ? { insecureDevKeys: true } : {}),
+    ...(args.flags.production ? { production: true } : {}),
+    ...(args.strings['enclave-size'] ? { enclaveSize: args.strings['enclave-size'] } : {}),
+    ...(int(args, 'max-threads', 65535) !== undefined ? { maxThreads: int(args, 'max-threads', 65535) } : {}),
+    ...(args.flags['enclave-debug'] ? { debug: true } : {}),
+    ...(args.flags.edmm ? { edmm: true } : {}),
+    ...(ra ? { remoteAttestation: ra } : {}),
+    ...(int(args, 'isvprodid', 65535) !== undefined ? { isvProdId: int(args, 'isvprodid', 65535) } : {}),
+    ...(int(args, 'isvsvn', 65535) !== undefined ? { isvSvn: int(args, 'isvsvn', 65535) } : {}),
+    ...(fragment ? { manifestFragment: await readFile(fragment, 'utf8') } : {}),
+    ...(args.lists['passthrough-env']?.length ? { passthroughEnv: args.lists['passthrough-env'] } : {}),
+    ...(sp ? { secretProvisioning: { servers: sp } } : {}),
+    ...(await readSigning(args)),
+  };
+  return injectRuntime(gramine(opts));
+}
+
+export const signCommand: Command = {
+  name: 'sign',
+  summary: 'sign the Gramine enclave of a converted image (MRENCLAVE, SIGSTRUCT) without Gramine\'s tools',
+  usage: 'enclavify sign [options] IMAGE --sign-key FILE --to DST',
+  description: `Signs the Gramine enclave of IMAGE, an image converted with the Gramine runtime but not
+signed yet, and writes the result to DST: one layer is added with <base>.manifest.sgx and <base>.sig
+next to the manifest (default /gramine/app/entrypoint.manifest), so that gramine-sgx can start it.
+The manifest is measured with the SGX PAL (libpal.so) inside the image, as gramine-sgx-sign would.
+Prints the new image's digest on stdout (with --json: digest, MRENCLAVE, MRSIGNER, ISV ids).
+
+Instead of a key, --sigstruct FILE and --manifest-sgx FILE add a signature made elsewhere (e.g. by
+gramine-sgx-sign in an HSM-backed setup); it is checked against the manifest and PAL in the image.
+
+The key must be RSA-3072 with public exponent 3 (openssl genrsa -3 -out key.pem 3072).
+
+References:
+  ${ACCEPTED_FORMS}`,
+  options: {
+    to: { kind: 'string', arg: 'DST', help: 'where to write the signed image (oci:DIR[:TAG])' },
+    ...signingOptions,
+    sigstruct: { kind: 'string', arg: 'FILE', help: 'add this externally made .sig instead of signing (needs --manifest-sgx)' },
+    'manifest-sgx': { kind: 'string', arg: 'FILE', help: 'the .manifest.sgx the external --sigstruct was made for' },
+    manifest: { kind: 'string', arg: 'PATH', help: 'the .manifest in the image (default: from the image labels, else /gramine/app/entrypoint.manifest)' },
+    pal: { kind: 'string', arg: 'PATH', help: 'the SGX libpal.so in the image (default: from the image labels, else Gramine\'s Debian path)' },
+    platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    ...COMMON,
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw new UsageError('sign needs one IMAGE');
+    const to = args.strings.to;
+    if (!to) throw new UsageError('sign needs --to DST');
+    const sig = args.strings.sigstruct, msgx = args.strings['manifest-sgx'];
+    if ((sig === undefined) !== (msgx === undefined)) throw new UsageError('--sigstruct and --manifest-sgx go together');
+    if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
+    if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const source = await openImage(args.positionals[0], { platform });
+    const step = signGramineImage({
+      ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
+      ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
+      ...(args.strings.pal ? { palPath: args.strings.pal } : {}),
+    });
+    const result = await pipeline(source, step, { progress: io.progress });
+    try {
+      const written = await writeImage(result.image, to, { progress: io.progress });
+      const info = result.state.get(RUNTIME) as RuntimeInfo;
+      const facts = { digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner, isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug };
+      if (args.flags.json) io.out(JSON.stringify(facts));
+      else {
+        io.out(written.digest);
+        if (!args.flags.quiet) io.err(`MRENCLAVE: ${facts.mrenclave}\nMRSIGNER:  ${facts.mrsigner}\nISVPRODID: ${facts.isvProdId}  ISVSVN: ${facts.isvSvn}  DEBUG: ${facts.debug}\nImage: ${written.reference} ${written.digest}`);
+      }
+      return EXIT.ok;
+    } finally {
+      await result.dispose();
+    }
+  },
+};

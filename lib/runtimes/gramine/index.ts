@@ -1,0 +1,23 @@
+/**
+ * The Gramine runtime: `injectRuntime(gramine(options))`, image signing and inspection.
+ * See docs/gramine.md.
+ */
+export { gramine, enclaveCommand, DEFAULT_EXCLUDED, DEFAULT_PLAIN } from './runtime.js';
+export type { GramineOptions } from './runtime.js';
+export { DEBIAN_LAYOUT, DEFAULT_APP_BASE, APP_DIR, LAUNCHER_PATH, LABELS, defaultCopyPaths } from './layout.js';
+export type { GramineLayout } from './layout.js';
+export { buildGramineManifest, mergeFragment, parseFragment } from './manifest.js';
+export type { GramineManifest, GramineManifestInput, GramineMount, TrustedFile, EnclaveSettings } from './manifest.js';
+export { checkGramineManifest } from './schema.js';
+export { reachableFiles, isUnder } from './paths.js';
+export type { ReachablePath, ReachableOptions } from './paths.js';
+export { loaderEnv, ldSoConfDirs, parseEnv } from './env.js';
+export type { LoaderEnvInput, LoaderEnvValue } from './env.js';
+export { launcherScript } from './launcher.js';
+export type { LauncherPaths } from './launcher.js';
+export { signGramineImage } from './sign.js';
+export type { SignGramineImageOptions, SigningOptions } from './sign.js';
+export { inspectImage, formatInspection } from './inspect.js';
+export type { ImageInspection, GramineInspection, SigstructInfo } from './inspect.js';
+export { fileLists, allowedCovers } from './files.js';
+export type { FileLists, FileListsInput, Listing } from './files.js';

@@ -1,0 +1,201 @@
+/**
+ * Reading a Gramine installation from its source: a directory on the host (a `DESTDIR` install,
+ * an unpacked runtime image) or an image. Picks the requested paths, keeps their metadata and
+ * symlinks, and gives file contents as streams (image contents are staged in temporary files,
+ * one pass per layer, never held in memory).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline as pipe } from 'node:stream/promises';
+import { EnclavifyError } from '../../oci/errors.js';
+import type { Image } from '../../oci/image.js';
+import { compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js';
+import { RootFs } from '../../fs/merged.js';
+import { openImage } from '../../store/index.js';
+
+/** One entry taken from the runtime source, at the path it will have in the image (normalised, no leading `/`). */
+export interface RuntimeEntry {
+  entry: FsEntry;
+  /** Host file holding the content, for regular files. */
+  file?: string;
+}
+
+/** The files picked from a runtime source. Call `dispose()` when done (removes staged copies). */
+export interface RuntimeFiles {
+  /** Names the source in messages, e.g. `runtime directory /opt/gramine`. */
+  name: string;
+  /** Entries, parents before children, sorted bytewise. */
+  entries: RuntimeEntry[];
+  /** Reads one picked regular file (by its absolute path in the source) whole; for small files such as the PAL. */
+  read(p: string): Promise<Uint8Array>;
+  dispose(): Promise<void>;
+}
+
+/** Where the Gramine installation comes from. */
+export type RuntimeSourceSpec = { dir: string } | { image: string | Image };
+
+interface Tree {
+  name: string;
+  /** Follows symlinks inside the source root; the normalised real path, or undefined. */
+  resolve(p: string): Promise<string | undefined>;
+  lstat(p: string): Promise<FsEntry | undefined>;
+  readdir(p: string): Promise<string[]>;
+  /** Host files holding the contents of these real paths. */
+  stage(paths: string[]): Promise<Map<string, string>>;
+  dispose(): Promise<void>;
+}
+
+const norm = (p: string): string => {
+  const n = normalizePath(p);
+  if (n instanceof Error) throw new EnclavifyError('GRAMINE_BAD_PATH', `Gramine runtime path ${JSON.stringify(p)}: ${n.message}`);
+  return n ?? '.';
+};
+
+/** A directory on the host, read as a root file system (symlinks resolved inside it, never outside). */
+async function dirTree(root: string): Promise<Tree> {
+  const abs = path.resolve(root);
+  const st = await lstat(abs).catch(() => undefined);
+  if (!st?.isDirectory()) throw new EnclavifyError('GRAMINE_NO_RUNTIME', `Gramine runtime directory ${abs} does not exist or is not a directory`);
+  const host = (p: string) => path.join(abs, p === '.' ? '' : p);
+  const lstatEntry = async (p: string): Promise<FsEntry | undefined> => {
+    const s = await lstat(host(p)).catch(() => undefined);
+    if (!s) return undefined;
+    const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : undefined;
+    if (!type) return undefined; // devices, sockets, fifos are not part of an installation
+    // Ownership is normalised to root: a DESTDIR install usually belongs to whoever built it.
+    const e: FsEntry = { path: p, type, mode: s.mode & 0o7777, uid: 0, gid: 0, mtime: Math.floor(s.mtimeMs / 1000), size: type === 'file' ? s.size : 0 };
+    if (type === 'symlink') e.linkname = await readlink(host(p));
+    return e;
+  };
+  const tree: Tree = {
+    name: `Gramine runtime directory ${abs}`,
+    resolve: (p) => resolveIn(tree, p),
+    lstat: lstatEntry,
+    readdir: async (p) => (await readdir(host(p))).sort(compareBytewise),
+    stage: async (paths) => new Map(paths.map((p) => [p, host(p)])),
+    dispose: async () => {},
+  };
+  return tree;
+}
+
+/** Resolves `p` inside a host directory as a chroot would (absolute targets start at its root; 40 links at most). */
+async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
+  const todo = p.split('/').reverse();
+  const cur: string[] = [];
+  let hops = 0;
+  while (todo.length) {
+    const c = todo.pop()!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      cur.pop();
+      continue;
+    }
+    const here = [...cur, c].join('/');
+    const e = await tree.lstat(here);
+    if (!e) return undefined;
+    if (e.type === 'symlink') {
+      if (++hops > 40) throw new EnclavifyError('FS_SYMLINK_LOOP', `${tree.name}: ${JSON.stringify(p)}: too many levels of symbolic links`);
+      const t = e.linkname ?? '';
+      if (t.startsWith('/')) cur.length = 0;
+      todo.push(...t.split('/').reverse());
+      continue;
+    }
+    if (todo.some((x) => x !== '' && x !== '.') && e.type !== 'dir') return undefined;
+    cur.push(c);
+  }
+  return cur.length ? cur.join('/') : '.';
+}
+
+/** An image's merged root file system; contents are staged under `tmpDir`. */
+async function imageTree(image: string | Image, tmpDir: string): Promise<Tree> {
+  const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' } }) : image;
+  const layers = await img.layers();
+  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const stageDir = await mkdtemp(path.join(tmpDir, 'gramine-runtime-'));
+  let n = 0;
+  return {
+    name: `Gramine runtime image ${img.name}`,
+    resolve: async (p) => fs.resolve(p),
+    lstat: async (p) => fs.get(p),
+    readdir: async (p) => fs.readdir(p) ?? [],
+    async stage(paths) {
+      const out = new Map<string, string>();
+      await fs.streamFiles(paths, async (f, content) => {
+        const file = path.join(stageDir, `f${n++}`);
+        await pipe(content, createWriteStream(file));
+        for (const p of f.paths) out.set(p, file);
+      });
+      return out;
+    },
+    dispose: () => rm(stageDir, { recursive: true, force: true }),
+  };
+}
+
+/**
+ * Picks `paths` (absolute, in the source) and everything below them from a Gramine runtime source.
+ * A requested path that is a symlink is materialised under its own name (its target's content or
+ * subtree); symlinks inside a copied directory are kept as they are. Each entry's image path is
+ * `prefix` + its source path. Missing paths fail with `GRAMINE_NO_RUNTIME`, unless listed in `optional`.
+ */
+export async function loadRuntimeFiles(opts: {
+  source: RuntimeSourceSpec;
+  paths: string[];
+  optional?: string[];
+  prefix?: string;
+  tmpDir: string;
+}): Promise<RuntimeFiles> {
+  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir);
+  const prefix = opts.prefix ? norm(opts.prefix) : '';
+  const target = (p: string) => (prefix ? (p === '.' ? prefix : `${prefix}/${p}`) : p);
+  const picked = new Map<string, { entry: FsEntry; real?: string }>(); // by image path
+  const optional = new Set((opts.optional ?? []).map(norm));
+
+  const walk = async (real: string, as: string): Promise<void> => {
+    const e = await tree.lstat(real);
+    if (!e) return;
+    if (e.type === 'dir') {
+      picked.set(target(as), { entry: { ...e, path: target(as) } });
+      for (const name of await tree.readdir(real)) await walk(`${real}/${name}`, `${as}/${name}`);
+    } else if (e.type === 'file' || e.type === 'symlink') {
+      picked.set(target(as), { entry: { ...e, path: target(as) }, real: e.type === 'file' ? real : undefined });
+    }
+    // devices, fifos: an installation has none worth copying
+  };
+
+  try {
+    for (const want of opts.paths) {
+      const p = norm(want);
+      const real = await tree.resolve(p);
+      if (real === undefined) {
+        if (optional.has(p)) continue;
+        throw new EnclavifyError('GRAMINE_NO_RUNTIME', `${tree.name} has no ${want} (set the path in the gramine() layout options if this installation puts it elsewhere)`);
+      }
+      await walk(real, p);
+    }
+    const files = [...picked.values()].filter((x) => x.real !== undefined);
+    const staged = await tree.stage([...new Set(files.map((x) => x.real!))]);
+    const entries: RuntimeEntry[] = [...picked.values()]
+      .sort((a, b) => compareBytewise(a.entry.path, b.entry.path))
+      .map((x) => (x.real !== undefined ? { entry: x.entry, file: staged.get(x.real) } : { entry: x.entry }));
+    const byAbs = new Map(entries.filter((e) => e.file).map((e) => [`/${e.entry.path}`, e.file!]));
+    return {
+      name: tree.name,
+      entries,
+      async read(p: string) {
+        const f = byAbs.get(p.startsWith('/') ? p : `/${p}`);
+        if (!f) throw new EnclavifyError('GRAMINE_NO_RUNTIME', `${tree.name}: ${p} is not a regular file among the copied runtime files`);
+        return new Uint8Array(await readFile(f));
+      },
+      dispose: () => tree.dispose(),
+    };
+  } catch (e) {
+    await tree.dispose();
+    throw e;
+  }
+}
+
+/** A readable stream of a staged runtime file. */
+export function openRuntimeFile(file: string): AsyncIterable<Uint8Array> {
+  return createReadStream(file, { highWaterMark: 1 << 20 });
+}
