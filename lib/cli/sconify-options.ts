@@ -142,6 +142,10 @@ const list = (parsed: Parsed, name: string): string[] => parsed.lists[name] ?? [
  * - `--runtime gramine` (default): `emitPolicy(...)`, `emitChart(...)`; the caller puts
  *   `injectRuntime(gramine(...))` before them.
  *
+ * When the enclave identity is unknown (no `--mrenclave`/`--sigstruct`, image not signed) the
+ * policy is skipped with a warning (`report.emitPolicy.skipped`; for SCONE the session id is still
+ * reported): SCONE's MRENCLAVE can only be measured in the converted image.
+ *
  * Throws `UsageError` for malformed values, SCONE-only options with Gramine, and `--dir` with
  * SCONE (whose file-shield format is proprietary). Reads `--secrets`/`--injectedfiles` files.
  */
@@ -184,6 +188,7 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
     for (const v of volumes) if (v.split(':').length > 2) throw new UsageError(`--volume=${v}: importing or exporting volumes between sessions is a SCONE CAS feature (--runtime scone)`);
     const policy = emitPolicy({
       runtime: 'gramine',
+      missingIdentity: 'skip',
       mrenclaves,
       ...(sigstructFile ? { sigstructFile } : {}),
       allowDebugMode,
@@ -242,6 +247,7 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
   }
   const policy = emitPolicy({
     runtime: 'scone',
+    missingIdentity: 'skip',
     mrenclaves,
     ...(sigstructFile ? { sigstructFile } : {}),
     allowDebugMode,

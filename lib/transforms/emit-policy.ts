@@ -40,8 +40,10 @@ export const POLICY = 'enclavify.policy';
 /** What emitPolicy records under {@link POLICY}. */
 export interface PolicyInfo {
   runtime: 'scone' | 'gramine';
-  /** Artifact path of the policy. */
-  path: string;
+  /** Artifact path of the policy; absent when it was skipped. */
+  path?: string;
+  /** Why no policy was written (`missingIdentity: 'skip'` and no known MRENCLAVE). */
+  skipped?: string;
   /** SCONE: the session's full name `NAMESPACE/SESSION`, as sconify_image prints it. */
   sessionId?: string;
   /** SCONE: `NAMESPACE/SESSION/SERVICE`. */
@@ -112,6 +114,12 @@ export interface EmitPolicyOptions {
   allowDebugMode?: boolean;
   /** Accept platforms with known vulnerabilities (insecure). [--allow-tcb-vulnerabilities] */
   allowTcbVulnerabilities?: boolean;
+  /**
+   * When the enclave identity is unknown (no MRENCLAVE given, image not signed): `error` (default)
+   * throws; `skip` writes no policy and reports why, so a conversion can finish before the enclave
+   * is measured (SCONE measures it in the converted image: `SCONE_HASH=1 <binary>`).
+   */
+  missingIdentity?: 'error' | 'skip';
   scone?: EmitSconePolicyOptions;
   gramine?: EmitGraminePolicyOptions;
 }
@@ -170,10 +178,9 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
   }
   const mrenclaves = mrenclavesFor(o, sig, info);
   if (mrenclaves.length === 0 && s.attestationMode !== 'none') {
-    throw new EnclavifyError(
-      'NO_MRENCLAVE',
-      'emitPolicy(scone): the session needs the enclave\'s MRENCLAVE: give --mrenclave HEX (SCONE prints it with SCONE_HASH=1 <binary> in the converted image) or --sigstruct FILE',
-    );
+    const why = 'the session needs the enclave\'s MRENCLAVE: give --mrenclave HEX (SCONE prints it with SCONE_HASH=1 <binary> in the converted image) or --sigstruct FILE';
+    if (o.missingIdentity === 'skip') return skip(draft, { runtime: 'scone', sessionId: `${namespace}/${name}`, configId, mrenclaves }, why);
+    throw new EnclavifyError('NO_MRENCLAVE', `emitPolicy(scone): ${why}`);
   }
   const cfg = draft.config.config ?? {};
   const added = new Set([...PLUMBING, ...(((info?.details as { imageEnv?: string[] } | undefined)?.imageEnv) ?? [])]);
@@ -217,6 +224,14 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
   draft.progress(`emitPolicy: SCONE session ${session.name} -> ${path}`);
 }
 
+/** Records that no policy was written, and why (the CLI prints it). */
+function skip(draft: Draft, policy: PolicyInfo, why: string): void {
+  const info: PolicyInfo = { ...policy, skipped: why };
+  draft.state.set(POLICY, info);
+  draft.report.emitPolicy = info;
+  draft.progress(`emitPolicy: warning: no ${policy.runtime === 'scone' ? 'CAS session' : 'attestation policy'} written: ${why}`);
+}
+
 /** Key material or secret values in a session: FSPF/volume keys, explicit secret values, injected contents. */
 function holdsSecrets(session: SconeSession): boolean {
   if (session.services?.some((sv) => sv.fspf_key)) return true;
@@ -239,7 +254,12 @@ function releasedKeys(protection: Protection | undefined, classification: Classi
     }
     byName.set(k.name, mounts);
   }
-  if (!protection) for (const n of info?.keyNames ?? []) if (!byName.has(n)) byName.set(n, new Set());
+  if (!protection) {
+    for (const n of info?.keyNames ?? []) if (!byName.has(n)) byName.set(n, new Set());
+  } else if (info?.runtime === 'gramine') {
+    // The runtime decides which keys it asks for (none when the keys are baked in for development).
+    for (const n of [...byName.keys()]) if (!info.keyNames.includes(n)) byName.delete(n);
+  }
   return [...byName].map(([name, mounts]) => (mounts.size ? { name, mounts: [...mounts].sort() } : { name }));
 }
 
@@ -253,10 +273,9 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
     (sig ? { mrsigner: sig.mrsigner, isvProdId: sig.isvProdId, minIsvSvn: sig.isvSvn } : undefined) ??
     (info?.mrsigner ? { mrsigner: info.mrsigner, isvProdId: info.isvProdId ?? 0, minIsvSvn: info.isvSvn ?? 0 } : undefined);
   if (mrenclaves.length === 0 && !signer) {
-    throw new EnclavifyError(
-      'NO_MRENCLAVE',
-      'emitPolicy(gramine): the policy needs the enclave identity: sign the image (its SIGSTRUCT gives MRENCLAVE and MRSIGNER), or give --mrenclave HEX or --sigstruct FILE',
-    );
+    const why = 'the policy needs the enclave identity: sign the image (its SIGSTRUCT gives MRENCLAVE and MRSIGNER), or give --mrenclave HEX or --sigstruct FILE';
+    if (o.missingIdentity === 'skip') return skip(draft, { runtime: 'gramine', mrenclaves }, why);
+    throw new EnclavifyError('NO_MRENCLAVE', `emitPolicy(gramine): ${why}`);
   }
   const keys = releasedKeys(protection, classification, info);
   for (const k of g.keys ?? []) {
@@ -264,6 +283,9 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
     if (!keys.some((x) => x.name === key.name)) keys.push(key);
   }
   const warnings: string[] = [];
+  if ((info?.details as { insecureDevKeys?: boolean } | undefined)?.insecureDevKeys) {
+    warnings.push('the image carries its keys (insecure development keys): attestation protects nothing; never deploy it');
+  }
   const debugEnclave = sig?.debug ?? info?.debug;
   if (debugEnclave && !o.allowDebugMode) warnings.push('the enclave is built as a debug enclave; this policy refuses it (pass --allow-debug-mode for development only)');
   if (keys.length === 0) warnings.push('no keys to release: the image has no encrypted files');

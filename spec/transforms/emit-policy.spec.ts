@@ -207,3 +207,42 @@ test('emitPolicy(gramine) with --sigstruct: MRENCLAVE, MRSIGNER and ISV values o
   }
   await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'gramine' })), (e: Error & { code?: string }) => e.code === 'NO_MRENCLAVE');
 });
+
+test('emitPolicy missingIdentity "skip": no policy, the reason and (SCONE) the session id are reported', async () => {
+  const out = await pipeline(await bb(), injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ missingIdentity: 'skip' }));
+  try {
+    assert.equal(out.artifacts.size, 0);
+    const info = out.state.get(POLICY) as PolicyInfo;
+    assert.equal(info.path, undefined);
+    assert.equal(info.sessionId, 'a/b');
+    assert.match(info.skipped!, /SCONE_HASH=1/);
+  } finally {
+    await out.dispose();
+  }
+  const g = await pipeline(await bb(), emitPolicy({ runtime: 'gramine', missingIdentity: 'skip' }));
+  try {
+    assert.equal(g.artifacts.size, 0);
+    assert.match((g.report.emitPolicy as PolicyInfo).skipped!, /sign the image/);
+  } finally {
+    await g.dispose();
+  }
+});
+
+test('emitPolicy(gramine): only the keys the runtime asks for are released; baked-in development keys are flagged', async () => {
+  const devKeys: Transform = {
+    name: 'devKeys',
+    apply(d) {
+      const info = d.state.get(RUNTIME) as RuntimeInfo;
+      d.state.set(RUNTIME, { ...info, keyNames: [], details: { insecureDevKeys: true } });
+    },
+  };
+  const out = await pipeline(await bb(), gramineState('11'.repeat(16)), devKeys, emitPolicy());
+  try {
+    const policy = JSON.parse(text(out.artifacts.get('policy/attestation.json')));
+    assert.deepEqual(policy.keys, []);
+    const warnings = (out.report.emitPolicy as { warnings: string[] }).warnings;
+    assert.ok(warnings.some((w) => /insecure development keys/.test(w)));
+  } finally {
+    await out.dispose();
+  }
+});
