@@ -17,6 +17,7 @@ import { emitChart } from '../transforms/emit-chart.js';
 import { emitPolicy } from '../transforms/emit-policy.js';
 import { injectRuntime } from '../transforms/inject-runtime.js';
 import type { Transform } from '../transforms/pipeline.js';
+import { CLASSIFICATION, type Classification } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 
 /** Runtime, policy and chart options of `enclavify convert` (sconify_image names where they exist). */
@@ -137,10 +138,31 @@ function insideOutput(ctx: SconifyContext, option: string, p: string): string {
 const list = (parsed: Parsed, name: string): string[] => parsed.lists[name] ?? [];
 
 /**
+ * `--binary` with Gramine: Gramine runs the image's own program (scripts through their
+ * interpreter), so `--binary` is accepted when it names that program or its interpreter, and
+ * refused otherwise rather than silently ignored.
+ */
+export function gramineBinaryCheck(binary: string): Transform {
+  return {
+    name: 'checkBinary',
+    async apply(draft) {
+      const program = (draft.state.get(CLASSIFICATION) as Classification | undefined)?.entrypoint?.program;
+      const enclave = (draft.report['injectRuntime(gramine)'] as { enclave?: { entrypoint?: string } } | undefined)?.enclave?.entrypoint;
+      const accepted = [program, enclave].filter((p): p is string => !!p);
+      if (!accepted.length) return;
+      const fs = await draft.rootfs();
+      const real = (p: string) => fs.resolve(p) ?? p;
+      if (accepted.some((p) => real(p) === real(binary))) return;
+      throw new UsageError(`--binary=${binary}: with --runtime gramine the enclave runs the image's own program (${accepted.join(', ')}); change the image's Entrypoint, or drop --binary`);
+    },
+  };
+}
+
+/**
  * Maps the parsed options onto transforms, to run after the protection transforms:
  * - `--runtime scone`: `injectRuntime(scone(...))`, `emitPolicy(...)`, `emitChart(...)`;
- * - `--runtime gramine` (default): `emitPolicy(...)`, `emitChart(...)`; the caller puts
- *   `injectRuntime(gramine(...))` before them.
+ * - `--runtime gramine` (default): a `--binary` check, `emitPolicy(...)`, `emitChart(...)`; the
+ *   caller puts `injectRuntime(gramine(...))` before them.
  *
  * When the enclave identity is unknown (no `--mrenclave`/`--sigstruct`, image not signed) the
  * policy is skipped with a warning (`report.emitPolicy.skipped`; for SCONE the session id is still
@@ -195,7 +217,7 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
       allowTcbVulnerabilities,
       gramine: { name: imageName },
     });
-    return [policy, chart];
+    return [...(parsed.strings.binary ? [gramineBinaryCheck(parsed.strings.binary)] : []), policy, chart];
   }
 
   try {

@@ -102,3 +102,11 @@ test('option mapping errors are usage errors that name the option', () => {
   bad(['--runtime=scone', '--binary-image-path=/x'], /need --binary-image/);
   assert.throws(() => runtimePolicyChartTransforms(parseArgs(['--runtime=scone', '--secrets=/nonexistent.yaml'], spec), ctx), /--secrets \/nonexistent.yaml/);
 });
+
+test('--binary with Gramine: accepted when it names the program the image runs, refused otherwise', async () => {
+  const { fileClassify } = await import('../../lib/transforms/file-classify.js');
+  const steps = (binary: string) => [fileClassify({}), ...runtimePolicyChartTransforms(parseArgs([`--binary=${binary}`, `--mrenclave=${MR}`], spec), ctx)];
+  const ok = await pipeline(await openImage(`oci:${bbOci}:latest`), ...steps('/app/server.sh'));
+  await ok.dispose();
+  await assert.rejects(pipeline(await openImage(`oci:${bbOci}:latest`), ...steps('/usr/bin/python3')), (e: Error) => e instanceof UsageError && /enclave runs the image's own program/.test(e.message));
+});
