@@ -5,10 +5,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { openImage, pipeline, type Image, type LayerItem, type PipelineOptions, type PipelineResult, type Transform } from '../../lib/index.js';
-import type { FsEntry } from '../../lib/fs/entry.js';
+import { MT, openImage, pipeline, writeImage, type Image, type ImageConfig, type Manifest, type LayerItem, type PipelineOptions, type PipelineResult, type Transform } from '../../lib/index.js';
+import { compareBytewise, type FsEntry } from '../../lib/fs/entry.js';
+import { tarStream } from '../../lib/fs/tar-write.js';
+import { sha256Digest } from '../../lib/oci/digest.js';
+import { encodeJson } from '../../lib/oci/json.js';
+import { buildLayer } from '../../lib/oci/layer.js';
 import { RootFs } from '../../lib/fs/merged.js';
 import { readTar } from '../../lib/fs/tar-read.js';
 import { fileClassify, type FileClassifyOptions } from '../../lib/transforms/file-classify.js';
@@ -215,4 +221,119 @@ export function pyDecrypt(file: string, keyHex: string, expectedPath: string): [
 /** Reads a Readable fully (for layer blobs). */
 export async function readAll(r: Readable): Promise<Buffer> {
   return collect(r);
+}
+
+// ---- an image made of host files ----
+
+/** ldd's answer for a host program: library paths and the loader. */
+export function ldd(program: string): { libs: Array<{ name: string; path: string }>; interpreter?: string } | undefined {
+  let out: string;
+  try {
+    out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return undefined;
+  }
+  const libs: Array<{ name: string; path: string }> = [];
+  let interpreter: string | undefined;
+  for (const line of out.split('\n')) {
+    const arrow = /^\s*(\S+) => (\/\S+) \(0x/.exec(line);
+    if (arrow) libs.push({ name: arrow[1], path: arrow[2] });
+    else {
+      const loader = /^\s*(\/\S+) \(0x/.exec(line);
+      if (loader) interpreter = loader[1];
+    }
+  }
+  return { libs, interpreter };
+}
+
+/** Skip reason for tests that need a dynamically linked host /bin/ls and ldd. */
+export function hostLsSkip(): string | false {
+  return existsSync('/bin/ls') && ldd('/bin/ls')?.interpreter ? false : 'needs a dynamically linked /bin/ls and ldd on the host';
+}
+
+/**
+ * Adds a host path to `into` as the image would hold it (host root = image root): every symlink
+ * crossed on the way (merged-/usr `bin -> usr/bin`, `lib64/ld-linux...` -> absolute target) and
+ * the final file with its bytes and mode.
+ */
+function addHostPath(into: Map<string, LayerItem>, hostPath: string): void {
+  const stack: string[] = [];
+  const rest = hostPath.split('/').filter(Boolean).reverse();
+  for (let links = 0; rest.length; ) {
+    const c = rest.pop()!;
+    if (c === '.') continue;
+    if (c === '..') {
+      stack.pop();
+      continue;
+    }
+    const p = [...stack, c].join('/');
+    const st = lstatSync('/' + p);
+    if (st.isSymbolicLink()) {
+      if (++links > 40) throw new Error(`host symlink loop at /${p}`);
+      const target = readlinkSync('/' + p);
+      into.set(p, { entry: { path: p, type: 'symlink', linkname: target, mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0 } });
+      if (target.startsWith('/')) stack.length = 0;
+      rest.push(...target.split('/').filter(Boolean).reverse());
+      continue;
+    }
+    stack.push(c);
+    if (!rest.length) {
+      const b = readFileSync('/' + p);
+      into.set(p, { entry: { path: p, type: 'file', mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: 0, size: b.length }, content: b });
+    }
+  }
+}
+
+/**
+ * Writes an OCI layout with one image holding the host's `/bin/ls` and every library ldd lists
+ * (laid out as on the host: Debian's merged /usr), plus `extra` items; Entrypoint `/bin/ls`.
+ * Built with tarStream + buildLayer and written with writeImage; returns the reference.
+ */
+export async function writeHostLsImage(dir: string, extra: LayerItem[] = []): Promise<string> {
+  const d = ldd('/bin/ls')!;
+  const items = new Map<string, LayerItem>();
+  for (const p of ['/bin/ls', ...d.libs.map((l) => l.path), d.interpreter!]) addHostPath(items, p);
+  for (const e of extra) items.set(e.entry.path, e);
+  for (const p of [...items.keys()]) {
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const a = parts.slice(0, i).join('/');
+      if (!items.has(a)) items.set(a, { entry: { path: a, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 } });
+    }
+  }
+  const sorted = [...items.values()].sort((a, b) => compareBytewise(a.entry.path, b.entry.path));
+  const tmp = mkdtempSync(path.join(tmpdir(), 'enclavify-ls-'));
+  try {
+    const layer = await buildLayer({ tar: tarStream(sorted), tmpDir: tmp, name: 'host ls layer', compression: 'gzip' });
+    const config: ImageConfig = {
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Entrypoint: ['/bin/ls'], Cmd: ['-l', '/'], Env: ['PATH=/usr/local/bin:/usr/bin:/bin'], WorkingDir: '/' },
+      rootfs: { type: 'layers', diff_ids: [await layer.diffId()] },
+      history: [{ created_by: 'spec: host /bin/ls with its libraries' }],
+    };
+    const rawConfig = encodeJson(config);
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MT.ociManifest,
+      config: { mediaType: MT.ociConfig, digest: sha256Digest(rawConfig), size: rawConfig.length },
+      layers: [{ mediaType: layer.mediaType, digest: await layer.digest(), size: await layer.size() }],
+    };
+    const rawManifest = encodeJson(manifest);
+    const image: Image = {
+      name: 'host-ls',
+      mediaType: async () => MT.ociManifest,
+      manifest: async () => manifest,
+      rawManifest: async () => rawManifest,
+      digest: async () => sha256Digest(rawManifest),
+      config: async () => config,
+      rawConfig: async () => rawConfig,
+      layers: async () => [layer],
+    };
+    const ref = `oci:${dir}/host-ls:latest`;
+    await writeImage(image, ref);
+    return ref;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
