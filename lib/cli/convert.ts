@@ -169,6 +169,7 @@ References:
       const files = await writeArtifacts(result, keysOut, outputDir);
       if (args.strings['output-dir']) {
         const report = path.join(outputDir, 'report.json');
+        await mkdir(outputDir, { recursive: true });
         await atomicWrite(report, JSON.stringify(result.report, null, 2) + '\n');
         files.push(report);
       }
