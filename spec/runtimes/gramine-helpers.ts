@@ -38,8 +38,9 @@ export function standInRuntime(root: string): string {
   w(`${lib}/libsysdb.so`, 'stand-in LibOS\n', 0o755);
   mkdirSync(path.join(root, lib, 'sgx'), { recursive: true });
   copyFileSync(standInPal, path.join(root, lib, 'sgx/libpal.so'));
-  w(`${lib}/sgx/loader`, 'stand-in SGX host loader\n', 0o755);
-  w(`${lib}/direct/libpal.so`, 'stand-in direct PAL\n', 0o755);
+  // The host loaders are sh scripts that print how they were called, so tests can run the Entrypoint.
+  w(`${lib}/sgx/loader`, '#!/bin/sh\necho "stand-in sgx loader: $*"\n', 0o755);
+  w(`${lib}/direct/libpal.so`, '#!/bin/sh\necho "stand-in direct loader: $*"\n', 0o755);
   symlinkSync('libpal.so', path.join(root, lib, 'direct/loader'));
   w(`${GLIBC}/ld-linux-x86-64.so.2`, 'stand-in patched ld.so\n', 0o755);
   w(`${GLIBC}/libc.so.6`, 'stand-in patched libc\n', 0o755);
@@ -101,7 +102,8 @@ export async function readImageFiles(image: Image, paths: string[]): Promise<Map
 
 /** Parses a manifest's TOML. */
 export function toml(bytes: Uint8Array | string): TomlTable {
-  return parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes));
+  // Plain objects (smol-toml makes null-prototype tables), for deepEqual.
+  return JSON.parse(JSON.stringify(parse(typeof bytes === 'string' ? bytes : new TextDecoder().decode(bytes)))) as TomlTable;
 }
 
 /** Trusted files as a map uri -> sha256. */

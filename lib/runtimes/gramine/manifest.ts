@@ -8,6 +8,7 @@ import { parse, TomlError, type TomlTable, type TomlValue } from 'smol-toml';
 import { EnclavifyError } from '../../oci/errors.js';
 import { stringifyManifestToml } from '../../sgx/toml-writer.js';
 import type { LoaderEnvValue } from './env.js';
+import { allowedCovers } from './files.js';
 import { checkGramineManifest } from './schema.js';
 
 /** A `fs.mounts` entry. */
@@ -145,6 +146,24 @@ function baseDocument(m: GramineManifestInput): TomlTable {
   };
 }
 
+/**
+ * Gramine checks allowed files before trusted ones, so an allowed entry that covers a trusted path
+ * (e.g. a fragment adding `file:/app/`) silently disables that file's hash check: refused.
+ */
+function allowedOverTrusted(doc: TomlTable): string[] {
+  const sgx = (doc.sgx ?? {}) as TomlTable;
+  const allowed = ((sgx.allowed_files ?? []) as string[]).map((a) => a.replace(/^file:/, ''));
+  const out: string[] = [];
+  for (const t of (sgx.trusted_files ?? []) as TomlValue[]) {
+    const uri = typeof t === 'string' ? t : isTable(t) ? String(t.uri) : '';
+    const p = uri.replace(/^file:/, '');
+    const hit = allowed.find((a) => allowedCovers(a, p));
+    if (hit) out.push(`sgx.allowed_files entry file:${hit} covers trusted file ${uri}, which would switch off its hash check (Gramine checks allowed files first)`);
+    if (out.length >= 5) break;
+  }
+  return out;
+}
+
 /** Result of {@link buildGramineManifest}. */
 export interface GramineManifest {
   /** The parsed document (integers as bigints). */
@@ -164,6 +183,7 @@ export function buildGramineManifest(m: GramineManifestInput): GramineManifest {
     mergeFragment(doc, frag);
   }
   const problems = checkGramineManifest(doc);
+  if (!problems.length) problems.push(...allowedOverTrusted(doc));
   if (problems.length) {
     throw new EnclavifyError('GRAMINE_BAD_MANIFEST', `the Gramine manifest would not be accepted by Gramine 1.9: ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? `; and ${problems.length - 20} more` : ''}`);
   }

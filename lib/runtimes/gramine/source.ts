@@ -166,6 +166,7 @@ export async function loadRuntimeFiles(opts: {
   try {
     for (const want of opts.paths) {
       const p = norm(want);
+      if (picked.has(target(p))) continue; // already copied with a directory above it (symlinks kept as they are)
       const real = await tree.resolve(p);
       if (real === undefined) {
         if (optional.has(p)) continue;
