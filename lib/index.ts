@@ -22,7 +22,7 @@ export { emitPolicy, POLICY, type EmitPolicyOptions, type EmitSconePolicyOptions
 export { emitChart, CHART, type EmitChartOptions, type ChartInfo } from './transforms/emit-chart.js';
 export { imageFromDirectory, type ImageFromDirectoryOptions } from './fs/from-directory.js';
 export { fileClassify, type FileClassifyOptions } from './transforms/file-classify.js';
-export { encryptFS, type EncryptFsOptions, type EncryptReport } from './transforms/encrypt-fs.js';
+export { encryptFS, refreshProtectionManifest, type EncryptFsOptions, type EncryptReport, type ManifestRefresh } from './transforms/encrypt-fs.js';
 export { classifyImage, formatClassificationReport, type ClassifyRules, type ClassificationReport } from './protect/classify.js';
 export { verify, formatFindings, type VerifyOptions, type VerifyResult, type Finding, type FindingCode } from './protect/verify.js';
 export { MANIFEST_PATH, parseManifest, type ProtectionManifest, type FileRecord } from './protect/manifest.js';

@@ -15,11 +15,13 @@ import {
   buildManifest,
   MANIFEST_PATH,
   manifestSha256,
+  parseManifest,
   serializeManifest,
   type FileRecord,
   type ProtectionManifest,
 } from '../protect/manifest.js';
-import type { Rule } from '../protect/rules.js';
+import { matchRules, type Rule } from '../protect/rules.js';
+import type { Layer } from '../oci/image.js';
 import type { Draft, LayerItem, Transform } from './pipeline.js';
 import { CLASSIFICATION, need, PROTECTION, type Classification, type Protection } from './state.js';
 
@@ -43,6 +45,9 @@ export interface EncryptFsOptions {
 
 /** Report key of this transform in `draft.report`. */
 export const ENCRYPT_REPORT = 'encryptFS';
+
+/** State key: where encryptFS put the keys artifact (so a manifest refresh can update it). */
+const KEYS_ARTIFACT_STATE = 'enclavify.encryptFS.keysArtifact';
 
 /** The encryptFS report section (no key material). */
 export interface EncryptReport {
@@ -89,8 +94,8 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
   return out;
 }
 
-/** Adds the manifest as a new top layer; returns its bytes. */
-async function addManifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<Buffer> {
+/** Builds the layer holding the manifest (its directories, then the file, read-only). */
+async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<{ layer: Layer; bytes: Buffer }> {
   const bytes = serializeManifest(manifest);
   const mtime = Math.floor(draft.created.getTime() / 1000);
   const parts = rel(path).split('/');
@@ -98,9 +103,27 @@ async function addManifestLayer(draft: Draft, manifest: ProtectionManifest, path
     entry: { path: parts.slice(0, i + 1).join('/'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 },
   }));
   items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size: bytes.length }, content: bytes });
-  const layer = await draft.buildLayer(items, 'protection manifest');
+  return { layer: await draft.buildLayer(items, 'protection manifest'), bytes };
+}
+
+/** Adds the manifest as a new top layer; returns its bytes. */
+async function addManifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<Buffer> {
+  const { layer, bytes } = await manifestLayer(draft, manifest, path);
   draft.addLayer(layer, { createdBy: 'enclavify encryptFS', comment: `protection manifest ${path}` });
   return bytes;
+}
+
+/** Records a new manifest digest in the state, the keys artifact and the report. */
+function publishManifest(draft: Draft, protection: Protection, sha: string, keysArtifact: string | false | undefined): void {
+  protection.manifestSha256 = sha;
+  draft.state.set(PROTECTION, protection);
+  const artifactPath = keysArtifact === undefined ? 'keys.json' : keysArtifact;
+  const art = artifactPath === false ? undefined : draft.artifacts.get(artifactPath);
+  if (art) {
+    art.data = JSON.stringify(keysFile(protection.keys, { path: protection.manifestPath, sha256: sha }), null, 2) + '\n';
+  }
+  const report = draft.report[ENCRYPT_REPORT] as EncryptReport | undefined;
+  if (report) report.manifestSha256 = sha;
 }
 
 /**
@@ -157,6 +180,7 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         manifestLayer: draft.layers.length - 1,
       };
       draft.state.set(PROTECTION, protection);
+      draft.state.set(KEYS_ARTIFACT_STATE, options.keysArtifact ?? 'keys.json');
       if (options.keysArtifact !== false && regionKeyList.length) {
         draft.addArtifact({
           path: options.keysArtifact ?? 'keys.json',
@@ -196,4 +220,78 @@ export function formatEncryptReport(r: EncryptReport): string {
   out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer + 1}) sha256:${r.manifestSha256}`);
   if (r.deterministic) out.push('  deterministic mode: keys and nonces derived from the master key');
   return out.join('\n');
+}
+
+/** What {@link refreshProtectionManifest} changed. */
+export interface ManifestRefresh {
+  /** Files recorded for the first time (absolute paths). */
+  added: string[];
+  /** Authenticated files whose recorded hash was updated. */
+  changed: string[];
+  /** Files no longer in the image, removed from the manifest. */
+  removed: string[];
+  manifestSha256: string;
+}
+
+/**
+ * Brings the protection manifest up to date after later transforms added layers (a runtime's
+ * files, say), so that `verify` accepts them: new and changed files are recorded with the class
+ * the rules give them (authenticated files with their SHA-256), removed ones dropped, symlinks
+ * re-read. The manifest layer is rebuilt in place and `PROTECTION.manifestSha256` (and the keys
+ * artifact) updated; call it before anything reads the digest (policies). A later layer that puts
+ * plaintext under an encrypted region, or changes an encrypted file, is refused: encrypted
+ * content can only come from encryptFS.
+ *
+ * ```ts
+ * // at the end of a runtime's inject():
+ * await refreshProtectionManifest(draft);
+ * ```
+ */
+export async function refreshProtectionManifest(draft: Draft): Promise<ManifestRefresh> {
+  const protection = need<Protection>(draft, PROTECTION, 'refreshProtectionManifest', 'encryptFS');
+  const index = protection.manifestLayer;
+  if (index === undefined || index >= draft.layers.length) throw new EnclavifyError('MANIFEST_LAYER_MISSING', 'refreshProtectionManifest: the protection manifest layer is gone');
+  const fs = await draft.rootfs();
+  const path = protection.manifestPath;
+  const current = (await fs.readFiles([rel(path)])).get(rel(path));
+  if (!current) throw new EnclavifyError('MANIFEST_LAYER_MISSING', `refreshProtectionManifest: ${path} is no longer in the image`);
+  const old = parseManifest(current, path);
+  const rules = old.rules as Rule[];
+  const byPath = new Map(old.files.map((f) => [f.path, f]));
+  const files: FileRecord[] = [];
+  const out: ManifestRefresh = { added: [], changed: [], removed: [], manifestSha256: '' };
+  const seen = new Set<string>();
+  for (const e of fs.entries()) {
+    if (e.type !== 'file') continue;
+    const p = '/' + e.path;
+    if (p === path) continue;
+    seen.add(p);
+    const rec = byPath.get(p);
+    const fromLater = e.layer > index;
+    if (rec && (!fromLater || (rec.class === 'authenticated' && rec.sha256 === e.sha256))) {
+      files.push(rec);
+      continue;
+    }
+    const m = matchRules(rules, p);
+    const cls = rec?.class ?? m?.class ?? 'authenticated';
+    if (cls === 'encrypted') {
+      throw new EnclavifyError('MANIFEST_REFRESH_ENCRYPTED', `${fs.layers[e.layer]?.name ?? `layer ${e.layer}`} ${rec ? 'changes encrypted file' : 'adds'} ${p} under encrypted region ${m?.rule.path ?? ''}; files of encrypted regions must go through encryptFS`);
+    }
+    if (cls === 'authenticated') files.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256! });
+    else files.push({ path: p, class: 'plain', ...(m?.hostPath ? { hostPath: true } : {}) });
+    (rec ? out.changed : out.added).push(p);
+  }
+  for (const p of byPath.keys()) if (!seen.has(p)) out.removed.push(p);
+  const manifest = buildManifest({
+    regions: old.regions,
+    hostPaths: old.hostPaths,
+    rules: old.rules,
+    files,
+    symlinks: fs.entries().filter((e) => e.type === 'symlink').map((e) => ({ path: '/' + e.path, target: e.linkname! })),
+  });
+  const { layer, bytes } = await manifestLayer(draft, manifest, path);
+  draft.replaceLayer(index, layer, 'protection manifest refreshed');
+  out.manifestSha256 = manifestSha256(bytes);
+  publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE) as string | false | undefined);
+  return out;
 }

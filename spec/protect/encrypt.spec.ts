@@ -10,7 +10,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { openImage, pipeline, writeImage } from '../../lib/index.js';
+import { openImage, pipeline, writeImage, type Transform } from '../../lib/index.js';
+import { fileClassify } from '../../lib/transforms/file-classify.js';
+import { encryptFS, refreshProtectionManifest } from '../../lib/transforms/encrypt-fs.js';
+import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
 import { formatTree } from '../../lib/fs/tree.js';
 import { decryptProtectedFileBytes, verifyProtectedFile } from '../../lib/protect/pf/index.js';
 import { MANIFEST_PATH, parseManifest } from '../../lib/protect/manifest.js';
@@ -360,4 +363,35 @@ test('an image without encrypted regions gets a manifest but no keys artifact', 
   const src = await source.layers();
   for (let i = 0; i < 3; i++) assert.equal(layers[i], src[i], `layer ${i} is the source's Layer object`);
   assert.equal((await verify({ image: conv.image, keys: {} })).ok, true);
+});
+
+test('refreshProtectionManifest: files a later transform adds are recorded, and verify accepts them', async () => {
+  const runtime = (items: ReturnType<typeof fileItem>[]): Transform => ({
+    name: 'fake runtime',
+    async apply(draft) {
+      await addLayer(items, 'runtime files').apply(draft);
+      const r = await refreshProtectionManifest(draft);
+      draft.report.refresh = r;
+    },
+  });
+  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')]));
+  disposers.push(() => out.dispose());
+  const r = out.report.refresh as { added: string[]; changed: string[]; manifestSha256: string };
+  assert.deepEqual(r.added, ['/gramine/lib/libsysdb.so', '/var/run.pid']);
+  assert.deepEqual(r.changed, ['/etc/passwd']);
+  const p = out.state.get(PROTECTION) as Protection;
+  assert.equal(p.manifestSha256, r.manifestSha256);
+  const bytes = (await readImageFiles(out.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!;
+  assert.equal(sha256(bytes), r.manifestSha256);
+  const m = parseManifest(bytes);
+  assert.deepEqual(m.files.find((f) => f.path === '/var/run.pid'), { path: '/var/run.pid', class: 'plain' });
+  assert.equal(JSON.parse(String(out.artifacts.get('keys.json')!.data)).manifest.sha256, r.manifestSha256);
+  assert.equal((await out.image.layers()).length, 5, 'the manifest layer was rebuilt in place');
+  const v = await verify({ image: out.image, keys: new Map(p.keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')])), expectedManifestSha256: r.manifestSha256 });
+  assert.deepEqual(v.findings, []);
+  // Plaintext under an encrypted region cannot be blessed this way.
+  await assert.rejects(pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('app/data/late.txt', 'plain')])), {
+    code: 'MANIFEST_REFRESH_ENCRYPTED',
+    message: /adds \/app\/data\/late\.txt under encrypted region \/app\/data/,
+  });
 });
