@@ -223,6 +223,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     ix.entries.forEach((e, k) => {
       if (e.whiteout || (e.type !== 'file' && e.type !== 'hardlink')) return;
       const p = abs(e.path);
+      if (p === mPath) return; // the manifest itself (plain by construction, even under a `/` region)
       const m = matchRules(rules, p);
       if (m?.class !== 'encrypted') return;
       if (e.type === 'hardlink') {

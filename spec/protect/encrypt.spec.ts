@@ -19,6 +19,7 @@ import { decryptProtectedFileBytes, verifyProtectedFile } from '../../lib/protec
 import { MANIFEST_PATH, parseManifest } from '../../lib/protect/manifest.js';
 import { protectionSchemaProblems } from '../../lib/protect/schemas.js';
 import { verify } from '../../lib/protect/verify.js';
+import { nobleBackend } from '../../lib/crypto/index.js';
 import { bbArchive, bbZstd, expectedTree, scratch, umociUnpack } from '../helpers/images.js';
 import { diskTree } from '../helpers/disk-tree.js';
 import { tool } from '../helpers/tools.js';
@@ -262,6 +263,16 @@ test('deterministic mode: the same master key gives byte-identical layers and im
   const r1 = await convert(), r2 = await convert();
   disposers.push(() => r1.result.dispose(), () => r2.result.dispose());
   assert.notEqual(await (await r1.image.layers())[0].digest(), await (await r2.image.layers())[0].digest());
+});
+
+test('the portable backend (@noble) gives the same bytes as node:crypto in deterministic mode', async () => {
+  const created = new Date('2026-01-01T00:00:00Z');
+  const masterKey = new Uint8Array(32).fill(9);
+  const n = await convert({ dirs: ['/app/data'] }, { deterministic: { masterKey } }, undefined, { created });
+  const p = await convert({ dirs: ['/app/data'] }, { deterministic: { masterKey }, backend: nobleBackend }, undefined, { created });
+  disposers.push(() => n.result.dispose(), () => p.result.dispose());
+  assert.equal(await p.image.digest(), await n.image.digest());
+  assert.deepEqual((await verify({ image: n.image, keys: n.keys, backend: nobleBackend })).findings, []);
 });
 
 test('supplied keys are used; a key for a region that does not exist is refused', async () => {

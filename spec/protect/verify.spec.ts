@@ -191,3 +191,15 @@ test('findings never print keys', async () => {
   assert.ok(!JSON.stringify(r).includes(keyHex));
   assert.ok(!formatFindings(r).includes(keyHex));
 });
+
+test('a whole-image region (--dir /, startup files authenticated) converts and verifies', async () => {
+  const conv = await convert({ dirs: ['/'], authenticated: ['/app/server.sh', '/bin/busybox'] });
+  disposers.push(() => conv.result.dispose());
+  const r = await verify({ image: conv.image, keys: conv.keys });
+  assert.deepEqual(r.findings, []);
+  assert.equal(r.checked.encrypted, 10);
+  const added = await modify(conv.image, addLayer([fileItem('etc/new', 'x')]));
+  disposers.push(() => added.dispose());
+  const f = only(await verify({ image: added.image, keys: conv.keys }));
+  assert.deepEqual([f.path, f.code], ['/etc/new', 'PLAINTEXT_IN_REGION']);
+});
