@@ -10,10 +10,11 @@
  *
  * Usage: node --import tsx examples/hello/build-and-convert.ts [--out DIR]   (default DIR: ./out)
  * Environment: GRAMINE_RUNTIME=oci:DIR[:TAG] or GRAMINE_RUNTIME_DIR=DIR (a Gramine installation)
- * also injects the Gramine runtime; HELLO_MRENCLAVE=HEX puts the real measurement into the
- * policies instead of the placeholder. See README.md.
+ * also injects the Gramine runtime, which needs a shell in the image: HELLO_SHELL=FILE (a static
+ * shell such as busybox) is copied to /bin/sh; HELLO_MRENCLAVE=HEX puts the real measurement into
+ * the policies instead of the placeholder. See README.md.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,11 +64,25 @@ async function save(result: PipelineResult, dir: string, tag: string): Promise<{
   return { digest: written.digest, files };
 }
 
-/** The native image: ./app at /app, run as /app/hello.sh. */
+/**
+ * The native image: ./app at /app, run as /app/hello.sh; with HELLO_SHELL also that shell at
+ * /bin/sh (the tree is staged in `tmp`, so the image root holds /app and /bin).
+ */
 async function buildNative(tmp: string): Promise<Image> {
+  const shell = process.env.HELLO_SHELL;
+  let dir = path.join(here, 'app');
+  let prefix = '/app';
+  if (shell) {
+    dir = path.join(tmp, 'rootfs');
+    await cp(path.join(here, 'app'), path.join(dir, 'app'), { recursive: true });
+    await mkdir(path.join(dir, 'bin'), { recursive: true });
+    await copyFile(shell, path.join(dir, 'bin', 'sh'));
+    await chmod(path.join(dir, 'bin', 'sh'), 0o755);
+    prefix = '/';
+  }
   return imageFromDirectory({
-    dir: path.join(here, 'app'),
-    prefix: '/app',
+    dir,
+    prefix,
     tmpDir: tmp,
     mtime: BUILD_TIME,
     modes: 'normalize',
@@ -91,7 +106,9 @@ async function gramineTrack(native: Image, out: string, tmp: string, mrenclave: 
   }
   const runtimeImage = process.env.GRAMINE_RUNTIME;
   const runtimeDir = process.env.GRAMINE_RUNTIME_DIR;
-  if (gramine && (runtimeImage || runtimeDir)) {
+  if (gramine && (runtimeImage || runtimeDir) && !process.env.HELLO_SHELL) {
+    notes.push('gramine: the image has no /bin/sh to run hello.sh (set HELLO_SHELL=/path/to/a/static/sh): runtime not injected');
+  } else if (gramine && (runtimeImage || runtimeDir)) {
     steps.push(injectRuntime(gramine(runtimeImage ? { runtimeImage } : { runtimeDir }) as enclavify.Runtime));
   } else {
     notes.push(gramine

@@ -2,17 +2,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { openImage } from '../../lib/index.js';
+import { RootFs } from '../../lib/fs/merged.js';
+import { standInRuntime } from '../runtimes/gramine-helpers.js';
+import { bbOci } from '../helpers/images.js';
 import { formatProblems, validateGramineAttestationPolicy, validateSconeSession } from '../../lib/policy/index.js';
 import { assertSameObjects, chartRenderTool, parseManifests, renderOk } from '../chart/render-helpers.js';
 import { scratch } from '../helpers/images.js';
 import { repoRoot } from '../helpers/tools.js';
 
-function run(script: string, out: string): { stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--out', out], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
+function run(script: string, out: string, env: Record<string, string> = {}): { stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', script, '--out', out], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   assert.equal(r.status, 0, `${script} failed:\n${r.stderr}`);
   return { stdout: r.stdout, stderr: r.stderr };
 }
@@ -108,6 +111,33 @@ test('examples/multi-party: three sessions whose exports and imports name each o
     assert.notEqual(a.name.split('/')[0], b.name.split('/')[0]);
     checkChart(path.join(dir, 'party-a'), 'sconify-preprocess');
     checkChart(path.join(dir, 'party-b'), 'sconify-train');
+  } finally {
+    s.done();
+  }
+});
+
+test('examples/hello with a Gramine installation and HELLO_SHELL: the Gramine track gets the runtime', async () => {
+  const s = scratch();
+  try {
+    // a static busybox as the shell (from bb-fixture), and a stand-in Gramine installation
+    const bb = await openImage(`oci:${bbOci}:latest`);
+    const fs = await RootFs.scan((await bb.layers()).map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+    const shell = path.join(s.dir, 'busybox');
+    writeFileSync(shell, (await fs.readFiles(['bin/busybox'])).get('bin/busybox')!, { mode: 0o755 });
+    const runtime = path.join(s.dir, 'gramine-rt');
+    mkdirSync(runtime);
+    standInRuntime(runtime);
+    const { stderr } = run('examples/hello/build-and-convert.ts', path.join(s.dir, 'out'), { GRAMINE_RUNTIME_DIR: runtime, HELLO_SHELL: shell });
+    assert.doesNotMatch(stderr, /runtime not injected/);
+    const gramineDir = path.join(s.dir, 'out', 'hello', 'gramine');
+    const c = (await (await openImage(`oci:${path.join(gramineDir, 'image')}:gramine`)).config()).config!;
+    assert.match(c.Entrypoint!.join(' '), /gramine/);
+    const policy = JSON.parse(read(path.join(gramineDir, 'policy', 'attestation.json')));
+    assert.deepEqual(validateGramineAttestationPolicy(policy), []);
+    assert.deepEqual(policy.keys, [{ name: 'app_data', mounts: ['/app/data'] }]);
+    // without a shell the runtime is not injected, and the example says why
+    const again = run('examples/hello/build-and-convert.ts', path.join(s.dir, 'out2'), { GRAMINE_RUNTIME_DIR: runtime });
+    assert.match(again.stderr, /no \/bin\/sh/);
   } finally {
     s.done();
   }
