@@ -18,8 +18,25 @@ import { chmod, copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as enclavify from '../../lib/index.js';
-import { emitChart, emitPolicy, imageFromDirectory, injectRuntime, pipeline, scone, writeImage, type Image, type PipelineResult, type Transform } from '../../lib/index.js';
+import {
+  emitChart,
+  emitPolicy,
+  encryptFS,
+  fileClassify,
+  gramine,
+  imageFromDirectory,
+  injectRuntime,
+  pipeline,
+  scone,
+  writeImage,
+  POLICY,
+  RUNTIME,
+  type Image,
+  type PipelineResult,
+  type PolicyInfo,
+  type RuntimeInfo,
+  type Transform,
+} from '../../lib/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -42,9 +59,6 @@ function outDir(argv: string[]): string {
   return path.resolve('out');
 }
 
-/** The library's optional parts, used when they are exported (protection and the Gramine runtime). */
-type Factory = (options: Record<string, unknown>) => unknown;
-const optional = enclavify as unknown as Record<string, Factory | undefined>;
 
 /** Writes a pipeline's image and artifacts under `dir` (secrets 0600) and its report. */
 async function save(result: PipelineResult, dir: string, tag: string): Promise<{ digest: string; files: string[] }> {
@@ -97,30 +111,23 @@ async function buildNative(tmp: string): Promise<Image> {
 
 /** Gramine track: encrypt /app/data, optionally inject Gramine, emit the attestation policy and chart. */
 async function gramineTrack(native: Image, out: string, tmp: string, mrenclave: string, notes: string[]): Promise<void> {
-  const steps: Transform[] = [];
-  const { fileClassify, encryptFS, gramine } = optional;
-  if (fileClassify && encryptFS) {
-    steps.push(fileClassify({ dirs: ['/app/data'] }) as Transform, encryptFS({}) as Transform);
-  } else {
-    notes.push('gramine: fileClassify/encryptFS are not exported by this build of the library; /app/data was NOT encrypted');
-  }
+  // Encrypt /app/data (one key, named after the directory); authenticate every other file.
+  const steps: Transform[] = [fileClassify({ dirs: ['/app/data'] }), encryptFS()];
   const runtimeImage = process.env.GRAMINE_RUNTIME;
   const runtimeDir = process.env.GRAMINE_RUNTIME_DIR;
-  if (gramine && (runtimeImage || runtimeDir) && !process.env.HELLO_SHELL) {
+  if (!runtimeImage && !runtimeDir) {
+    notes.push('gramine: no Gramine installation given (GRAMINE_RUNTIME or GRAMINE_RUNTIME_DIR): runtime not injected');
+  } else if (!process.env.HELLO_SHELL) {
     notes.push('gramine: the image has no /bin/sh to run hello.sh (set HELLO_SHELL=/path/to/a/static/sh): runtime not injected');
-  } else if (gramine && (runtimeImage || runtimeDir)) {
-    steps.push(injectRuntime(gramine(runtimeImage ? { runtimeImage } : { runtimeDir }) as enclavify.Runtime));
   } else {
-    notes.push(gramine
-      ? 'gramine: no Gramine installation given (GRAMINE_RUNTIME or GRAMINE_RUNTIME_DIR): runtime not injected'
-      : 'gramine: the gramine() runtime is not exported by this build of the library: runtime not injected');
+    steps.push(injectRuntime(gramine(runtimeImage ? { runtimeImage } : { runtimeDir })));
   }
   steps.push(
     // The measurement of a signed image (RuntimeInfo) wins over the placeholder; HELLO_MRENCLAVE over both.
     {
       name: 'emitPolicy',
       apply(draft) {
-        const measured = (draft.state.get(enclavify.RUNTIME) as enclavify.RuntimeInfo | undefined)?.mrenclave?.length;
+        const measured = (draft.state.get(RUNTIME) as RuntimeInfo | undefined)?.mrenclave?.length;
         const given = process.env.HELLO_MRENCLAVE !== undefined;
         return emitPolicy({ runtime: 'gramine', ...(measured && !given ? {} : { mrenclaves: [mrenclave] }), gramine: { name: 'hello-confidential:gramine' } }).apply(draft);
       },
@@ -149,7 +156,7 @@ async function sconeTrack(native: Image, out: string, tmp: string, mrenclave: st
   notes.push('scone: /app/hello.sh is the enclave binary here; a real SCONE deployment runs a SCONE-built shell (binaryImage) and protects /app/data with SCONE\'s own tools');
   try {
     const saved = await save(result, path.join(out, 'scone'), 'scone');
-    const policy = result.state.get(enclavify.POLICY) as enclavify.PolicyInfo;
+    const policy = result.state.get(POLICY) as PolicyInfo;
     console.log(`scone image ${saved.digest}`);
     console.log(`scone session ${policy.sessionId}`);
     for (const f of saved.files) console.log(`  ${path.join(out, 'scone', f)}`);
