@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { openImage, pipeline } from '../../lib/index.js';
 import { fileClassify, type ClassificationReport } from '../../lib/transforms/file-classify.js';
 import { encryptFS } from '../../lib/transforms/encrypt-fs.js';
@@ -106,3 +106,32 @@ async function startup(): Promise<string[]> {
     await out.dispose();
   }
 }
+
+// ---- the realistic Debian + python3 image (built by ../shared/tools/make-python-image; CI sets ENCLAVIFY_PYTHON_IMAGE) ----
+
+const pyLayout = process.env.ENCLAVIFY_PYTHON_IMAGE;
+const pySkip = pyLayout && existsSync(`${pyLayout}/index.json`) ? false : 'set ENCLAVIFY_PYTHON_IMAGE to a layout made by make-python-image';
+
+test('python image: python3.11, its interpreter and DT_NEEDED libraries stay authenticated; their directory cannot be encrypted', { skip: pySkip }, async () => {
+  const ref = `oci:${pyLayout}:py`;
+  const out = await pipeline(await openImage(ref), fileClassify({ dirs: ['/app/data'] }), encryptFS());
+  try {
+    const c = out.state.get(CLASSIFICATION) as Classification;
+    const report = out.report.fileClassify as ClassificationReport;
+    assert.equal(report.startup!.program, '/usr/bin/python3.11');
+    assert.equal(report.startup!.interpreter, '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2');
+    const libs = report.startup!.libraries.map((l) => l.soname);
+    for (const n of ['libc.so.6', 'libm.so.6', 'libz.so.1', 'libexpat.so.1']) assert.ok(libs.includes(n), `${n} in ${libs}`);
+    for (const p of report.startup!.files) assert.equal(c.files.get(p)?.class, 'authenticated', p);
+    assert.deepEqual(report.startup!.missing, []);
+    assert.equal(c.files.get('/app/data/secret.txt')!.class, 'encrypted');
+    const keys = new Map((out.state.get(PROTECTION) as Protection).keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')]));
+    assert.deepEqual((await verify({ image: out.image, keys })).findings, []);
+  } finally {
+    await out.dispose();
+  }
+  await assert.rejects(pipeline(await openImage(ref), fileClassify({ dirs: ['/usr/lib/x86_64-linux-gnu'] })), {
+    code: 'CLASSIFY_STARTUP_ENCRYPTED',
+    message: /--dir \/usr\/lib\/x86_64-linux-gnu would encrypt \d+ startup files of python3:[^]*libc\.so\.6 needed by \/usr\/bin\/python3\.11/,
+  });
+});
