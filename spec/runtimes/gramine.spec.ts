@@ -435,3 +435,37 @@ test('an image without /bin/sh starts Gramine\'s loader directly (and says that 
     s.done();
   }
 });
+
+const openssl = existsSync('/usr/bin/openssl') && existsSync('/lib64/ld-linux-x86-64.so.2') ? hostLibs('/usr/bin/openssl') : undefined;
+
+test('the SGX host loader\'s libraries that the image lacks are copied from the runtime (never over the image\'s own), and the loader runs in a chroot of the image', { skip: openssl ? false : 'needs a glibc /usr/bin/openssl and ldd on the host' }, async () => {
+  const s = scratch();
+  try {
+    // A runtime whose "SGX loader" is a real dynamically linked program (openssl) with its libraries.
+    const rt = standInRuntime(path.join(s.dir, 'runtime'));
+    const put = (rel: string, from: string) => {
+      mkdirSync(path.dirname(path.join(rt, rel)), { recursive: true });
+      execFileSync('cp', [realpathSync(from), path.join(rt, rel)]);
+    };
+    put('usr/lib/x86_64-linux-gnu/gramine/sgx/loader', '/usr/bin/openssl');
+    put('lib64/ld-linux-x86-64.so.2', '/lib64/ld-linux-x86-64.so.2');
+    for (const l of openssl!) put(`usr/lib/x86_64-linux-gnu/${l.name}`, l.file);
+    const c = await convert(s.dir, `oci:${bbOci}:latest`, {}, 'bb');
+    const added = (c.report['injectRuntime(gramine)'] as { hostLibraries: string[] }).hostLibraries;
+    assert.deepEqual(added.sort(), ['/lib64/ld-linux-x86-64.so.2', ...openssl!.map((l) => `/usr/lib/x86_64-linux-gnu/${l.name}`)].sort());
+    assert.ok(!trustedUris(c.doc).some((u) => added.includes(u.slice(5))), 'host-side libraries are not trusted');
+    const fs = await rootfsOf(await openImage(c.ref));
+    assert.equal(fs.get('usr/lib/x86_64-linux-gnu/libssl.so.3')?.sha256, sha(readFileSync(openssl!.find((l) => l.name === 'libssl.so.3')!.file)));
+    // Without the option nothing is added.
+    const off = await convert(s.dir, `oci:${bbOci}:latest`, { hostLibraries: false }, 'off');
+    assert.deepEqual((off.report['injectRuntime(gramine)'] as { hostLibraries: string[] }).hostLibraries, []);
+    if (!tool('umoci').skip && process.getuid?.() === 0) {
+      const rootfs = umociUnpack(c.ref.slice(4), path.join(s.dir, 'bundle'));
+      const r = spawnSync('/usr/sbin/chroot', [rootfs, '/usr/lib/x86_64-linux-gnu/gramine/sgx/loader', 'version'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /OpenSSL/);
+    }
+  } finally {
+    s.done();
+  }
+});

@@ -15,7 +15,7 @@ import { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES } from '../../protect/rules.js'
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from '../../transforms/state.js';
-import { ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
+import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
 import { launcherScript } from './launcher.js';
 import { buildGramineManifest, type EnclaveSettings, type GramineMount, type TrustedFile } from './manifest.js';
@@ -87,6 +87,11 @@ export interface GramineOptions extends SigningOptions {
   manifestFragment?: string | TomlTable | Record<string, unknown>;
   /** Stop when more trusted/allowed entries than this would be listed (default 1,000,000). */
   maxEntries?: number;
+  /**
+   * Copy the libraries Gramine's SGX host loader needs (e.g. libprotobuf-c) from the runtime
+   * source when the image lacks them (default true). Never replaces files of the image.
+   */
+  hostLibraries?: boolean;
 }
 
 /**
@@ -165,6 +170,26 @@ async function resolveUser(user: string | undefined, fs: RootFs, warn: (m: strin
   return { uid, ...(gid !== undefined && !Number.isNaN(gid) ? { gid } : {}) };
 }
 
+/**
+ * How the SGX host loader's libraries are matched against the image: present when the image has a
+ * file where the loader opens it or under the same name in a library directory; otherwise copied to
+ * where the loader will open it (through the image's own symlinked directories).
+ */
+function hostLoaderCheck(app: RootFs, loader: string, libDirs: string[]) {
+  return {
+    path: loader,
+    present: (openedAs: string, soname: string) =>
+      app.stat(openedAs)?.type === 'file' || libDirs.some((d) => app.stat(`${d}/${soname}`)?.type === 'file'),
+    where: (openedAs: string): string | undefined => {
+      const dir = posix.dirname(openedAs);
+      const real = app.resolve(dir);
+      if (real !== undefined) return app.get(real)?.type === 'dir' ? `${abs(real)}/${posix.basename(openedAs)}` : undefined;
+      // The directory is missing: it is created unless part of its path is not a directory.
+      return ancestors(norm(openedAs)).every((a) => !app.get(a) || app.get(a)!.type === 'dir') ? openedAs : undefined;
+    },
+  };
+}
+
 /** A directory entry for a new layer. */
 function dirEntry(p: string, mtime: number): FsEntry {
   return { path: norm(p), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 };
@@ -241,13 +266,18 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   // 2. The runtime layer.
   draft.progress(`gramine: reading the runtime from ${o.runtimeDir ?? (typeof o.runtimeImage === 'string' ? o.runtimeImage : o.runtimeImage!.name)}`);
   const needed = [layout.libsysdb, layout.sgxPal, layout.sgxLoader, layout.directPal, layout.directLoader];
+  const confDirs = await ldSoConfDirs(app);
+  const appLibDirs = [...DEFAULT_LIBRARY_DIRS, ...confDirs];
   const rt = await loadRuntimeFiles({
+    ...(o.hostLibraries === false ? {} : { hostLoader: hostLoaderCheck(app, layout.sgxLoader, appLibDirs) }),
     source: o.runtimeDir !== undefined ? { dir: o.runtimeDir } : { image: o.runtimeImage! },
     paths: [...new Set([...(o.copy ?? defaultCopyPaths(layout)), ...needed])],
     optional: [layout.gramineSgx, layout.gramineDirect],
     prefix,
     tmpDir: draft.tmpDir,
   });
+  if (rt.hostLibraries.length) draft.progress(`gramine: adding what the SGX loader needs and the image lacks: ${rt.hostLibraries.join(', ')}`);
+  if (rt.missingHostLibraries.length) warn(`the SGX host loader needs ${rt.missingHostLibraries.join(', ')}, which neither the image nor the runtime source has: gramine-sgx will not start (gramine-direct is unaffected)`);
   const { view, runtimePaths, sgxPal } = await addRuntimeLayer(draft, rt, app, mtime, prefix, signer ? inImage(layout.sgxPal) : undefined, warn);
   const lib = (p: string) => {
     const e = view.stat(inImage(p));
@@ -282,7 +312,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const env = loaderEnv({
     imageEnv: cc.Env,
     runtimeGlibc: useRuntimeGlibc ? glibcDir : undefined,
-    libraryDirs: useRuntimeGlibc ? await ldSoConfDirs(app) : undefined,
+    libraryDirs: useRuntimeGlibc ? confDirs : undefined,
     interpreterDir: startup.interpreter ? posix.dirname(abs(startup.interpreter)) : undefined,
     passthrough: o.passthroughEnv,
     extra: extraEnv,
@@ -468,6 +498,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     entrypoint,
     enclave: { entrypoint: command.entrypoint, argv: command.argv, startDir: cc.WorkingDir || '/' },
     runtimeGlibc: useRuntimeGlibc ? glibcDir : null,
+    hostLibraries: rt.hostLibraries,
     trustedEntries: trustedList.length,
     trustedFiles: counts.trustedFiles.size,
     allowedEntries: allowed.length,

@@ -4,7 +4,7 @@
  * symlinks, and gives file contents as streams (image contents are staged in temporary files,
  * one pass per layer, never held in memory).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
@@ -12,6 +12,9 @@ import { EnclavifyError } from '../../oci/errors.js';
 import type { Image } from '../../oci/image.js';
 import { compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js';
 import { RootFs } from '../../fs/merged.js';
+import { resolvePath, type DirectoryLookup, type FileLookup } from '../../fs/lookup.js';
+import { findStartupFiles } from '../../protect/deps.js';
+import { parseElf } from '../../fs/elf.js';
 import { openImage } from '../../store/index.js';
 
 /** One entry taken from the runtime source, at the path it will have in the image (normalised, no leading `/`). */
@@ -27,6 +30,10 @@ export interface RuntimeFiles {
   name: string;
   /** Entries, parents before children, sorted bytewise. */
   entries: RuntimeEntry[];
+  /** Libraries of the host loader copied because the image lacks them (absolute image paths). */
+  hostLibraries: string[];
+  /** Libraries of the host loader that neither the image nor the source has (sonames). */
+  missingHostLibraries: string[];
   /** Reads one picked regular file (by its absolute path in the source) whole; for small files such as the PAL. */
   read(p: string): Promise<Uint8Array>;
   dispose(): Promise<void>;
@@ -43,7 +50,45 @@ interface Tree {
   readdir(p: string): Promise<string[]>;
   /** Host files holding the contents of these real paths. */
   stage(paths: string[]): Promise<Map<string, string>>;
+  /** Synchronous lookup, for findStartupFiles. */
+  lookup: FileLookup & DirectoryLookup;
   dispose(): Promise<void>;
+}
+
+/** A synchronous {@link FileLookup} over a host directory used as a root file system. */
+function hostDirLookup(abs: string): FileLookup & DirectoryLookup {
+  const host = (p: string) => path.join(abs, p);
+  return {
+    lstat(p: string): FsEntry | undefined {
+      let st;
+      try {
+        st = lstatSync(host(p));
+      } catch {
+        return undefined;
+      }
+      const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : undefined;
+      if (!type) return undefined;
+      const e: FsEntry = { path: p, type, mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: Math.floor(st.mtimeMs / 1000), size: type === 'file' ? st.size : 0 };
+      if (type === 'symlink') e.linkname = readlinkSync(host(p));
+      return e;
+    },
+    readdir(p: string): string[] | undefined {
+      try {
+        return readdirSync(host(p)).sort(compareBytewise);
+      } catch {
+        return undefined;
+      }
+    },
+    async readFiles(paths: string[]): Promise<Map<string, Uint8Array>> {
+      const out = new Map<string, Uint8Array>();
+      for (const p of paths) {
+        const r = resolvePath(this, p);
+        if (r.entry?.type !== 'file') throw new EnclavifyError('FS_NOT_FOUND', `${p}: no such file in ${abs}`);
+        out.set(p, new Uint8Array(readFileSync(host(r.path))));
+      }
+      return out;
+    },
+  };
 }
 
 const norm = (p: string): string => {
@@ -74,6 +119,7 @@ async function dirTree(root: string): Promise<Tree> {
     lstat: lstatEntry,
     readdir: async (p) => (await readdir(host(p))).sort(compareBytewise),
     stage: async (paths) => new Map(paths.map((p) => [p, host(p)])),
+    lookup: hostDirLookup(abs),
     dispose: async () => {},
   };
   return tree;
@@ -128,6 +174,7 @@ async function imageTree(image: string | Image, tmpDir: string): Promise<Tree> {
       });
       return out;
     },
+    lookup: fs,
     dispose: () => rm(stageDir, { recursive: true, force: true }),
   };
 }
@@ -144,6 +191,12 @@ export async function loadRuntimeFiles(opts: {
   optional?: string[];
   prefix?: string;
   tmpDir: string;
+  /**
+   * The host loader (source path, e.g. Gramine's `sgx/loader`): the ELF interpreter and shared
+   * libraries it needs are copied too (without prefix, where its loader will look for them in the
+   * image) unless `present` says the image already has them.
+   */
+  hostLoader?: { path: string; present: (openedAs: string, soname: string) => boolean; where: (openedAs: string) => string | undefined };
 }): Promise<RuntimeFiles> {
   const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir);
   const prefix = opts.prefix ? norm(opts.prefix) : '';
@@ -174,6 +227,40 @@ export async function loadRuntimeFiles(opts: {
       }
       await walk(real, p);
     }
+    const hostLibraries: string[] = [];
+    const missingHostLibraries: string[] = [];
+    if (opts.hostLoader && picked.has(target(norm(opts.hostLoader.path)))) {
+      let deps;
+      try {
+        deps = await findStartupFiles({ lookup: tree.lookup, command: opts.hostLoader.path, env: [] });
+      } catch {
+        deps = undefined; // not an executable we can follow (a stand-in script): nothing to add
+      }
+      if (deps && !deps.scriptInterpreters.length) {
+        const wanted: Array<{ soname: string; real: string; openedAs: string }> = [];
+        const loaderBytes = (await tree.lookup.readFiles([deps.program])).get(deps.program)!;
+        const interpPath = parseElf(loaderBytes).interpreter; // PT_INTERP as written, e.g. /lib64/ld-linux-x86-64.so.2
+        if (interpPath && deps.interpreter) {
+          wanted.push({ soname: interpPath.split('/').pop()!, real: deps.interpreter, openedAs: norm(interpPath) });
+        }
+        for (const l of deps.libraries) wanted.push({ soname: l.soname, real: l.path, openedAs: l.openedAs });
+        for (const w of wanted) {
+          if (opts.hostLoader.present(`/${w.openedAs}`, w.soname)) continue;
+          const at = opts.hostLoader.where(`/${w.openedAs}`);
+          if (!at) {
+            missingHostLibraries.push(w.soname);
+            continue;
+          }
+          const e = await tree.lstat(w.real);
+          if (e?.type !== 'file') continue;
+          const p = norm(at);
+          if (picked.has(p)) continue; // the interpreter is also listed among the libraries
+          picked.set(p, { entry: { ...e, path: p }, real: w.real });
+          hostLibraries.push(`/${p}`);
+        }
+        for (const m of deps.missing) missingHostLibraries.push(m.soname);
+      }
+    }
     const files = [...picked.values()].filter((x) => x.real !== undefined);
     const staged = await tree.stage([...new Set(files.map((x) => x.real!))]);
     const entries: RuntimeEntry[] = [...picked.values()]
@@ -183,6 +270,8 @@ export async function loadRuntimeFiles(opts: {
     return {
       name: tree.name,
       entries,
+      hostLibraries,
+      missingHostLibraries,
       async read(p: string) {
         const f = byAbs.get(p.startsWith('/') ? p : `/${p}`);
         if (!f) throw new EnclavifyError('GRAMINE_NO_RUNTIME', `${tree.name}: ${p} is not a regular file among the copied runtime files`);
