@@ -188,7 +188,10 @@ function buildRules(fs: RootFs, rules: ClassifyRules, warnings: string[]): Rule[
     if (prev.class !== r.class) {
       throw fail('RULE_CONFLICT', `conflicting rules for ${r.path}: ${prev.source} makes it ${prev.class}, ${r.source} makes it ${r.class}; keep one`);
     }
-    if (r.hostPath) prev.hostPath = true, prev.kind = 'host-path';
+    if (r.hostPath) {
+      prev.hostPath = true;
+      prev.kind = 'host-path';
+    }
     if (r.region !== undefined && prev.region !== undefined && r.region !== prev.region) {
       throw fail('RULE_CONFLICT', `${r.path} is given two key names (${prev.region}, ${r.region})`);
     }

@@ -170,8 +170,3 @@ export function matchRules(rules: readonly Rule[], path: string): RuleMatch | un
   if (best.hostPath) m.hostPath = true;
   return m;
 }
-
-/** A compact description of a rule for messages, e.g. `--dir /app/data`. */
-export function describeRule(r: Rule): string {
-  return r.source;
-}
