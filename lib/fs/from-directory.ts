@@ -6,8 +6,8 @@
  * owner root (or as on disk), so the same tree always gives the same layer and image digests.
  * File contents are streamed from disk into the layer; nothing is held in memory.
  */
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { constants as fsc, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { sha256Digest } from '../oci/digest.js';
@@ -73,8 +73,22 @@ async function walk(root: string, prefix: string): Promise<Array<{ image: string
   return out;
 }
 
-async function* contentOf(file: string): AsyncGenerator<Uint8Array> {
-  yield* createReadStream(file, { highWaterMark: 1 << 20 });
+/**
+ * The bytes of `file`, which must still be the file that was listed: opened without following a
+ * symlink and checked by device and inode, so a file swapped for a link to something else on the
+ * host between listing and reading is refused rather than copied into the image.
+ */
+async function* contentOf(file: string, listed: Stats): AsyncGenerator<Uint8Array> {
+  const fh = await open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    const now = await fh.stat();
+    if (now.dev !== listed.dev || now.ino !== listed.ino || !now.isFile()) {
+      throw fail('FILE_CHANGED', `imageFromDirectory: ${file} changed while the image was built`);
+    }
+    yield* fh.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
+  } finally {
+    await fh.close();
+  }
 }
 
 /**
@@ -91,7 +105,7 @@ async function* contentOf(file: string): AsyncGenerator<Uint8Array> {
 export async function imageFromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
   const o = options;
   const root = path.resolve(o.dir);
-  const st = await lstat(root).catch((e: NodeJS.ErrnoException) => {
+  const st = await stat(root).catch((e: NodeJS.ErrnoException) => {
     throw fail('NOT_FOUND', `imageFromDirectory: ${root}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);
   });
   if (!st.isDirectory()) throw fail('NOT_A_DIRECTORY', `imageFromDirectory: ${root} is not a directory`);
@@ -126,7 +140,7 @@ export async function imageFromDirectory(options: ImageFromDirectoryOptions): Pr
       if (first) items.push({ entry: { ...base, type: 'hardlink', linkname: first } });
       else {
         if (s.nlink > 1) inodes.set(key, f.image);
-        items.push({ entry: { ...base, type: 'file', size: s.size }, content: contentOf(f.disk) });
+        items.push({ entry: { ...base, type: 'file', size: s.size }, content: contentOf(f.disk, s) });
       }
     } else if (s.isFIFO()) items.push({ entry: { ...base, type: 'fifo' } });
     else throw fail('UNSUPPORTED_FILE', `imageFromDirectory: ${f.disk} is a socket or device; only files, directories, symlinks and FIFOs are copied`);
