@@ -14,6 +14,7 @@ import { findStartupFiles, type StartupFiles } from '../../protect/deps.js';
 import { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES } from '../../protect/rules.js';
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
+import { refreshProtectionManifest } from '../../transforms/encrypt-fs.js';
 import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from '../../transforms/state.js';
 import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
@@ -328,7 +329,9 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const exclude = o.exclude ?? DEFAULT_EXCLUDED;
   const plain = o.plain ?? DEFAULT_PLAIN;
   const runtimeDirs = [glibcDir];
-  const skip = [...exclude, ...tmpfs, ...regions.map((r) => r.path), appDir];
+  // The protection manifest is refreshed after this transform (it records our files), so its hash
+  // cannot be in the Gramine manifest; nothing in the enclave reads it.
+  const skip = [...exclude, ...tmpfs, ...regions.map((r) => r.path), appDir, ...(protection ? [protection.manifestPath] : [])];
   const { paths, cycles } = reachableFiles(view, { skip, limit: o.maxEntries });
   if (cycles.length) draft.progress(`gramine: not following ${cycles.length} symlink(s) that loop back (e.g. ${cycles[0]})`);
   const counts = { trustedFiles: new Set<string>(), allowedFiles: new Set<string>() };
@@ -467,7 +470,11 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   draft.config.config = newConfig;
   draft.addHistory(`enclavify injectRuntime(gramine): ENTRYPOINT ${JSON.stringify(entrypoint)} (was ${before}), CMD cleared`, `the enclave runs ${command.entrypoint} with argv ${JSON.stringify(command.argv)}`);
 
-  // 11. State and report.
+  // 11. The protection manifest records the files we added (verify checks them against it).
+  let refreshed: string[] = [];
+  if (protection?.manifestLayer !== undefined) refreshed = (await refreshProtectionManifest(draft)).added;
+
+  // 12. State and report.
   const keyNames = insecureKeys ? [] : [...new Set(regions.map((r) => r.name))];
   const info: RuntimeInfo = {
     runtime: 'gramine',
@@ -499,6 +506,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     enclave: { entrypoint: command.entrypoint, argv: command.argv, startDir: cc.WorkingDir || '/' },
     runtimeGlibc: useRuntimeGlibc ? glibcDir : null,
     hostLibraries: rt.hostLibraries,
+    protectionManifestRefreshed: refreshed.length,
     trustedEntries: trustedList.length,
     trustedFiles: counts.trustedFiles.size,
     allowedEntries: allowed.length,
