@@ -176,42 +176,45 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
     // The image would ask CAS for a session this policy is not.
     throw new EnclavifyError('SCONE_CONFIG_MISMATCH', `emitPolicy(scone): the image's SCONE_CONFIG_ID is ${info.sconeConfigId}, but the session would be ${configId}`);
   }
-  const mrenclaves = mrenclavesFor(o, sig, info);
-  if (mrenclaves.length === 0 && s.attestationMode !== 'none') {
-    const why = 'the session needs the enclave\'s MRENCLAVE: give --mrenclave HEX (SCONE prints it with SCONE_HASH=1 <binary> in the converted image) or --sigstruct FILE';
-    if (o.missingIdentity === 'skip') return skip(draft, { runtime: 'scone', sessionId: `${namespace}/${name}`, configId, mrenclaves }, why);
-    throw new EnclavifyError('NO_MRENCLAVE', `emitPolicy(scone): ${why}`);
-  }
   const cfg = draft.config.config ?? {};
   const added = new Set([...PLUMBING, ...(((info?.details as { imageEnv?: string[] } | undefined)?.imageEnv) ?? [])]);
   const env = (cfg.Env ?? []).filter((e) => !added.has(e.slice(0, e.indexOf('='))));
+  const build = (mrenclaves: string[]): SconeSession => {
+    try {
+      return sconeSession({
+        namespace,
+        name,
+        serviceName,
+        version: s.version,
+        accessPolicy: s.accessPolicy,
+        mrenclaves,
+        config: { Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: env, WorkingDir: cfg.WorkingDir },
+        command: s.command,
+        env: s.env,
+        disableCopyEnv: s.disableCopyEnv,
+        pwd: s.pwd,
+        fspf: s.fspf,
+        volumes: s.volumes,
+        secrets: s.secrets,
+        injectedFiles: s.injectedFiles,
+        allowDebugMode: o.allowDebugMode,
+        allowTcbVulnerabilities: o.allowTcbVulnerabilities,
+        ignoreAdvisories: s.ignoreAdvisories,
+        attestationMode: s.attestationMode,
+      });
+    } catch (e) {
+      throw new EnclavifyError('BAD_POLICY', `emitPolicy(scone): ${(e as Error).message}`, { cause: e });
+    }
+  };
 
-  let session: SconeSession;
-  try {
-    session = sconeSession({
-      namespace,
-      name,
-      serviceName,
-      version: s.version,
-      accessPolicy: s.accessPolicy,
-      mrenclaves,
-      config: { Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: env, WorkingDir: cfg.WorkingDir },
-      command: s.command,
-      env: s.env,
-      disableCopyEnv: s.disableCopyEnv,
-      pwd: s.pwd,
-      fspf: s.fspf,
-      volumes: s.volumes,
-      secrets: s.secrets,
-      injectedFiles: s.injectedFiles,
-      allowDebugMode: o.allowDebugMode,
-      allowTcbVulnerabilities: o.allowTcbVulnerabilities,
-      ignoreAdvisories: s.ignoreAdvisories,
-      attestationMode: s.attestationMode,
-    });
-  } catch (e) {
-    throw new EnclavifyError('BAD_POLICY', `emitPolicy(scone): ${(e as Error).message}`, { cause: e });
+  const mrenclaves = mrenclavesFor(o, sig, info);
+  if (mrenclaves.length === 0 && s.attestationMode !== 'none') {
+    const why = 'the session needs the enclave\'s MRENCLAVE: give --mrenclave HEX (SCONE prints it with SCONE_HASH=1 <binary> in the converted image) or --sigstruct FILE';
+    if (o.missingIdentity !== 'skip') throw new EnclavifyError('NO_MRENCLAVE', `emitPolicy(scone): ${why}`);
+    build(['0'.repeat(64)]); // the rest of the options must still be valid: fail now, not at the second run
+    return skip(draft, { runtime: 'scone', sessionId: `${namespace}/${name}`, configId, mrenclaves }, why);
   }
+  const session = build(mrenclaves);
   const path = o.path ?? 'policy/session.yaml';
   const secret = holdsSecrets(session);
   draft.addArtifact({ path, data: sessionToYaml(session), secret, description: `SCONE CAS session ${session.name}` });

@@ -219,6 +219,11 @@ test('emitPolicy missingIdentity "skip": no policy, the reason and (SCONE) the s
   } finally {
     await out.dispose();
   }
+  // skipping still checks the other options
+  await assert.rejects(
+    pipeline(await bb(), injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ missingIdentity: 'skip', scone: { volumes: ['bad'] } })),
+    (e: Error & { code?: string }) => e.code === 'BAD_POLICY' && /--volume "bad"/.test(e.message),
+  );
   const g = await pipeline(await bb(), emitPolicy({ runtime: 'gramine', missingIdentity: 'skip' }));
   try {
     assert.equal(g.artifacts.size, 0);
