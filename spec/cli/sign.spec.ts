@@ -128,3 +128,41 @@ test('enclavify sign: usage errors exit 2, a native image or a weak key exit 1 w
     s.done();
   }
 });
+
+test('the Gramine options of enclavify convert map onto injectRuntime(gramine(...))', async () => {
+  const { parseArgs } = await import('../../lib/cli/args.js');
+  const { gramineConvertOptions, gramineTransformFromArgs } = await import('../../lib/cli/sign.js');
+  const { toml } = await import('../runtimes/gramine-helpers.js');
+  const s = scratch();
+  try {
+    const rt = standInRuntime(path.join(s.dir, 'runtime'));
+    const frag = path.join(s.dir, 'frag.toml');
+    writeFileSync(frag, 'sys.enable_sigterm_injection = true\n');
+    const args = parseArgs(['--runtime-image', rt, '--gramine-loader', 'direct', '--enclave-size', '2G', '--max-threads', '4', '--edmm',
+      '--isvprodid', '5', '--isvsvn', '2', '--manifest-fragment', frag, '--passthrough-env', 'POD_IP', '--sign-key', testKey, '--sign-date', '2026-03-04'], gramineConvertOptions);
+    const step = await gramineTransformFromArgs(args);
+    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), step, { tmpDir: s.dir });
+    const ref = `oci:${s.dir}/img:cli`;
+    await writeImage(out.image, ref);
+    await out.dispose();
+    const img = await openImage(ref);
+    assert.deepEqual((await img.config()).config!.Entrypoint, ['/gramine/app/launch', '/usr/bin/gramine-direct', BASE]);
+    const files = await readImageFiles(img, [`${BASE}.manifest`, `${BASE}.sig`]);
+    const doc = toml(files.get(`${BASE}.manifest`)!) as Record<string, Record<string, unknown>>;
+    assert.equal(doc.sgx.enclave_size, '2G');
+    assert.equal(doc.sgx.max_threads, 4);
+    assert.equal(doc.sgx.edmm_enable, true);
+    assert.equal(doc.sgx.isvprodid, 5);
+    assert.equal(doc.sys.enable_sigterm_injection, true);
+    assert.deepEqual((doc.loader.env as Record<string, unknown>).POD_IP, { passthrough: true });
+    const st = parseSigstruct(files.get(`${BASE}.sig`)!);
+    assert.equal(st.isvProdId, 5);
+    assert.equal(st.isvSvn, 2);
+    assert.equal(st.date, '2026-03-04');
+    await assert.rejects(gramineTransformFromArgs(parseArgs([], gramineConvertOptions)), /needs --runtime-image/);
+    await assert.rejects(gramineTransformFromArgs(parseArgs(['--runtime-image', rt, '--insecure-dev-keys', '--production'], gramineConvertOptions)), /refused with --production/);
+    await assert.rejects(gramineTransformFromArgs(parseArgs(['--runtime-image', rt, '--gramine-loader', 'kvm'], gramineConvertOptions)), /expected sgx or direct/);
+  } finally {
+    s.done();
+  }
+});
