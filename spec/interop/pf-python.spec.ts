@@ -9,20 +9,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encryptProtectedFile } from '../../lib/protect/pf/index.js';
 import { nobleBackend, nodeBackend } from '../../lib/crypto/index.js';
 import { scratch } from '../helpers/images.js';
+import { pfPythonScript, python, pythonCryptoSkip } from '../helpers/pf-python.js';
 
-const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'gramine_pf.py');
-const py = '/usr/bin/python3';
-function pythonCryptography(): string | false {
-  const r = spawnSync(py, ['-c', 'import cryptography'], { stdio: 'ignore' });
-  if (r.status === 0) return false;
-  if (process.env.REQUIRE_INTEROP === '1') throw new Error('REQUIRE_INTEROP=1 but python3-cryptography is not installed');
-  return 'python3-cryptography is not installed';
-}
-const skip = pythonCryptography();
+const script = pfPythonScript;
+const py = python;
+const skip = pythonCryptoSkip();
 
 async function writePf(dir: string, plain: Buffer, filePath: string, key: Buffer, opts: { backend?: typeof nodeBackend; deterministic?: boolean } = {}): Promise<string> {
   const pf = await encryptProtectedFile({

@@ -155,68 +155,7 @@ export const flip = (offset: number) => (b: Buffer) => {
   return c;
 };
 
-/**
- * An independent decryptor of Gramine encrypted files (format 2.0), in Python with the
- * `cryptography` package, written from Gramine's format description rather than from our code.
- * Prints `SHA256 SIZE` of the plaintext; fails on any MAC, path or size problem.
- */
-export const PY_DECRYPT = `
-import sys, struct, hashlib
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.cmac import CMAC
-from cryptography.hazmat.primitives.ciphers import algorithms
-path_on_disk, key_hex, expected = sys.argv[1], sys.argv[2], sys.argv[3]
-data = open(path_on_disk, 'rb').read()
-key = bytes.fromhex(key_hex)
-N = 4096
-def gcm(k, node, tag):
-    return AESGCM(k).decrypt(b'\\0' * 12, node + tag, None)
-assert len(data) % N == 0 and len(data) >= N, 'size is not a whole number of nodes'
-n0 = data[:N]
-assert n0[:8] == b'GRAFS_PF' and n0[8] == 2 and n0[9] == 0 and n0[58] == 0, 'bad header'
-c = CMAC(algorithms.AES(key))
-c.update(struct.pack('<I', 1) + b'SGX-PROTECTED-FS-METADATA-KEY'.ljust(64, b'\\0') + n0[10:42] + struct.pack('<I', 128))
-meta = gcm(c.finalize(), n0[59:59 + 3884], n0[42:58])
-assert meta[:772].split(b'\\0')[0].decode() == expected, 'path mismatch'
-size = struct.unpack('<Q', meta[772:780])[0]
-out = bytearray(meta[812:812 + min(size, 3072)])
-pairs = {0: (meta[780:796], meta[796:812])}
-nd = (size - 3072 + N - 1) // N if size > 3072 else 0
-nm = (nd + 95) // 96
-assert len(data) == N * (1 + nd + nm), 'wrong number of nodes'
-cur = None
-for d in range(nd):
-    l = d // 96
-    if d % 96 == 0:
-        k, t = pairs.pop(l)
-        p = 1 + 97 * l
-        cur = gcm(k, data[p * N:(p + 1) * N], t)
-        for s in range(32):
-            o = 3072 + 32 * s
-            pairs[l * 32 + 1 + s] = (cur[o:o + 16], cur[o + 16:o + 32])
-    p = d + 2 + l
-    o = (d % 96) * 32
-    node = gcm(cur[o:o + 16], data[p * N:(p + 1) * N], cur[o + 16:o + 32])
-    out += node[:min(N, size - 3072 - d * N)]
-print(hashlib.sha256(out).hexdigest(), size)
-`;
-
-/** Whether python3 with the `cryptography` package is there (skip reason otherwise). */
-export function pythonCryptoSkip(): string | false {
-  if (!existsSync('/usr/bin/python3') && !existsSync('/usr/local/bin/python3')) return 'python3 is not installed';
-  try {
-    execFileSync('python3', ['-c', 'import cryptography.hazmat.primitives.cmac'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return "python3's cryptography package is not installed";
-  }
-}
-
-/** Runs the independent decryptor on a file; returns [sha256, size]. */
-export function pyDecrypt(file: string, keyHex: string, expectedPath: string): [string, number] {
-  const out = execFileSync('python3', ['-c', PY_DECRYPT, file, keyHex, expectedPath], { encoding: 'utf8' }).trim().split(' ');
-  return [out[0], Number(out[1])];
-}
+export { pythonCryptoSkip, pyDecrypt } from '../helpers/pf-python.js';
 
 /** Reads a Readable fully (for layer blobs). */
 export async function readAll(r: Readable): Promise<Buffer> {
