@@ -476,3 +476,13 @@ test('the SGX host loader\'s libraries that the image lacks are copied from the 
     s.done();
   }
 });
+
+test('an Entrypoint that is not in the image is a clear error', async () => {
+  const s = scratch();
+  try {
+    const src = await writeItemsImage(path.join(s.dir, 'src'), 'missing', [dirItem('app')], { Entrypoint: ['nosuchprog'], Env: ['PATH=/usr/bin'] }, s.dir);
+    await assert.rejects(convert(s.dir, src, {}), (e: Error & { code?: string }) => e.code === 'GRAMINE_BAD_ENTRYPOINT' && e.message.includes('nosuchprog'));
+  } finally {
+    s.done();
+  }
+});

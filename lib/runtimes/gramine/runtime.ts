@@ -261,7 +261,13 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
 
   // 1. The program, as a container runtime would start it.
   const app = await draft.rootfs();
-  const startup = await findStartupFiles({ lookup: app, command: argv[0], env: cc.Env, workingDir: cc.WorkingDir || '/' });
+  let startup: StartupFiles;
+  try {
+    startup = await findStartupFiles({ lookup: app, command: argv[0], env: cc.Env, workingDir: cc.WorkingDir || '/' });
+  } catch (e) {
+    if (e instanceof EnclavifyError) throw e;
+    throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${draft.source.name}: cannot start ${JSON.stringify(argv[0])}: ${(e as Error).message}`, { cause: e });
+  }
   const command = enclaveCommand(argv, startup);
 
   // 2. The runtime layer.
