@@ -118,7 +118,9 @@ export const signCommand: Command = {
 signed yet, and writes the result to DST: one layer is added with <base>.manifest.sgx and <base>.sig
 next to the manifest (default /gramine/app/entrypoint.manifest), so that gramine-sgx can start it.
 The manifest is measured with the SGX PAL (libpal.so) inside the image, as gramine-sgx-sign would.
-Prints the new image's digest on stdout (with --json: digest, MRENCLAVE, MRSIGNER, ISV ids).
+An image with a protection manifest gets it updated to record the two files (its SHA-256 changes and
+is printed: policies must pin the new one). Prints the new image's digest on stdout (with --json:
+digest, MRENCLAVE, MRSIGNER, ISV ids, protection manifest SHA-256).
 
 Instead of a key, --sigstruct FILE and --manifest-sgx FILE add a signature made elsewhere (e.g. by
 gramine-sgx-sign in an HSM-backed setup); it is checked against the manifest and PAL in the image.
@@ -156,11 +158,15 @@ References:
     try {
       const written = await writeImage(result.image, to, { progress: io.progress });
       const info = result.state.get(RUNTIME) as RuntimeInfo;
-      const facts = { digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner, isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug };
+      const pm = (result.report.signGramine as { protectionManifestSha256?: string } | undefined)?.protectionManifestSha256;
+      const facts = {
+        digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
+        isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}),
+      };
       if (args.flags.json) io.out(JSON.stringify(facts));
       else {
         io.out(written.digest);
-        if (!args.flags.quiet) io.err(`MRENCLAVE: ${facts.mrenclave}\nMRSIGNER:  ${facts.mrsigner}\nISVPRODID: ${facts.isvProdId}  ISVSVN: ${facts.isvSvn}  DEBUG: ${facts.debug}\nImage: ${written.reference} ${written.digest}`);
+        if (!args.flags.quiet) io.err(`MRENCLAVE: ${facts.mrenclave}\nMRSIGNER:  ${facts.mrsigner}\nISVPRODID: ${facts.isvProdId}  ISVSVN: ${facts.isvSvn}  DEBUG: ${facts.debug}${pm ? `\nProtection manifest updated (records the signature files): sha256 ${pm}` : ''}\nImage: ${written.reference} ${written.digest}`);
       }
       return EXIT.ok;
     } finally {

@@ -166,3 +166,26 @@ test('the Gramine options of enclavify convert map onto injectRuntime(gramine(..
     s.done();
   }
 });
+
+test('signing an image with encrypted regions records the signature files in its protection manifest: verify accepts the signed image', async () => {
+  const { fileClassify } = await import('../../lib/transforms/file-classify.js');
+  const { encryptFS } = await import('../../lib/transforms/encrypt-fs.js');
+  const { verify } = await import('../../lib/protect/verify.js');
+  const { PROTECTION } = await import('../../lib/transforms/state.js');
+  const s = scratch();
+  try {
+    const rt = standInRuntime(path.join(s.dir, 'runtime'));
+    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt })), { tmpDir: s.dir });
+    const keys = Object.fromEntries((out.state.get(PROTECTION) as { keys: Array<{ name: string; keyHex: string }> }).keys.map((k) => [k.name, k.keyHex]));
+    await writeImage(out.image, `oci:${s.dir}/img:u`);
+    await out.dispose();
+    const r = await runCli(['sign', `oci:${s.dir}/img:u`, '--sign-key', testKey, '--to', `oci:${s.dir}/img:s`, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const facts = JSON.parse(r.stdout) as { protectionManifestSha256: string };
+    const v = await verify({ image: await openImage(`oci:${s.dir}/img:s`), keys });
+    assert.deepEqual(v.findings, []);
+    assert.equal(v.manifestSha256, facts.protectionManifestSha256);
+  } finally {
+    s.done();
+  }
+});

@@ -6,7 +6,9 @@
 import type { KeyObject } from 'node:crypto';
 import { EnclavifyError } from '../../oci/errors.js';
 import type { Transform } from '../../transforms/pipeline.js';
-import { RUNTIME, type RuntimeInfo } from '../../transforms/state.js';
+import { PROTECTION, RUNTIME, type Protection, type RuntimeInfo } from '../../transforms/state.js';
+import { refreshProtectionManifest } from '../../transforms/encrypt-fs.js';
+import { MANIFEST_PATH } from '../../protect/manifest.js';
 import { measureGramineEnclave, parseSigstruct, signGramineEnclave, verifySigstructSignature, type EnclaveSigner, type SignedEnclave } from '../../sgx/index.js';
 import { normalizePath, type FsEntry } from '../../fs/entry.js';
 import type { RootFs } from '../../fs/merged.js';
@@ -99,6 +101,12 @@ export interface SignGramineImageOptions extends SigningOptions {
    * verify and its MRENCLAVE must be the measurement of these bytes with the image's PAL.
    */
   external?: { manifestSgx: Uint8Array; sigstruct: Uint8Array };
+  /**
+   * Record the two new files in the image's protection manifest, if it has one (default true), so
+   * that `enclavify verify` accepts the signed image. This changes the protection manifest's
+   * SHA-256 (reported): pin the new one in policies.
+   */
+  refreshProtection?: boolean;
 }
 
 /**
@@ -150,6 +158,17 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         createdBy: `enclavify sign: ${base}.manifest.sgx and ${base}.sig`,
         comment: `MRENCLAVE ${signed.mrenclave}, MRSIGNER ${signed.mrsigner}`,
       });
+      let protectionManifestSha256: string | undefined;
+      const pm = labels[LABELS.protection] ?? MANIFEST_PATH;
+      const pmEntry = fs.get(pm);
+      if (opts.refreshProtection !== false && pmEntry?.type === 'file' && !draft.state.has(PROTECTION)) {
+        // Only a layer that holds nothing but the manifest (as encryptFS writes it) can be rebuilt in place.
+        const own = fs.layerIndex(pmEntry.layer).entries.filter((x) => x.type !== 'dir');
+        if (own.length === 1 && own[0].path === pmEntry.path) {
+          draft.state.set(PROTECTION, { manifestPath: pm, manifestSha256: pmEntry.sha256!, keys: [], manifestLayer: pmEntry.layer } satisfies Protection);
+          protectionManifestSha256 = (await refreshProtectionManifest(draft)).manifestSha256;
+        } else draft.progress(`warning: ${pm} shares its layer with other files; the signature files are not recorded in it (enclavify verify will list them)`);
+      }
       const prev = draft.state.get(RUNTIME) as RuntimeInfo | undefined;
       const info: RuntimeInfo = {
         ...(prev ?? { runtime: 'gramine', entrypoint: draft.config.config?.Entrypoint ?? [], keyNames: [] }),
@@ -161,7 +180,11 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         debug: signed.debug,
       };
       draft.state.set(RUNTIME, info);
-      draft.report.signGramine = { manifest: manifestPath, directory: parentDir(manifestPath), mrenclave: signed.mrenclave, mrsigner: signed.mrsigner, isvProdId: signed.isvProdId, isvSvn: signed.isvSvn, debug: signed.debug, external: !!opts.external };
+      draft.report.signGramine = {
+        manifest: manifestPath, directory: parentDir(manifestPath), mrenclave: signed.mrenclave, mrsigner: signed.mrsigner,
+        isvProdId: signed.isvProdId, isvSvn: signed.isvSvn, debug: signed.debug, external: !!opts.external,
+        ...(protectionManifestSha256 ? { protectionManifestSha256 } : {}),
+      };
       draft.progress(`signed ${base}.sig: MRENCLAVE ${signed.mrenclave}`);
     },
   };
