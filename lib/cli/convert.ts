@@ -16,6 +16,11 @@ import { ENCRYPT_REPORT, encryptFS, formatEncryptReport, type EncryptReport } fr
 import { parseKeysFile } from '../protect/keys.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
+import { given, runtimePolicyChartTransforms, sconifyOptions } from './sconify-options.js';
+import { gramineConvertOptions, gramineTransformFromArgs } from './sign.js';
+import { CHART, type ChartInfo } from '../transforms/emit-chart.js';
+import { POLICY, type PolicyInfo } from '../transforms/emit-policy.js';
+import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
 
 /** What a stage can use besides its options. */
@@ -25,6 +30,8 @@ export interface ConvertContext {
   source: Image;
   /** Where artifacts go (default the current directory). */
   outputDir: string;
+  /** The destination reference (`--to`). */
+  to: string;
 }
 
 /** A group of convert options and the transforms they produce. */
@@ -86,8 +93,54 @@ export const protectStage: ConvertStage = {
   },
 };
 
-/** The stages of `enclavify convert`, in pipeline order. Later stages (runtime, policy, chart) are appended here. */
-export const convertStages: ConvertStage[] = [protectStage];
+/** Options that only make sense with a runtime (`--runtime scone` or `--runtime-image` for Gramine). */
+const runtimeOptions: Record<string, OptionSpec> = { ...sconifyOptions, ...gramineConvertOptions };
+
+/**
+ * Runtime, policy and chart: `injectRuntime(gramine(...))` when `--runtime-image` is given (or
+ * `--runtime gramine`), `injectRuntime(scone(...))` with `--runtime scone`, then emitPolicy and,
+ * when a `--k8s-helm-*` option asks, emitChart. Without a runtime the conversion protects files
+ * only, and runtime options are refused rather than ignored.
+ */
+export const runtimeStage: ConvertStage = {
+  name: 'runtime',
+  options: runtimeOptions,
+  async transforms(args, ctx) {
+    const runtime = args.strings.runtime ?? (args.strings['runtime-image'] !== undefined ? 'gramine' : undefined);
+    if (runtime === undefined) {
+      const stray = Object.keys(runtimeOptions).filter((o) => given(args, o));
+      if (stray.length) throw new UsageError(`${stray.map((o) => `--${o}`).join(', ')}: need a runtime: --runtime-image REF|DIR (Gramine) or --runtime scone`);
+      return [];
+    }
+    if (runtime !== 'gramine' && runtime !== 'scone') throw new UsageError(`--runtime=${runtime}: expected gramine or scone`);
+    if (runtime === 'scone') {
+      const gramineOnly = Object.keys(gramineConvertOptions).filter((o) => given(args, o));
+      if (gramineOnly.length) throw new UsageError(`${gramineOnly.map((o) => `--${o}`).join(', ')}: only with the Gramine runtime`);
+    }
+    const out: Transform[] = runtime === 'gramine' ? [await gramineTransformFromArgs(args)] : [];
+    out.push(...runtimePolicyChartTransforms(args, { to: ctx.to, outputDir: ctx.outputDir }));
+    return out;
+  },
+  report(result) {
+    const lines: string[] = [];
+    const g = result.report['injectRuntime(gramine)'] as { manifest?: string; signed?: boolean; mrenclave?: string } | undefined;
+    const rt = result.state.get(RUNTIME) as RuntimeInfo | undefined;
+    if (rt) {
+      lines.push(`Runtime: ${rt.runtime}; Entrypoint ${JSON.stringify(rt.entrypoint)}${rt.manifestPath ? `; manifest ${rt.manifestPath}` : ''}`);
+      if (rt.mrenclave?.length) lines.push(`  MRENCLAVE ${rt.mrenclave.join(', ')}${rt.mrsigner ? `\n  MRSIGNER  ${rt.mrsigner}` : ''}`);
+      else if (rt.runtime === 'gramine') lines.push('  not signed: gramine-sgx needs a signature (--sign-key FILE, or enclavify sign); gramine-direct runs it as is');
+    }
+    void g;
+    const p = result.state.get(POLICY) as PolicyInfo | undefined;
+    if (p) lines.push(p.path ? `Policy: ${p.path}${p.sessionId ? ` (session ${p.sessionId})` : ''}` : `Policy: not written: ${p.skipped}`);
+    const c = result.state.get(CHART) as ChartInfo | undefined;
+    if (c) lines.push(`Chart: ${c.dir}${c.manifestsPath ? ` (manifests ${c.manifestsPath})` : ''}`);
+    return lines.join('\n') || undefined;
+  },
+};
+
+/** The stages of `enclavify convert`, in pipeline order. */
+export const convertStages: ConvertStage[] = [protectStage, runtimeStage];
 
 /** Options of `enclavify convert` that are not a stage's. */
 const baseOptions: Record<string, OptionSpec> = {
@@ -143,8 +196,13 @@ interpreter and startup libraries stay authenticated (a --dir covering them is r
 layers holding encrypted files are rewritten; a protection manifest is added at
 /.enclavify/protection.json. Keys are written to --keys-out (mode 0600), never into the image.
 
-Prints the converted image's digest on stdout (with --json: one JSON object with the digest and the
-report); the report goes to stderr.
+With a runtime (--runtime-image for Gramine, or --runtime scone) the image also gets the runtime
+and its new Entrypoint, and a policy is written (policy/session.yaml for SCONE, policy/attestation.json
+for Gramine) when the enclave's identity is known (--sign-key, --mrenclave, --sigstruct); a Helm chart
+when a --k8s-helm-* option asks for one. docs/cli.md maps every sconify_image option.
+
+Prints the converted image's digest on stdout, then (SCONE) the session id NAMESPACE/SESSION; with
+--json, one JSON object. The report goes to stderr. --dry-run computes everything and writes nothing.
 
 References:
   ${ACCEPTED_FORMS}`,
@@ -162,10 +220,29 @@ References:
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
     const source = await openImage(from, { platform });
-    const ctx: ConvertContext = { io, source, outputDir };
+    const ctx: ConvertContext = { io, source, outputDir, to };
     const transforms = await buildTransforms(args, ctx);
     const result = await pipeline(source, ...transforms, { progress: io.progress });
     try {
+      const policy = result.state.get(POLICY) as PolicyInfo | undefined;
+      const runtime = result.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const summary = {
+        runtime: runtime?.runtime ?? null,
+        mrenclave: runtime?.mrenclave ?? policy?.mrenclaves ?? [],
+        mrsigner: runtime?.mrsigner ?? null,
+        sessionId: policy?.sessionId ?? null,
+        policy: policy?.path ?? null,
+        chart: (result.state.get(CHART) as ChartInfo | undefined)?.dir ?? null,
+      };
+      const sections = () => convertStages.map((s) => s.report?.(result)).filter((s): s is string => !!s);
+      if (args.flags['dry-run']) {
+        // Everything was computed (classification, encryption, manifest, policy); nothing is written.
+        const digest = await result.image.digest();
+        if (args.flags.json) io.out(JSON.stringify({ dryRun: true, digest, ...summary, artifacts: [...result.artifacts.keys()], report: result.report }));
+        else io.out(digest);
+        if (!args.flags.quiet) io.err([...sections(), `Dry run: would write ${to} (${digest}) and ${[...result.artifacts.keys()].join(', ') || 'no artifacts'}; wrote nothing`].join('\n'));
+        return EXIT.ok;
+      }
       const files = await writeArtifacts(result, keysOut, outputDir);
       if (args.strings['output-dir']) {
         const report = path.join(outputDir, 'report.json');
@@ -176,13 +253,17 @@ References:
       const written = await writeImage(result.image, to, { progress: io.progress });
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {
-        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, artifacts: files, report: result.report }));
-      } else io.out(written.digest);
+        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, report: result.report }));
+      } else {
+        io.out(written.digest);
+        // As sconify_image prints it: the session to upload to CAS.
+        if (summary.sessionId) io.out(summary.sessionId);
+      }
       if (!args.flags.quiet) {
-        const sections = convertStages.map((s) => s.report?.(result)).filter((s): s is string => !!s);
-        if (result.artifacts.has(KEYS_ARTIFACT)) sections.push(`Keys: ${keysOut} (mode 0600; keep it secret, it is not in the image)`);
-        sections.push(`Image: ${written.reference} ${written.digest} (${seconds} s)`);
-        io.err(sections.join('\n'));
+        const out = sections();
+        if (result.artifacts.has(KEYS_ARTIFACT)) out.push(`Keys: ${keysOut} (mode 0600; keep it secret, it is not in the image)`);
+        out.push(`Image: ${written.reference} ${written.digest} (${seconds} s)`);
+        io.err(out.join('\n'));
       }
       return EXIT.ok;
     } finally {

@@ -190,7 +190,9 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
   const sgxDevice = oneOf<SgxDeviceMode>(parsed, 'sgx-device-mode', SGX_DEVICE_MODES);
   const helmOut = parsed.strings['k8s-helm-output-dir'];
   const manifests = parsed.strings['k8s-helm-manifests'];
-  const chart = emitChart({
+  // Like sconify_image, a chart only when a --k8s-helm-* (or the device mode) option asks for one.
+  const wantChart = Object.keys(sconifyOptions).some((o) => (o.startsWith('k8s-helm-') || o === 'sgx-device-mode') && given(parsed, o));
+  const chartStep = emitChart({
     image: imageName,
     runtime,
     ...(parsed.strings['service-name'] ? { serviceName: parsed.strings['service-name'] } : {}),
@@ -203,10 +205,11 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
     ...(helmOut !== undefined ? { parentDir: insideOutput(ctx, 'k8s-helm-output-dir', helmOut) } : {}),
     ...(manifests !== undefined ? { manifestsPath: insideOutput(ctx, 'k8s-helm-manifests', manifests) } : {}),
   });
+  const chart = wantChart ? [chartStep] : [];
 
   if (runtime === 'gramine') {
-    const given = SCONE_ONLY_OPTIONS.filter((o) => parsed.strings[o] !== undefined || parsed.flags[o] || (parsed.lists[o]?.length ?? 0) > 0);
-    if (given.length) throw new UsageError(`${given.map((o) => `--${o}`).join(', ')}: only with --runtime scone`);
+    const sconeOnly = SCONE_ONLY_OPTIONS.filter((o) => given(parsed, o));
+    if (sconeOnly.length) throw new UsageError(`${sconeOnly.map((o) => `--${o}`).join(', ')}: only with --runtime scone`);
     for (const v of volumes) if (v.split(':').length > 2) throw new UsageError(`--volume=${v}: importing or exporting volumes between sessions is a SCONE CAS feature (--runtime scone)`);
     const policy = emitPolicy({
       runtime: 'gramine',
@@ -217,7 +220,7 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
       allowTcbVulnerabilities,
       gramine: { name: imageName },
     });
-    return [...(parsed.strings.binary ? [gramineBinaryCheck(parsed.strings.binary)] : []), policy, chart];
+    return [...(parsed.strings.binary ? [gramineBinaryCheck(parsed.strings.binary)] : []), policy, ...chart];
   }
 
   try {
@@ -287,5 +290,10 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
       createNamespace: parsed.flags['create-namespace'] === true,
     },
   });
-  return [runtimeStep, policy, chart];
+  return [runtimeStep, policy, ...chart];
+}
+
+/** Whether an option was given on the command line. */
+export function given(parsed: Parsed, o: string): boolean {
+  return parsed.strings[o] !== undefined || parsed.flags[o] === true || (parsed.lists[o]?.length ?? 0) > 0;
 }
