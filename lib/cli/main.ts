@@ -74,7 +74,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     const message = (e as Error).message;
     if (json) out(JSON.stringify({ error: { code, message } }));
     err(`enclavify ${cmd.name}: ${message}`);
-    if (e instanceof UsageError || code === 'BAD_REFERENCE') {
+    if (e instanceof UsageError || code === 'BAD_REFERENCE' || code === 'BAD_PLATFORM') {
       err(`Run 'enclavify ${cmd.name} --help' for usage.`);
       return EXIT.usage;
     }

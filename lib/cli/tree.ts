@@ -28,7 +28,20 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
     const layers = await image.layers();
     io.progress(`scanning ${layers.length} layers of ${image.name}`);
     const fs = await layersRootFs(layers);
-    if (args.flags.json) io.out(JSON.stringify(fs.entries()));
+    if (args.flags.json) {
+      const entries = fs.entries().map((e) => ({
+        path: e.path,
+        type: e.type,
+        mode: e.mode.toString(8).padStart(4, '0'),
+        uid: e.uid,
+        gid: e.gid,
+        ...(e.type === 'file' ? { size: e.size, sha256: e.sha256, nlink: e.nlink } : {}),
+        ...(e.linkname !== undefined && e.type === 'symlink' ? { target: e.linkname } : {}),
+        ...(e.type === 'chardev' || e.type === 'blockdev' ? { major: e.devmajor, minor: e.devminor } : {}),
+        mtime: e.mtime,
+      }));
+      io.out(JSON.stringify({ image: image.name, digest: await image.digest(), entries }));
+    }
     else io.out(formatTree(fs).replace(/\n$/, ''));
     return EXIT.ok;
   },

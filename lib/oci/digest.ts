@@ -54,9 +54,11 @@ export class HashingStream extends Transform {
 export class VerifyingStream extends Transform {
   private hash: Hash;
   private bytes = 0;
+  /** @param before settles before the stream may end successfully (e.g. another check of the same blob). */
   constructor(
     private readonly expected: { digest: string; size?: number },
     private readonly what: string,
+    private before?: Promise<void>,
   ) {
     super();
     const [alg] = parseDigest(expected.digest, what);
@@ -72,6 +74,12 @@ export class VerifyingStream extends Transform {
     cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
+    if (this.before) {
+      const before = this.before;
+      this.before = undefined as never;
+      before.then(() => this._flush(cb), (e: Error) => cb(e));
+      return;
+    }
     if (this.expected.size !== undefined && this.bytes !== this.expected.size) {
       cb(new EnclavifyError('BLOB_SIZE_MISMATCH', `${this.what}: blob ${shortDigest(this.expected.digest)} is truncated: ${this.bytes} of ${this.expected.size} bytes`));
       return;

@@ -42,10 +42,37 @@ export class BlobLayer implements Layer {
     return chain(raw, v);
   }
   async uncompressed(): Promise<Readable> {
-    const c = await this.compressed();
-    const u = chain(c, decompressor(this.compression), this.name);
+    const diffId = await this.diffId();
+    const comp = await this.compressed();
+    // The stored blob is verified only once all of it has been read. A decompressor may stop
+    // early (bytes after the end of a gzip stream): the rest is then drained, and the stream the
+    // consumer reads ends only when the blob's digest has been checked too.
+    const compDone = new Promise<void>((resolve, reject) => {
+      comp.once('end', resolve);
+      comp.once('error', reject);
+    });
+    compDone.catch(() => undefined);
+    const dec = decompressor(this.compression);
+    dec.on('error', (e: Error) => {
+      if (!e.message.includes(this.name)) e.message = `${this.name}: ${e.message}`;
+    });
+    comp.on('error', (e) => dec.destroy(e));
+    comp.pipe(dec);
+    dec.once('end', () => {
+      if (!comp.readableEnded) {
+        comp.unpipe(dec);
+        comp.resume();
+      }
+    });
     // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
-    return chain(u, new VerifyingStream({ digest: await this.diffId() }, `${this.name} (uncompressed, diff_id ${shortDigest(await this.diffId())})`));
+    const out = new VerifyingStream({ digest: diffId }, `${this.name} (uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
+    dec.on('error', (e) => out.destroy(e));
+    out.on('close', () => {
+      if (!comp.readableEnded) comp.destroy();
+      dec.destroy();
+    });
+    dec.pipe(out);
+    return out;
   }
 }
 

@@ -4,7 +4,8 @@
  * recompression; docker and containers/image detect the compression), under `<hex>.tar`.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
+import { chain } from '../oci/layer.js';
 import { randomBytes } from 'node:crypto';
 import { pipeline as pipe } from 'node:stream/promises';
 import { tarStream, type TarWriteItem } from '../fs/tar-write.js';
@@ -37,13 +38,16 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
       opts.progress?.(`writing ${l.name}`);
       const size = await l.size();
       const src = await l.compressed();
-      yield { entry: fileEntry(layerNames[i], size), content: src.pipe(new VerifyingStream({ digest: await l.digest(), size }, l.name)) };
+      yield { entry: fileEntry(layerNames[i], size), content: chain(src, new VerifyingStream({ digest: await l.digest(), size }, l.name)) };
     }
     yield { entry: fileEntry('manifest.json', manifestJson.length), content: manifestJson };
   }
+  if (await stat(ref.file).then(() => true, () => false)) {
+    throw new EnclavifyError('EXISTS', `${name}: ${ref.file} already exists; a docker archive is written whole (remove it first)`);
+  }
   const tmp = `${ref.file}.tmp-${randomBytes(6).toString('hex')}`;
   try {
-    await pipe(tarStream(items()), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+    await pipe(tarStream(items()), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
     await rename(tmp, ref.file);
   } catch (e) {
     await rm(tmp, { force: true });

@@ -1,12 +1,13 @@
 /** Reading `docker save` archives (classic `<id>/layer.tar` and newer `blobs/sha256/…` forms). */
-import { createHash } from 'node:crypto';
-import { EnclavifyError, shortDigest } from '../oci/errors.js';
+import { Writable } from 'node:stream';
+import { pipeline as pipe } from 'node:stream/promises';
+import { EnclavifyError } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { encodeJson, parseConfig, parseJson } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
 import { dockerLayerType, MT } from '../oci/media-types.js';
-import { sniffCompression } from '../oci/compression.js';
-import { sha256Digest } from '../oci/digest.js';
+import { decompressor, sniffCompression } from '../oci/compression.js';
+import { HashingStream, sha256Digest, VerifyingStream } from '../oci/digest.js';
 import type { Manifest } from '../oci/types.js';
 import type { DockerArchiveRef } from './ref.js';
 import { formatRef } from './ref.js';
@@ -41,8 +42,15 @@ export async function readDockerArchive(ref: DockerArchiveRef): Promise<Image> {
     if (entries.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: the archive holds ${entries.length} images; name one with :NAME:TAG (${allTags.join(', ')})`);
     entry = entries[0];
   }
-  if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers)) throw new EnclavifyError('BAD_ARCHIVE', `${name}: manifest.json entry lacks Config or Layers`);
+  if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers) || !entry.Layers.every((l) => typeof l === 'string')) {
+    throw new EnclavifyError('BAD_ARCHIVE', `${name}: manifest.json entry needs Config (a member name) and Layers (a list of member names)`);
+  }
   const rawConfig = await tar.read(entry.Config);
+  // Both archive forms name the config by its digest (`<hex>.json`, `blobs/sha256/<hex>`): check it.
+  const configHex = digestInName(entry.Config);
+  if (configHex && sha256Digest(rawConfig) !== `sha256:${configHex}`) {
+    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${name}: config ${entry.Config} does not match the digest it is named by (content digest ${sha256Digest(rawConfig)})`);
+  }
   const config = parseConfig(rawConfig, `${name}: config ${entry.Config}`);
   if (config.rootfs.diff_ids.length !== entry.Layers.length) {
     throw new EnclavifyError('BAD_ARCHIVE', `${name}: ${entry.Layers.length} layers but the config lists ${config.rootfs.diff_ids.length} diff_ids`);
@@ -50,17 +58,28 @@ export async function readDockerArchive(ref: DockerArchiveRef): Promise<Image> {
   const layers: Layer[] = [];
   for (const [i, file] of entry.Layers.entries()) {
     const m = tar.need(file);
-    const head = m.size >= 4 ? (await readHead(tar, file)) : Buffer.alloc(0);
-    const c = sniffCompression(head);
+    const c = sniffCompression(await tar.head(file, 4));
     const diffId = config.rootfs.diff_ids[i];
     const lname = `layer ${i + 1} (${file}) of ${name}`;
-    // An uncompressed layer's digest is its diff_id (checked as it streams); a compressed one's
-    // must be computed, lazily, by hashing the member once.
-    const digest = c === 'none' ? diffId : async () => {
-      const h = createHash('sha256');
-      for await (const chunk of tar.stream(file)) h.update(chunk as Buffer);
-      return `sha256:${h.digest('hex')}`;
-    };
+    // An uncompressed layer's digest is its diff_id. A compressed one's is the digest its member is
+    // named by (`blobs/sha256/<hex>`, `<hex>.tar`) when that is not the diff_id; otherwise it is
+    // computed once, and the same pass checks that the layer decompresses to its diff_id, so a
+    // corrupt blob can never get a digest that vouches for it.
+    const named = digestInName(file);
+    const digest = c === 'none'
+      ? diffId
+      : named && `sha256:${named}` !== diffId
+        ? `sha256:${named}`
+        : async () => {
+            const h = new HashingStream();
+            try {
+              await pipe(tar.stream(file), h, decompressor(c), new VerifyingStream({ digest: diffId }, `${lname} (uncompressed)`), new Writable({ write: (_c, _e, cb) => cb() }));
+            } catch (e) {
+              if (e instanceof EnclavifyError) throw e;
+              throw new EnclavifyError('BAD_LAYER', `${lname}: cannot decompress (${(e as Error).message}): the blob is corrupt`);
+            }
+            return h.digest!;
+          };
     layers.push(new BlobLayer(dockerLayerType(c), c, lname, async () => tar.stream(file), { digest, size: m.size, diffId }));
   }
   const manifest = lazy(async (): Promise<Manifest> => ({
@@ -70,7 +89,6 @@ export async function readDockerArchive(ref: DockerArchiveRef): Promise<Image> {
     layers: await Promise.all(layers.map(async (l) => ({ mediaType: l.mediaType, digest: await l.digest(), size: await l.size() }))),
   }));
   const rawManifest = lazy(async () => encodeJson(await manifest()));
-  void shortDigest;
   return {
     name,
     mediaType: async () => MT.dockerManifest,
@@ -83,7 +101,7 @@ export async function readDockerArchive(ref: DockerArchiveRef): Promise<Image> {
   };
 }
 
-async function readHead(tar: TarIndex, file: string): Promise<Buffer> {
-  for await (const chunk of tar.stream(file)) return (chunk as Buffer).subarray(0, 4);
-  return Buffer.alloc(0);
+/** The 64-hex digest a member is named by (`<hex>.tar`, `<hex>.json`, `blobs/sha256/<hex>`), if any. */
+function digestInName(member: string): string | undefined {
+  return /(?:^|\/)([a-f0-9]{64})(?:\.tar|\.json)?$/.exec(member)?.[1];
 }

@@ -4,10 +4,10 @@ import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir } from 'node:fs
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
-import { verifyBytes, VerifyingStream, parseDigest, sha256Digest } from '../oci/digest.js';
+import { verifyBytes, parseDigest } from '../oci/digest.js';
 import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
-import { encodeJson, parseConfig, parseIndex, parseManifest } from '../oci/json.js';
+import { encodeJson, parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
 import { isIndexType, isManifestType, layerCompression, MT } from '../oci/media-types.js';
 import type { Descriptor, Index, Platform } from '../oci/types.js';
@@ -25,14 +25,27 @@ function blobPath(dir: string, digest: string, what: string): string {
 
 async function readBlob(dir: string, d: Descriptor, what: string): Promise<Buffer> {
   if (d.size > MAX_DOC) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: blob ${shortDigest(d.digest)} is ${d.size} bytes, more than a manifest or config may be`);
-  let bytes: Buffer;
+  const file = blobPath(dir, d.digest, what);
+  // Never read more than the descriptor allows: a layout is untrusted input (a huge file, or a
+  // symlink to /dev/zero, must not exhaust memory).
+  let fh;
   try {
-    bytes = await readFile(blobPath(dir, d.digest, what));
+    fh = await open(file, 'r');
   } catch (e) {
     throw new EnclavifyError('BLOB_MISSING', `${what}: blob ${d.digest} is missing from the layout (${(e as NodeJS.ErrnoException).code})`);
   }
-  verifyBytes(bytes, d, what);
-  return bytes;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: blob ${d.digest} is not a regular file`);
+    const bytes = Buffer.alloc(d.size + 1);
+    const { bytesRead } = await fh.read(bytes, 0, d.size + 1, 0);
+    if (bytesRead > d.size) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${what}: blob ${shortDigest(d.digest)} is larger than the ${d.size} bytes its descriptor says`);
+    const data = bytes.subarray(0, bytesRead);
+    verifyBytes(data, d, what);
+    return data;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The platform a multi-platform index is resolved to by default: linux on this machine's architecture. */
@@ -79,11 +92,15 @@ export async function readOciLayout(ref: OciRef, opts: ReadOptions = {}): Promis
 
   let desc: Descriptor;
   if (ref.digest) {
-    desc = index.manifests.find((d) => d.digest === ref.digest) ?? { mediaType: MT.ociManifest, digest: ref.digest, size: -1 };
-    if (desc.size < 0) {
+    const listed = index.manifests.find((d) => d.digest === ref.digest);
+    if (listed) desc = listed;
+    else {
+      // Not in index.json: any blob of the layout may be named by digest; its media type is in it.
       const st = await stat(blobPath(dir, ref.digest, name)).catch(() => undefined);
-      if (!st) throw new EnclavifyError('NOT_FOUND', `${name}: no manifest with digest ${ref.digest} in the layout`);
-      desc = { ...desc, size: st.size };
+      if (!st?.isFile()) throw new EnclavifyError('NOT_FOUND', `${name}: no manifest with digest ${ref.digest} in the layout`);
+      const bytes = await readBlob(dir, { mediaType: '', digest: ref.digest, size: st.size }, `${name}: ${shortDigest(ref.digest)}`);
+      const mt = (parseJson(bytes, `${name}: ${shortDigest(ref.digest)}`) as { mediaType?: unknown }).mediaType;
+      desc = { mediaType: typeof mt === 'string' ? mt : MT.ociManifest, digest: ref.digest, size: st.size };
     }
   } else {
     const images = index.manifests.filter((d) => isManifestType(d.mediaType) || isIndexType(d.mediaType));
@@ -107,10 +124,12 @@ export async function readOciLayout(ref: OciRef, opts: ReadOptions = {}): Promis
     if (isIndexType(mt)) {
       const idx: Index = parseIndex(bytes, `${name}: index ${shortDigest(desc.digest)}`);
       const match = idx.manifests.filter((d) => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && (!want.variant || d.platform.variant === want.variant));
-      if (match.length === 0) {
+      // A child index without a platform (an index of indexes) is descended into, as containerd does.
+      const nested = idx.manifests.filter((d) => !d.platform && isIndexType(d.mediaType));
+      if (match.length === 0 && nested.length === 0) {
         throw new EnclavifyError('NOT_FOUND', `${name}: no manifest for platform ${fmtPlatform(want)} (available: ${idx.manifests.map((d) => fmtPlatform(d.platform)).join(', ')})`);
       }
-      desc = match[0];
+      desc = match[0] ?? nested[0];
       continue;
     }
     if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
@@ -157,68 +176,79 @@ export interface WriteResult { digest: string; size: number; mediaType: string; 
 
 /**
  * Writes an image into an OCI image layout (created if needed; other images in it are kept).
- * Blobs go under a temporary name and are renamed into place; index.json is replaced atomically
- * under a lock. On failure, blobs this call added are removed, and a layout this call created is
- * removed entirely.
+ *
+ * Blobs are content-addressed and each is written under a temporary name, flushed and renamed
+ * into place, so writers never see half a blob and need no lock for them; only the update of
+ * index.json (read, change, replace atomically) happens under the layout's lock, which is
+ * therefore never held while layers stream. `Layer.compressed()` yields verified bytes (stored
+ * blobs are checked against their digests as they are read), so nothing is hashed twice here.
+ * On failure, a layout this call created (or found empty) is removed again; in an existing
+ * layout, whole blobs may remain unreferenced, which the image-layout spec allows.
  */
 export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   if (ref.digest) throw new EnclavifyError('BAD_REFERENCE', `${name}: a destination cannot name a digest; use oci:DIR[:TAG]`);
   const dir = ref.dir;
+  const lockFile = path.join(dir, LOCK_NAME);
   const st = await stat(dir).catch(() => undefined);
   if (st && !st.isDirectory()) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} exists and is not a directory`);
-  // mkdir tells whether this call created the directory (then a failure removes it again).
-  const created = (await mkdir(dir, { recursive: true })) !== undefined;
-  const lockName = 'index.json.lock';
-  const added: string[] = [];
-  const result = await withLock(path.join(dir, lockName), name, async () => {
-    try {
-      const entries = (await readdir(dir)).filter((e) => e !== lockName);
-      if (entries.length > 0 && !entries.includes('oci-layout')) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
-      await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  // mkdir tells whether this call created the directory; an existing empty one counts the same.
+  const created = (await mkdir(dir, { recursive: true })) !== undefined || (await readdir(dir)).length === 0;
+  try {
+    await withLock(lockFile, name, async () => {
+      const entries = (await readdir(dir)).filter((e) => e !== LOCK_NAME);
+      if (entries.length > 0 && !entries.includes('oci-layout') && !entries.every((e) => e === 'blobs')) {
+        throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
+      }
+      await mkdir(path.join(dir, 'blobs'), { recursive: true });
       if (!entries.includes('oci-layout')) await atomicWrite(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }));
-      const manifest = await image.manifest();
-      const rawManifest = Buffer.from(await image.rawManifest());
-      const mediaType = await image.mediaType();
-      const layers = await image.layers();
-      // Layers: stream each stored blob (verified by the source) into place; two at a time.
-      let next = 0;
-      let failed = false;
-      const worker = async () => {
-        while (next < layers.length && !failed) {
-          const l = layers[next++];
-          const digest = await l.digest();
-          const dst = blobPath(dir, digest, l.name);
-          if (await existsWithSize(dst, await l.size())) continue;
-          opts.progress?.(`writing ${l.name}`);
-          await mkdir(path.dirname(dst), { recursive: true });
-          const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
-          try {
-            await pipe(await l.compressed(), new VerifyingStream({ digest, size: await l.size() }, l.name), createWriteStream(tmp, { mode: 0o644 }));
-            await rename(tmp, dst);
-            added.push(dst);
-          } catch (e) {
-            failed = true;
-            throw e;
-          } finally {
-            await rm(tmp, { force: true });
-          }
-        }
-      };
-      // Wait for both workers even when one fails, so cleanup never races a write in progress.
-      const done = await Promise.allSettled([worker(), worker()]);
-      for (const d of done) if (d.status === 'rejected') throw d.reason;
-      const rawConfig = Buffer.from(await image.rawConfig());
-      verifyBytes(rawConfig, manifest.config, `${name}: config`);
-      for (const [bytes, digest] of [[rawConfig, manifest.config.digest], [rawManifest, await image.digest()]] as const) {
-        const dst = blobPath(dir, digest, name);
-        if (!(await existsWithSize(dst, bytes.length))) {
-          await atomicWrite(dst, bytes);
-          added.push(dst);
+      await sweepTemporaries(dir);
+    });
+    const manifest = await image.manifest();
+    const rawManifest = Buffer.from(await image.rawManifest());
+    const mediaType = await image.mediaType();
+    const digest = await image.digest();
+    verifyBytes(rawManifest, { digest }, `${name}: manifest`);
+    const layers = await image.layers();
+    // Layers: stream each verified blob into place, two at a time (both cores: one may be
+    // decompressing or hashing while the other writes).
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (next < layers.length && !failed) {
+        const l = layers[next++];
+        const dst = blobPath(dir, await l.digest(), l.name);
+        if (await existsWithSize(dst, await l.size())) continue;
+        opts.progress?.(`writing ${l.name}`);
+        await mkdir(path.dirname(dst), { recursive: true });
+        const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
+        try {
+          await pipe(await l.compressed(), createWriteStream(tmp, { mode: 0o644, flush: true }));
+          const written = (await stat(tmp)).size;
+          if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
+          await rename(tmp, dst);
+        } catch (e) {
+          failed = true;
+          throw e;
+        } finally {
+          await rm(tmp, { force: true });
         }
       }
-      const digest = sha256Digest(rawManifest);
-      // index.json: replace any descriptor with the same tag, keep everything else.
+    };
+    // Wait for both workers even when one fails, so cleanup never races a write in progress.
+    const done = await Promise.allSettled([worker(), worker()]);
+    for (const d of done) if (d.status === 'rejected') throw d.reason;
+    const rawConfig = Buffer.from(await image.rawConfig());
+    verifyBytes(rawConfig, manifest.config, `${name}: config`);
+    for (const [bytes, d] of [[rawConfig, manifest.config.digest], [rawManifest, digest]] as const) {
+      const dst = blobPath(dir, d, name);
+      if (!(await existsWithSize(dst, bytes.length))) {
+        await mkdir(path.dirname(dst), { recursive: true });
+        await atomicWrite(dst, bytes);
+      }
+    }
+    // index.json: replace any descriptor with the same tag, keep everything else.
+    return await withLock(lockFile, name, async () => {
       const indexPath = path.join(dir, 'index.json');
       const index: Index = await readFile(indexPath).then((b) => parseIndex(b, `${name}: index.json`), () => ({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] }));
       const desc: Descriptor = { mediaType, digest, size: rawManifest.length };
@@ -228,22 +258,35 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       if (!index.mediaType) index.mediaType = MT.ociIndex;
       await atomicWrite(indexPath, encodeJson(index));
       return { digest, size: rawManifest.length, mediaType, reference: name };
-    } catch (e) {
-      // Still under the lock, so no other writer sees a half-cleaned layout. Best effort: the
-      // original error is what the caller needs to see.
-      const indexExists = !!(await stat(path.join(dir, 'index.json')).catch(() => undefined));
-      if (created && !indexExists) {
-        for (const n of await readdir(dir).catch(() => [] as string[])) if (n !== lockName) await rm(path.join(dir, n), { recursive: true, force: true }).catch(() => undefined);
-      } else {
-        await Promise.all(added.map((f) => rm(f, { force: true }))).catch(() => undefined);
-      }
-      throw e;
+    });
+  } catch (e) {
+    // Best effort, under the lock so no other writer sees a half-removed layout; the original
+    // error is what the caller needs to see.
+    if (created) {
+      await withLock(lockFile, name, async () => {
+        if (await stat(path.join(dir, 'index.json')).catch(() => undefined)) return; // someone else's image landed
+        for (const n of await readdir(dir)) if (n !== LOCK_NAME) await rm(path.join(dir, n), { recursive: true, force: true });
+      }).catch(() => undefined);
+      if (st === undefined) await rmdir(dir).catch(() => undefined);
     }
-  }).catch(async (e) => {
-    if (created) await rmdir(dir).catch(() => undefined); // only if nothing else is in it
     throw e;
-  });
-  return result;
+  }
+}
+
+const LOCK_NAME = 'index.json.lock';
+/** A temporary blob untouched for this long belongs to a writer that died (a live one keeps writing). */
+const ORPHAN_AGE_MS = 3600_000;
+
+/** Removes temporary blobs left by killed writers. */
+async function sweepTemporaries(dir: string): Promise<void> {
+  for (const alg of await readdir(path.join(dir, 'blobs')).catch(() => [] as string[])) {
+    const sub = path.join(dir, 'blobs', alg);
+    for (const n of await readdir(sub).catch(() => [] as string[])) {
+      if (!/\.tmp-[0-9a-f]{12}$/.test(n)) continue;
+      const st = await stat(path.join(sub, n)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > ORPHAN_AGE_MS) await rm(path.join(sub, n), { force: true });
+    }
+  }
 }
 
 async function existsWithSize(file: string, size: number): Promise<boolean> {

@@ -20,7 +20,11 @@ function bad(ref: string, why: string): EnclavifyError {
   return new EnclavifyError('BAD_REFERENCE', `invalid image reference ${JSON.stringify(ref)}: ${why}\naccepted forms:\n  ${ACCEPTED_FORMS}`);
 }
 
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+// The grammar of org.opencontainers.image.ref.name (annotations.md): components of alphanumerics
+// joined by separators [-._:@+] or "--", themselves joined by "/". skopeo writes such names
+// (e.g. `oci:DIR:example.com/app:1.0`).
+const COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const TAG_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 
 /** Parses `oci:…`, `docker-archive:…` and `docker://…` references; errors show the accepted forms. */
 export function parseRef(ref: string): ImageRef {
@@ -40,8 +44,8 @@ export function parseRef(ref: string): ImageRef {
     if (c < 0) return { transport: 'oci', dir: rest };
     const dir = rest.slice(0, c), tag = rest.slice(c + 1);
     if (!dir) throw bad(ref, 'no directory');
-    // Like skopeo, the part after the first ':' is the reference; it must look like a tag.
-    if (!TAG_RE.test(tag)) throw bad(ref, `${JSON.stringify(tag)} is not a valid tag`);
+    // Like skopeo, the part after the first ':' is the reference name.
+    if (!TAG_RE.test(tag)) throw bad(ref, `${JSON.stringify(tag)} is not a valid reference name (org.opencontainers.image.ref.name)`);
     return { transport: 'oci', dir, tag };
   }
   if (transport === 'docker-archive') {

@@ -66,7 +66,9 @@ export class TarIndex {
         for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : hdr[i];
         if (sum !== num(hdr, 148, 8)) throw new EnclavifyError('BAD_ARCHIVE', `docker-archive ${file}: bad tar header checksum at byte ${off}`);
         const type = String.fromCharCode(hdr[156] || 0x30);
-        const size = num(hdr, 124, 12);
+        // A PAX `size` record overrides the header's field (Go writes 0 there for members >= 8 GiB).
+        const size = type !== 'x' && type !== 'g' && pax.size !== undefined ? Number(pax.size) : num(hdr, 124, 12);
+        if (!Number.isSafeInteger(size) || size < 0) throw new EnclavifyError('BAD_ARCHIVE', `docker-archive ${file}: bad member size at byte ${off}`);
         const dataOff = off + 512;
         if (dataOff + size > fileSize) throw new EnclavifyError('BAD_ARCHIVE', `docker-archive ${file}: truncated: member at byte ${off} needs ${size} bytes`);
         const next = dataOff + Math.ceil(size / 512) * 512;
@@ -85,7 +87,7 @@ export class TarIndex {
         const rawName = pax.path ?? longName ?? (prefix ? `${prefix}/${str(hdr, 0, 100)}` : str(hdr, 0, 100));
         const name = path.posix.normalize(rawName).replace(/^(\.\/|\/)+/, '').replace(/\/$/, '');
         const linkname = pax.linkpath ?? longLink ?? str(hdr, 157, 100);
-        members.set(name, { name, offset: dataOff, size: pax.size ? Number(pax.size) : size, type, linkname });
+        members.set(name, { name, offset: dataOff, size, type, linkname });
         longName = longLink = undefined;
         pax = {};
         off = next;
@@ -116,6 +118,19 @@ export class TarIndex {
     try {
       const b = Buffer.alloc(m.size);
       await fh.read(b, 0, m.size, m.offset);
+      return b;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Up to `length` bytes from the start of a member (e.g. magic numbers). */
+  async head(name: string, length: number): Promise<Buffer> {
+    const m = this.need(name);
+    const fh = await open(this.file, 'r');
+    try {
+      const b = Buffer.alloc(Math.min(length, m.size));
+      await fh.read(b, 0, b.length, m.offset);
       return b;
     } finally {
       await fh.close();

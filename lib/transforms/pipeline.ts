@@ -49,13 +49,13 @@ export interface LayerItem {
 
 /** Options of a pipeline run. */
 export interface PipelineOptions {
-  /** Where new layers are staged (default: a fresh directory under the OS temp dir). */
+  /** Where new layers are staged: a fresh directory is made inside it (default: the OS temp dir) and removed by `dispose()`. */
   tmpDir?: string;
   /** Compression of new layers (default gzip, level 6). */
   compression?: CompressionOptions;
   /** Progress messages (the CLI prints them on stderr). */
   progress?: (message: string) => void;
-  /** Timestamp for history entries and `created` (default: SOURCE_DATE_EPOCH if set, else now). */
+  /** Timestamp for history entries and the config's `created` when the image changes (default: SOURCE_DATE_EPOCH if set, else now). */
   created?: Date;
 }
 
@@ -112,16 +112,33 @@ export class Draft {
 
   /** Append a layer on top, with a history entry. */
   addLayer(layer: Layer, history: { createdBy: string; comment?: string }): void {
+    const h = this.alignedHistory();
     this.layerList.push(layer);
     this.view = undefined;
-    this.config.history ??= [];
-    this.config.history.push({ created: this.created.toISOString(), created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) });
+    h?.push({ created: this.created.toISOString(), created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) });
   }
 
   /** Record a config-only change in the history (an `empty_layer` entry). */
   addHistory(createdBy: string, comment?: string): void {
-    this.config.history ??= [];
-    this.config.history.push({ created: this.created.toISOString(), created_by: createdBy, ...(comment ? { comment } : {}), empty_layer: true });
+    this.alignedHistory()?.push({ created: this.created.toISOString(), created_by: createdBy, ...(comment ? { comment } : {}), empty_layer: true });
+  }
+
+  /**
+   * The history to append to, lined up with the layers (one non-empty entry per layer, as the
+   * image spec requires). History is optional: a source without one (or with `[]`) gets one entry
+   * per existing layer first; a source whose history does not line up is left as it is
+   * (appending would only make it worse), and new entries are then not recorded.
+   */
+  private alignedHistory(): HistoryEntry[] | undefined {
+    const h = this.config.history;
+    const nonEmpty = (h ?? []).filter((e) => !e.empty_layer).length;
+    if (!h || nonEmpty === 0) {
+      const filled: HistoryEntry[] = [...(h ?? [])];
+      for (let i = 0; i < this.layerList.length; i++) filled.push({ comment: 'layer of the source image (it had no history)' });
+      this.config.history = filled;
+      return filled;
+    }
+    return nonEmpty === this.layerList.length ? h : undefined;
   }
 
   /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
@@ -179,10 +196,11 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
   for (const t of transforms) {
     if (!t || typeof (t as Transform).apply !== 'function') throw new EnclavifyError('BAD_TRANSFORM', `pipeline: ${JSON.stringify(t)} is not a transform (an object with name and apply)`);
   }
-  const ownTmp = !opts.tmpDir;
-  const tmpDir = opts.tmpDir ?? (await mkdtemp(path.join(tmpdir(), 'enclavify-')));
+  // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
+  // or on failure, so staged layers never leak.
+  const tmpDir = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'enclavify-'));
   const cleanup = async () => {
-    if (ownTmp) await rm(tmpDir, { recursive: true, force: true });
+    await rm(tmpDir, { recursive: true, force: true });
   };
   try {
     const config = await source.config();
@@ -208,9 +226,13 @@ async function finish(source: Image, srcConfig: ImageConfig, srcLayers: Layer[],
   const config = draft.config;
   config.rootfs = { type: 'layers', diff_ids: await Promise.all(layers.map((l) => l.diffId())) };
   const nonEmpty = (config.history ?? []).filter((h) => !h.empty_layer).length;
-  if (config.history && nonEmpty !== layers.length) {
+  const srcNonEmpty = (srcConfig.history ?? []).filter((h) => !h.empty_layer).length;
+  // Only a pipeline that started from a lined-up history is held to it: a transform that removed
+  // or added layers without history entries is a bug worth stopping for.
+  if (config.history && srcNonEmpty === srcLayers.length && nonEmpty !== layers.length) {
     throw new EnclavifyError('BAD_HISTORY', `pipeline: history has ${nonEmpty} non-empty entries for ${layers.length} layers`);
   }
+  config.created = draft.created.toISOString();
   const rawConfig = encodeJson(config);
   const srcManifest = await source.manifest();
   const manifest: Manifest = {

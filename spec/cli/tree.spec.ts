@@ -22,7 +22,10 @@ for (const [label, ref] of [
 test('enclavify tree --json gives entries with paths, types and digests', async () => {
   const r = await runCli(['tree', '--json', `oci:${bbOci}:latest`]);
   assert.equal(r.code, 0, r.stderr);
-  const entries = JSON.parse(r.stdout) as Array<{ path: string; type: string; sha256?: string }>;
+  const doc = JSON.parse(r.stdout) as { image: string; digest: string; entries: Array<{ path: string; type: string; mode: string; sha256?: string }> };
+  assert.match(doc.digest, /^sha256:/);
+  const entries = doc.entries;
+  assert.equal(entries.find((e) => e.path === 'tmp')?.mode, '1777');
   const secret = entries.find((e) => e.path === 'app/data/secret.txt');
   assert.equal(secret?.type, 'file');
   assert.equal(secret?.sha256, 'a81d87fcee567c9365a5354ae95ca03a661bb4e7a2d4acc9a10fda6af1886bb9');
