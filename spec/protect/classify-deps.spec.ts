@@ -15,6 +15,7 @@ import { verify } from '../../lib/protect/verify.js';
 import { formatTree } from '../../lib/fs/tree.js';
 import { scratch } from '../helpers/images.js';
 import { fileItem, hostLsSkip, ldd, rootfsOf, writeHostLsImage } from './encrypt-helpers.js';
+import { pythonImageRef, pythonImageSkip } from '../helpers/python-image.js';
 
 const skip = hostLsSkip();
 const s = scratch('enclavify-deps-');
@@ -109,11 +110,10 @@ async function startup(): Promise<string[]> {
 
 // ---- the realistic Debian + python3 image (built by ../shared/tools/make-python-image; CI sets ENCLAVIFY_PYTHON_IMAGE) ----
 
-const pyLayout = process.env.ENCLAVIFY_PYTHON_IMAGE;
-const pySkip = pyLayout && existsSync(`${pyLayout}/index.json`) ? false : 'set ENCLAVIFY_PYTHON_IMAGE to a layout made by make-python-image';
+const pySkip = pythonImageSkip;
 
 test('python image: python3.11, its interpreter and DT_NEEDED libraries stay authenticated; their directory cannot be encrypted', { skip: pySkip }, async () => {
-  const ref = `oci:${pyLayout}:py`;
+  const ref = pythonImageRef;
   const out = await pipeline(await openImage(ref), fileClassify({ dirs: ['/app/data'] }), encryptFS());
   try {
     const c = out.state.get(CLASSIFICATION) as Classification;
