@@ -108,7 +108,7 @@ export const runtimeStage: ConvertStage = {
   async transforms(args, ctx) {
     const runtime = args.strings.runtime ?? (args.strings['runtime-image'] !== undefined ? 'gramine' : undefined);
     if (runtime === undefined) {
-      const stray = Object.keys(runtimeOptions).filter((o) => given(args, o));
+      const stray = Object.keys(runtimeOptions).filter((o) => o !== 'dry-run' && given(args, o));
       if (stray.length) throw new UsageError(`${stray.map((o) => `--${o}`).join(', ')}: need a runtime: --runtime-image REF|DIR (Gramine) or --runtime scone`);
       return [];
     }
