@@ -59,7 +59,7 @@ try {
       const conv = await time(`convert --dir ${dir}`, async () => {
         const p = await lib.pipeline(await lib.openImage(ref), fc({ dirs: [dir] }), ef({}), { tmpDir: out });
         try {
-          return await lib.writeImage(p.image, `oci:${out}/conv:${dir.replace(/\W/g, '_')}`);
+          return await lib.writeImage(p.image, `oci:${out}/conv:d${dir.replace(/\W/g, '_')}`);
         } finally {
           await p.dispose();
         }

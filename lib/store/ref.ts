@@ -24,7 +24,9 @@ function bad(ref: string, why: string): EnclavifyError {
 // joined by separators [-._:@+] or "--", themselves joined by "/". skopeo writes such names
 // (e.g. `oci:DIR:example.com/app:1.0`).
 const COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
-const TAG_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const REF_NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const DOCKER_TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const TAG_RE = { test: (t: string) => REF_NAME_RE.test(t) || DOCKER_TAG_RE.test(t) };
 
 /** Parses `oci:…`, `docker-archive:…` and `docker://…` references; errors show the accepted forms. */
 export function parseRef(ref: string): ImageRef {
