@@ -8,6 +8,7 @@
  */
 import type { FsEntry } from './entry.js';
 import { normalizePath } from './entry.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** Read access to a merged root file system, by normalised path. */
 export interface FileLookup {
@@ -30,10 +31,12 @@ export interface DirectoryLookup {
 export const MAX_SYMLINKS = 40;
 
 /** Raised when resolving a path crosses more than {@link MAX_SYMLINKS} symlinks (a loop, or a very long chain). */
-export class SymlinkLoopError extends Error {
-  override name = 'SymlinkLoopError';
-  /** errno name, as the kernel would report it. */
-  readonly code = 'ELOOP';
+export class SymlinkLoopError extends EnclavifyError {
+  constructor(message: string) {
+    // The errno name, as the kernel would report it.
+    super('ELOOP', message);
+    this.name = 'SymlinkLoopError';
+  }
 }
 
 /** Options for {@link resolvePath}. */

@@ -26,7 +26,7 @@ import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { EnclavifyError } from '../oci/errors.js';
 import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, type FsEntry } from './entry.js';
-import type { DirectoryLookup, FileLookup } from './lookup.js';
+import { resolvePath, type DirectoryLookup, type FileLookup } from './lookup.js';
 import { readTar } from './tar-read.js';
 
 /** A layer to read: its uncompressed tar, opened as often as needed. */
@@ -317,8 +317,6 @@ export interface StreamFilesOptions {
   concurrency?: number;
 }
 
-const MAX_SYMLINK_HOPS = 40;
-
 /**
  * The merged root file system of a list of layers (base first). Immutable once built. Paths given
  * to its methods may have a leading `/` or `./`; a `..` component is an error (`FS_BAD_PATH`).
@@ -391,35 +389,11 @@ export class RootFs implements FileLookup, DirectoryLookup {
   /**
    * Resolves symlinks in every component of `path` inside the root (as a chroot would: `..` stops
    * at `/`, absolute targets start at the root). Returns the normalised path of what it names, or
-   * undefined when a component is missing or not a directory. Throws `FS_SYMLINK_LOOP` after 40 links.
+   * undefined when a component is missing or not a directory. Throws `ELOOP` ({@link SymlinkLoopError}) after 40 links.
    */
   resolve(path: string, options: { followFinal?: boolean } = {}): string | undefined {
-    const followFinal = options.followFinal ?? true;
-    const todo = path.split('/').reverse();
-    const cur: string[] = [];
-    let hops = 0;
-    while (todo.length) {
-      const c = todo.pop()!;
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        cur.pop();
-        continue;
-      }
-      const p = cur.length ? `${cur.join('/')}/${c}` : c;
-      const n = this.nodes.get(p);
-      if (!n) return undefined;
-      const last = !todo.some((t) => t !== '' && t !== '.');
-      if (n.inode.meta.type === 'symlink' && (!last || followFinal)) {
-        if (++hops > MAX_SYMLINK_HOPS) throw fail('FS_SYMLINK_LOOP', `${JSON.stringify(path)}: too many levels of symbolic links`);
-        const target = n.inode.meta.linkname!;
-        if (target.startsWith('/')) cur.length = 0;
-        todo.push(...target.split('/').reverse());
-        continue;
-      }
-      if (!last && n.inode.meta.type !== 'dir') return undefined;
-      cur.push(c);
-    }
-    return cur.length ? cur.join('/') : ROOT;
+    const r = resolvePath(this, path, { followFinal: options.followFinal ?? true });
+    return r.entry ? r.path || ROOT : undefined;
   }
 
   /** The entry `path` names after following symlinks (see {@link resolve}), or undefined. */
