@@ -7,7 +7,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Image } from '../oci/image.js';
-import { atomicWrite, openImage, parsePlatform, writeImage } from '../store/index.js';
+import { openImage, parsePlatform, writeFileAtomic, writeImage } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import type { PipelineResult, Transform } from '../transforms/pipeline.js';
 import { pipeline } from '../transforms/pipeline.js';
@@ -179,7 +179,7 @@ async function writeArtifacts(result: PipelineResult, keysOut: string, outputDir
     const file = a.path === KEYS_ARTIFACT ? keysOut : path.join(outputDir, a.path);
     if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new Error(`artifact ${a.path} would be written outside ${outputDir}`);
     await mkdir(path.dirname(file), { recursive: true });
-    await atomicWrite(file, a.data, a.secret ? 0o600 : 0o644);
+    await writeFileAtomic(file, a.data, { mode: a.secret ? 0o600 : 0o644 });
     written.push(file);
   }
   return written;
@@ -247,7 +247,7 @@ References:
       if (args.strings['output-dir']) {
         const report = path.join(outputDir, 'report.json');
         await mkdir(outputDir, { recursive: true });
-        await atomicWrite(report, JSON.stringify(result.report, null, 2) + '\n');
+        await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
         files.push(report);
       }
       const written = await writeImage(result.image, to, { progress: io.progress });

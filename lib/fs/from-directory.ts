@@ -10,14 +10,12 @@ import { constants as fsc, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { sha256Digest } from '../oci/digest.js';
 import { EnclavifyError } from '../oci/errors.js';
-import { lazy, type Image } from '../oci/image.js';
-import { encodeJson } from '../oci/json.js';
+import type { Image } from '../oci/image.js';
+import { assembleImage } from '../oci/assemble.js';
 import { buildLayer } from '../oci/layer.js';
 import type { CompressionOptions } from '../oci/compression.js';
-import { MT } from '../oci/media-types.js';
-import type { ContainerConfig, ImageConfig, Manifest, Platform } from '../oci/types.js';
+import type { ContainerConfig, ImageConfig, Platform } from '../oci/types.js';
 import { hostPlatform } from '../store/oci-layout.js';
 import { compareBytewise, normalizePath, type FsEntry } from './entry.js';
 import { tarStream, type TarWriteItem } from './tar-write.js';
@@ -155,26 +153,8 @@ export async function imageFromDirectory(options: ImageFromDirectoryOptions): Pr
     os: platform.os,
     ...(platform.variant ? { variant: platform.variant } : {}),
     config: structuredClone(o.config ?? {}),
-    rootfs: { type: 'layers', diff_ids: [await layer.diffId()] },
+    rootfs: { type: 'layers', diff_ids: [] },
     history: [{ created, created_by: `enclavify imageFromDirectory ${path.basename(root)}` }],
   };
-  const rawConfig = encodeJson(config);
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MT.ociManifest,
-    config: { mediaType: MT.ociConfig, digest: sha256Digest(rawConfig), size: rawConfig.length },
-    layers: [{ mediaType: layer.mediaType, digest: await layer.digest(), size: await layer.size() }],
-  };
-  const rawManifest = encodeJson(manifest);
-  const digest = sha256Digest(rawManifest);
-  return {
-    name,
-    mediaType: async () => MT.ociManifest,
-    manifest: async () => manifest,
-    rawManifest: async () => rawManifest,
-    digest: async () => digest,
-    config: async () => config,
-    rawConfig: async () => rawConfig,
-    layers: lazy(async () => [layer]),
-  };
+  return assembleImage({ name, config, layers: [layer] });
 }

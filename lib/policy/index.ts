@@ -13,5 +13,5 @@ export { gramineAttestationPolicy, gramineAttestationPolicyToJson, raTlsVerifier
 export type { GramineAttestationPolicy, GramineAttestationPolicyOptions, GramineReleasedKey, TcbStatus } from './gramine-policy.js';
 export { validateSconeSession, validateSconeDefinition, validateGramineAttestationPolicy, formatProblems, schemaDir, schemaFiles } from './validate.js';
 export type { PolicyProblem } from './validate.js';
-export { writeFileAtomic } from './write.js';
-export type { WriteFileAtomicOptions } from './write.js';
+export { writeFileAtomic } from '../store/atomic.js';
+export type { WriteFileAtomicOptions } from '../store/atomic.js';

@@ -9,7 +9,8 @@ import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
-export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, atomicWrite, type ReadOptions, type WriteResult } from './oci-layout.js';
+export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type ReadOptions, type WriteResult } from './oci-layout.js';
+export { writeFileAtomic, type WriteFileAtomicOptions } from './atomic.js';
 export { readDockerArchive } from './docker-archive.js';
 export { writeDockerArchive } from './docker-archive-write.js';
 

@@ -12,6 +12,7 @@ import { BlobLayer } from '../oci/layer.js';
 import { isIndexType, isManifestType, layerCompression, MT } from '../oci/media-types.js';
 import type { Descriptor, Index, Platform } from '../oci/types.js';
 import { withLock } from './lock.js';
+import { writeFileAtomic } from './atomic.js';
 import type { OciRef } from './ref.js';
 import { formatRef } from './ref.js';
 
@@ -201,7 +202,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
         throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
       }
       await mkdir(path.join(dir, 'blobs'), { recursive: true });
-      if (!entries.includes('oci-layout')) await atomicWrite(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }));
+      if (!entries.includes('oci-layout')) await writeFileAtomic(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }), { mode: 0o644 });
       await sweepTemporaries(dir);
     });
     const manifest = await image.manifest();
@@ -244,7 +245,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       const dst = blobPath(dir, d, name);
       if (!(await existsWithSize(dst, bytes.length))) {
         await mkdir(path.dirname(dst), { recursive: true });
-        await atomicWrite(dst, bytes);
+        await writeFileAtomic(dst, bytes, { mode: 0o644 });
       }
     }
     // index.json: replace any descriptor with the same tag, keep everything else.
@@ -256,7 +257,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       index.manifests = index.manifests.filter((d) => !(ref.tag ? d.annotations?.[REF_NAME] === ref.tag : d.digest === digest && !d.annotations?.[REF_NAME]));
       index.manifests.push(desc);
       if (!index.mediaType) index.mediaType = MT.ociIndex;
-      await atomicWrite(indexPath, encodeJson(index));
+      await writeFileAtomic(indexPath, encodeJson(index), { mode: 0o644 });
       return { digest, size: rawManifest.length, mediaType, reference: name };
     });
   } catch (e) {
@@ -292,22 +293,4 @@ async function sweepTemporaries(dir: string): Promise<void> {
 async function existsWithSize(file: string, size: number): Promise<boolean> {
   const st = await stat(file).catch(() => undefined);
   return !!st && st.size === size;
-}
-
-/** Write a file under a temporary name in the same directory, fsync it, then rename it into place. */
-export async function atomicWrite(file: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-  const tmp = `${file}.tmp-${randomBytes(6).toString('hex')}`;
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }

@@ -9,14 +9,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Readable } from 'node:stream';
-import { sha256Digest } from '../oci/digest.js';
 import { EnclavifyError } from '../oci/errors.js';
-import { lazy, type Image, type Layer } from '../oci/image.js';
-import { encodeJson } from '../oci/json.js';
+import type { Image, Layer } from '../oci/image.js';
+import { assembleImage } from '../oci/assemble.js';
 import { buildLayer, type FileLayer } from '../oci/layer.js';
-import { MT, ociLayerType } from '../oci/media-types.js';
 import type { CompressionOptions } from '../oci/compression.js';
-import type { HistoryEntry, ImageConfig, Manifest } from '../oci/types.js';
+import type { HistoryEntry, ImageConfig } from '../oci/types.js';
 import type { RootFs } from '../fs/merged.js';
 import { layersRootFs } from '../oci/rootfs.js';
 import { tarStream } from '../fs/tar-write.js';
@@ -224,7 +222,6 @@ async function finish(source: Image, srcConfig: ImageConfig, srcLayers: Layer[],
   const sameLayers = layers.length === srcLayers.length && layers.every((l, i) => l === srcLayers[i]);
   if (sameLayers && isDeepStrictEqual(draft.config, srcConfig)) return source;
   const config = draft.config;
-  config.rootfs = { type: 'layers', diff_ids: await Promise.all(layers.map((l) => l.diffId())) };
   const nonEmpty = (config.history ?? []).filter((h) => !h.empty_layer).length;
   const srcNonEmpty = (srcConfig.history ?? []).filter((h) => !h.empty_layer).length;
   // Only a pipeline that started from a lined-up history is held to it: a transform that removed
@@ -233,30 +230,6 @@ async function finish(source: Image, srcConfig: ImageConfig, srcLayers: Layer[],
     throw new EnclavifyError('BAD_HISTORY', `pipeline: history has ${nonEmpty} non-empty entries for ${layers.length} layers`);
   }
   config.created = draft.created.toISOString();
-  const rawConfig = encodeJson(config);
   const srcManifest = await source.manifest();
-  const manifest: Manifest = {
-    schemaVersion: 2,
-    mediaType: MT.ociManifest,
-    config: { mediaType: MT.ociConfig, digest: sha256Digest(rawConfig), size: rawConfig.length },
-    layers: await Promise.all(layers.map(async (l) => ({
-      mediaType: l.mediaType.startsWith('application/vnd.docker.') ? ociLayerType(l.compression) : l.mediaType,
-      digest: await l.digest(),
-      size: await l.size(),
-      ...(l.annotations ? { annotations: l.annotations } : {}),
-    }))),
-    ...(srcManifest.annotations ? { annotations: srcManifest.annotations } : {}),
-  };
-  const rawManifest = encodeJson(manifest);
-  const digest = sha256Digest(rawManifest);
-  return {
-    name: `${source.name} (converted)`,
-    mediaType: async () => MT.ociManifest,
-    manifest: async () => manifest,
-    rawManifest: async () => rawManifest,
-    digest: async () => digest,
-    config: async () => config,
-    rawConfig: async () => rawConfig,
-    layers: lazy(async () => [...layers]),
-  };
+  return assembleImage({ name: `${source.name} (converted)`, config, layers, annotations: srcManifest.annotations });
 }

@@ -1,7 +1,8 @@
 /**
- * Atomic file writes for policies and other outputs: a reader sees the old file or the complete
- * new one, never a torn write. Anything holding secrets (a SCONE session carries `fspf_key`) is
- * written with mode 0600, the default.
+ * Atomic file writes for everything enclavify writes outside blobs (index.json, policies, keys,
+ * reports): a reader sees the old file or the complete new one, never a torn write. The default
+ * mode is 0600, so anything holding secrets (keys, a SCONE session with `fspf_key`) is private
+ * unless a caller asks otherwise.
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
