@@ -5,8 +5,9 @@
  * are read back on demand, one pass per needed layer.
  *
  * Semantics, matching umoci's extractor (oci/layer/tar_extract.go) except where stricter:
- * - `.wh.NAME` deletes NAME and its subtree from lower layers; entries of the same layer survive a
- *   whiteout whatever their order (umoci's "upper paths"). Whiteouts of missing paths do nothing.
+ * - `.wh.NAME` deletes NAME and its subtree from lower layers. A whiteout placed after an entry it
+ *   names in the same layer is refused (`LAYER_AMBIGUOUS_WHITEOUT`): the spec and umoci keep the
+ *   entry, containerd and Docker delete it. Whiteouts of missing paths do nothing.
  * - `.wh..wh..opq` hides every lower-layer child of its directory and is applied before all other
  *   entries of its layer. Other `.wh..wh.*` names are aufs metadata and are ignored (as containerd).
  * - A non-directory replacing anything, or anything replacing a non-directory, drops the old path
@@ -250,6 +251,12 @@ class Builder {
         throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()}: whiteout would act through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(n.inode.meta.linkname)})`);
       }
       if (t !== 'dir') return;
+    }
+    if (wh.kind === 'file' && this.upper.has(wh.target)) {
+      // The image spec says a whiteout spares its own layer (umoci agrees), but containerd and
+      // Docker apply `.wh.X` in archive order and delete an X written earlier in the same layer.
+      // Readers disagree on what such a layer holds, so it is refused.
+      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${where()}: whiteout comes after ${JSON.stringify(wh.target)} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
     }
     if (wh.kind === 'file' && this.nodes.has(wh.target)) this.removeLower(wh.target);
   }

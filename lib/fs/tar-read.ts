@@ -207,6 +207,8 @@ export function parsePaxRecords(data: Buffer, where: string): Map<string, Buffer
 
 /** PAX keys folded into FsEntry fields; every other key is kept in `entry.pax`. */
 const FOLDED = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'uname', 'gname', 'mtime']);
+/** PAX keys that change what an entry is (refused in global headers: readers disagree on them). */
+const ENTRY_KEYS = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'uname', 'gname', 'mtime', 'GNU.sparse.major', 'GNU.sparse.map', 'GNU.sparse.size']);
 
 const TYPES: Record<string, EntryType> = {
   '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'chardev',
@@ -238,7 +240,6 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
   const { source } = options;
   const maxData = options.maxHeaderData ?? 8 * 1024 * 1024;
   const src = new ByteSource(input);
-  let global = new Map<string, Buffer>();
   let finished = false;
   let current: ContentStream | undefined;
   try {
@@ -282,8 +283,12 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         await skipPadding(src, headerSize, where0);
         if (flag === 'x') local = parsePaxRecords(data, where0());
         else if (flag === 'g') {
-          global = new Map(global);
-          for (const [k, v] of parsePaxRecords(data, where0())) if (v.length) global.set(k, v); else global.delete(k);
+          // Go's archive/tar (containerd, Docker, podman, umoci) does not apply global records to
+          // the entries that follow; neither do we, so we see the files the runtime sees. Records
+          // that would change what an entry is are refused rather than silently ignored.
+          for (const k of parsePaxRecords(data, where0()).keys()) {
+            if (ENTRY_KEYS.has(k)) throw err('TAR_BAD_HEADER', `${where0()}: global extended header sets ${JSON.stringify(k)}; container runtimes ignore it while other readers apply it, so the layer is ambiguous`);
+          }
         } else {
           const z = data.indexOf(0);
           const name = Buffer.from(z < 0 ? data : data.subarray(0, z));
@@ -292,14 +297,16 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         continue;
       }
 
-      // Effective PAX records: global ones overridden by local ones; an empty local value unsets.
-      const pax = new Map(global);
-      if (local) for (const [k, v] of local) if (v.length) pax.set(k, v); else pax.delete(k);
+      // The entry's PAX records (an empty value unsets, i.e. is absent).
+      const pax = new Map<string, Buffer>();
+      if (local) for (const [k, v] of local) if (v.length) pax.set(k, v);
 
       const posix = h.subarray(257, 263).toString('latin1') === 'ustar\0';
       let nameBytes: Buffer = rawName;
-      if (pax.has('path')) nameBytes = pax.get('path')!;
-      else if (longName) nameBytes = longName;
+      // Precedence as in Go's archive/tar: a GNU long name wins over a PAX path, which wins over
+      // the ustar name (with its prefix).
+      if (longName) nameBytes = longName;
+      else if (pax.has('path')) nameBytes = pax.get('path')!;
       else if (posix) {
         const prefix = cstr(h, 345, 155);
         if (prefix.length) nameBytes = Buffer.concat([prefix, Buffer.from('/'), rawName]);
@@ -339,7 +346,7 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       if (uname) entry.uname = uname;
       if (gname) entry.gname = gname;
       if (type === 'symlink' || type === 'hardlink') {
-        const linkBytes = pax.get('linkpath') ?? longLink ?? cstr(h, 157, 100);
+        const linkBytes = longLink ?? pax.get('linkpath') ?? cstr(h, 157, 100);
         const link = decodeName(linkBytes, 'link target', where);
         if (link.includes('\0')) throw err('TAR_BAD_NAME', `${where()}: link target contains a NUL byte`);
         if (type === 'symlink') {
@@ -368,8 +375,10 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       local = longName = longLink = undefined;
 
       if (type !== 'file') {
-        // Data behind non-file entries (e.g. hard links written with their content) is skipped.
-        await skipData(src, size, where);
+        // Links, directories, devices and fifos have no data: Go's archive/tar reads the bytes
+        // after such a header as the next header, whatever its size field says. Skipping them
+        // instead would hide entries that the container runtime extracts, so a size is refused.
+        if (size !== 0) throw err('TAR_BAD_HEADER', `${where()}: a ${type} entry with a size of ${size} bytes; container runtimes read no data after it, other readers skip it, so the layer is ambiguous`);
         yield { entry };
         continue;
       }
@@ -394,10 +403,6 @@ async function skipPadding(src: ByteSource, size: number, where: () => string): 
   if (pad && (await src.skip(pad)) < pad) throw err('TAR_TRUNCATED', `${where()}: tar stream ends inside padding (truncated)`);
 }
 
-async function skipData(src: ByteSource, size: number, where: () => string): Promise<void> {
-  if ((await src.skip(size)) < size) throw err('TAR_TRUNCATED', `${where()}: tar stream ends inside the entry's data (truncated)`);
-  await skipPadding(src, size, where);
-}
 
 /** A file's content, pulled from the archive on demand (no read-ahead beyond the stream buffer). */
 class ContentStream extends Readable {

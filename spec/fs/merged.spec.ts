@@ -192,20 +192,21 @@ test('a whiteout deletes its target with the whole subtree, and hides itself', a
   assert.equal(fs.readdir('a/f'), undefined);
 });
 
-test('re-adding after deletion; a whiteout never removes entries of its own layer', async () => {
+test('re-adding after deletion; a whiteout before an entry of its own layer spares it, one after it is refused', async () => {
   const l1 = [file('x', 'one'), dir('y'), file('y/z', 'z')];
   const fs = await merge(l1, [wh('.wh.x'), wh('.wh.y')], [file('x', 'three'), dir('y')]);
   assert.deepEqual(paths(fs), ['x file', 'y dir']);
   assert.equal(fs.get('x')!.sha256, sha('three'));
   assert.equal(fs.get('x')!.layer, 2);
-  for (const l2 of [[wh('.wh.x'), file('x', 'two')], [file('x', 'two'), wh('.wh.x')]]) {
-    const f2 = await merge(l1, l2);
-    assert.equal(f2.get('x')!.sha256, sha('two'));
-  }
+  const f2 = await merge(l1, [wh('.wh.x'), file('x', 'two')]);
+  assert.equal(f2.get('x')!.sha256, sha('two'));
   // A whited-out directory re-created in the same layer keeps only that layer's children.
-  const f3 = await merge(l1, [dir('y', { mode: 0o711 }), file('y/new', 'n'), wh('.wh.y')]);
+  const f3 = await merge(l1, [wh('.wh.y'), dir('y', { mode: 0o711 }), file('y/new', 'n')]);
   assert.deepEqual(paths(f3).filter((p) => p.startsWith('y')), ['y dir', 'y/new file']);
   assert.equal(f3.get('y')!.mode, 0o711);
+  // After the entry, containerd and Docker would delete what the spec keeps: ambiguous, refused.
+  await assert.rejects(merge(l1, [file('x', 'two'), wh('.wh.x')]), rejectsWith('LAYER_AMBIGUOUS_WHITEOUT', 'layer 1 (test)', '".wh.x"'));
+  await assert.rejects(merge(l1, [dir('y', { mode: 0o711 }), file('y/new', 'n'), wh('.wh.y')]), rejectsWith('LAYER_AMBIGUOUS_WHITEOUT'));
 });
 
 test('replacing: a file over a directory drops the subtree; a directory over a directory keeps children', async () => {
@@ -445,7 +446,7 @@ test('tricky layers merge exactly as umoci unpack materialises them', { skip: to
     ],
     [
       file('d/new', 'n'), wh('d/.wh..wh..opq'), // opaque after a sibling
-      file('x', 'two'), wh('.wh.x'), // whiteout after an entry of its own layer
+      wh('.wh.x'), file('x', 'two'), // whiteout before an entry of its own layer
       wh('.wh.h1'), // hard link target deleted: h2, h3 keep the content
       file('r1', 'new'), // hard link target replaced
       file('p', 'now a file'), // file over directory
