@@ -4,11 +4,11 @@
  * themselves to {@link convertStages}); each stage turns its options into transforms, in order,
  * and may add a section to the text report.
  */
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Image } from '../oci/image.js';
 import { openImage, parsePlatform, writeFileAtomic, writeImage } from '../store/index.js';
-import { ACCEPTED_FORMS } from '../store/ref.js';
+import { ACCEPTED_FORMS, parseRef } from '../store/ref.js';
 import type { PipelineResult, Transform } from '../transforms/pipeline.js';
 import { pipeline } from '../transforms/pipeline.js';
 import { CLASSIFY_REPORT, fileClassify, formatClassificationReport, type ClassificationReport } from '../transforms/file-classify.js';
@@ -217,6 +217,19 @@ References:
     if (!args.strings['keys-out'] && (args.lists.dir?.length ?? 0) > 0 && (await exists(keysOut))) {
       throw new UsageError(`${keysOut} already exists (keys of an earlier conversion?); choose another place with --keys-out FILE or --output-dir DIR, or pass --keys-out ${keysOut} to replace it`);
     }
+    // Keys and artifacts never go into an OCI layout: blobs there are shipped to registries.
+    const dst = parseRef(to);
+    if (dst.transport === 'oci') {
+      const layout = path.resolve(dst.dir);
+      for (const [what, p] of [['--output-dir', outputDir], ['--keys-out', path.dirname(keysOut)]] as const) {
+        const rel = path.relative(layout, path.resolve(p));
+        if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new UsageError(`${what} ${p} is inside the destination layout ${dst.dir}: keys and artifacts must not sit next to the image's blobs`);
+      }
+    }
+    const src = parseRef(from);
+    if (src.transport === 'oci' && dst.transport === 'oci' && path.resolve(src.dir) === path.resolve(dst.dir) && (args.lists.dir?.length ?? 0) > 0) {
+      io.err(`enclavify convert: WARNING: ${dst.dir} also holds the source image, whose blobs contain the plaintext of the directories being encrypted; write the converted image to a layout of its own before shipping it`);
+    }
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
     const source = await openImage(from, { platform });
@@ -250,7 +263,14 @@ References:
         await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
         files.push(report);
       }
-      const written = await writeImage(result.image, to, { progress: io.progress });
+      let written;
+      try {
+        written = await writeImage(result.image, to, { progress: io.progress });
+      } catch (e) {
+        // Keys and a policy for an image that was not written would only mislead: remove them.
+        await Promise.all(files.map((f) => rm(f, { force: true })));
+        throw e;
+      }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {
         io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, report: result.report }));
