@@ -81,7 +81,9 @@ export interface GramineOptions extends SigningOptions {
   production?: boolean;
   /**
    * Keys from a Gramine secret-provisioning server after attestation (preloads Gramine's
-   * `libsecret_prov_attest.so`): `servers` is `host:port[;host:port...]`.
+   * `libsecret_prov_attest.so`): `servers` is `host:port[;host:port...]`; `caChainPath` (required:
+   * Gramine 1.9 will not start without it) is the verifier's CA certificate, an authenticated file
+   * of the image.
    */
   secretProvisioning?: { servers: string; keyName?: string; caChainPath?: string };
   /** TOML merged last (text, or an object; integers become TOML integers). */
@@ -112,6 +114,11 @@ export function gramine(options: GramineOptions): Runtime {
   }
   if (options.loader && options.loader !== 'sgx' && options.loader !== 'direct') {
     throw new EnclavifyError('GRAMINE_BAD_OPTIONS', `gramine(): loader must be "sgx" or "direct", not ${JSON.stringify(options.loader)}`);
+  }
+  // Gramine 1.9's constructor stops the enclave without it (secret_prov_attest.c: "could not find
+  // envvar SECRET_PROVISION_CA_CHAIN_PATH", then exit(1)); it must be measured, never host-supplied.
+  if (options.secretProvisioning && !options.secretProvisioning.caChainPath) {
+    throw new EnclavifyError('GRAMINE_BAD_OPTIONS', 'secret provisioning needs the verifier\'s CA certificate: Gramine 1.9\'s libsecret_prov_attest.so stops the enclave at start without SECRET_PROVISION_CA_CHAIN_PATH. Give secretProvisioning.caChainPath, a CA file in the image (it is authenticated)');
   }
   signerFrom(options); // refuse signKey + signer now
   return { name: 'gramine', inject: (draft) => injectGramine(draft, options) };
@@ -179,8 +186,8 @@ async function resolveUser(user: string | undefined, fs: RootFs, warn: (m: strin
 function hostLoaderCheck(app: RootFs, loader: string, libDirs: string[]) {
   return {
     path: loader,
-    present: (openedAs: string, soname: string) =>
-      app.stat(openedAs)?.type === 'file' || libDirs.some((d) => app.stat(`${d}/${soname}`)?.type === 'file'),
+    present: (openedAs: string | undefined, soname: string) =>
+      (openedAs !== undefined && app.stat(openedAs)?.type === 'file') || libDirs.some((d) => app.stat(`${d}/${soname}`)?.type === 'file'),
     where: (openedAs: string): string | undefined => {
       const dir = posix.dirname(openedAs);
       const real = app.resolve(dir);
@@ -284,6 +291,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     tmpDir: draft.tmpDir,
   });
   if (rt.hostLibraries.length) draft.progress(`gramine: adding what the SGX loader needs and the image lacks: ${rt.hostLibraries.join(', ')}`);
+  if (rt.linkedFiles.length) draft.progress(`gramine: adding what the runtime's symlinks point to: ${rt.linkedFiles.join(', ')}`);
   if (rt.missingHostLibraries.length) warn(`the SGX host loader needs ${rt.missingHostLibraries.join(', ')}, which neither the image nor the runtime source has: gramine-sgx will not start (gramine-direct is unaffected)`);
   const { view, runtimePaths, sgxPal } = await addRuntimeLayer(draft, rt, app, mtime, prefix, signer ? inImage(layout.sgxPal) : undefined, warn);
   const lib = (p: string) => {
@@ -341,10 +349,14 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const { paths, cycles } = reachableFiles(view, { skip, limit: o.maxEntries });
   if (cycles.length) draft.progress(`gramine: not following ${cycles.length} symlink(s) that loop back (e.g. ${cycles[0]})`);
   const counts = { trustedFiles: new Set<string>(), allowedFiles: new Set<string>() };
+  // A runtime file the enclave reaches through the patched glibc directory is trusted under every
+  // path, although it lives elsewhere: Gramine's runtime/glibc links libsecret_prov_attest.so and
+  // mbedTLS to ../../../ (the library directory).
+  const enclaveRuntimeFiles = new Set(paths.filter((p) => runtimePaths.has(p.real) && (isUnder(abs(p.real), runtimeDirs) || isUnder(p.alias, runtimeDirs))).map((p) => p.real));
   const listingOf = (p: ReachablePath): Listing => {
     const real = abs(p.real);
     let l: Listing;
-    if (runtimePaths.has(p.real)) l = isUnder(real, runtimeDirs) ? 'trusted' : 'none';
+    if (runtimePaths.has(p.real)) l = enclaveRuntimeFiles.has(p.real) ? 'trusted' : 'none';
     else {
       const c = classification?.files.get(real);
       if (c) l = c.class === 'authenticated' ? 'trusted' : c.class === 'plain' ? 'allowed' : 'none';
@@ -370,6 +382,10 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   if (lists.narrowed.length) draft.progress(`gramine: plain directories holding authenticated files are allowed file by file: ${lists.narrowed.slice(0, 5).join(', ')}${lists.narrowed.length > 5 ? ', ...' : ''}`);
   const trustedList = lists.trusted;
   const allowed = lists.allowed;
+  const ca = o.secretProvisioning?.caChainPath;
+  if (ca && !trustedList.some((t) => t.uri === `file:${ca}`)) {
+    throw new EnclavifyError('GRAMINE_BAD_OPTIONS', `secret provisioning CA chain ${ca} is not an authenticated file of the image: the enclave would trust whatever CA the host puts there (add the file, and keep it out of plain and encrypted paths)`);
+  }
 
   // 6. Keys.
   let insecureKeys: Record<string, string> | undefined;
@@ -512,6 +528,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     enclave: { entrypoint: command.entrypoint, argv: command.argv, startDir: cc.WorkingDir || '/' },
     runtimeGlibc: useRuntimeGlibc ? glibcDir : null,
     hostLibraries: rt.hostLibraries,
+    linkedFiles: rt.linkedFiles,
     protectionManifestRefreshed: refreshed.length,
     trustedEntries: trustedList.length,
     trustedFiles: counts.trustedFiles.size,

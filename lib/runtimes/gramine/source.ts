@@ -32,8 +32,14 @@ export interface RuntimeFiles {
   entries: RuntimeEntry[];
   /** Libraries of the host loader copied because the image lacks them (absolute image paths). */
   hostLibraries: string[];
-  /** Libraries of the host loader that neither the image nor the source has (sonames). */
+  /** Libraries of the host loader that neither the image nor the source has (sonames, once each). */
   missingHostLibraries: string[];
+  /**
+   * Files and symlinks outside the requested paths, copied because a symlink inside them points
+   * there (absolute image paths), e.g. Gramine's `runtime/glibc/libsecret_prov_attest.so ->
+   * ../../../libsecret_prov_attest.so`.
+   */
+  linkedFiles: string[];
   /** Reads one picked regular file (by its absolute path in the source) whole; for small files such as the PAL. */
   read(p: string): Promise<Uint8Array>;
   dispose(): Promise<void>;
@@ -196,7 +202,12 @@ export async function loadRuntimeFiles(opts: {
    * libraries it needs are copied too (without prefix, where its loader will look for them in the
    * image) unless `present` says the image already has them.
    */
-  hostLoader?: { path: string; present: (openedAs: string, soname: string) => boolean; where: (openedAs: string) => string | undefined };
+  hostLoader?: {
+    path: string;
+    /** Whether the image has the library: at `openedAs` (when known), or as `soname` in its library directories. */
+    present: (openedAs: string | undefined, soname: string) => boolean;
+    where: (openedAs: string) => string | undefined;
+  };
 }): Promise<RuntimeFiles> {
   const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir);
   const prefix = opts.prefix ? norm(opts.prefix) : '';
@@ -204,6 +215,7 @@ export async function loadRuntimeFiles(opts: {
   const picked = new Map<string, { entry: FsEntry; real?: string }>(); // by image path
   const optional = new Set((opts.optional ?? []).map(norm));
 
+  const links: string[] = []; // symlinks copied at their own source path, whose targets must come too
   const walk = async (real: string, as: string): Promise<void> => {
     const e = await tree.lstat(real);
     if (!e) return;
@@ -212,6 +224,7 @@ export async function loadRuntimeFiles(opts: {
       for (const name of await tree.readdir(real)) await walk(`${real}/${name}`, `${as}/${name}`);
     } else if (e.type === 'file' || e.type === 'symlink') {
       picked.set(target(as), { entry: { ...e, path: target(as) }, real: e.type === 'file' ? real : undefined });
+      if (e.type === 'symlink' && real === as) links.push(real);
     }
     // devices, fifos: an installation has none worth copying
   };
@@ -227,6 +240,7 @@ export async function loadRuntimeFiles(opts: {
       }
       await walk(real, p);
     }
+    const linkedFiles = await followLinks(tree, links, picked, target);
     const hostLibraries: string[] = [];
     const missingHostLibraries: string[] = [];
     if (opts.hostLoader && picked.has(target(norm(opts.hostLoader.path)))) {
@@ -258,7 +272,11 @@ export async function loadRuntimeFiles(opts: {
           picked.set(p, { entry: { ...e, path: p }, real: w.real });
           hostLibraries.push(`/${p}`);
         }
-        for (const m of deps.missing) missingHostLibraries.push(m.soname);
+        // Not found in the runtime source (e.g. its glibc): a problem only if the image lacks it too.
+        for (const m of deps.missing) {
+          const soname = m.soname.split('/').pop()!;
+          if (!opts.hostLoader.present(m.soname.startsWith('/') ? m.soname : undefined, soname)) missingHostLibraries.push(soname);
+        }
       }
     }
     const files = [...picked.values()].filter((x) => x.real !== undefined);
@@ -271,7 +289,8 @@ export async function loadRuntimeFiles(opts: {
       name: tree.name,
       entries,
       hostLibraries,
-      missingHostLibraries,
+      missingHostLibraries: [...new Set(missingHostLibraries)],
+      linkedFiles,
       async read(p: string) {
         const f = byAbs.get(p.startsWith('/') ? p : `/${p}`);
         if (!f) throw new EnclavifyError('GRAMINE_NO_RUNTIME', `${tree.name}: ${p} is not a regular file among the copied runtime files`);
@@ -283,6 +302,48 @@ export async function loadRuntimeFiles(opts: {
     await tree.dispose();
     throw e;
   }
+}
+
+/**
+ * Makes the symlinks kept inside copied directories resolve in the image: each link's target (one
+ * hop at a time, so chains such as `libx.so -> libx.so.1 -> libx.so.1.2` stay links) is copied at
+ * its own path when it is a file or a symlink not already picked. Gramine's Debian layout needs
+ * this: `gramine/runtime/glibc/` links `libsecret_prov_attest.so`, `libra_tls_attest.so` and
+ * mbedTLS to `../../../`, the library directory. Directories are not followed (a link to a whole
+ * library directory would copy the runtime image's system); such links stay as they are.
+ * Returns the absolute image paths added.
+ */
+async function followLinks(
+  tree: Tree,
+  links: string[],
+  picked: Map<string, { entry: FsEntry; real?: string }>,
+  target: (p: string) => string,
+): Promise<string[]> {
+  const added: string[] = [];
+  const queue = [...links];
+  for (let hops = 0; queue.length && hops < 10_000; hops++) {
+    const link = queue.shift()!;
+    const e = await tree.lstat(link);
+    if (e?.type !== 'symlink' || !e.linkname) continue;
+    const dir = await tree.resolve(path.posix.dirname(`/${link}`)).catch(() => undefined);
+    if (dir === undefined) continue;
+    const joined = e.linkname.startsWith('/') ? e.linkname : `/${dir === '.' ? '' : dir}/${e.linkname}`;
+    // The target's directory resolved as the kernel would; its last component is taken as it is.
+    const tdir = await tree.resolve(path.posix.dirname(joined)).catch(() => undefined);
+    if (tdir === undefined) continue;
+    const base = path.posix.basename(joined);
+    if (base === '' || base === '.' || base === '..') continue;
+    const t = tdir === '.' ? base : `${tdir}/${base}`;
+    if (picked.has(target(t))) continue;
+    const te = await tree.lstat(t);
+    if (te?.type === 'file') picked.set(target(t), { entry: { ...te, path: target(t) }, real: t });
+    else if (te?.type === 'symlink') {
+      picked.set(target(t), { entry: { ...te, path: target(t) } });
+      queue.push(t);
+    } else continue;
+    added.push(`/${target(t)}`);
+  }
+  return added.sort(compareBytewise);
 }
 
 /** A readable stream of a staged runtime file. */
