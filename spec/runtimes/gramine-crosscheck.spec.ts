@@ -173,3 +173,18 @@ test('a runtime directory kept self-contained: no link under the copied paths po
     s.done();
   }
 });
+
+test('the manifest pins the LibOS hash (loader.entrypoint.sha256), so gramine-sgx-sign --chroot works on it without Gramine on the host; a fragment with another LibOS drops it', async () => {
+  const s = scratch();
+  try {
+    const rt = standInRuntime(path.join(s.dir, 'runtime'));
+    const src = await appImage(s.dir, [fileItem('app/libos.so', 'another LibOS\n', 0o755)]);
+    const c = await convertWith(s.dir, rt, src, {}, 'ep');
+    const ep = (c.doc.loader as TomlTable).entrypoint as TomlTable;
+    assert.deepEqual(ep, { uri: `file:/${LIB}/gramine/libsysdb.so`, sha256: sha(readFileSync(path.join(rt, LIB, 'gramine/libsysdb.so'))) });
+    const f = await convertWith(s.dir, rt, src, { manifestFragment: '[loader.entrypoint]\nuri = "file:/app/libos.so"\n' }, 'ep2');
+    assert.deepEqual((f.doc.loader as TomlTable).entrypoint, { uri: 'file:/app/libos.so' });
+  } finally {
+    s.done();
+  }
+});

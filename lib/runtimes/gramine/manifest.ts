@@ -55,6 +55,12 @@ export interface GramineManifestInput {
   gid?: number;
   /** `loader.entrypoint.uri`: the LibOS (`file:.../libsysdb.so`). */
   loaderEntrypointUri: string;
+  /**
+   * `loader.entrypoint.sha256`: the LibOS's hash, written so that Gramine's own tools
+   * (`gramine-sgx-sign --chroot`, `gramine-manifest`) need not hash the URI on the host, where
+   * the file is missing or is another Gramine's. Dropped if a fragment changes the URI.
+   */
+  loaderEntrypointSha256?: string;
   /** `loader.log_level` (default `error`). */
   logLevel?: 'none' | 'error' | 'warning' | 'debug' | 'trace' | 'all';
   mounts: GramineMount[];
@@ -115,7 +121,7 @@ function baseDocument(m: GramineManifestInput): TomlTable {
   const env: TomlTable = {};
   for (const [k, v] of m.env) env[k] = typeof v === 'string' ? v : { passthrough: true };
   const loader: TomlTable = {
-    entrypoint: { uri: m.loaderEntrypointUri },
+    entrypoint: { uri: m.loaderEntrypointUri, ...(m.loaderEntrypointSha256 ? { sha256: m.loaderEntrypointSha256 } : {}) },
     log_level: m.logLevel ?? 'error',
     argv: m.argv,
     env,
@@ -181,6 +187,9 @@ export function buildGramineManifest(m: GramineManifestInput): GramineManifest {
   if (m.fragment !== undefined) {
     const frag = typeof m.fragment === 'string' ? parseFragment(m.fragment) : (toToml(m.fragment) as TomlTable);
     mergeFragment(doc, frag);
+    const ep = (doc.loader as TomlTable | undefined)?.entrypoint;
+    // Another LibOS from the fragment: our hash is not its hash.
+    if (isTable(ep) && ep.uri !== m.loaderEntrypointUri && ep.sha256 === m.loaderEntrypointSha256) delete ep.sha256;
   }
   const problems = checkGramineManifest(doc);
   if (!problems.length) problems.push(...allowedOverTrusted(doc));

@@ -417,6 +417,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     startDir: cc.WorkingDir || undefined,
     ...user,
     loaderEntrypointUri: `file:${inImage(layout.libsysdb)}`,
+    loaderEntrypointSha256: libsysdb.sha256,
     logLevel: o.logLevel,
     mounts,
     trusted: trustedList,
