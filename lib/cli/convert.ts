@@ -279,9 +279,16 @@ References:
         // As sconify_image prints it: the session to upload to CAS.
         if (summary.sessionId) io.out(summary.sessionId);
       }
+      const devKeys = args.flags['insecure-dev-keys'] === true && result.artifacts.has(KEYS_ARTIFACT);
+      // Never silenced, not even by --quiet: an image carrying its own keys must not ship by accident.
+      if (devKeys) io.err(`enclavify convert: WARNING: INSECURE: --insecure-dev-keys put the region keys into ${written.reference} (fs.insecure__keys in its manifest): anyone with the image can decrypt the files. Development only; never push it.`);
       if (!args.flags.quiet) {
         const out = sections();
-        if (result.artifacts.has(KEYS_ARTIFACT)) out.push(`Keys: ${keysOut} (mode 0600; keep it secret, it is not in the image)`);
+        if (result.artifacts.has(KEYS_ARTIFACT)) {
+          out.push(devKeys
+            ? `Keys: ${keysOut} (mode 0600); INSECURE: the same keys are also in the image (--insecure-dev-keys)`
+            : `Keys: ${keysOut} (mode 0600; keep it secret, it is not in the image)`);
+        }
         out.push(`Image: ${written.reference} ${written.digest} (${seconds} s)`);
         io.err(out.join('\n'));
       }
