@@ -17,12 +17,19 @@ from the SIGSTRUCT (<base>.sig), whose signature is verified and whose MRENCLAVE
 (/.enclavify/protection.json); SCONE settings for SCONE images. Development keys in a manifest are
 reported by name, never by value.
 
-Exit code 3 when a problem is found (signature invalid, MRENCLAVE not matching the image).
+Insecure Gramine settings (debug enclave, sgx.file_check_policy = "allow_all_but_log", insecure__
+keys, code-loading variables taken from the host, code or trust anchors from host-writable paths,
+gramine-direct as the default loader) are warnings: on stderr, as "Warning:" lines, and under
+gramine.warnings with --json.
+
+Exit code 3 when a problem is found (signature invalid, MRENCLAVE not matching the image), and with
+--production also when there is any warning.
 
 References:
   ${ACCEPTED_FORMS}`,
   options: {
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    production: { kind: 'flag', help: 'exit 3 when the image is not fit for production: any warning (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct)' },
     ...COMMON,
   },
   async run(args, io) {
@@ -32,6 +39,9 @@ References:
     io.progress(`inspecting ${image.name}`);
     const info = await inspectImage(image);
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
-    return info.gramine?.problems.length ? EXIT.findings : EXIT.ok;
+    const warnings = info.gramine?.warnings ?? [];
+    for (const w of warnings) io.err(`enclavify: warning: ${w}`);
+    if (info.gramine?.problems.length) return EXIT.findings;
+    return args.flags.production && warnings.length ? EXIT.findings : EXIT.ok;
   },
 };

@@ -44,7 +44,7 @@ export const gramineConvertOptions: Record<string, OptionSpec> = {
   'gramine-prefix': { kind: 'string', arg: 'DIR', help: 'gramine: put the runtime under DIR in the image (default: Gramine\'s own paths, /usr/bin, /usr/lib/x86_64-linux-gnu/gramine)' },
   'gramine-loader': { kind: 'string', arg: 'sgx|direct', help: 'gramine: loader the Entrypoint starts (default sgx; direct = no SGX, development); ENCLAVIFY_GRAMINE_LOADER overrides it at run time' },
   'insecure-dev-keys': { kind: 'flag', help: 'gramine: put the region keys into the manifest (fs.insecure__keys) so the image runs without attestation. INSECURE, development only' },
-  production: { kind: 'flag', help: 'refuse insecure settings (--insecure-dev-keys, debug enclaves, insecure__ manifest keys)' },
+  production: { kind: 'flag', help: 'refuse insecure settings: --insecure-dev-keys, debug enclaves, --gramine-loader direct, any insecure__ manifest key, sgx.file_check_policy other than strict, code-loading variables from the host (LD_*, PATH, PYTHONPATH, ...), argv/env files that are not trusted, untrusted_shm mounts' },
   'enclave-size': { kind: 'string', arg: 'SIZE', help: 'gramine: sgx.enclave_size, a power of two (default 1G)' },
   'max-threads': { kind: 'string', arg: 'N', help: 'gramine: sgx.max_threads (default 16)' },
   'enclave-debug': { kind: 'flag', help: 'gramine: sgx.debug = true (the host can read enclave memory; development only)' },
@@ -54,7 +54,9 @@ export const gramineConvertOptions: Record<string, OptionSpec> = {
   isvsvn: { kind: 'string', arg: 'N', help: 'gramine: sgx.isvsvn (default 0)' },
   'manifest-fragment': { kind: 'string', arg: 'FILE', help: 'gramine: TOML merged into the generated manifest last' },
   'passthrough-env': { kind: 'list', arg: 'NAME', help: 'gramine: take this variable from the host at run time (not measured; repeatable)' },
-  'secret-provisioning': { kind: 'string', arg: 'HOST:PORT[;...]', help: 'gramine: get the region key from a Gramine secret-provisioning server after attestation' },
+  'secret-provisioning': { kind: 'string', arg: 'HOST:PORT[;...]', help: 'gramine: get the region key from a Gramine secret-provisioning server after attestation (needs --secret-provisioning-ca)' },
+  'secret-provisioning-ca': { kind: 'string', arg: 'PATH', help: 'gramine: the CA certificate (chain) the enclave checks the secret-provisioning server with: a path in the image, which must be an authenticated file (required by Gramine 1.9 with --secret-provisioning)' },
+  'sigterm-injection': { kind: 'flag', help: 'gramine: sys.enable_sigterm_injection = true: pass the host\'s SIGTERM to the program once (graceful docker stop / pod deletion; without it Gramine ignores SIGTERM and the container is killed after the grace period). The host picks the moment' },
   ...signingOptions,
 };
 
@@ -89,6 +91,9 @@ export async function gramineTransformFromArgs(args: Parsed): Promise<Transform>
   if (args.flags['insecure-dev-keys'] && args.flags.production) throw new UsageError('--insecure-dev-keys is refused with --production: it writes the keys into the image');
   const fragment = args.strings['manifest-fragment'];
   const sp = args.strings['secret-provisioning'];
+  const ca = args.strings['secret-provisioning-ca'];
+  if (sp && !ca) throw new UsageError('--secret-provisioning needs --secret-provisioning-ca PATH: Gramine 1.9\'s secret provisioning stops the enclave at start without a CA chain (a CA file in the image, authenticated)');
+  if (ca && !sp) throw new UsageError('--secret-provisioning-ca goes with --secret-provisioning HOST:PORT');
   const opts: GramineOptions = {
     ...(isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
     ...(args.strings['gramine-prefix'] ? { prefix: args.strings['gramine-prefix'] } : {}),
@@ -104,7 +109,8 @@ export async function gramineTransformFromArgs(args: Parsed): Promise<Transform>
     ...(int(args, 'isvsvn', 65535) !== undefined ? { isvSvn: int(args, 'isvsvn', 65535) } : {}),
     ...(fragment ? { manifestFragment: await readFile(fragment, 'utf8') } : {}),
     ...(args.lists['passthrough-env']?.length ? { passthroughEnv: args.lists['passthrough-env'] } : {}),
-    ...(sp ? { secretProvisioning: { servers: sp } } : {}),
+    ...(sp ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
+    ...(args.flags['sigterm-injection'] ? { sigtermInjection: true } : {}),
     ...(await readSigning(args)),
   };
   return injectRuntime(gramine(opts));
@@ -125,6 +131,17 @@ digest, MRENCLAVE, MRSIGNER, ISV ids, protection manifest SHA-256).
 Instead of a key, --sigstruct FILE and --manifest-sgx FILE add a signature made elsewhere (e.g. by
 gramine-sgx-sign in an HSM-backed setup); it is checked against the manifest and PAL in the image.
 
+Before signing, the image is checked against its protection manifest (what 'enclavify verify'
+checks without keys: authenticated files' hashes, added, missing or changed entries, the bytes of
+encrypted files) and the Gramine manifest's trusted-file hashes against the image and the
+protection manifest; any finding refuses the signature (exit 1, findings listed), so a file changed
+after conversion is never signed. Give --protection-sha256 (printed by the conversion) so that a
+protection manifest rewritten along with the files is refused too.
+
+Insecure manifest settings (debug, allow_all_but_log, insecure__ keys, host-supplied code or trust
+anchors, gramine-direct) are printed as warnings on stderr (also with --quiet) and listed under
+"warnings" with --json; --production refuses them.
+
 The key must be RSA-3072 with public exponent 3 (openssl genrsa -3 -out key.pem 3072).
 
 References:
@@ -136,6 +153,8 @@ References:
     'manifest-sgx': { kind: 'string', arg: 'FILE', help: 'the .manifest.sgx the external --sigstruct was made for' },
     manifest: { kind: 'string', arg: 'PATH', help: 'the .manifest in the image (default: from the image labels, else /gramine/app/entrypoint.manifest)' },
     pal: { kind: 'string', arg: 'PATH', help: 'the SGX libpal.so in the image (default: from the image labels, else Gramine\'s Debian path)' },
+    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed: the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
+    production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...COMMON,
   },
@@ -153,15 +172,21 @@ References:
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
       ...(args.strings.pal ? { palPath: args.strings.pal } : {}),
+      ...(args.flags.production ? { production: true } : {}),
+      ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
     });
     const result = await pipeline(source, step, { progress: io.progress });
     try {
       const written = await writeImage(result.image, to, { progress: io.progress });
       const info = result.state.get(RUNTIME) as RuntimeInfo;
-      const pm = (result.report.signGramine as { protectionManifestSha256?: string } | undefined)?.protectionManifestSha256;
+      const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
+      const pm = report?.protectionManifestSha256;
+      const warnings = report?.warnings ?? [];
+      // Progress already showed them, unless --quiet silenced it: warnings are never silent.
+      if (args.flags.quiet) for (const w of warnings) io.err(`enclavify: warning: ${w}`);
       const facts = {
         digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
-        isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}),
+        isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}), warnings,
       };
       if (args.flags.json) io.out(JSON.stringify(facts));
       else {

@@ -286,12 +286,18 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
     if (!keys.some((x) => x.name === key.name)) keys.push(key);
   }
   const warnings: string[] = [];
-  if ((info?.details as { insecureDevKeys?: boolean } | undefined)?.insecureDevKeys) {
+  const devKeys = !!(info?.details as { insecureDevKeys?: boolean } | undefined)?.insecureDevKeys;
+  if (devKeys) {
     warnings.push('the image carries its keys (insecure development keys): attestation protects nothing; never deploy it');
   }
   const debugEnclave = sig?.debug ?? info?.debug;
   if (debugEnclave && !o.allowDebugMode) warnings.push('the enclave is built as a debug enclave; this policy refuses it (pass --allow-debug-mode for development only)');
-  if (keys.length === 0) warnings.push('no keys to release: the image has no encrypted files');
+  if (keys.length === 0) {
+    // With development keys the regions exist, but their keys are in the manifest, not with the verifier.
+    warnings.push(devKeys
+      ? 'no keys to release: the region keys are baked into the Gramine manifest (fs.insecure__keys, --insecure-dev-keys), development only'
+      : 'no keys to release: the image has no encrypted files');
+  }
 
   const options: GramineAttestationPolicyOptions = {
     ...(g.name !== undefined ? { name: g.name } : {}),

@@ -361,7 +361,7 @@ async function gramineConvert(opts: Partial<GramineOptions>, ...extra: Transform
   return { out, progress };
 }
 
-test('--production refuses every insecure__ key and host-controlled input, not only fs.insecure__keys and loader.insecure__*', { todo: 'security: production check misses sgx.insecure__*, sys.insecure__*, passthrough env, *_src_file, untrusted_shm, direct loader' }, async () => {
+test('--production refuses every insecure__ key and host-controlled input, not only fs.insecure__keys and loader.insecure__*', async () => {
   // lib/runtimes/gramine/runtime.ts:412 checks sgx.debug, fs.insecure__keys, allow_all_but_log and
   // "insecure__" inside loader only.
   const cases: Record<string, Partial<GramineOptions>> = {
@@ -374,20 +374,44 @@ test('--production refuses every insecure__ key and host-controlled input, not o
     'env from a host-writable file': { manifestFragment: 'loader.env_src_file = "file:/var/env"' },
     'untrusted_shm mount over application files': { manifestFragment: '[[fs.mounts]]\npath = "/app/static"\nuri = "dev:/dev/shm"\ntype = "untrusted_shm"' },
     'Entrypoint without SGX (gramine-direct)': { loader: 'direct' },
+    'allow_all_but_log (fragment)': { manifestFragment: 'sgx.file_check_policy = "allow_all_but_log"' },
+    'debug enclave (fragment)': { manifestFragment: 'sgx.debug = true' },
+  };
+  // Each refusal names what it refuses (the manifest key or option).
+  const names: Record<string, RegExp> = {
+    'sgx.insecure__allow_memfaults_without_exinfo': /sgx\.insecure__allow_memfaults_without_exinfo/,
+    'sgx.insecure__rpc_thread_num': /sgx\.insecure__rpc_thread_num/,
+    'sys.insecure__allow_eventfd': /sys\.insecure__allow_eventfd/,
+    'LD_PRELOAD from the host (fragment)': /loader\.env\.LD_PRELOAD/,
+    'LD_LIBRARY_PATH from the host (passthroughEnv)': /LD_LIBRARY_PATH/,
+    'argv from a host-writable file': /loader\.argv_src_file/,
+    'env from a host-writable file': /loader\.env_src_file/,
+    'untrusted_shm mount over application files': /untrusted_shm/,
+    'Entrypoint without SGX (gramine-direct)': /gramine-direct/,
+    'allow_all_but_log (fragment)': /sgx\.file_check_policy/,
+    'debug enclave (fragment)': /sgx\.debug/,
   };
   const accepted: string[] = [];
+  const unclear: string[] = [];
   for (const [name, o] of Object.entries(cases)) {
     try {
       await gramineConvert({ production: true, ...o });
       accepted.push(name);
-    } catch {
+    } catch (e) {
       // refused: good
+      const err = e as Error & { code?: string };
+      if (err.code !== 'GRAMINE_INSECURE_IN_PRODUCTION' || !names[name].test(err.message)) unclear.push(`${name}: ${err.code}: ${err.message}`);
     }
   }
   assert.deepEqual(accepted, []);
+  assert.deepEqual(unclear, []);
+  // Without --production the same manifests convert, with a warning naming the key.
+  const { progress } = await gramineConvert({ manifestFragment: 'sgx.insecure__rpc_thread_num = 4\nloader.env.LD_PRELOAD = { passthrough = true }' });
+  assert.match(progress.join('\n'), /warning: sgx\.insecure__rpc_thread_num/);
+  assert.match(progress.join('\n'), /warning: loader\.env\.LD_PRELOAD = \{ passthrough = true \}/);
 });
 
-test('code and trust anchors are never loaded from host-writable (allowed) directories', { todo: 'security: LD_LIBRARY_PATH / CA chain under allowed /var accepted, also with --production' }, async () => {
+test('code and trust anchors are never loaded from host-writable (allowed) directories', async () => {
   // /var is plain by default and becomes sgx.allowed_files "file:/var/" (host-writable,
   // unchecked). An image Env LD_LIBRARY_PATH=/var/lib/app lets the host plant libraries the
   // enclave loads; a secret-provisioning CA chain under /var lets the host impersonate the key
@@ -396,17 +420,30 @@ test('code and trust anchors are never loaded from host-writable (allowed) direc
     d.config.config!.Env = [...(d.config.config!.Env ?? []), 'LD_LIBRARY_PATH=/var/lib/app'];
   });
   const accepted: string[] = [];
-  const tryIt = async (name: string, run: () => Promise<unknown>) => {
+  const unclear: string[] = [];
+  const tryIt = async (name: string, code: string, says: RegExp, run: () => Promise<unknown>) => {
     try {
       await run();
       accepted.push(name);
-    } catch {
+    } catch (e) {
       // refused: good
+      const err = e as Error & { code?: string };
+      if (err.code !== code || !says.test(err.message)) unclear.push(`${name}: ${err.code}: ${err.message}`);
     }
   };
-  await tryIt('LD_LIBRARY_PATH into an allowed directory', () => gramineConvert({ production: true }, env));
-  await tryIt('CA chain in an allowed directory', () => gramineConvert({ production: true, secretProvisioning: { servers: 'kms:4433', caChainPath: '/var/lib/ca.pem' } }, addLayer([fileItem('var/lib/ca.pem', 'CA')])));
+  await tryIt('LD_LIBRARY_PATH into an allowed directory', 'GRAMINE_UNTRUSTED_CODE', /LD_LIBRARY_PATH directory \/var\/lib\/app/, () => gramineConvert({ production: true }, env));
+  await tryIt('CA chain in an allowed directory', 'GRAMINE_BAD_OPTIONS', /\/var\/lib\/ca\.pem/, () => gramineConvert({ production: true, secretProvisioning: { servers: 'kms:4433', caChainPath: '/var/lib/ca.pem' } }, addLayer([fileItem('var/lib/ca.pem', 'CA')])));
+  // Not only in production builds: a development enclave loading the host's code protects nothing either.
+  await tryIt('LD_LIBRARY_PATH into an allowed directory (no --production)', 'GRAMINE_UNTRUSTED_CODE', /\/var\/lib\/app/, () => gramineConvert({}, env));
+  const preload = configEdit((d) => {
+    d.config.config!.Env = [...(d.config.config!.Env ?? []), 'LD_PRELOAD=/var/lib/app/hook.so'];
+  });
+  await tryIt('LD_PRELOAD of a file in an allowed directory', 'GRAMINE_UNTRUSTED_CODE', /LD_PRELOAD entry \/var\/lib\/app\/hook\.so/, () => gramineConvert({}, preload));
+  await tryIt('CA chain path changed to an allowed file by a fragment', 'GRAMINE_UNTRUSTED_CODE', /SECRET_PROVISION_CA_CHAIN_PATH/,
+    () => gramineConvert({ secretProvisioning: { servers: 'kms:4433', caChainPath: '/etc/ca.pem' }, manifestFragment: 'loader.env.SECRET_PROVISION_CA_CHAIN_PATH = "/var/lib/ca.pem"' }, addLayer([fileItem('etc/ca.pem', 'CA'), fileItem('var/lib/ca.pem', 'CA')])));
+  await tryIt('ld.so.conf directory in an allowed directory', 'GRAMINE_UNTRUSTED_CODE', /\/etc\/ld\.so\.conf directory \/var\/lib\/app/, () => gramineConvert({}, addLayer([fileItem('etc/ld.so.conf', '/var/lib/app\n')])));
   assert.deepEqual(accepted, []);
+  assert.deepEqual(unclear, []);
 });
 
 test('files shipped under the default plain directories are not left unprotected silently', { todo: 'security: default-plain /var makes shipped app files host-controlled with no warning' }, async () => {
@@ -437,7 +474,7 @@ test('image Env and file names cannot inject manifest keys through TOML strings'
 // signing
 // ---------------------------------------------------------------------------------------------
 
-test('enclavify sign does not bless tampered authenticated files', { todo: 'security: sign re-pins changed files in the protection manifest (refreshProtectionManifest) and signs the tampered manifest' }, async () => {
+test('enclavify sign does not bless tampered authenticated files', async () => {
   const { out } = await gramineConvert({});
   const protection = out.state.get(PROTECTION) as Protection;
   const keys = new Map(protection.keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')]));
@@ -453,8 +490,12 @@ test('enclavify sign does not bless tampered authenticated files', { todo: 'secu
   let signed: Awaited<ReturnType<typeof pipeline>>;
   try {
     signed = await pipeline(tampered, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }));
-  } catch {
-    return; // refusing to sign a tampered image is the fix
+  } catch (e) {
+    // refusing to sign a tampered image is the fix; the refusal lists what changed
+    assert.equal((e as { code?: string }).code, 'GRAMINE_SIGN_REFUSED', String(e));
+    assert.match((e as Error).message, /\/app\/server\.sh: HASH_MISMATCH/);
+    assert.match((e as Error).message, /\/app\/server\.sh: TRUSTED_NOT_PROTECTED/);
+    return;
   }
   cleanup.push(() => signed.dispose());
   const pinned = (signed.report.signGramine as { protectionManifestSha256: string }).protectionManifestSha256;
@@ -462,7 +503,7 @@ test('enclavify sign does not bless tampered authenticated files', { todo: 'secu
   assert.ok(after.findings.some((f) => f.path === '/app/server.sh'), `sign re-pinned the backdoor: ${formatFindings(after)}`);
 });
 
-test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ keys', { todo: 'security: sign/inspect sign and show insecure manifests without a warning' }, async () => {
+test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ keys', async () => {
   const { out } = await gramineConvert({});
   const M = '/gramine/app/entrypoint.manifest';
   const weakened = await attacked(out.image, editInPlace({ [M]: (b) => Buffer.from(b.toString().replace('[sgx]', '[sgx]\nfile_check_policy = "allow_all_but_log"')) }));
@@ -470,11 +511,25 @@ test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ k
   let signed: Awaited<ReturnType<typeof pipeline>>;
   try {
     signed = await pipeline(weakened, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { progress: (m) => progress.push(m) });
-  } catch {
-    return;
+    const first = signed;
+    cleanup.push(() => first.dispose());
+    assert.fail('a manifest edited after conversion was signed');
+  } catch (e) {
+    // The manifest was edited after conversion: refused outright (its hash is in the protection manifest).
+    assert.equal((e as { code?: string }).code, 'GRAMINE_SIGN_REFUSED', String(e));
+    assert.match((e as Error).message, /\/gramine\/app\/entrypoint\.manifest: HASH_MISMATCH/);
   }
+  // The same settings chosen at conversion (no --production): signed, with a warning per setting;
+  // refused with production.
+  const frag = 'sgx.file_check_policy = "allow_all_but_log"\nsgx.debug = true\nsys.insecure__allow_eventfd = true';
+  const chosen = (await gramineConvert({ manifestFragment: frag })).out.image;
+  progress.length = 0;
+  signed = await pipeline(chosen, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { progress: (m) => progress.push(m) });
   cleanup.push(() => signed.dispose());
   assert.match(progress.join('\n') + JSON.stringify(signed.report), /allow_all_but_log/);
+  const warnings = (signed.report.signGramine as { warnings: string[] }).warnings.join('\n');
+  for (const k of [/sgx\.file_check_policy = "allow_all_but_log"/, /sgx\.debug = true/, /sys\.insecure__allow_eventfd/]) assert.match(warnings, k);
+  await assert.rejects(pipeline(chosen, signGramineImage({ signKey: readFileSync(testKey), production: true })), (e: Error & { code?: string }) => e.code === 'GRAMINE_INSECURE_IN_PRODUCTION' && /allow_all_but_log/.test(e.message));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import { RootFs } from '../../fs/merged.js';
 import { measureGramineEnclave, parseSigstruct, verifySigstructSignature } from '../../sgx/index.js';
 import { MANIFEST_PATH as PROTECTION_MANIFEST } from '../../protect/manifest.js';
 import { parseEnv } from './env.js';
+import { hostEnvNames, manifestRisks } from './hardening.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, LABELS } from './layout.js';
 
 
@@ -52,6 +53,17 @@ export interface GramineInspection {
   mounts: Array<{ path: string; type: string; keyName?: string }>;
   /** Names of keys embedded with `fs.insecure__keys` (development images). Values are never read out. */
   insecureKeyNames: string[];
+  /** `sys.enable_sigterm_injection`: the host's SIGTERM reaches the program (once). */
+  sigtermInjection?: boolean;
+  /** Variables the enclave takes from the host (`{ passthrough = true }`): not measured. */
+  hostEnv: string[];
+  /**
+   * What weakens the enclave against its host (see hardening.ts): insecure__ keys, debug,
+   * allow_all_but_log, code-loading variables from the host, code or trust anchors from
+   * host-writable paths, gramine-direct as the default loader. `enclavify inspect --production`
+   * exits 3 when there is any.
+   */
+  warnings: string[];
   sigstruct?: SigstructInfo;
   /** Problems found (a manifest that does not parse, a signature that does not verify, ...). */
   problems: string[];
@@ -148,8 +160,11 @@ function gramineInfo(manifestPath: string, base: string, palPath: string, files:
     allowedEntries: 0,
     mounts: [],
     insecureKeyNames: [],
+    hostEnv: [],
+    warnings: [],
     problems,
   };
+  if (loader === 'direct') info.warnings.push(`the Entrypoint starts gramine-direct (label ${LABELS.loader}=direct): the program runs without SGX unless ENCLAVIFY_GRAMINE_LOADER=sgx is set`);
   const sgxBytes = files.get(`${base}.manifest.sgx`);
   if (sgxBytes) info.manifestSgxPath = `${base}.manifest.sgx`;
   // Describe what runs under gramine-sgx when signed, else the plain manifest.
@@ -172,6 +187,9 @@ function gramineInfo(manifestPath: string, base: string, palPath: string, files:
       info.allowedEntries = Array.isArray(sgx.allowed_files) ? sgx.allowed_files.length : 0;
       info.mounts = ((fsT.mounts ?? []) as TomlTable[]).map((m) => ({ path: String(m.path), type: String(m.type ?? 'chroot'), ...(m.key_name ? { keyName: String(m.key_name) } : {}) }));
       info.insecureKeyNames = Object.keys((fsT.insecure__keys ?? {}) as TomlTable);
+      if (t('sys').enable_sigterm_injection === true) info.sigtermInjection = true;
+      info.hostEnv = hostEnvNames(doc);
+      info.warnings.push(...manifestRisks(doc).map((r) => r.message));
     } catch (e) {
       problems.push(`${sgxBytes ? `${base}.manifest.sgx` : manifestPath} does not parse as TOML: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -219,7 +237,10 @@ export function formatInspection(i: ImageInspection): string {
     l.push(`Settings:     size ${g.enclaveSize ?? 'default'}, ${g.maxThreads ?? 'default'} threads, debug ${g.debug ?? false}, EDMM ${g.edmm ?? false}, attestation ${g.remoteAttestation ?? 'none'}`);
     l.push(`Files:        ${g.trustedEntries} trusted entries, ${g.allowedEntries} allowed entries`);
     for (const m of g.mounts) l.push(`Mount:        ${m.path} (${m.type}${m.keyName ? `, key ${m.keyName}` : ''})`);
+    if (g.sigtermInjection) l.push('SIGTERM:      passed to the program once (sys.enable_sigterm_injection)');
+    if (g.hostEnv.length) l.push(`Host env:     ${g.hostEnv.join(', ')} (taken from the host at run time, not measured)`);
     if (g.insecureKeyNames.length) l.push(`WARNING:      INSECURE development keys in the manifest (fs.insecure__keys: ${g.insecureKeyNames.join(', ')}): never deploy this image`);
+    for (const w of g.warnings) l.push(`Warning:      ${w}`);
     const s = g.sigstruct;
     if (s) {
       l.push(`MRENCLAVE:    ${s.mrenclave}`, `MRSIGNER:     ${s.mrsigner}`, `ISVPRODID:    ${s.isvProdId}`, `ISVSVN:       ${s.isvSvn}`, `DEBUG:        ${s.debug}`, `Date:         ${s.date}`);

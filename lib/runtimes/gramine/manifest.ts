@@ -69,6 +69,11 @@ export interface GramineManifestInput {
   /** `fs.insecure__keys` (development only). Values are 32 hex digits. */
   insecureKeys?: Record<string, string>;
   sgx: EnclaveSettings;
+  /**
+   * `sys.enable_sigterm_injection`: let Gramine deliver the host's SIGTERM once (graceful stop).
+   * Host input: the host picks the moment.
+   */
+  sigtermInjection?: boolean;
   /** The user's TOML fragment (text or parsed), merged last. */
   fragment?: string | TomlTable;
 }
@@ -138,6 +143,7 @@ function baseDocument(m: GramineManifestInput): TomlTable {
     libos: { entrypoint: m.entrypoint },
     loader,
     fs,
+    ...(m.sigtermInjection ? { sys: { enable_sigterm_injection: true } } : {}),
     sgx: {
       debug: m.sgx.debug,
       edmm_enable: m.sgx.edmm,
@@ -154,9 +160,10 @@ function baseDocument(m: GramineManifestInput): TomlTable {
 
 /**
  * Gramine checks allowed files before trusted ones, so an allowed entry that covers a trusted path
- * (e.g. a fragment adding `file:/app/`) silently disables that file's hash check: refused.
+ * (e.g. a fragment adding `file:/app/`) silently disables that file's hash check: one message per
+ * such entry (at most five).
  */
-function allowedOverTrusted(doc: TomlTable): string[] {
+export function allowedOverTrusted(doc: TomlTable): string[] {
   const sgx = (doc.sgx ?? {}) as TomlTable;
   const allowed = ((sgx.allowed_files ?? []) as string[]).map((a) => a.replace(/^file:/, ''));
   const out: string[] = [];

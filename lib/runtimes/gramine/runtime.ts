@@ -19,6 +19,7 @@ import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protecti
 import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
 import { launcherScript } from './launcher.js';
+import { hostEnvRisk, manifestRisks } from './hardening.js';
 import { buildGramineManifest, type EnclaveSettings, type GramineMount, type TrustedFile } from './manifest.js';
 import { fileLists, type Listing } from './files.js';
 import { isUnder, reachableFiles, type ReachablePath } from './paths.js';
@@ -77,8 +78,20 @@ export interface GramineOptions extends SigningOptions {
   tmpfs?: string[];
   /** Development only: put the region keys into the manifest (`fs.insecure__keys`). Refused with `production`. */
   insecureDevKeys?: boolean;
-  /** Production build: refuses `insecureDevKeys` and `debug`. */
+  /**
+   * Production build: refuses `insecureDevKeys`, `debug`, the direct loader, and a manifest
+   * (fragment included) with any `insecure__` key, `sgx.file_check_policy` other than `strict`,
+   * code-loading or trust-anchor variables taken from the host, `loader.argv_src_file` /
+   * `env_src_file` that are not trusted files, or `untrusted_shm` mounts (see hardening.ts).
+   * Code and trust anchors from host-writable paths are refused in every build.
+   */
   production?: boolean;
+  /**
+   * `sys.enable_sigterm_injection = true`: Gramine passes the host's SIGTERM to the program once, so
+   * `docker stop` and pod deletion stop it gracefully (without it Gramine ignores SIGTERM and the
+   * container is killed after the grace period). Host input: the host picks the moment.
+   */
+  sigtermInjection?: boolean;
   /**
    * Keys from a Gramine secret-provisioning server after attestation (preloads Gramine's
    * `libsecret_prov_attest.so`): `servers` is `host:port[;host:port...]`; `caChainPath` (required:
@@ -114,6 +127,13 @@ export function gramine(options: GramineOptions): Runtime {
   }
   if (options.loader && options.loader !== 'sgx' && options.loader !== 'direct') {
     throw new EnclavifyError('GRAMINE_BAD_OPTIONS', `gramine(): loader must be "sgx" or "direct", not ${JSON.stringify(options.loader)}`);
+  }
+  if (options.loader === 'direct' && options.production) {
+    throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', 'the direct loader (gramine-direct) is refused in a production build: it runs the program without SGX, so nothing is protected');
+  }
+  for (const name of options.production ? options.passthroughEnv ?? [] : []) {
+    const why = hostEnvRisk(name);
+    if (why) throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', `passthroughEnv ${name} is refused in a production build: taken from the host, and ${why}`);
   }
   // Gramine 1.9's constructor stops the enclave without it (secret_prov_attest.c: "could not find
   // envvar SECRET_PROVISION_CA_CHAIN_PATH", then exit(1)); it must be measured, never host-supplied.
@@ -409,7 +429,6 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     isvProdId: o.isvProdId ?? 0,
     isvSvn: o.isvSvn ?? 0,
   };
-  if (o.production && o.manifestFragment) draft.progress('gramine: production build with a manifest fragment: check that it adds no insecure__ keys');
   const manifest = buildGramineManifest({
     entrypoint: command.entrypoint,
     argv: command.argv,
@@ -424,15 +443,26 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     allowed,
     insecureKeys,
     sgx,
+    sigtermInjection: o.sigtermInjection,
     fragment: o.manifestFragment as string | TomlTable | undefined,
   });
-  if (o.production) {
-    const s = manifest.doc.sgx as TomlTable;
-    const fsT = manifest.doc.fs as TomlTable;
-    if (s.debug === true || fsT.insecure__keys || s.file_check_policy === 'allow_all_but_log' || JSON.stringify(manifest.doc.loader, (_, v) => (typeof v === 'bigint' ? String(v) : v)).includes('insecure__')) {
-      throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', 'the manifest (after the fragment) enables debug, insecure__ options or allow_all_but_log, refused in a production build');
-    }
+  // What weakens the enclave, in the manifest as it will be signed (the fragment included).
+  const risks = manifestRisks(manifest.doc, {
+    librarySearchDirs: [
+      ...confDirs.map((dir) => ({ dir, from: '/etc/ld.so.conf' })),
+      ...startup.missing.flatMap((m) => m.searched.map((dir) => ({ dir, from: `search path of missing library ${m.soname}` }))),
+    ],
+  });
+  const untrustedCode = risks.filter((r) => r.kind === 'untrusted-code');
+  if (untrustedCode.length) {
+    throw new EnclavifyError('GRAMINE_UNTRUSTED_CODE', `the enclave would load code or trust anchors from paths the host can write: ${untrustedCode.map((r) => r.message).join('; ')}`);
   }
+  const insecure = risks.filter((r) => r.kind === 'insecure');
+  if (o.production && insecure.length) {
+    throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', `refused in a production build: ${insecure.map((r) => r.message).join('; ')}`);
+  }
+  // fs.insecure__keys was warned about above, loudly.
+  for (const r of insecure) if (!(insecureKeys && r.key === 'fs.insecure__keys')) warn(r.message);
 
   // 8. Signing.
   let signed: Awaited<ReturnType<typeof signManifest>> | undefined;

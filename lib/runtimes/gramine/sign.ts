@@ -13,6 +13,9 @@ import { measureGramineEnclave, parseSigstruct, signGramineEnclave, verifySigstr
 import { normalizePath, type FsEntry } from '../../fs/entry.js';
 import type { RootFs } from '../../fs/merged.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, LABELS, parentDir } from './layout.js';
+import { manifestRisks } from './hardening.js';
+import { parseFragment } from './manifest.js';
+import { checkImageForSigning, formatSigningFindings } from './sign-check.js';
 
 /** A signing key or signer, as the options of gramine() and signGramineImage() take it. */
 export interface SigningOptions {
@@ -106,13 +109,29 @@ export interface SignGramineImageOptions extends SigningOptions {
    * that `enclavify verify` accepts the signed image. This changes the protection manifest's
    * SHA-256 (reported): pin the new one in policies.
    */
-  refreshProtection?: boolean;
+  refreshProtection?: boolean;  /**
+   * Refuse to sign a manifest that {@link manifestRisks} flags (insecure__ keys, debug,
+   * allow_all_but_log, host-supplied code, ...) or an image whose Entrypoint starts gramine-direct.
+   * Without it these are warnings (progress and `report.signGramine.warnings`).
+   */
+  production?: boolean;
+  /**
+   * The protection manifest's SHA-256 the conversion reported (hex, `sha256:` allowed): the image
+   * is checked against that manifest, not only against the one it carries (which whoever changed
+   * the image can have rewritten). A different manifest refuses the signature.
+   */
+  expectedProtectionSha256?: string;
 }
 
 /**
  * A transform that signs an already converted (unsigned) Gramine image: adds one layer holding
  * `<base>.manifest.sgx` and `<base>.sig` next to the manifest, and records MRENCLAVE/MRSIGNER under
  * the `RUNTIME` state key. Use it alone in a pipeline: `pipeline(image, signGramineImage({ signKey }))`.
+ *
+ * Before signing, the image is checked against its protection manifest and the manifest's hashes
+ * against both (see sign-check.ts): any finding refuses the signature (`GRAMINE_SIGN_REFUSED`),
+ * so a file changed after conversion is never blessed. Insecure settings in the manifest are
+ * warned about, or refused with `production` (`GRAMINE_INSECURE_IN_PRODUCTION`).
  */
 export function signGramineImage(opts: SignGramineImageOptions): Transform {
   return {
@@ -128,7 +147,7 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         throw new EnclavifyError('GRAMINE_NOT_FOUND', `${draft.source.name} has no Gramine manifest at ${manifestPath}: convert it with the Gramine runtime first (or give the manifest path)`);
       }
       const [manifestBytes, pal] = [await readImageFile(fs, manifestPath, 'Gramine manifest'), await readImageFile(fs, palPath, 'Gramine SGX PAL')];
-      let signed: { manifestSgx: Uint8Array; sigstruct: Uint8Array; mrenclave: string; mrsigner: string; isvProdId: number; isvSvn: number; debug: boolean };
+      let signed: { manifestSgx: Uint8Array; sigstruct: Uint8Array; mrenclave: string; mrsigner: string; isvProdId: number; isvSvn: number; debug: boolean } | undefined;
       if (opts.external) {
         const { mrenclave } = measureGramineEnclave({ manifestSgx: opts.external.manifestSgx, pal });
         if (!verifySigstructSignature(opts.external.sigstruct)) throw new EnclavifyError('SGX_BAD_SIGNATURE', 'the given SIGSTRUCT does not verify (bad signature, modulus or exponent)');
@@ -137,7 +156,23 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
           throw new EnclavifyError('SGX_MRENCLAVE_MISMATCH', `the given SIGSTRUCT is for MRENCLAVE ${s.mrenclave}, but the given .manifest.sgx with the image's PAL (${palPath}) measures ${mrenclave}`);
         }
         signed = { ...opts.external, mrenclave, mrsigner: s.mrsigner, isvProdId: s.isvProdId, isvSvn: s.isvSvn, debug: s.debug };
-      } else {
+      }
+      // The image and the manifest are checked before anything is signed (a remote signer is never asked to sign a tampered enclave).
+      // What will be measured: the external .manifest.sgx, or the image's manifest.
+      const doc = parseFragment(new TextDecoder().decode(opts.external ? opts.external.manifestSgx : manifestBytes), opts.external ? 'the given .manifest.sgx' : manifestPath);
+      const pm = labels[LABELS.protection] ?? MANIFEST_PATH;
+      const expected = opts.expectedProtectionSha256?.toLowerCase().replace(/^sha256:/, '');
+      if (expected !== undefined && !/^[0-9a-f]{64}$/.test(expected)) throw new EnclavifyError('GRAMINE_BAD_OPTIONS', `expectedProtectionSha256 ${JSON.stringify(opts.expectedProtectionSha256)} is not a SHA-256 (64 hex digits)`);
+      const check = await checkImageForSigning({ draft, manifest: doc, protectionPath: pm, ...(expected ? { expectedProtectionSha256: expected } : {}) });
+      if (check.findings.length) {
+        throw new EnclavifyError('GRAMINE_SIGN_REFUSED', `refusing to sign ${draft.source.name}: ${check.findings.length} finding(s) against ${check.protectionChecked ? `its protection manifest ${pm} and ` : ''}the image (changed after conversion?):\n${formatSigningFindings(check.findings)}`);
+      }
+      for (const n of check.notes) draft.progress(`sign: ${n}`);
+      const risks = manifestRisks(doc).map((r) => r.message);
+      if (labels[LABELS.loader] === 'direct') risks.push(`the image's Entrypoint starts gramine-direct (label ${LABELS.loader}=direct): it runs without SGX unless ENCLAVIFY_GRAMINE_LOADER=sgx is set`);
+      if (opts.production && risks.length) throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', `refusing to sign ${manifestPath} for production: ${risks.join('; ')}`);
+      for (const r of risks) draft.progress(`warning: ${r}`);
+      if (!signed) {
         const signer = signerFrom(opts);
         if (!signer) throw new EnclavifyError('GRAMINE_BAD_OPTIONS', 'signGramineImage needs signKey, signer or external');
         signed = await signManifest({
@@ -159,7 +194,6 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         comment: `MRENCLAVE ${signed.mrenclave}, MRSIGNER ${signed.mrsigner}`,
       });
       let protectionManifestSha256: string | undefined;
-      const pm = labels[LABELS.protection] ?? MANIFEST_PATH;
       const pmEntry = fs.get(pm);
       if (opts.refreshProtection !== false && pmEntry?.type === 'file' && !draft.state.has(PROTECTION)) {
         // Only a layer that holds nothing but the manifest (as encryptFS writes it) can be rebuilt in place.
@@ -184,6 +218,8 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         manifest: manifestPath, directory: parentDir(manifestPath), mrenclave: signed.mrenclave, mrsigner: signed.mrsigner,
         isvProdId: signed.isvProdId, isvSvn: signed.isvSvn, debug: signed.debug, external: !!opts.external,
         ...(protectionManifestSha256 ? { protectionManifestSha256 } : {}),
+        protectionChecked: check.protectionChecked,
+        warnings: risks,
       };
       draft.progress(`signed ${base}.sig: MRENCLAVE ${signed.mrenclave}`);
     },
