@@ -10,6 +10,7 @@ import { baseName } from '../fs/entry.js';
 import type { LayerIndex, RootFs } from '../fs/merged.js';
 import type { Classification, ClassifiedFile, FileClass, Region } from '../transforms/state.js';
 import { findStartupFiles, type StartupFiles } from './deps.js';
+import { historyMentions, historyWarning } from './history.js';
 import {
   DEFAULT_PLAIN_DIRS,
   DEFAULT_PLAIN_FILES,
@@ -434,6 +435,10 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
     const shown = list.slice(0, 5).join(', ') + (list.length > 5 ? `, ... (${list.length} in all)` : '');
     warnings.push(`encrypted region ${dir} holds entries that are not regular files, kept as they are: ${shown}`);
   }
+
+  // Build commands kept in the config that name a region (they may hold what they wrote there).
+  const history = historyWarning(historyMentions(config, rules));
+  if (history) warnings.push(history);
 
   const hostPaths = rules.filter((r) => r.hostPath).map((r) => r.path);
   const classification: Classification = {

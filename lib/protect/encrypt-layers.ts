@@ -6,8 +6,14 @@
  * - dropped, when a later entry or layer hides it (a whiteout, an opaque directory, a newer entry
  *   for the same path): it is invisible anyway, and dropping it leaves no ciphertext to manage.
  * Hard-link entries inside a region become regular files holding their own encrypted copy (an
- * encrypted file is bound to one path, so two names cannot share one). Layers without such
- * entries are not touched: the caller keeps their Layer objects, so they stay byte-identical.
+ * encrypted file is bound to one path, so two names cannot share one). Plaintext of a region file
+ * kept elsewhere is removed too: hidden entries outside the regions whose content equals a region
+ * file's plaintext (the source of a `RUN mv x /app/data/`) are dropped, with the hidden hard links
+ * to them, and whiteout entries that carry bytes under a region (or a region file's plaintext) are
+ * emptied (a runtime never extracts those bytes; the whiteout itself keeps working). Visible copies
+ * outside the regions are reported (the caller warns): removing them would change the image.
+ * Layers without such entries are not touched: the caller keeps their Layer objects, so they stay
+ * byte-identical.
  *
  * Everything streams: a layer is read entry by entry, each encrypted file is staged (memory up to
  * 1 MiB, else an encrypted temporary file) only until the tar writer has consumed it.
@@ -29,7 +35,9 @@ import type { WrapKey } from './keys.js';
 type Action =
   | { kind: 'encrypt'; path: string; region: string }
   | { kind: 'encrypt-link'; path: string; region: string; merged: MergedEntry }
-  | { kind: 'drop'; path: string; why: string };
+  | { kind: 'drop'; path: string; why: string }
+  /** Keep the (whiteout) entry, without its bytes. */
+  | { kind: 'empty'; path: string; why: string };
 
 /** Options of {@link encryptLayers}. */
 export interface EncryptLayersOptions {
@@ -70,33 +78,89 @@ export interface EncryptLayersResult {
   replaced: Map<number, Layer>;
   /** The encrypted files the merged view shows, by absolute path. */
   encrypted: Map<string, EncryptedFileInfo>;
-  /** Hidden entries dropped (absolute path, layer, why). */
+  /** Hidden entries dropped, or whiteout entries emptied (absolute path, layer, why). */
   dropped: Array<{ layer: number; path: string; why: string }>;
+  /** Visible files outside the encrypted regions whose content is an encrypted file's plaintext (kept). */
+  copies: Array<{ path: string; of: string }>;
 }
 
 const abs = (p: string) => '/' + p;
 
+/** The plaintext SHA-256 of each non-empty visible file under an encrypted region, with its path. */
+function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of fs.entries()) {
+    if (e.type !== 'file' || e.size === 0 || e.sha256 === undefined) continue;
+    const p = abs(e.path);
+    if (matchRules(rules, p)?.class === 'encrypted' && !out.has(e.sha256)) out.set(e.sha256, p);
+  }
+  return out;
+}
+
+/**
+ * Visible files outside the encrypted regions whose content equals a region file's plaintext:
+ * encrypting one copy protects nothing while the other is readable.
+ */
+export function plaintextCopies(fs: RootFs, rules: readonly Rule[]): Array<{ path: string; of: string }> {
+  const secrets = regionPlaintexts(fs, rules);
+  const out: Array<{ path: string; of: string }> = [];
+  for (const e of fs.entries()) {
+    const of = e.type === 'file' && e.size > 0 && e.sha256 !== undefined ? secrets.get(e.sha256) : undefined;
+    if (of && matchRules(rules, abs(e.path))?.class !== 'encrypted') out.push({ path: abs(e.path), of });
+  }
+  return out;
+}
+
 /** The actions for each layer that needs rewriting: layer index -> entry index -> action. */
 export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, Map<number, Action>> {
   const plans = new Map<number, Map<number, Action>>();
+  const planOf = (i: number) => {
+    let plan = plans.get(i);
+    if (!plan) plans.set(i, (plan = new Map()));
+    return plan;
+  };
+  const secrets = regionPlaintexts(fs, rules);
+  const visible = new Set<string>(); // `${layer}:${index}` of the content the merged view shows
+  for (const e of fs.entries()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
+  const droppedPaths = new Set<string>(); // hidden copies dropped so far (hidden hard links to them go too)
   fs.layers.forEach((ix, i) => {
     // The last entry of each path in this layer (an earlier one for the same path is replaced by it).
     const last = new Map<string, number>();
     ix.entries.forEach((e, k) => last.set(e.path, k));
     ix.entries.forEach((e, k) => {
-      if (e.whiteout || (e.type !== 'file' && e.type !== 'hardlink')) return;
       const p = abs(e.path);
       const m = matchRules(rules, p);
-      if (m?.class !== 'encrypted') return;
-      let plan = plans.get(i);
-      if (!plan) plans.set(i, (plan = new Map()));
+      const inRegion = m?.class === 'encrypted';
+      const copyOf = e.size > 0 && e.sha256 !== undefined ? secrets.get(e.sha256) : undefined;
+      if (e.whiteout) {
+        // Runtimes skip a whiteout's bytes, but they are in the blob: keep the whiteout, drop the bytes.
+        if (e.size > 0 && (inRegion || copyOf)) {
+          planOf(i).set(k, { kind: 'empty', path: p, why: inRegion ? `whiteout entry carried ${e.size} bytes inside encrypted region ${m!.rule.path}` : `whiteout entry carried the plaintext of encrypted ${copyOf}` });
+        }
+        return;
+      }
+      if (e.type !== 'file' && e.type !== 'hardlink') return;
       const seen = fs.get(e.path);
+      if (!inRegion) {
+        if (e.type === 'file' && copyOf && !visible.has(`${i}:${k}`)) {
+          planOf(i).set(k, { kind: 'drop', path: p, why: `hidden copy of the plaintext of encrypted ${copyOf}` });
+          droppedPaths.add(e.path);
+        } else if (e.type === 'hardlink' && droppedPaths.has(e.linkname!)) {
+          const shown = seen?.type === 'file' && seen.layer === i && last.get(e.path) === k;
+          if (!shown) {
+            planOf(i).set(k, { kind: 'drop', path: p, why: `hidden hard link to a dropped copy of the plaintext of encrypted files` });
+            droppedPaths.add(e.path);
+          }
+        }
+        return;
+      }
+      const plan = planOf(i);
       if (e.type === 'file') {
-        const visible = seen?.type === 'file' && seen.content?.layer === i && seen.content.index === k && seen.content.path === e.path;
-        plan.set(k, visible ? { kind: 'encrypt', path: p, region: m.region! } : { kind: 'drop', path: p, why: 'hidden by a later entry or layer' });
+        const shown = seen?.type === 'file' && seen.content?.layer === i && seen.content.index === k && seen.content.path === e.path;
+        plan.set(k, shown ? { kind: 'encrypt', path: p, region: m.region! } : { kind: 'drop', path: p, why: 'hidden by a later entry or layer' });
       } else {
-        const visible = seen?.type === 'file' && seen.layer === i && last.get(e.path) === k && seen.content !== undefined;
-        plan.set(k, visible ? { kind: 'encrypt-link', path: p, region: m.region!, merged: seen } : { kind: 'drop', path: p, why: 'hidden hard link' });
+        const shown = seen?.type === 'file' && seen.layer === i && last.get(e.path) === k && seen.content !== undefined;
+        plan.set(k, shown ? { kind: 'encrypt-link', path: p, region: m.region!, merged: seen } : { kind: 'drop', path: p, why: 'hidden hard link' });
       }
     });
   });
@@ -130,7 +194,7 @@ export async function encryptLayers(opts: EncryptLayersOptions): Promise<Encrypt
   const { rootfs: fs, layers } = opts;
   if (layers.length !== fs.layers.length) throw new EnclavifyError('ENCRYPT_STALE_VIEW', `encryptLayers: the view has ${fs.layers.length} layers, the image ${layers.length}`);
   const plans = planEncryption(fs, opts.rules);
-  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [] };
+  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [], copies: plaintextCopies(fs, opts.rules) };
   const keyOf = (region: string) => {
     const k = opts.keys.get(region);
     if (!k) throw new EnclavifyError('ENCRYPT_NO_KEY', `no key for encrypted region ${region}`);
@@ -254,6 +318,12 @@ async function* rewrite(
       result.dropped.push({ layer: i, path: a.path, why: a.why });
       counts.dropped++;
       continue; // unread content is skipped by the reader
+    }
+    if (a.kind === 'empty') {
+      result.dropped.push({ layer: i, path: a.path, why: a.why });
+      counts.dropped++;
+      yield { entry: { ...entry, size: 0 }, content: new Uint8Array(0) };
+      continue;
     }
     let pf: ProtectedFile;
     let out: FsEntry;

@@ -109,31 +109,78 @@ export function keysFile(keys: readonly RegionKey[], manifest?: { path: string; 
   };
 }
 
+/** A keys file as read: key bytes by name, the regions each key protects, and the manifest it belongs to. */
+export interface KeySet {
+  /** Key bytes by key name. */
+  keys: Map<string, Uint8Array>;
+  /** The region directories the keys file says each key protects (only keys that say). */
+  regions: Map<string, string[]>;
+  /** Path and SHA-256 of the protection manifest of the image these keys were made for, when the file records it. */
+  manifest?: { path: string; sha256: string };
+}
+
 /**
- * Reads a keys file (its text or parsed JSON) into key bytes by name. Throws `KEYS_FILE_INVALID`
- * naming what is wrong (never a key value).
+ * Where a JSON syntax error is, as `line L, column C`, without any of the text: V8's message
+ * quotes the input around the error, and in a keys file that is key digits.
  */
-export function parseKeysFile(input: string | unknown, source = 'keys file'): Map<string, Uint8Array> {
+function jsonErrorWhere(text: string, e: unknown): string {
+  const m = /position (\d+)/.exec(e instanceof Error ? e.message : '');
+  if (!m) return '';
+  const pos = Math.min(Number(m[1]), text.length);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  return ` at line ${line}, column ${pos - before.lastIndexOf('\n')}`;
+}
+
+/**
+ * Reads a keys file (its text or parsed JSON): the keys, the regions they protect and the
+ * manifest digest recorded with them. Throws `KEYS_FILE_INVALID` naming what is wrong, never a
+ * key value nor any part of the file's text (a syntax error gives the line and column only).
+ */
+export function readKeysFile(input: string | unknown, source = 'keys file'): KeySet {
   let doc: unknown = input;
   if (typeof input === 'string') {
     try {
       doc = JSON.parse(input);
     } catch (e) {
-      throw new EnclavifyError('KEYS_FILE_INVALID', `${source}: not JSON (${(e as Error).message.replace(/ in JSON.*$/, '')})`);
+      throw new EnclavifyError('KEYS_FILE_INVALID', `${source}: not valid JSON${jsonErrorWhere(input, e)}`);
     }
   }
   const bad = (what: string) => new EnclavifyError('KEYS_FILE_INVALID', `${source}: ${what}`);
-  if (!doc || typeof doc !== 'object') throw bad('expected a JSON object');
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw bad('expected a JSON object');
   const d = doc as Partial<KeysFile>;
   if (d.kind !== 'enclavify.keys') throw bad('"kind" must be "enclavify.keys"');
-  if (d.version !== 1) throw bad(`unsupported version ${JSON.stringify(d.version)}`);
+  if (d.version !== 1) throw bad(`unsupported version${Number.isSafeInteger(d.version) ? ` ${d.version}` : ''}`);
   if (!Array.isArray(d.keys)) throw bad('"keys" must be an array');
-  const out = new Map<string, Uint8Array>();
+  const out: KeySet = { keys: new Map(), regions: new Map() };
+  const absList = (x: unknown) => Array.isArray(x) && x.every((p) => typeof p === 'string' && p.startsWith('/'));
   d.keys.forEach((k, i) => {
     if (!k || typeof k !== 'object' || typeof k.name !== 'string' || k.name === '') throw bad(`keys[${i}] has no name`);
+    // The name is printed from here on: refuse one that could be key material pasted in the wrong place.
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(k.name)) throw bad(`keys[${i}]: invalid key name`);
     if (typeof k.key !== 'string' || !/^[0-9a-fA-F]{32}$/.test(k.key)) throw bad(`keys[${i}] (${k.name}): "key" must be 32 hex digits`);
-    if (out.has(k.name)) throw bad(`key ${k.name} is listed twice`);
-    out.set(k.name, new Uint8Array(Buffer.from(k.key, 'hex')));
+    if (out.keys.has(k.name)) throw bad(`key ${k.name} is listed twice`);
+    out.keys.set(k.name, new Uint8Array(Buffer.from(k.key, 'hex')));
+    if (k.regions !== undefined && !absList(k.regions)) throw bad(`keys[${i}] (${k.name}): "regions" must be a list of absolute paths`);
+    if (k.region !== undefined && (typeof k.region !== 'string' || !k.region.startsWith('/'))) throw bad(`keys[${i}] (${k.name}): "region" must be an absolute path`);
+    const regions = k.regions ?? (k.region !== undefined ? [k.region] : undefined);
+    if (regions) out.regions.set(k.name, [...new Set(regions)]);
   });
+  if (d.manifest !== undefined) {
+    const m = d.manifest as Partial<{ path: unknown; sha256: unknown }> | null;
+    if (!m || typeof m !== 'object' || typeof m.path !== 'string' || !m.path.startsWith('/') || typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(m.sha256)) {
+      throw bad('"manifest" needs an absolute "path" and a "sha256" of 64 hex digits');
+    }
+    out.manifest = { path: m.path, sha256: m.sha256.toLowerCase() };
+  }
   return out;
+}
+
+/**
+ * Reads a keys file (its text or parsed JSON) into key bytes by name (see {@link readKeysFile}
+ * for the manifest digest and regions it also records). Throws `KEYS_FILE_INVALID` naming what is
+ * wrong (never a key value).
+ */
+export function parseKeysFile(input: string | unknown, source = 'keys file'): Map<string, Uint8Array> {
+  return readKeysFile(input, source).keys;
 }

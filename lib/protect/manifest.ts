@@ -10,7 +10,7 @@
  * guess of a secret).
  */
 import { createHash } from 'node:crypto';
-import { compareBytewise } from '../fs/entry.js';
+import { compareBytewise, type FsEntry } from '../fs/entry.js';
 import { EnclavifyError } from '../oci/errors.js';
 import type { FileClass, Region } from '../transforms/state.js';
 import type { Rule, RuleKind } from './rules.js';
@@ -20,6 +20,9 @@ export const MANIFEST_PATH = '/.enclavify/protection.json';
 
 /** The format of encrypted files, as named in the manifest. */
 export const ENCRYPTED_FORMAT = 'gramine-encrypted-files-2.0';
+
+/** Version of the manifest format: 2 pins metadata and non-regular entries, and allows amendments. */
+export const MANIFEST_VERSION = 2;
 
 /** A rule as the manifest records it (see {@link Rule}). */
 export interface ManifestRule {
@@ -32,8 +35,22 @@ export interface ManifestRule {
   source: string;
 }
 
+/**
+ * What a container runtime applies to an entry besides its content: permission bits (setuid,
+ * setgid and sticky included), numeric owner and group, and extended attributes (PAX
+ * `SCHILY.xattr.NAME` records, as containerd and Docker apply them; e.g. `security.capability`).
+ */
+export interface EntryMeta {
+  /** Permission bits, 0 to 0o7777 (no file-type bits). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Extended attributes by name (without the `SCHILY.xattr.` prefix), values as lowercase hex; absent when none. */
+  xattrs?: Record<string, string>;
+}
+
 /** An encrypted file: Gramine encrypted file bound to `path`, with the key of `region`. */
-export interface EncryptedFileRecord {
+export interface EncryptedFileRecord extends EntryMeta {
   path: string;
   class: 'encrypted';
   /** Key (region) name. */
@@ -47,7 +64,7 @@ export interface EncryptedFileRecord {
 }
 
 /** An authenticated file: kept as is, pinned by its SHA-256. */
-export interface AuthenticatedFileRecord {
+export interface AuthenticatedFileRecord extends EntryMeta {
   path: string;
   class: 'authenticated';
   size: number;
@@ -56,8 +73,8 @@ export interface AuthenticatedFileRecord {
   startup?: boolean;
 }
 
-/** A file deliberately left unprotected. */
-export interface PlainFileRecord {
+/** A file deliberately left unprotected (its metadata is still pinned). */
+export interface PlainFileRecord extends EntryMeta {
   path: string;
   class: 'plain';
   /** Mounted from the host at run time. */
@@ -66,10 +83,45 @@ export interface PlainFileRecord {
 
 export type FileRecord = EncryptedFileRecord | AuthenticatedFileRecord | PlainFileRecord;
 
+/** A symlink and its target (verbatim). */
+export interface SymlinkRecord extends EntryMeta {
+  path: string;
+  target: string;
+}
+
+/** Kinds of entries other than regular files and symlinks. */
+export type OtherEntryType = 'dir' | 'chardev' | 'blockdev' | 'fifo';
+
+/** A directory, device node or FIFO (the root directory is `/`). */
+export interface EntryRecord extends EntryMeta {
+  path: string;
+  type: OtherEntryType;
+  /** Device numbers, for `chardev` and `blockdev`. */
+  devmajor?: number;
+  devminor?: number;
+}
+
+/**
+ * Records added to a manifest made earlier, by a step that runs on a converted image (e.g.
+ * `enclavify sign` adding the signature files). The manifest before the amendment is the same
+ * document without this amendment (and the ones after it), serialized by {@link serializeManifest};
+ * `base` is its SHA-256, so a verifier pinned to that digest can recompute it and know exactly
+ * which records came later. An amendment only adds paths: it never repeats one recorded before.
+ * It holds only regular files (authenticated or plain, without setuid/setgid bits or xattrs) and
+ * directories (without setuid/setgid bits or xattrs): nothing under an encrypted region, no
+ * symlinks or devices.
+ */
+export interface Amendment {
+  /** SHA-256 of the manifest before this amendment. */
+  base: string;
+  files: Array<AuthenticatedFileRecord | PlainFileRecord>;
+  entries: EntryRecord[];
+}
+
 /** The protection manifest document. */
 export interface ProtectionManifest {
   kind: 'enclavify.protection-manifest';
-  version: 1;
+  version: typeof MANIFEST_VERSION;
   /** Format of the encrypted files. */
   encryptedFormat: typeof ENCRYPTED_FORMAT;
   regions: Region[];
@@ -79,21 +131,62 @@ export interface ProtectionManifest {
   /** Every regular file of the image (but the manifest itself), sorted bytewise by path. */
   files: FileRecord[];
   /** Every symlink of the image and its target, sorted by path (a changed link redirects opens). */
-  symlinks: Array<{ path: string; target: string }>;
+  symlinks: SymlinkRecord[];
+  /** Every directory (the root `/` included), device node and FIFO, sorted by path. */
+  entries: EntryRecord[];
+  /** Records added after the manifest was made (see {@link Amendment}); absent when none. */
+  amendments?: Amendment[];
 }
 
-/** Builds a manifest document: files and symlinks sorted, rules in the given order. */
+/** Builds a manifest document: records sorted, rules in the given order. */
 export function buildManifest(m: Omit<ProtectionManifest, 'kind' | 'version' | 'encryptedFormat'>): ProtectionManifest {
-  return {
+  const sorted = <T extends { path: string }>(xs: readonly T[]) => [...xs].sort((a, b) => compareBytewise(a.path, b.path));
+  const out: ProtectionManifest = {
     kind: 'enclavify.protection-manifest',
-    version: 1,
+    version: MANIFEST_VERSION,
     encryptedFormat: ENCRYPTED_FORMAT,
     regions: m.regions.map((r) => ({ name: r.name, path: r.path })),
     hostPaths: [...m.hostPaths],
     rules: m.rules.map(manifestRule),
-    files: [...m.files].sort((a, b) => compareBytewise(a.path, b.path)),
-    symlinks: [...m.symlinks].sort((a, b) => compareBytewise(a.path, b.path)),
+    files: sorted(m.files),
+    symlinks: sorted(m.symlinks),
+    entries: sorted(m.entries),
   };
+  if (m.amendments?.length) out.amendments = m.amendments.map((a) => ({ base: a.base, files: sorted(a.files), entries: sorted(a.entries) }));
+  return out;
+}
+
+const XATTR_PREFIX = 'SCHILY.xattr.';
+
+/** The {@link EntryMeta} of a layer or merged-view entry (xattrs from its PAX records, sorted by name). */
+export function entryMeta(e: FsEntry): EntryMeta {
+  const meta: EntryMeta = { mode: e.mode, uid: e.uid, gid: e.gid };
+  const names = Object.keys(e.pax ?? {}).filter((k) => k.startsWith(XATTR_PREFIX)).sort(compareBytewise);
+  if (names.length) meta.xattrs = Object.fromEntries(names.map((k) => [k.slice(XATTR_PREFIX.length), Buffer.from(e.pax![k]).toString('hex')]));
+  return meta;
+}
+
+/**
+ * How an entry's metadata differs from a record's: one phrase per difference (`mode 0755 ->
+ * 6777`, `uid 0 -> 1000`, `xattr security.capability added`), empty when it matches.
+ */
+export function metaDifferences(rec: EntryMeta & { devmajor?: number; devminor?: number }, e: FsEntry): string[] {
+  const out: string[] = [];
+  const oct = (m: number) => m.toString(8).padStart(4, '0');
+  if (rec.mode !== e.mode) out.push(`mode ${oct(rec.mode)} -> ${oct(e.mode)}`);
+  if (rec.uid !== e.uid) out.push(`uid ${rec.uid} -> ${e.uid}`);
+  if (rec.gid !== e.gid) out.push(`gid ${rec.gid} -> ${e.gid}`);
+  const have = entryMeta(e).xattrs ?? {};
+  const want = rec.xattrs ?? {};
+  for (const k of Object.keys(want)) if (!(k in have)) out.push(`xattr ${k} removed`);
+  for (const k of Object.keys(have)) {
+    if (!(k in want)) out.push(`xattr ${k} added`);
+    else if (have[k] !== want[k]) out.push(`xattr ${k} changed`);
+  }
+  if ((rec.devmajor !== undefined || e.devmajor !== undefined) && (rec.devmajor !== e.devmajor || rec.devminor !== e.devminor)) {
+    out.push(`device ${rec.devmajor},${rec.devminor} -> ${e.devmajor},${e.devminor}`);
+  }
+  return out;
 }
 
 /** A {@link Rule} in manifest form (fixed key order). */
@@ -105,12 +198,17 @@ export function manifestRule(r: Rule | ManifestRule): ManifestRule {
   return out;
 }
 
-/** The manifest's bytes: compact JSON, one file record per line, deterministic for the same input. */
+/** The manifest's bytes: compact JSON, one record per line, deterministic for the same document. */
 export function serializeManifest(m: ProtectionManifest): Buffer {
-  const { files, symlinks, ...head } = m;
+  const { files, symlinks, entries, amendments, ...head } = m;
   const top = JSON.stringify(head);
   const lines = (xs: unknown[]) => (xs.length ? `[\n${xs.map((x) => JSON.stringify(x)).join(',\n')}\n]` : '[]');
-  return Buffer.from(`${top.slice(0, -1)},\n"files":${lines(files)},\n"symlinks":${lines(symlinks)}}\n`);
+  let body = `${top.slice(0, -1)},\n"files":${lines(files)},\n"symlinks":${lines(symlinks)},\n"entries":${lines(entries)}`;
+  if (amendments?.length) {
+    const each = amendments.map((a) => `{"base":${JSON.stringify(a.base)},\n"files":${lines(a.files)},\n"entries":${lines(a.entries)}}`);
+    body += `,\n"amendments":[\n${each.join(',\n')}\n]`;
+  }
+  return Buffer.from(`${body}}\n`);
 }
 
 /** Hex SHA-256 of manifest bytes. */
@@ -119,8 +217,47 @@ export function manifestSha256(bytes: Uint8Array): string {
 }
 
 /**
- * Parses manifest bytes and checks the structure this code relies on (kind, version, unique
- * sorted paths, records of the right shape). Throws `MANIFEST_INVALID` naming the problem.
+ * The manifest as it was before amendment `i` (and the ones after it): the document with only
+ * the first `i` amendments, and its bytes. For a manifest written by {@link serializeManifest},
+ * `manifestBefore(m, m.amendments.length).bytes` are the manifest's own bytes.
+ */
+export function manifestBefore(m: ProtectionManifest, i: number): { manifest: ProtectionManifest; bytes: Buffer } {
+  const manifest: ProtectionManifest = { ...m };
+  const kept = (m.amendments ?? []).slice(0, i);
+  if (kept.length) manifest.amendments = kept;
+  else delete manifest.amendments;
+  return { manifest, bytes: serializeManifest(manifest) };
+}
+
+/** Every record of a manifest, amendments included, with the amendment (index) that added it. */
+export interface AnyRecord {
+  path: string;
+  kind: 'file' | 'symlink' | 'entry';
+  record: FileRecord | SymlinkRecord | EntryRecord;
+  /** Index of the amendment that added it; undefined for records of the manifest itself. */
+  amendment?: number;
+}
+
+/** The records of a manifest and of its amendments, in document order. */
+export function allRecords(m: ProtectionManifest): AnyRecord[] {
+  const out: AnyRecord[] = [];
+  const put = (kind: AnyRecord['kind'], xs: Array<FileRecord | SymlinkRecord | EntryRecord>, amendment?: number) => {
+    for (const r of xs) out.push({ path: r.path, kind, record: r, ...(amendment !== undefined ? { amendment } : {}) });
+  };
+  put('file', m.files);
+  put('symlink', m.symlinks);
+  put('entry', m.entries);
+  (m.amendments ?? []).forEach((a, i) => {
+    put('file', a.files, i);
+    put('entry', a.entries, i);
+  });
+  return out;
+}
+
+/**
+ * Parses manifest bytes and checks the structure this code relies on (kind, version, records of
+ * the right shape, each list sorted, no path recorded twice anywhere, amendments within their
+ * limits). Throws `MANIFEST_INVALID` naming the problem.
  */
 export function parseManifest(bytes: Uint8Array, source = MANIFEST_PATH): ProtectionManifest {
   const bad = (what: string) => new EnclavifyError('MANIFEST_INVALID', `protection manifest ${source}: ${what}`);
@@ -131,24 +268,42 @@ export function parseManifest(bytes: Uint8Array, source = MANIFEST_PATH): Protec
     throw bad(`not JSON (${(e as Error).message})`);
   }
   const m = doc as Partial<ProtectionManifest>;
-  if (!m || typeof m !== 'object') throw bad('not a JSON object');
+  if (!m || typeof m !== 'object' || Array.isArray(m)) throw bad('not a JSON object');
   if (m.kind !== 'enclavify.protection-manifest') throw bad('"kind" is not "enclavify.protection-manifest"');
-  if (m.version !== 1) throw bad(`unsupported version ${JSON.stringify(m.version)}`);
+  if ((m.version as number) === 1) throw bad('version 1 (written before enclavify pinned metadata and non-regular entries): convert the image again');
+  if (m.version !== MANIFEST_VERSION) throw bad(`unsupported version ${JSON.stringify(m.version)}`);
   if (m.encryptedFormat !== ENCRYPTED_FORMAT) throw bad(`unsupported encrypted-file format ${JSON.stringify(m.encryptedFormat)}`);
-  for (const k of ['regions', 'hostPaths', 'rules', 'files', 'symlinks'] as const) if (!Array.isArray(m[k])) throw bad(`"${k}" must be an array`);
+  for (const k of ['regions', 'hostPaths', 'rules', 'files', 'symlinks', 'entries'] as const) if (!Array.isArray(m[k])) throw bad(`"${k}" must be an array`);
+  if (m.amendments !== undefined && !Array.isArray(m.amendments)) throw bad('"amendments" must be an array');
   const names = new Set<string>();
   for (const r of m.regions!) {
     if (typeof r?.name !== 'string' || typeof r.path !== 'string' || !r.path.startsWith('/')) throw bad('a region needs a name and an absolute path');
     names.add(r.name);
   }
-  let prev: string | undefined;
-  for (const f of m.files!) {
-    if (typeof f?.path !== 'string' || !f.path.startsWith('/')) throw bad('a file record needs an absolute path');
-    if (prev !== undefined && compareBytewise(prev, f.path) >= 0) throw bad(`files are not sorted or not unique at ${f.path}`);
-    prev = f.path;
-    const nat = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-    const hex = (x: unknown) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x);
+  for (const r of m.rules!) {
+    if (typeof r?.path !== 'string' || !['encrypted', 'authenticated', 'plain'].includes(r.class)) throw bad('bad rule record');
+  }
+  const nat = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  const hex = (x: unknown) => typeof x === 'string' && /^[0-9a-f]{64}$/.test(x);
+  const meta = (r: Partial<EntryMeta>, what: string) => {
+    if (!nat(r.mode) || r.mode! > 0o7777 || !nat(r.uid) || !nat(r.gid)) throw bad(`${what}: mode, uid and gid must be integers (mode at most 0o7777)`);
+    if (r.xattrs !== undefined) {
+      if (!r.xattrs || typeof r.xattrs !== 'object' || Array.isArray(r.xattrs)) throw bad(`${what}: "xattrs" must be an object`);
+      for (const v of Object.values(r.xattrs)) if (typeof v !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(v)) throw bad(`${what}: xattr values must be lowercase hex`);
+    }
+  };
+  const sortedList = (xs: Array<{ path?: unknown }>, list: string) => {
+    let prev: string | undefined;
+    for (const x of xs) {
+      if (typeof x?.path !== 'string' || !x.path.startsWith('/')) throw bad(`a record of "${list}" needs an absolute path`);
+      if (prev !== undefined && compareBytewise(prev, x.path) >= 0) throw bad(`"${list}" is not sorted or not unique at ${x.path}`);
+      prev = x.path;
+    }
+  };
+  const file = (f: FileRecord, amended: boolean) => {
+    const what = `${amended ? 'amended ' : ''}file record ${f.path}`;
     if (f.class === 'encrypted') {
+      if (amended) throw bad(`${what}: an amendment cannot add encrypted files (they come from encryptFS only)`);
       if (!names.has(f.region) || !nat(f.size) || !nat(f.diskSize) || !hex(f.diskSha256)) throw bad(`bad encrypted-file record for ${f.path}`);
     } else if (f.class === 'authenticated') {
       if (!nat(f.size) || !hex(f.sha256)) throw bad(`bad authenticated-file record for ${f.path}`);
@@ -156,10 +311,46 @@ export function parseManifest(bytes: Uint8Array, source = MANIFEST_PATH): Protec
       const other = f as { class: unknown; path: string };
       throw bad(`unknown class ${JSON.stringify(other.class)} for ${other.path}`);
     }
+    meta(f, what);
+  };
+  const entry = (e: EntryRecord, amended: boolean) => {
+    const what = `${amended ? 'amended ' : ''}entry record ${e.path}`;
+    if (!['dir', 'chardev', 'blockdev', 'fifo'].includes(e.type)) throw bad(`${what}: unknown type ${JSON.stringify(e.type)}`);
+    if (amended && e.type !== 'dir') throw bad(`${what}: an amendment can add directories, not ${e.type}s`);
+    if ((e.type === 'chardev' || e.type === 'blockdev') !== (e.devmajor !== undefined) || (e.devmajor !== undefined && (!nat(e.devmajor) || !nat(e.devminor)))) {
+      throw bad(`${what}: device numbers go with device nodes only`);
+    }
+    meta(e, what);
+  };
+  const limited = (r: EntryMeta, what: string) => {
+    if (r.mode & 0o6000 || r.xattrs) throw bad(`${what}: an amendment cannot add setuid/setgid bits or xattrs`);
+  };
+  sortedList(m.files!, 'files');
+  sortedList(m.symlinks!, 'symlinks');
+  sortedList(m.entries!, 'entries');
+  for (const f of m.files!) file(f, false);
+  for (const s of m.symlinks!) {
+    if (typeof s.target !== 'string') throw bad(`bad symlink record for ${s.path}`);
+    meta(s, `symlink record ${s.path}`);
   }
-  for (const r of m.rules!) {
-    if (typeof r?.path !== 'string' || !['encrypted', 'authenticated', 'plain'].includes(r.class)) throw bad('bad rule record');
+  for (const e of m.entries!) entry(e, false);
+  (m.amendments ?? []).forEach((a, i) => {
+    if (!a || typeof a !== 'object' || !hex(a.base) || !Array.isArray(a.files) || !Array.isArray(a.entries)) throw bad(`amendment ${i} needs "base" (a SHA-256), "files" and "entries"`);
+    sortedList(a.files, `amendments[${i}].files`);
+    sortedList(a.entries, `amendments[${i}].entries`);
+    for (const f of a.files) {
+      file(f, true);
+      limited(f, `amended file record ${f.path}`);
+    }
+    for (const e of a.entries) {
+      entry(e, true);
+      limited(e, `amended entry record ${e.path}`);
+    }
+  });
+  const seen = new Set<string>();
+  for (const r of allRecords(m as ProtectionManifest)) {
+    if (seen.has(r.path)) throw bad(`${r.path} is recorded twice${r.amendment !== undefined ? ` (again by amendment ${r.amendment}: an amendment only adds paths)` : ''}`);
+    seen.add(r.path);
   }
-  for (const s of m.symlinks!) if (typeof s?.path !== 'string' || typeof s.target !== 'string') throw bad('bad symlink record');
   return m as ProtectionManifest;
 }

@@ -1,21 +1,41 @@
 /**
  * Offline verification of a converted image against its keys and its protection manifest:
+ * - the manifest is the one the keys file (or a policy) pins, by SHA-256; records added after it
+ *   by a later step (amendments, e.g. `enclavify sign`) are recognised, listed, and can only add
+ *   paths, never change what the pinned manifest says;
+ * - the keys and the manifest's regions agree (no region without a key, no key without a region);
  * - every encrypted file decrypts with its region's key, bound to its path (every node's MAC is
  *   checked), has its recorded size and is the very ciphertext the manifest records;
  * - every authenticated file has its recorded SHA-256;
- * - no file under an encrypted region is plaintext, in any layer (hidden entries included);
- * - nothing unlisted was added (files or symlinks), and nothing listed is missing.
- * Each problem is a {@link Finding} naming the file (and the layer, for hidden entries) and the
+ * - every recorded file, symlink, directory, device and FIFO has its recorded mode, owner, group
+ *   and xattrs;
+ * - no file under an encrypted region is plaintext, in any layer (hidden entries and whiteout
+ *   entries carrying bytes included), and no hidden layer entry holds an encrypted file's plaintext;
+ * - nothing unlisted was added, and nothing listed is missing.
+ * Each problem is a {@link Finding} naming the file (and the layer, for layer entries) and the
  * reason. Keys are never printed.
  */
 import { createHash } from 'node:crypto';
 import type { CryptoBackend } from '../crypto/backend.js';
 import type { Image } from '../oci/image.js';
 import { compareBytewise } from '../fs/entry.js';
-import { RootFs } from '../fs/merged.js';
+import { RootFs, type MergedEntry } from '../fs/merged.js';
 import { readTar } from '../fs/tar-read.js';
-import { parseKey, parseKeysFile, type KeyInput, type KeysFile } from './keys.js';
-import { MANIFEST_PATH, manifestSha256 as sha256Hex, parseManifest, type EncryptedFileRecord, type ProtectionManifest } from './manifest.js';
+import { parseKey, readKeysFile, type KeyInput, type KeysFile, type KeySet } from './keys.js';
+import {
+  allRecords,
+  MANIFEST_PATH,
+  manifestBefore,
+  manifestSha256 as sha256Hex,
+  metaDifferences,
+  parseManifest,
+  type AnyRecord,
+  type EncryptedFileRecord,
+  type EntryRecord,
+  type FileRecord,
+  type ProtectionManifest,
+  type SymlinkRecord,
+} from './manifest.js';
 import { FILE_ID } from './pf/format.js';
 import { PfError, verifyProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
@@ -25,13 +45,18 @@ export type FindingCode =
   | 'MANIFEST_MISSING'
   | 'MANIFEST_INVALID'
   | 'MANIFEST_DIGEST'
+  | 'AMENDED'
   | 'KEY_MISSING'
+  | 'KEY_UNUSED'
+  | 'KEY_REGION_MISMATCH'
   | 'MISSING'
   | 'TYPE_CHANGED'
   | 'HASH_MISMATCH'
+  | 'METADATA_CHANGED'
   | 'SIZE_MISMATCH'
   | 'CIPHERTEXT_CHANGED'
   | 'PLAINTEXT_IN_REGION'
+  | 'PLAINTEXT_COPY'
   | 'HARDLINK_IN_REGION'
   | 'UNLISTED'
   | 'SYMLINK_CHANGED'
@@ -54,12 +79,24 @@ export interface Finding {
 /** Options of {@link verify}. */
 export interface VerifyOptions {
   image: Image;
-  /** The keys: a keys file (its text or document), or key bytes / hex by key name. */
-  keys: string | KeysFile | ReadonlyMap<string, Uint8Array> | Record<string, KeyInput>;
-  /** Where the manifest is (default {@link MANIFEST_PATH}). */
+  /**
+   * The keys: a keys file (its text, its document, or {@link readKeysFile}'s result), or key bytes
+   * / hex by key name. A keys file's manifest digest pins the manifest (see `expectedManifestSha256`).
+   */
+  keys: string | KeysFile | KeySet | ReadonlyMap<string, Uint8Array> | Record<string, KeyInput>;
+  /** Where the manifest is (default: the keys file's `manifest.path`, else {@link MANIFEST_PATH}). */
   manifestPath?: string;
-  /** The manifest SHA-256 a policy expects (hex); a different manifest is a finding. */
+  /**
+   * The manifest SHA-256 a policy expects (hex, `sha256:` prefix allowed); a different manifest
+   * is a finding. Default: the digest the keys file records. Given, it wins over the keys file's.
+   */
   expectedManifestSha256?: string;
+  /**
+   * Records added to the manifest after the pinned one (amendments, e.g. the signature files
+   * `enclavify sign` records): `accept` (default) checks them like the others and lists them in
+   * {@link VerifyResult.pin}; `refuse` reports each as an `AMENDED` finding.
+   */
+  amendments?: 'accept' | 'refuse';
   backend?: CryptoBackend;
   progress?: (message: string) => void;
 }
@@ -71,19 +108,29 @@ export interface VerifyResult {
   findings: Finding[];
   /** SHA-256 of the manifest found in the image. */
   manifestSha256?: string;
+  /**
+   * The digest the manifest was checked against and where it came from; `amended` lists the
+   * paths recorded after that manifest (by amendments), which it does not pin. Absent when
+   * nothing pinned the manifest (keys given without a keys file, and no expected digest).
+   */
+  pin?: { sha256: string; source: 'expected' | 'keys file'; matched: boolean; amended: string[] };
   /** What was checked. */
-  checked: { encrypted: number; authenticated: number; plain: number; symlinks: number; hiddenEntries: number; layers: number };
+  checked: { encrypted: number; authenticated: number; plain: number; symlinks: number; entries: number; hiddenEntries: number; layers: number };
 }
 
 const abs = (p: string) => (p === '.' ? '/' : '/' + p);
 const rel = (p: string) => (p === '/' ? '.' : p.replace(/^\/+/, ''));
 
-function keyMap(keys: VerifyOptions['keys']): Map<string, Uint8Array> {
-  if (typeof keys === 'string') return parseKeysFile(keys);
-  if (keys instanceof Map) return new Map([...keys].map(([n, k]) => [n, parseKey(k, `key ${n}`)]));
-  const k = keys as KeysFile | Record<string, KeyInput>;
-  if ((k as KeysFile).kind === 'enclavify.keys') return parseKeysFile(k);
-  return new Map(Object.entries(k as Record<string, KeyInput>).map(([n, v]) => [n, parseKey(v, `key ${n}`)]));
+function keySet(keys: VerifyOptions['keys']): KeySet {
+  if (typeof keys === 'string') return readKeysFile(keys);
+  if (keys instanceof Map) return { keys: new Map([...keys].map(([n, k]) => [n, parseKey(k, `key ${n}`)])), regions: new Map() };
+  const k = keys as KeysFile | KeySet | Record<string, KeyInput>;
+  if ((k as KeysFile).kind === 'enclavify.keys') return readKeysFile(k);
+  if ((k as KeySet).keys instanceof Map) {
+    const s = k as KeySet;
+    return { ...s, keys: new Map([...s.keys].map(([n, v]) => [n, parseKey(v, `key ${n}`)])) };
+  }
+  return { keys: new Map(Object.entries(k as Record<string, KeyInput>).map(([n, v]) => [n, parseKey(v, `key ${n}`)])), regions: new Map() };
 }
 
 /** A check of one layer entry's bytes as an encrypted file. */
@@ -111,6 +158,26 @@ class Tap {
   }
 }
 
+const layerName = (fs: RootFs, i: number) => fs.layers[i]?.name ?? `layer ${i}`;
+
+/**
+ * Finds how the manifest relates to the pinned digest: the number of amendments the pinned
+ * manifest had (`m.amendments.length` when the manifest is the pinned one), or undefined when the
+ * manifest is not the pinned one plus amendments. Amendments after the pin must each name the
+ * manifest before them as their base.
+ */
+function pinnedPrefix(m: ProtectionManifest, sha: string, pinned: string): { at?: number; problem?: string } {
+  const n = m.amendments?.length ?? 0;
+  let at: number | undefined = sha === pinned ? n : undefined;
+  for (let i = n - 1; at === undefined && i >= 0; i--) if (sha256Hex(manifestBefore(m, i).bytes) === pinned) at = i;
+  if (at === undefined) return {};
+  for (let j = at; j < n; j++) {
+    const base = sha256Hex(manifestBefore(m, j).bytes);
+    if (m.amendments![j].base !== base) return { at, problem: `amendment ${j} names base ${m.amendments![j].base}, but the manifest before it has SHA-256 ${base}` };
+  }
+  return { at };
+}
+
 /**
  * Verifies an image's file protection (see the module comment). Reads every layer once to build
  * the merged view (hashing all files), then once more each layer that holds encrypted entries.
@@ -118,19 +185,25 @@ class Tap {
  */
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const findings: Finding[] = [];
-  const add = (f: Finding) => findings.push(f);
-  const keys = keyMap(opts.keys);
+  const add = (f: Finding): void => void findings.push(f);
+  const ks = keySet(opts.keys);
+  const keys = ks.keys;
   const layers = await opts.image.layers();
   opts.progress?.(`verify: scanning ${layers.length} layers of ${opts.image.name}`);
   const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
-  const checked = { encrypted: 0, authenticated: 0, plain: 0, symlinks: 0, hiddenEntries: 0, layers: layers.length };
+  const checked = { encrypted: 0, authenticated: 0, plain: 0, symlinks: 0, entries: 0, hiddenEntries: 0, layers: layers.length };
+  const explicit = opts.expectedManifestSha256?.toLowerCase().replace(/^sha256:/, '');
+  const pinned = explicit ?? ks.manifest?.sha256;
+  const pinSource = explicit ? 'expected' : 'keys file';
+  const whose = explicit ? 'the policy expects' : 'the keys file records';
+  let pin: VerifyResult['pin'];
   const done = (manifestSha256?: string): VerifyResult => {
     findings.sort((a, b) => compareBytewise(a.path, b.path) || (a.layer ?? -1) - (b.layer ?? -1));
-    return { ok: findings.length === 0, findings, ...(manifestSha256 ? { manifestSha256 } : {}), checked };
+    return { ok: findings.length === 0, findings, ...(manifestSha256 ? { manifestSha256 } : {}), ...(pin ? { pin } : {}), checked };
   };
 
   // The manifest itself.
-  const mPath = opts.manifestPath ?? MANIFEST_PATH;
+  const mPath = opts.manifestPath ?? ks.manifest?.path ?? MANIFEST_PATH;
   const mEntry = fs.get(rel(mPath));
   if (!mEntry || mEntry.type !== 'file') {
     add({ path: mPath, code: 'MANIFEST_MISSING', message: mEntry ? `the protection manifest is a ${mEntry.type}, not a file` : 'the image has no protection manifest: it was not converted by enclavify, or the manifest was removed' });
@@ -138,20 +211,61 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   }
   const mBytes = (await fs.readFiles([rel(mPath)])).get(rel(mPath))!;
   const mSha = sha256Hex(mBytes);
-  if (opts.expectedManifestSha256 && opts.expectedManifestSha256.toLowerCase() !== mSha) {
-    add({ path: mPath, code: 'MANIFEST_DIGEST', message: `the protection manifest has SHA-256 ${mSha}, the policy expects ${opts.expectedManifestSha256.toLowerCase()}` });
-  }
+  const digestFinding = () => add({ path: mPath, code: 'MANIFEST_DIGEST', message: `the protection manifest has SHA-256 ${mSha}, ${whose} ${pinned}${pinSource === 'keys file' ? ' (these keys were made for another image, or the manifest was rewritten)' : ''}` });
   let manifest: ProtectionManifest;
   try {
     manifest = parseManifest(mBytes, mPath);
   } catch (e) {
     add({ path: mPath, code: 'MANIFEST_INVALID', message: (e as Error).message });
+    if (pinned && pinned !== mSha) digestFinding();
     return done(mSha);
   }
+
+  // Which records the pinned digest covers: all of them, or all but the later amendments.
+  let unpinnedFrom = Infinity; // index of the first amendment the pin does not cover
+  if (pinned) {
+    const p = pinnedPrefix(manifest, mSha, pinned);
+    if (p.at === undefined) digestFinding();
+    else {
+      unpinnedFrom = p.at;
+      if (p.problem) add({ path: mPath, code: 'MANIFEST_INVALID', message: `protection manifest ${mPath}: ${p.problem}` });
+    }
+    pin = { sha256: pinned, source: pinSource, matched: p.at !== undefined, amended: [] };
+  }
+  const records = allRecords(manifest);
+  const unpinned = (r: AnyRecord) => r.amendment !== undefined && r.amendment >= unpinnedFrom;
+  for (const r of records) {
+    if (!unpinned(r)) continue;
+    pin!.amended.push(r.path);
+    if (opts.amendments === 'refuse') {
+      add({ path: r.path, code: 'AMENDED', message: `recorded by amendment ${r.amendment} of the protection manifest, after the manifest ${whose}; refused (amendments: refuse)` });
+      continue;
+    }
+    // An amendment records what later layers add; a path already in the image below the manifest is not that.
+    const e = fs.get(rel(r.path));
+    if (e && e.layer <= mEntry.layer) {
+      add({ path: r.path, code: 'AMENDED', message: `recorded by amendment ${r.amendment} after the manifest ${whose}, but it comes from ${layerName(fs, e.layer)}, not from a layer added after the protection manifest` });
+    }
+  }
+
+  // Keys against regions.
   const rules = manifest.rules as Rule[];
-  const regionPath = new Map(manifest.regions.map((r) => [r.name, r.path]));
-  for (const [name, path] of regionPath) {
-    if (!keys.has(name)) add({ path, code: 'KEY_MISSING', message: `no key named ${name} for encrypted region ${path}: its files cannot be checked` });
+  const regionsOf = new Map<string, string[]>();
+  for (const r of manifest.regions) regionsOf.set(r.name, [...(regionsOf.get(r.name) ?? []), r.path]);
+  for (const [name, paths] of regionsOf) {
+    if (!keys.has(name)) {
+      add({ path: paths[0], code: 'KEY_MISSING', message: `no key named ${name} for encrypted region ${paths.join(', ')}: its files cannot be checked` });
+      continue;
+    }
+    const said = ks.regions.get(name);
+    if (said && [...new Set(said)].sort().join('\0') !== [...new Set(paths)].sort().join('\0')) {
+      add({ path: paths[0], code: 'KEY_REGION_MISMATCH', message: `the keys file says key ${name} protects ${said.join(', ')}, the protection manifest uses it for ${paths.join(', ')}` });
+    }
+  }
+  for (const name of keys.keys()) {
+    if (regionsOf.has(name)) continue;
+    const where = ks.regions.get(name);
+    add({ path: where?.[0] ?? mPath, code: 'KEY_UNUSED', message: `key ${name}${where ? ` (for ${where.join(', ')})` : ''} is used by no encrypted region of the protection manifest: the region was removed from the manifest, or the keys belong to another image` });
   }
 
   // Merged view against the manifest.
@@ -161,17 +275,27 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     if (!m) tasks.set(layer, (m = new Map()));
     m.set(index, t);
   };
-  const listed = new Map(manifest.files.map((f) => [f.path, f]));
-  const visibleContent = new Set<string>(); // `${layer}:${index}` of listed encrypted files
-  for (const rec of manifest.files) {
-    const e = fs.get(rel(rec.path));
-    if (!e) {
-      add({ path: rec.path, code: 'MISSING', message: `listed in the protection manifest as ${rec.class} but absent from the image` });
-      continue;
-    }
-    if (e.type !== 'file') {
-      add({ path: rec.path, code: 'TYPE_CHANGED', message: `listed as a ${rec.class} file but the image has a ${e.type} there` });
-      continue;
+  const recorded = new Map(records.map((r) => [r.path, r]));
+  const handled = new Set<string>(); // `${layer}:${index}` of content checked through the merged view
+  const metadata = (path: string, rec: { mode: number; uid: number; gid: number }, e: MergedEntry) => {
+    const diff = metaDifferences(rec, e);
+    if (diff.length) add({ path, code: 'METADATA_CHANGED', message: `${e.type} metadata differs from the protection manifest: ${diff.join(', ')}` });
+  };
+  for (const r of records) {
+    const e = fs.get(rel(r.path));
+    if (r.kind === 'file') checkFile(r.record as FileRecord, e);
+    else if (r.kind === 'symlink') checkSymlink(r.record as SymlinkRecord, e);
+    else checkEntry(r.record as EntryRecord, e);
+  }
+
+  function checkFile(rec: FileRecord, e: MergedEntry | undefined): void {
+    if (!e) return add({ path: rec.path, code: 'MISSING', message: `listed in the protection manifest as ${rec.class} but absent from the image` });
+    if (e.type !== 'file') return add({ path: rec.path, code: 'TYPE_CHANGED', message: `listed as a ${rec.class} file but the image has a ${e.type} there` });
+    metadata(rec.path, rec, e);
+    const m = matchRules(rules, rec.path);
+    if (rec.class !== 'encrypted' && m?.class === 'encrypted') {
+      handled.add(`${e.content!.layer}:${e.content!.index}`);
+      return add({ path: rec.path, code: 'PLAINTEXT_IN_REGION', message: `listed as a ${rec.class} file inside encrypted region ${m.rule.path}: files of encrypted regions must be encrypted` });
     }
     if (rec.class === 'authenticated') {
       checked.authenticated++;
@@ -180,50 +304,67 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
       }
     } else if (rec.class === 'encrypted') {
       checked.encrypted++;
-      if (!keys.has(rec.region)) continue;
+      if (!keys.has(rec.region)) return;
       if (e.nlink > 1) {
         add({ path: rec.path, code: 'HARDLINK_IN_REGION', message: `encrypted file shares its content with ${e.nlink - 1} other path(s) through hard links; an encrypted file is bound to one path` });
       }
       const c = e.content!;
-      visibleContent.add(`${c.layer}:${c.index}`);
+      handled.add(`${c.layer}:${c.index}`);
       schedule(c.layer, c.index, { path: rec.path, region: rec.region, what: { kind: 'listed', record: rec }, layer: c.layer });
     } else checked.plain++;
   }
-  for (const e of fs.entries()) {
-    const p = abs(e.path);
-    if (e.type !== 'file' || p === mPath || listed.has(p)) continue;
-    const m = matchRules(rules, p);
-    const added = `(added by ${fs.layers[e.layer]?.name ?? `layer ${e.layer}`})`;
-    if (m?.class === 'encrypted' && keys.has(m.region!)) {
-      const c = e.content!;
-      visibleContent.add(`${c.layer}:${c.index}`);
-      schedule(c.layer, c.index, { path: p, region: m.region!, what: { kind: 'unlisted' }, layer: c.layer });
-    } else {
-      add({ path: p, code: 'UNLISTED', message: `file not listed in the protection manifest ${added}${m?.class === 'encrypted' ? ` inside encrypted region ${m.rule.path}` : ''}` });
-    }
-  }
 
-  // Symlinks: a changed or added link redirects what a program opens.
-  const links = new Map(manifest.symlinks.map((s) => [s.path, s.target]));
-  for (const [p, target] of links) {
+  function checkSymlink(rec: SymlinkRecord, e: MergedEntry | undefined): void {
     checked.symlinks++;
-    const e = fs.get(rel(p));
-    if (!e) add({ path: p, code: 'MISSING', message: `symlink -> ${target} listed in the protection manifest but absent from the image` });
-    else if (e.type !== 'symlink') add({ path: p, code: 'TYPE_CHANGED', message: `listed as a symlink -> ${target} but the image has a ${e.type} there` });
-    else if (e.linkname !== target) add({ path: p, code: 'SYMLINK_CHANGED', message: `symlink now points to ${e.linkname}, the manifest records ${target}` });
+    if (!e) return add({ path: rec.path, code: 'MISSING', message: `symlink -> ${rec.target} listed in the protection manifest but absent from the image` });
+    if (e.type !== 'symlink') return add({ path: rec.path, code: 'TYPE_CHANGED', message: `listed as a symlink -> ${rec.target} but the image has a ${e.type} there` });
+    if (e.linkname !== rec.target) add({ path: rec.path, code: 'SYMLINK_CHANGED', message: `symlink now points to ${e.linkname}, the manifest records ${rec.target}` });
+    metadata(rec.path, rec, e);
   }
-  for (const e of fs.entries()) {
-    if (e.type === 'symlink' && !links.has(abs(e.path))) {
-      add({ path: abs(e.path), code: 'UNLISTED', message: `symlink -> ${e.linkname} not listed in the protection manifest (added by ${fs.layers[e.layer]?.name ?? `layer ${e.layer}`})` });
+
+  function checkEntry(rec: EntryRecord, e: MergedEntry | undefined): void {
+    checked.entries++;
+    if (!e) return add({ path: rec.path, code: 'MISSING', message: `${rec.type} listed in the protection manifest but absent from the image` });
+    if (e.type !== rec.type) return add({ path: rec.path, code: 'TYPE_CHANGED', message: `listed as a ${rec.type} but the image has a ${e.type} there` });
+    metadata(rec.path, rec, e);
+  }
+
+  // Entries the manifest does not list.
+  for (const e of [fs.root, ...fs.entries()]) {
+    const p = abs(e.path);
+    if (p === mPath || recorded.has(p)) continue;
+    const added = `(added by ${layerName(fs, e.layer)})`;
+    if (e.type === 'file') {
+      const m = matchRules(rules, p);
+      if (m?.class === 'encrypted' && keys.has(m.region!)) {
+        const c = e.content!;
+        handled.add(`${c.layer}:${c.index}`);
+        schedule(c.layer, c.index, { path: p, region: m.region!, what: { kind: 'unlisted' }, layer: c.layer });
+      } else {
+        add({ path: p, code: 'UNLISTED', message: `file not listed in the protection manifest ${added}${m?.class === 'encrypted' ? ` inside encrypted region ${m.rule.path}` : ''}` });
+      }
+    } else if (e.type === 'symlink') {
+      add({ path: p, code: 'UNLISTED', message: `symlink -> ${e.linkname} not listed in the protection manifest ${added}` });
+    } else {
+      const dev = e.type === 'chardev' || e.type === 'blockdev' ? ` ${e.devmajor},${e.devminor}` : '';
+      add({ path: p, code: 'UNLISTED', message: `${e.type}${dev} (mode ${e.mode.toString(8).padStart(4, '0')}) not listed in the protection manifest ${added}` });
     }
   }
 
-  // Every layer: entries under encrypted regions that the merged view does not show.
+  // Every layer: entries under encrypted regions that the merged view does not show, and
+  // whiteout entries that carry bytes there.
   fs.layers.forEach((ix, i) => {
     ix.entries.forEach((e, k) => {
-      if (e.whiteout || (e.type !== 'file' && e.type !== 'hardlink')) return;
       const p = abs(e.path);
       if (p === mPath) return; // the manifest itself (plain by construction, even under a `/` region)
+      if (e.whiteout) {
+        const m = e.size > 0 ? matchRules(rules, p) : undefined;
+        if (m?.class === 'encrypted') {
+          add({ path: p, code: 'PLAINTEXT_IN_REGION', layer: i, message: `${ix.name}: whiteout entry carrying ${e.size} bytes inside encrypted region ${m.rule.path}: container runtimes never extract them, but they are in the layer blob unencrypted` });
+        }
+        return;
+      }
+      if (e.type !== 'file' && e.type !== 'hardlink') return;
       const m = matchRules(rules, p);
       if (m?.class !== 'encrypted') return;
       if (e.type === 'hardlink') {
@@ -232,7 +373,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
         add({ path: p, code: 'HARDLINK_IN_REGION', layer: i, message: `${ix.name}: hard link to /${e.linkname} inside encrypted region ${m.rule.path}${seen ? '' : ' (hidden by a later layer)'}: the linked content is not encrypted for this path` });
         return;
       }
-      if (visibleContent.has(`${i}:${k}`)) return;
+      if (handled.has(`${i}:${k}`)) return;
       checked.hiddenEntries++;
       if (!keys.has(m.region!)) return;
       schedule(i, k, { path: p, region: m.region!, what: { kind: 'hidden' }, layer: i });
@@ -240,6 +381,7 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   });
 
   // Read what must be decrypted: one pass per layer that holds some.
+  const plaintexts = new Map<string, string>(); // plaintext SHA-256 of listed encrypted files -> path
   for (const [i, wanted] of [...tasks].sort((a, b) => a[0] - b[0])) {
     const layer = layers[i];
     opts.progress?.(`verify: decrypting ${wanted.size} file(s) of ${layer.name}`);
@@ -248,15 +390,39 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
     for await (const { content } of readTar(await layer.uncompressed(), { source: layer.name })) {
       const t = wanted.get(k++);
       if (!t || !content) continue;
-      await checkEncrypted(t, content, keys.get(t.region)!, fs.layers[i].name, opts.backend, add);
+      const plain = await checkEncrypted(t, content, keys.get(t.region)!, fs.layers[i].name, opts.backend, add);
+      if (plain && t.what.kind === 'listed' && plain.size > 0) plaintexts.set(plain.sha256, t.path);
       if (--left === 0) break;
     }
+  }
+
+  // Hidden layer entries (and whiteout entries with bytes) holding an encrypted file's plaintext:
+  // e.g. the source of a `mv` into the region, left in a lower layer.
+  if (plaintexts.size) {
+    const visible = new Set<string>();
+    for (const e of fs.entries()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
+    fs.layers.forEach((ix, i) => {
+      ix.entries.forEach((e, k) => {
+        const of = e.sha256 !== undefined && e.size > 0 ? plaintexts.get(e.sha256) : undefined;
+        if (!of || visible.has(`${i}:${k}`)) return;
+        const p = abs(e.path);
+        if (matchRules(rules, p)?.class === 'encrypted') return; // reported as plaintext in the region above
+        add({ path: p, code: 'PLAINTEXT_COPY', layer: i, message: `${ix.name}: ${e.whiteout ? 'whiteout' : 'hidden'} entry holding the plaintext of encrypted file ${of} (invisible in the container, but readable in the layer blob)` });
+      });
+    });
   }
   return done(mSha);
 }
 
-/** Decrypts one entry and turns every problem into a finding. */
-async function checkEncrypted(t: Task, content: AsyncIterable<unknown>, key: Uint8Array, layerName: string, backend: CryptoBackend | undefined, add: (f: Finding) => void): Promise<void> {
+/** Decrypts one entry and turns every problem into a finding; returns the plaintext's size and SHA-256 when it decrypted. */
+async function checkEncrypted(
+  t: Task,
+  content: AsyncIterable<unknown>,
+  key: Uint8Array,
+  layerName: string,
+  backend: CryptoBackend | undefined,
+  add: (f: Finding) => void,
+): Promise<{ size: number; sha256: string } | undefined> {
   const tap = new Tap();
   const where = t.what.kind === 'hidden' ? `${layerName}: hidden entry ` : '';
   const hiddenNote = t.what.kind === 'hidden' ? ' (hidden by a later layer, but its bytes are in the layer blob)' : '';
@@ -270,32 +436,41 @@ async function checkEncrypted(t: Task, content: AsyncIterable<unknown>, key: Uin
     // No magic: plaintext (an empty file counts too: an encrypted file is never empty).
     if (!magic) {
       add({ path: t.path, code: 'PLAINTEXT_IN_REGION', ...layer, message: `${where}plaintext in encrypted region: not a Gramine encrypted file (no GRAFS_PF header)${hiddenNote}${t.what.kind === 'unlisted' ? '; not listed in the protection manifest' : ''}` });
-      return;
+      return undefined;
     }
     const code = e.code === 'PF_INPUT' ? 'PF_FORMAT' : e.code;
     add({ path: t.path, code, ...layer, message: `${where}${e.message}${hiddenNote}` });
-    return;
+    return undefined;
   }
   const disk = tap.hash.digest('hex');
+  const plain = { size: info.plainSize, sha256: info.sha256 };
   if (t.what.kind === 'unlisted') {
     add({ path: t.path, code: 'UNLISTED', message: `a valid encrypted file (${info.plainSize} bytes) that the protection manifest does not list` });
-    return;
+    return plain;
   }
-  if (t.what.kind === 'hidden') return; // a valid encrypted file, hidden: no plaintext leaks
+  if (t.what.kind === 'hidden') return plain; // a valid encrypted file, hidden: no plaintext leaks
   const rec = t.what.record;
   if (info.plainSize !== rec.size) {
     add({ path: t.path, code: 'SIZE_MISMATCH', message: `decrypts to ${info.plainSize} bytes, the manifest records ${rec.size}` });
   } else if (disk !== rec.diskSha256 || info.diskSize !== rec.diskSize) {
     add({ path: t.path, code: 'CIPHERTEXT_CHANGED', message: `a valid encrypted file for this path, but not the one the manifest records (SHA-256 ${disk}, recorded ${rec.diskSha256}): an older version or a re-encryption (rollback?)` });
   }
+  return plain;
 }
 
-/** Findings as text, one per line: `PATH: CODE: message`. */
+/** Findings as text, one per line: `PATH: CODE: message`; then what the pin does not cover. */
 export function formatFindings(r: VerifyResult): string {
+  const lines: string[] = [];
   if (r.ok) {
     const c = r.checked;
-    return `verified: ${c.encrypted} encrypted, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}`;
+    const pinned = r.pin ? ` (${r.pin.source === 'expected' ? 'the expected digest' : 'pinned by the keys file'})` : ' (not pinned: no digest in the keys file or given)';
+    lines.push(`verified: ${c.encrypted} encrypted, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.entries} directories and other entries, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}${pinned}`);
+  } else {
+    lines.push(`${r.findings.length} finding(s):`, ...r.findings.map((f) => `  ${f.path}: ${f.code}: ${f.message}`));
   }
-  return [`${r.findings.length} finding(s):`, ...r.findings.map((f) => `  ${f.path}: ${f.code}: ${f.message}`)].join('\n');
+  if (r.pin?.matched && r.pin.amended.length) {
+    const shown = r.pin.amended.slice(0, 10).join(', ') + (r.pin.amended.length > 10 ? `, ... (${r.pin.amended.length} in all)` : '');
+    lines.push(`note: ${r.pin.amended.length} path(s) recorded after the pinned manifest (amendments, e.g. by enclavify sign), checked but not covered by the pin: ${shown}`);
+  }
+  return lines.join('\n');
 }
-

@@ -8,20 +8,30 @@
  */
 import type { CryptoBackend } from '../crypto/backend.js';
 import { EnclavifyError } from '../oci/errors.js';
-import type { RootFs } from '../fs/merged.js';
+import type { MergedEntry, RootFs } from '../fs/merged.js';
 import { encryptLayers } from '../protect/encrypt-layers.js';
+import { historyMentions, scrubHistory } from '../protect/history.js';
 import { keysFile, regionKeys, toRegionKeys, type KeyInput } from '../protect/keys.js';
 import {
+  allRecords,
   buildManifest,
+  entryMeta,
   MANIFEST_PATH,
   manifestSha256,
+  metaDifferences,
   parseManifest,
   serializeManifest,
+  type AnyRecord,
+  type AuthenticatedFileRecord,
+  type EntryRecord,
   type FileRecord,
+  type PlainFileRecord,
   type ProtectionManifest,
+  type SymlinkRecord,
 } from '../protect/manifest.js';
 import { matchRules, type Rule } from '../protect/rules.js';
 import type { Layer } from '../oci/image.js';
+import type { FsEntry } from '../fs/entry.js';
 import type { Draft, LayerItem, Transform } from './pipeline.js';
 import { CLASSIFICATION, need, PROTECTION, type Classification, type Protection } from './state.js';
 
@@ -41,6 +51,12 @@ export interface EncryptFsOptions {
   keysArtifact?: string | false;
   /** Layers rewritten at once (default 2). */
   concurrency?: number;
+  /**
+   * Replace the text of image history entries (`created_by`, `comment`) that name a path in an
+   * encrypted region: build commands are kept in the config in plaintext and may hold what they
+   * wrote there (`RUN echo s3cret > /app/data/pw`). Default false: fileClassify warns about them.
+   */
+  scrubHistory?: boolean;
 }
 
 /** Report key of this transform in `draft.report`. */
@@ -60,9 +76,14 @@ export interface EncryptReport {
   rewrittenLayers: number[];
   /** 0-based indexes of the layers kept byte-identical. */
   unchangedLayers: number[];
+  /** Hidden entries dropped, and whiteout entries emptied, so that no plaintext of a region remains in a layer. */
   dropped: Array<{ layer: number; path: string; why: string }>;
   keyNames: string[];
   deterministic: boolean;
+  /** Problems to look at: visible plaintext copies of encrypted files outside the regions. */
+  warnings: string[];
+  /** Indexes of the history entries whose text was replaced (`scrubHistory`). */
+  historyScrubbed?: number[];
 }
 
 const rel = (p: string) => p.slice(1);
@@ -77,16 +98,17 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
     seen.add(p);
     const f = c.files.get(p);
     if (!f) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} is in the image but not in the classification: a transform changed the files between fileClassify and encryptFS`);
+    const meta = entryMeta(e);
     if (f.class === 'encrypted') {
       const x = encrypted.get(p);
       if (!x) throw new EnclavifyError('ENCRYPT_INTERNAL', `${p} is classified encrypted but was not encrypted`);
-      out.push({ path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256 });
+      out.push({ path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256, ...meta });
     } else if (f.class === 'authenticated') {
       if (e.sha256 !== f.sha256 && f.sha256 !== undefined) {
         throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} changed between fileClassify and encryptFS`);
       }
-      out.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256!, ...(f.startup ? { startup: true } : {}) });
-    } else out.push({ path: p, class: 'plain', ...(f.hostPath ? { hostPath: true } : {}) });
+      out.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256!, ...(f.startup ? { startup: true } : {}), ...meta });
+    } else out.push({ path: p, class: 'plain', ...(f.hostPath ? { hostPath: true } : {}), ...meta });
   }
   for (const p of c.files.keys()) {
     if (!seen.has(p)) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} was classified but is no longer in the image`);
@@ -94,14 +116,38 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
   return out;
 }
 
+/** A symlink's record. */
+const symlinkRecord = (e: MergedEntry): SymlinkRecord => ({ path: '/' + e.path, target: e.linkname!, ...entryMeta(e) });
+
+/** A directory's, device's or FIFO's record (the root is `/`). */
+function entryRecord(e: MergedEntry | FsEntry): EntryRecord {
+  const type = e.type as EntryRecord['type'];
+  const dev = type === 'chardev' || type === 'blockdev' ? { devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0 } : {};
+  return { path: e.path === '.' ? '/' : '/' + e.path, type, ...dev, ...entryMeta(e) };
+}
+
+const isOther = (e: FsEntry) => e.type === 'dir' || e.type === 'chardev' || e.type === 'blockdev' || e.type === 'fifo';
+
+/** Records of the symlinks and of the directories (root included), devices and FIFOs of a view. */
+function viewRecords(fs: RootFs): { symlinks: SymlinkRecord[]; entries: EntryRecord[] } {
+  const all = fs.entries();
+  return {
+    symlinks: all.filter((e) => e.type === 'symlink').map(symlinkRecord),
+    entries: [fs.root, ...all].filter(isOther).map(entryRecord),
+  };
+}
+
+/** The directories of the manifest layer (the manifest's ancestors), read-only for all but root. */
+function manifestDirItems(path: string, mtime: number): LayerItem[] {
+  const parts = rel(path).split('/');
+  return parts.slice(0, -1).map((_, i) => ({ entry: { path: parts.slice(0, i + 1).join('/'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 } }));
+}
+
 /** Builds the layer holding the manifest (its directories, then the file, read-only). */
 async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<{ layer: Layer; bytes: Buffer }> {
   const bytes = serializeManifest(manifest);
   const mtime = Math.floor(draft.created.getTime() / 1000);
-  const parts = rel(path).split('/');
-  const items: LayerItem[] = parts.slice(0, -1).map((_, i) => ({
-    entry: { path: parts.slice(0, i + 1).join('/'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 },
-  }));
+  const items = manifestDirItems(path, mtime);
   items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size: bytes.length }, content: bytes });
   return { layer: await draft.buildLayer(items, 'protection manifest'), bytes };
 }
@@ -161,13 +207,18 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         draft.replaceLayer(i, layer, `enclavify encryptFS: ${n} file(s) encrypted`);
       }
 
-      // The manifest describes the files as they are after encryption (metadata is unchanged).
+      // The manifest describes the files as they are after encryption (metadata is unchanged),
+      // and every other entry; the manifest layer's own directories as that layer sets them.
+      const view = viewRecords(fs);
+      const own = manifestDirItems(MANIFEST_PATH, 0).map((it) => entryRecord(it.entry));
+      const ownPaths = new Set(own.map((r) => r.path));
       const manifest = buildManifest({
         regions: c.regions,
         hostPaths: c.hostPaths,
         rules,
         files: manifestFiles(fs, c, res.encrypted),
-        symlinks: fs.entries().filter((e) => e.type === 'symlink').map((e) => ({ path: '/' + e.path, target: e.linkname! })),
+        symlinks: view.symlinks,
+        entries: [...view.entries.filter((r) => !ownPaths.has(r.path)), ...own],
       });
       const bytes = await addManifestLayer(draft, manifest, MANIFEST_PATH);
       const sha = manifestSha256(bytes);
@@ -202,7 +253,16 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         dropped: res.dropped,
         keyNames: regionKeyList.map((k) => k.name),
         deterministic: !!options.deterministic,
+        warnings: res.copies.map((x) => `${x.path} holds the same bytes as encrypted ${x.of}, readable in plaintext: encrypting one copy protects nothing (encrypt or remove the other)`),
       };
+      for (const w of report.warnings) draft.progress(`warning: ${w}`);
+      if (options.scrubHistory) {
+        const mentions = historyMentions(draft.config, rules);
+        if (mentions.length) {
+          report.historyScrubbed = scrubHistory(draft.config, mentions);
+          draft.progress(`encryptFS: replaced the text of ${mentions.length} image history entr${mentions.length > 1 ? 'ies' : 'y'} naming encrypted regions`);
+        }
+      }
       draft.report[ENCRYPT_REPORT] = report;
       draft.progress(`encryptFS: ${res.encrypted.size} file(s) encrypted in ${res.replaced.size} layer(s); manifest ${MANIFEST_PATH} sha256:${sha}`);
     },
@@ -217,30 +277,69 @@ export function formatEncryptReport(r: EncryptReport): string {
   const list = (xs: number[]) => (xs.length ? xs.map((i) => i + 1).join(', ') : 'none');
   out.push(`  layers rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
   for (const d of r.dropped) out.push(`  dropped from layer ${d.layer + 1}: ${d.path} (${d.why})`);
+  for (const w of r.warnings ?? []) out.push(`  warning: ${w}`);
+  if (r.historyScrubbed?.length) out.push(`  history entries ${r.historyScrubbed.map((i) => i + 1).join(', ')} replaced (they named encrypted regions)`);
   out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer + 1}) sha256:${r.manifestSha256}`);
   if (r.deterministic) out.push('  deterministic mode: keys and nonces derived from the master key');
   return out.join('\n');
 }
 
-/** What {@link refreshProtectionManifest} changed. */
+/** What {@link refreshProtectionManifest} did. */
 export interface ManifestRefresh {
-  /** Files recorded for the first time (absolute paths). */
+  /** Regular files recorded for the first time (absolute paths). */
   added: string[];
-  /** Authenticated files whose recorded hash was updated. */
+  /** Symlinks, directories, devices and FIFOs recorded for the first time. */
+  addedEntries: string[];
+  /**
+   * Recorded paths whose entry changed since the manifest was made (content, type, target or
+   * metadata). Their records are kept as they were: verify reports them (HASH_MISMATCH, ...).
+   */
   changed: string[];
-  /** Files no longer in the image, removed from the manifest. */
+  /** Recorded paths no longer in the image; their records are kept (verify reports them MISSING). */
   removed: string[];
+  /** New paths left unrecorded, and why (verify reports them UNLISTED). */
+  skipped: Array<{ path: string; why: string }>;
+  /**
+   * `merged`: the records went into the manifest made in this pipeline (the keys artifact gets
+   * the new digest); `amendment`: the manifest came with the image, so they went into an
+   * amendment that keeps the earlier manifest (and its digest) recoverable; `unchanged`: nothing
+   * to record.
+   */
+  mode: 'merged' | 'amendment' | 'unchanged';
   manifestSha256: string;
 }
 
+/** Whether a merged-view entry still matches its record (same type, content or target, metadata). */
+function matchesRecord(r: AnyRecord, e: MergedEntry): boolean {
+  if (r.kind === 'file') {
+    const f = r.record as FileRecord;
+    if (e.type !== 'file' || metaDifferences(f, e).length) return false;
+    return f.class !== 'authenticated' || f.sha256 === e.sha256; // encrypted files: verify decrypts them
+  }
+  if (r.kind === 'symlink') return e.type === 'symlink' && e.linkname === (r.record as SymlinkRecord).target && !metaDifferences(r.record as SymlinkRecord, e).length;
+  const x = r.record as EntryRecord;
+  return e.type === x.type && !metaDifferences(x, e).length;
+}
+
 /**
- * Brings the protection manifest up to date after later transforms added layers (a runtime's
- * files, say), so that `verify` accepts them: new and changed files are recorded with the class
- * the rules give them (authenticated files with their SHA-256), removed ones dropped, symlinks
- * re-read. The manifest layer is rebuilt in place and `PROTECTION.manifestSha256` (and the keys
- * artifact) updated; call it before anything reads the digest (policies). A later layer that puts
- * plaintext under an encrypted region, or changes an encrypted file, is refused: encrypted
- * content can only come from encryptFS.
+ * Records in the protection manifest what later transforms added (a runtime's files, the
+ * signature files of `enclavify sign`), so that `verify` accepts them. It only ever ADDS records,
+ * for paths the manifest does not have yet, whose entries come from layers above the manifest's:
+ * a recorded file that changed since keeps its record (verify reports it; the change is listed in
+ * `changed` and in a progress warning), a removed one too. Regular files get the class the
+ * manifest's rules give them (authenticated with their SHA-256, or plain); a new file under an
+ * encrypted region is refused (`MANIFEST_REFRESH_ENCRYPTED`): encrypted content can only come
+ * from encryptFS.
+ *
+ * In the pipeline that ran encryptFS, the records are merged into the manifest and the keys
+ * artifact gets the new digest. On an image converted earlier (no encryptFS in this pipeline),
+ * they go into an {@link Amendment} instead: the manifest before it stays recoverable byte for
+ * byte, so a keys file (or policy) pinning the earlier digest still verifies, and verify knows
+ * which records the pin does not cover. An amendment holds only regular files and directories
+ * without setuid/setgid bits or xattrs; other new entries are left unrecorded (`skipped`).
+ *
+ * The manifest layer is rebuilt in place and `PROTECTION.manifestSha256` (and the report) updated;
+ * call it before anything reads the digest (policies).
  *
  * ```ts
  * // at the end of a runtime's inject():
@@ -256,41 +355,66 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   const current = (await fs.readFiles([rel(path)])).get(rel(path));
   if (!current) throw new EnclavifyError('MANIFEST_LAYER_MISSING', `refreshProtectionManifest: ${path} is no longer in the image`);
   const old = parseManifest(current, path);
+  const merge = draft.state.has(KEYS_ARTIFACT_STATE); // encryptFS made this manifest in this pipeline
+  if (!merge && !serializeManifest(old).equals(Buffer.from(current))) {
+    throw new EnclavifyError('MANIFEST_NOT_CANONICAL', `refreshProtectionManifest: ${path} is not as enclavify writes it (edited?); refusing to amend it`);
+  }
   const rules = old.rules as Rule[];
-  const byPath = new Map(old.files.map((f) => [f.path, f]));
-  const files: FileRecord[] = [];
-  const out: ManifestRefresh = { added: [], changed: [], removed: [], manifestSha256: '' };
-  const seen = new Set<string>();
-  for (const e of fs.entries()) {
-    if (e.type !== 'file') continue;
-    const p = '/' + e.path;
+  const recorded = new Map(allRecords(old).map((r) => [r.path, r]));
+  const out: ManifestRefresh = { added: [], addedEntries: [], changed: [], removed: [], skipped: [], mode: 'unchanged', manifestSha256: '' };
+  const files: Array<AuthenticatedFileRecord | PlainFileRecord> = [];
+  const symlinks: SymlinkRecord[] = [];
+  const entries: EntryRecord[] = [];
+  const where = (e: MergedEntry) => fs.layers[e.layer]?.name ?? `layer ${e.layer}`;
+  for (const e of [fs.root, ...fs.entries()]) {
+    const p = e.path === '.' ? '/' : '/' + e.path;
     if (p === path) continue;
-    seen.add(p);
-    const rec = byPath.get(p);
-    const fromLater = e.layer > index;
-    if (rec && (!fromLater || (rec.class === 'authenticated' && rec.sha256 === e.sha256))) {
-      files.push(rec);
+    const rec = recorded.get(p);
+    if (rec) {
+      if (!matchesRecord(rec, e)) out.changed.push(p);
       continue;
     }
-    const m = matchRules(rules, p);
-    const cls = rec?.class ?? m?.class ?? 'authenticated';
-    if (cls === 'encrypted') {
-      throw new EnclavifyError('MANIFEST_REFRESH_ENCRYPTED', `${fs.layers[e.layer]?.name ?? `layer ${e.layer}`} ${rec ? 'changes encrypted file' : 'adds'} ${p} under encrypted region ${m?.rule.path ?? ''}; files of encrypted regions must go through encryptFS`);
+    if (e.layer <= index) {
+      out.skipped.push({ path: p, why: `in ${where(e)}, not in a layer added after the protection manifest` });
+      continue;
     }
-    if (cls === 'authenticated') files.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256! });
-    else files.push({ path: p, class: 'plain', ...(m?.hostPath ? { hostPath: true } : {}) });
-    (rec ? out.changed : out.added).push(p);
+    const meta = entryMeta(e);
+    const special = (meta.mode & 0o6000) !== 0 || meta.xattrs !== undefined;
+    if (!merge && (special || (e.type !== 'file' && e.type !== 'dir'))) {
+      out.skipped.push({ path: p, why: special ? 'setuid/setgid bits or xattrs cannot be recorded by an amendment' : `a ${e.type} cannot be recorded by an amendment` });
+      continue;
+    }
+    if (e.type === 'file') {
+      const m = matchRules(rules, p);
+      if (m?.class === 'encrypted') {
+        throw new EnclavifyError('MANIFEST_REFRESH_ENCRYPTED', `${where(e)} adds ${p} under encrypted region ${m.rule.path}; files of encrypted regions must go through encryptFS`);
+      }
+      if (m?.class === 'plain') files.push({ path: p, class: 'plain', ...(m.hostPath ? { hostPath: true } : {}), ...meta });
+      else files.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256!, ...meta });
+      out.added.push(p);
+    } else if (e.type === 'symlink') {
+      symlinks.push(symlinkRecord(e));
+      out.addedEntries.push(p);
+    } else if (e.type !== 'hardlink') {
+      entries.push(entryRecord(e));
+      out.addedEntries.push(p);
+    }
   }
-  for (const p of byPath.keys()) if (!seen.has(p)) out.removed.push(p);
-  const manifest = buildManifest({
-    regions: old.regions,
-    hostPaths: old.hostPaths,
-    rules: old.rules,
-    files,
-    symlinks: fs.entries().filter((e) => e.type === 'symlink').map((e) => ({ path: '/' + e.path, target: e.linkname! })),
-  });
+  for (const p of recorded.keys()) if (!fs.get(p === '/' ? '.' : rel(p))) out.removed.push(p);
+  const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length} in all)` : '');
+  if (out.changed.length) draft.progress(`warning: protection manifest: ${out.changed.length} recorded entr${out.changed.length > 1 ? 'ies' : 'y'} changed since it was made, not re-recorded (verify reports them): ${list(out.changed)}`);
+  if (out.removed.length) draft.progress(`warning: protection manifest: ${out.removed.length} recorded entr${out.removed.length > 1 ? 'ies are' : 'y is'} gone (verify reports them): ${list(out.removed)}`);
+  if (out.skipped.length) draft.progress(`warning: protection manifest: ${out.skipped.length} new entr${out.skipped.length > 1 ? 'ies' : 'y'} not recorded (verify reports them): ${list(out.skipped.map((x) => `${x.path} (${x.why})`))}`);
+  if (!files.length && !symlinks.length && !entries.length) {
+    out.manifestSha256 = manifestSha256(current);
+    return out;
+  }
+  const manifest = merge
+    ? buildManifest({ ...old, files: [...old.files, ...files], symlinks: [...old.symlinks, ...symlinks], entries: [...old.entries, ...entries] })
+    : buildManifest({ ...old, amendments: [...(old.amendments ?? []), { base: manifestSha256(current), files, entries }] });
+  out.mode = merge ? 'merged' : 'amendment';
   const { layer, bytes } = await manifestLayer(draft, manifest, path);
-  draft.replaceLayer(index, layer, 'protection manifest refreshed');
+  draft.replaceLayer(index, layer, merge ? 'protection manifest refreshed' : 'protection manifest amended');
   out.manifestSha256 = manifestSha256(bytes);
   publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE) as string | false | undefined);
   return out;

@@ -31,6 +31,8 @@ export function fileClassify(rules: FileClassifyOptions = {}): Transform {
       const { classification, report } = await classifyImage({ rootfs: fs, config: draft.config, rules });
       draft.state.set(CLASSIFICATION, classification);
       draft.report[CLASSIFY_REPORT] = report;
+      // Loud: the history is readable by anyone with the image, whatever the report's fate.
+      for (const w of report.warnings) if (w.startsWith('image history')) draft.progress(`warning: ${w}`);
       const t = report.totals;
       draft.progress(`fileClassify: ${t.encrypted.files} encrypted, ${t.authenticated.files} authenticated, ${t.plain.files} plain files; ${classification.startup.length} startup files`);
     },

@@ -141,7 +141,12 @@ test('convert --reuse-keys and --master-key-file: the same keys, reproducible ou
     assert.equal(a.code, 0, a.stderr);
     assert.equal(a.stdout, b.stdout, 'same digest');
     assert.equal(JSON.parse(readFileSync(path.join(dir, 'ka.json'), 'utf8')).keys[0].key, JSON.parse(readFileSync(keys, 'utf8')).keys[0].key);
-    assert.equal((await runCli(['verify', `oci:${dir}/l:a`, '--keys', keys])).code, 0);
+    // The keys file of this conversion pins its manifest; the reused one pins the first conversion's.
+    assert.equal((await runCli(['verify', `oci:${dir}/l:a`, '--keys', path.join(dir, 'ka.json')])).code, 0);
+    const other = await runCli(['verify', `oci:${dir}/l:a`, '--keys', keys]);
+    assert.equal(other.code, 3);
+    assert.match(other.stdout, /MANIFEST_DIGEST: .*the keys file records/);
+    assert.equal((await runCli(['verify', `oci:${dir}/l:a`, '--keys', keys, '--manifest-sha256', JSON.parse(readFileSync(path.join(dir, 'ka.json'), 'utf8')).manifest.sha256])).code, 0, 'an explicit digest wins');
   } finally {
     if (env === undefined) delete process.env.SOURCE_DATE_EPOCH;
     else process.env.SOURCE_DATE_EPOCH = env;

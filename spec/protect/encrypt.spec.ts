@@ -12,7 +12,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { openImage, pipeline, writeImage, type Transform } from '../../lib/index.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
-import { encryptFS, refreshProtectionManifest } from '../../lib/transforms/encrypt-fs.js';
+import { encryptFS, refreshProtectionManifest, type ManifestRefresh } from '../../lib/transforms/encrypt-fs.js';
 import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
 import { formatTree } from '../../lib/fs/tree.js';
 import { decryptProtectedFileBytes, verifyProtectedFile } from '../../lib/protect/pf/index.js';
@@ -206,10 +206,20 @@ test('bb-fixture: the protection manifest is in the image, matches its schema an
   assert.deepEqual(rec('/app/data/secret.txt'), { ...rec('/app/data/secret.txt'), class: 'encrypted', region: 'app_data', size: 20, diskSize: 4096 });
   assert.deepEqual(rec('/app/data/model.bin'), { ...rec('/app/data/model.bin'), size: 300000, diskSize: 307200 });
   const src = await rootfsOf(await openImage(bbRef));
-  assert.deepEqual(rec('/bin/busybox'), { path: '/bin/busybox', class: 'authenticated', size: 1982256, sha256: src.get('bin/busybox')!.sha256, startup: true });
-  assert.deepEqual(rec('/app/server.sh'), { path: '/app/server.sh', class: 'authenticated', size: 190, sha256: src.get('app/server.sh')!.sha256, startup: true });
-  assert.deepEqual(rec('/var/cache/old/c'), { path: '/var/cache/old/c', class: 'plain' });
-  assert.equal(m.symlinks.find((l) => l.path === '/app/static/secret-link')?.target, '../data/secret.txt');
+  const root = { uid: 0, gid: 0 };
+  assert.deepEqual(rec('/bin/busybox'), { path: '/bin/busybox', class: 'authenticated', size: 1982256, sha256: src.get('bin/busybox')!.sha256, startup: true, mode: 0o755, ...root });
+  assert.deepEqual(rec('/app/server.sh'), { path: '/app/server.sh', class: 'authenticated', size: 190, sha256: src.get('app/server.sh')!.sha256, startup: true, mode: 0o755, ...root });
+  assert.deepEqual(rec('/var/cache/old/c'), { path: '/var/cache/old/c', class: 'plain', mode: 0o644, ...root });
+  assert.deepEqual(rec('/app/setuid-tool'), { ...rec('/app/setuid-tool'), mode: 0o4755 });
+  assert.equal(rec('/app/data/secret.txt').mode, 0o600, 'an encrypted file keeps its mode');
+  assert.deepEqual(m.symlinks.find((l) => l.path === '/app/static/secret-link'), { path: '/app/static/secret-link', target: '../data/secret.txt', mode: 0o777, ...root });
+  // Directories (the root, /tmp with its sticky bit, the manifest's own) are pinned too.
+  const entry = (p: string) => m.entries.find((e) => e.path === p);
+  assert.deepEqual(entry('/'), { path: '/', type: 'dir', mode: 0o755, ...root });
+  assert.deepEqual(entry('/tmp'), { path: '/tmp', type: 'dir', mode: 0o1777, ...root });
+  assert.deepEqual(entry('/app/data'), { path: '/app/data', type: 'dir', mode: 0o755, ...root });
+  assert.deepEqual(entry('/.enclavify'), { path: '/.enclavify', type: 'dir', mode: 0o755, ...root });
+  assert.equal(m.amendments, undefined);
   // No plaintext hash of an encrypted file anywhere in the manifest.
   for (const p of REGION_FILES) if (originals.get(p)!.length) assert.ok(!bytes.toString().includes(sha256(originals.get(p)!)), `plaintext hash of ${p}`);
 });
@@ -376,7 +386,7 @@ test('an image without encrypted regions gets a manifest but no keys artifact', 
   assert.equal((await verify({ image: conv.image, keys: {} })).ok, true);
 });
 
-test('refreshProtectionManifest: files a later transform adds are recorded, and verify accepts them', async () => {
+test('refreshProtectionManifest: files a later transform adds are recorded, changed ones are not re-pinned, verify accepts the additions', async () => {
   const runtime = (items: ReturnType<typeof fileItem>[]): Transform => ({
     name: 'fake runtime',
     async apply(draft) {
@@ -385,21 +395,28 @@ test('refreshProtectionManifest: files a later transform adds are recorded, and 
       draft.report.refresh = r;
     },
   });
-  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')]));
+  const progress: string[] = [];
+  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')]), { progress: (m) => progress.push(m) });
   disposers.push(() => out.dispose());
-  const r = out.report.refresh as { added: string[]; changed: string[]; manifestSha256: string };
+  const r = out.report.refresh as ManifestRefresh;
   assert.deepEqual(r.added, ['/gramine/lib/libsysdb.so', '/var/run.pid']);
+  assert.deepEqual(r.addedEntries, ['/gramine', '/gramine/lib']);
   assert.deepEqual(r.changed, ['/etc/passwd']);
+  assert.equal(r.mode, 'merged');
+  assert.match(progress.join('\n'), /warning: protection manifest: 1 recorded entry changed since it was made, not re-recorded \(verify reports them\): \/etc\/passwd/);
   const p = out.state.get(PROTECTION) as Protection;
   assert.equal(p.manifestSha256, r.manifestSha256);
   const bytes = (await readImageFiles(out.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!;
   assert.equal(sha256(bytes), r.manifestSha256);
   const m = parseManifest(bytes);
-  assert.deepEqual(m.files.find((f) => f.path === '/var/run.pid'), { path: '/var/run.pid', class: 'plain' });
+  assert.deepEqual(m.files.find((f) => f.path === '/var/run.pid'), { path: '/var/run.pid', class: 'plain', mode: 0o644, uid: 0, gid: 0 });
+  const src = await rootfsOf(await openImage(bbRef));
+  assert.equal((m.files.find((f) => f.path === '/etc/passwd') as { sha256: string }).sha256, src.get('etc/passwd')!.sha256, 'the changed file keeps its original record');
+  assert.equal(m.amendments, undefined, 'merged into the manifest made in this pipeline');
   assert.equal(JSON.parse(String(out.artifacts.get('keys.json')!.data)).manifest.sha256, r.manifestSha256);
   assert.equal((await out.image.layers()).length, 5, 'the manifest layer was rebuilt in place');
   const v = await verify({ image: out.image, keys: new Map(p.keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')])), expectedManifestSha256: r.manifestSha256 });
-  assert.deepEqual(v.findings, []);
+  assert.deepEqual(v.findings.map((f) => [f.path, f.code]), [['/etc/passwd', 'HASH_MISMATCH']]);
   // Plaintext under an encrypted region cannot be blessed this way.
   await assert.rejects(pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('app/data/late.txt', 'plain')])), {
     code: 'MANIFEST_REFRESH_ENCRYPTED',

@@ -25,7 +25,7 @@ import { encryptProtectedFile } from '../../lib/protect/pf/index.js';
 import { MANIFEST_PATH } from '../../lib/protect/manifest.js';
 import { formatFindings, verify, type VerifyResult } from '../../lib/protect/verify.js';
 import { fileClassify, type ClassificationReport } from '../../lib/transforms/file-classify.js';
-import { encryptFS } from '../../lib/transforms/encrypt-fs.js';
+import { encryptFS, type EncryptReport } from '../../lib/transforms/encrypt-fs.js';
 import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
 import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
 import { gramine, signGramineImage, type GramineOptions } from '../../lib/runtimes/gramine/index.js';
@@ -139,7 +139,7 @@ const EVIL = '#!/bin/sh\necho PWNED\n';
 // verify
 // ---------------------------------------------------------------------------------------------
 
-test('verify --keys FILE checks the manifest against the digest recorded in the keys file', { todo: 'security: verify ignores keys.json manifest.sha256' }, async () => {
+test('verify --keys FILE checks the manifest against the digest recorded in the keys file', async () => {
   // lib/protect/verify.ts only compares with expectedManifestSha256; parseKeysFile drops
   // keys.json's manifest.sha256, and `enclavify verify` passes none by default. An attacker who
   // rewrites the manifest consistently passes verify.
@@ -177,6 +177,35 @@ test('verify --keys FILE checks the manifest against the digest recorded in the 
   );
   if (!(await detected(() => verify({ image: unencrypted, keys: keysText })))) missed.push('region removed from the manifest, its file now plaintext');
   assert.deepEqual(missed, [], 'verify --keys keys.json accepted');
+  // What the findings say: the digest the keys file records, and the key no region uses.
+  const codes = async (image: Image, keys: Parameters<typeof verify>[0]['keys']) => (await verify({ image, keys })).findings.map((f) => f.code);
+  assert.ok((await verify({ image: blessed, keys: keysText })).findings.some((f) => f.code === 'MANIFEST_DIGEST' && /the keys file records/.test(f.message)));
+  assert.ok((await codes(unencrypted, keysText)).includes('MANIFEST_DIGEST'));
+  const noRegion = await attacked(
+    conv.image,
+    editInPlace({
+      [MANIFEST_PATH]: (b) => {
+        const m = JSON.parse(b.toString());
+        m.regions = [];
+        m.rules = m.rules.filter((r: { class: string }) => r.class !== 'encrypted');
+        m.files = m.files.map((f: { class: string; region?: string }) => (f.class === 'encrypted' ? { ...f, class: 'authenticated', region: undefined, sha256: '0'.repeat(64) } : f));
+        return Buffer.from(JSON.stringify(m));
+      },
+    }),
+  );
+  assert.deepEqual((await codes(noRegion, keysText)).filter((c) => c === 'MANIFEST_DIGEST' || c.startsWith('KEY_')).sort(), ['KEY_UNUSED', 'MANIFEST_DIGEST']);
+  // The untouched image verifies with the keys file alone, pinned by it; an explicit digest wins.
+  const clean = await verify({ image: conv.image, keys: keysText });
+  assert.deepEqual(clean.findings, []);
+  assert.deepEqual(clean.pin, { sha256: conv.protection.manifestSha256, source: 'keys file', matched: true, amended: [] });
+  assert.deepEqual((await verify({ image: conv.image, keys: keysText, expectedManifestSha256: '0'.repeat(64) })).findings.map((f) => f.code), ['MANIFEST_DIGEST']);
+  // Keys and regions must agree both ways, with or without a keys file.
+  const hex = conv.protection.keys[0].keyHex;
+  assert.deepEqual(await codes(conv.image, { app_data: hex, other: '00'.repeat(16) }), ['KEY_UNUSED']);
+  const moved = JSON.parse(keysText);
+  moved.keys[0].regions = moved.keys[0].region = undefined;
+  moved.keys[0].regions = ['/app/other'];
+  assert.deepEqual(await codes(conv.image, moved), ['KEY_REGION_MISMATCH']);
 });
 
 test('tar: entries the container runtime sees are the entries verify checks', {}, async () => {
@@ -219,7 +248,7 @@ test('tar: entries the container runtime sees are the entries verify checks', {}
   assert.deepEqual(missed, [], 'verify accepted these layers, or encryptFS kept plaintext');
 });
 
-test('verify pins modes, owners, xattrs and non-regular entries', { todo: 'security: verify ignores mode/uid/gid/xattrs, devices, fifos and directories' }, async () => {
+test('verify pins modes, owners, xattrs and non-regular entries', async () => {
   // The protection manifest records no metadata (lib/protect/manifest.ts FileRecord), so verify
   // accepts a setuid or capability-carrying binary, a world-writable region, device nodes.
   const conv = await converted();
@@ -235,11 +264,26 @@ test('verify pins modes, owners, xattrs and non-regular entries', { todo: 'secur
     'region directory made world-writable': [{ entry: { path: 'app/data', type: 'dir', mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0 } }],
   };
   const missed: string[] = [];
+  const found: Record<string, string[]> = {};
   for (const [name, items] of Object.entries(attacks)) {
     const image = await attacked(conv.image, addLayer(items, name));
     if (!(await detected(() => verify({ image, keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 })))) missed.push(name);
+    else found[name] = (await verify({ image, keys: conv.keys })).findings.map((f) => `${f.path}: ${f.code}: ${f.message}`);
   }
   assert.deepEqual(missed, [], 'verify accepted these changes');
+  // Each finding names the path and what changed.
+  assert.deepEqual(found, {
+    'setuid, world-writable, other owner (same bytes)': ['/bin/busybox: METADATA_CHANGED: file metadata differs from the protection manifest: mode 0755 -> 6777, uid 0 -> 1000, gid 0 -> 1000'],
+    'file capability xattr (same bytes)': ['/bin/busybox: METADATA_CHANGED: file metadata differs from the protection manifest: xattr security.capability added'],
+    'a device node and a fifo in the region': [
+      `/app/data/mem: UNLISTED: chardev 1,1 (mode 0666) not listed in the protection manifest (added by ${found['a device node and a fifo in the region']?.[0]?.match(/\(added by (.*)\)$/)?.[1]})`,
+      `/app/data/pipe: UNLISTED: fifo (mode 0666) not listed in the protection manifest (added by ${found['a device node and a fifo in the region']?.[1]?.match(/\(added by (.*)\)$/)?.[1]})`,
+    ],
+    'region directory made world-writable': ['/app/data: METADATA_CHANGED: dir metadata differs from the protection manifest: mode 0755 -> 0777'],
+  });
+  // Symlink owners and removed directories too.
+  const more = await attacked(conv.image, addLayer([{ ...link('bin/sh', 'busybox'), entry: { ...link('bin/sh', 'busybox').entry, uid: 1000 } }, whiteout('app/empty-dir')], 'more'));
+  assert.deepEqual((await verify({ image: more, keys: conv.keys })).findings.map((f) => [f.path, f.code]), [['/app/empty-dir', 'MISSING'], ['/bin/sh', 'METADATA_CHANGED']]);
 });
 
 test('verify fails closed on writes through symlinked directories and flags duplicate paths either way', async () => {
@@ -267,7 +311,7 @@ async function secretHits(image: Image): Promise<{ layers: string[]; config: boo
   return { layers, config: JSON.stringify(await image.config()).includes(SECRET) };
 }
 
-test('no plaintext of a region file survives elsewhere in the layers', { todo: 'security: moved/copied region plaintext and whiteout-named region entries survive encryptFS' }, async () => {
+test('no plaintext of a region file survives elsewhere in the layers', async () => {
   const base = await openImage(bbRef);
   // `RUN mv /build/secret.txt /app/data/`: the lower layer keeps the bytes under the old path.
   const moved = await attacked(base, addLayer([fileItem('build/secret.txt', SECRET)], 'copy'), addLayer([fileItem('app/data/moved.txt', SECRET), whiteout('build/secret.txt')], 'mv'));
@@ -281,9 +325,33 @@ test('no plaintext of a region file survives elsewhere in the layers', { todo: '
   const c2 = await convert({ dirs: ['/app/data'] }, {}, named);
   cleanup.push(() => c2.result.dispose());
   assert.deepEqual([...kept, ...(await secretHits(c2.image)).layers], [], 'plaintext left in these layer entries');
+  // Both: the hidden copy is dropped (and said so), the whiteouts emptied; the results verify.
+  assert.deepEqual((await secretHits(c1.image)).layers, []);
+  const dropped = (c: Converted) => (c.result.report.encryptFS as EncryptReport).dropped.map((d) => `${d.path}: ${d.why}`);
+  assert.deepEqual(dropped(c1).filter((d) => d.startsWith('/build')), ['/build/secret.txt: hidden copy of the plaintext of encrypted /app/data/moved.txt']);
+  assert.deepEqual(dropped(c2).filter((d) => d.includes('.wh.')), ['/app/data/.wh..wh.notes: whiteout entry carried 30 bytes inside encrypted region /app/data', '/app/data/.wh.gone: whiteout entry carried 30 bytes inside encrypted region /app/data']);
+  for (const c of [c1, c2]) assert.deepEqual((await verify({ image: c.image, keys: c.keys })).findings, []);
+  // A visible copy outside the regions is kept, with a warning.
+  const visible = await attacked(base, addLayer([fileItem('app/data/pw', SECRET), fileItem('etc/pw-copy', SECRET)]));
+  const c3 = await convert({ dirs: ['/app/data'] }, {}, visible);
+  cleanup.push(() => c3.result.dispose());
+  assert.match((c3.result.report.encryptFS as EncryptReport).warnings.join('\n'), /\/etc\/pw-copy holds the same bytes as encrypted \/app\/data\/pw/);
+  // verify reports such entries when someone else put them there.
+  const c4 = await convert({ dirs: ['/app/data'] }, {}, await attacked(base, addLayer([fileItem('app/data/pw', SECRET)])));
+  cleanup.push(() => c4.result.dispose());
+  const planted = await attacked(
+    c4.image,
+    addLayer([fileItem('opt/stash', SECRET), fileItem('app/data/.wh.x', SECRET)], 'stash'),
+    addLayer([whiteout('opt/stash')], 'hide'),
+  );
+  assert.deepEqual((await verify({ image: planted, keys: c4.keys })).findings.map((f) => [f.path, f.code]), [
+    ['/app/data/.wh.x', 'PLAINTEXT_IN_REGION'],
+    ['/opt', 'UNLISTED'],
+    ['/opt/stash', 'PLAINTEXT_COPY'],
+  ]);
 });
 
-test('build history that wrote region plaintext is flagged', { todo: 'security: config history (RUN commands) keeps region plaintext, silently' }, async () => {
+test('build history that wrote region plaintext is flagged', async () => {
   const src = await attacked(
     await openImage(bbRef),
     addLayer([fileItem('app/data/pw', SECRET)]),
@@ -292,10 +360,22 @@ test('build history that wrote region plaintext is flagged', { todo: 'security: 
       h[h.length - 1].created_by = `/bin/sh -c echo ${SECRET} > /app/data/pw`;
     }),
   );
-  const c = await convert({ dirs: ['/app/data'] }, {}, src);
+  const progress: string[] = [];
+  const c = await convert({ dirs: ['/app/data'] }, {}, src, { progress: (m) => progress.push(m) });
   cleanup.push(() => c.result.dispose());
   const warnings = (c.result.report.fileClassify as ClassificationReport).warnings.join('\n');
   assert.ok(!(await secretHits(c.image)).config || /history/.test(warnings), 'history mentioning /app/data is neither scrubbed nor warned about');
+  // Loud (stderr), and the warning never quotes the command (it may be the secret).
+  assert.match(progress.join('\n'), /warning: image history entry 5 .* name encrypted region \/app\/data/);
+  assert.ok(!warnings.includes(SECRET) && !progress.join('\n').includes(SECRET));
+  // scrubHistory replaces the entry's text; the layers are unchanged.
+  const s = await convert({ dirs: ['/app/data'] }, { scrubHistory: true }, src);
+  cleanup.push(() => s.result.dispose());
+  assert.equal((await secretHits(s.image)).config, false);
+  assert.deepEqual((s.result.report.encryptFS as EncryptReport).historyScrubbed, [4]);
+  assert.equal((await s.image.config()).history![4].created_by, 'enclavify: build step text removed (it named encrypted region /app/data)');
+  const rest = (h: Array<{ created_by?: string }>) => h.filter((_, i) => i !== 4).map((e) => e.created_by);
+  assert.deepEqual(rest((await s.image.config()).history!), rest((await c.image.config()).history!));
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -317,14 +397,24 @@ test('--insecure-dev-keys warns even with --quiet, and never claims the keys are
   assert.deepEqual(problems, []);
 });
 
-test('a malformed keys file is reported without echoing key digits', { todo: 'security: JSON.parse message leaks up to 10 key characters (lib/protect/keys.ts:122)' }, async () => {
+test('a malformed keys file is reported without echoing key digits', async () => {
   const dir = tmp();
-  const file = path.join(dir, 'keys.json');
-  writeFileSync(file, '{"kind":"enclavify.keys","version":1,"keys":[{"name":"app_data","key": a1b2c3d4e5f60718293a4b5c6d7e8f90}]}');
-  for (const args of [['verify', `oci:${bbOci}:latest`, '--keys', file], ['convert', '--from', `oci:${bbOci}:latest`, '--to', `oci:${dir}/o:x`, '--dir', '/app/data', '--reuse-keys', file, '--output-dir', dir]]) {
-    const r = await runCli(args);
-    assert.equal(r.code, 1);
-    assert.doesNotMatch(r.stderr + r.stdout, /a1b2c3/, `${args[0]} printed part of the key`);
+  // (outside the output directory: convert refuses to overwrite a keys file it was not told to)
+  const file = path.join(dir, 'in-keys.json');
+  const texts = [
+    '{"kind":"enclavify.keys","version":1,"keys":[{"name":"app_data","key": a1b2c3d4e5f60718293a4b5c6d7e8f90}]}',
+    '{"kind":"enclavify.keys","version":1,"keys":[{"name":"app_data","key":"a1b2c3d4e5f60718293a4b5c6d7e8f90"}',
+    '{"kind":"enclavify.keys","version":1,"keys":[{"name":"a1b2c3d4e5f60718293a4b5c6d7e8f90!","key":"a1b2c3d4e5f60718293a4b5c6d7e8f90"}]}',
+    '{"kind":"enclavify.keys","version":"a1b2c3d4e5f60718293a4b5c6d7e8f90","keys":[]}',
+  ];
+  for (const text of texts) {
+    writeFileSync(file, text);
+    for (const args of [['verify', `oci:${bbOci}:latest`, '--keys', file], ['convert', '--from', `oci:${bbOci}:latest`, '--to', `oci:${dir}/o:x`, '--dir', '/app/data', '--reuse-keys', file, '--output-dir', path.join(dir, 'out')]]) {
+      const r = await runCli(args);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /KEYS_FILE_INVALID|in-keys\.json/);
+      assert.doesNotMatch(r.stderr + r.stdout, /a1b2c3/, `${args[0]} printed part of the key`);
+    }
   }
 });
 

@@ -44,7 +44,7 @@ test('an untouched conversion verifies', async () => {
   const r = await verify({ image: conv.image, keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 });
   assert.deepEqual(r.findings, []);
   assert.equal(r.ok, true);
-  assert.deepEqual(r.checked, { encrypted: 3, authenticated: 9, plain: 1, symlinks: 18, hiddenEntries: 0, layers: 4 });
+  assert.deepEqual(r.checked, { encrypted: 3, authenticated: 9, plain: 1, symlinks: 18, entries: 23, hiddenEntries: 0, layers: 4 });
   assert.match(formatFindings(r), /^verified: 3 encrypted, 9 authenticated/);
 });
 
