@@ -1,10 +1,13 @@
 /**
  * The protection manifest: our equivalent of SCONE's file-system protection file (FSPF). It lists
- * the encrypted regions, the effective rules and every regular file of the image with its class:
- * the SHA-256 of authenticated files, the sizes (and the SHA-256 of the encrypted bytes) of
- * encrypted ones. It is stored in the image at {@link MANIFEST_PATH}, described by
- * `schemas/protection-manifest.schema.json`, and its SHA-256 goes into policies, so the verifier
- * and attestation can pin the whole file-system state.
+ * the encrypted regions, the effective rules and every entry of the image: each regular file with
+ * its class (the SHA-256 of authenticated files, the sizes and the SHA-256 of the encrypted bytes
+ * of encrypted ones), each symlink with its target, each directory, device node and FIFO, and for
+ * all of them the mode, owner, group and xattrs a container runtime applies. Records a later step
+ * adds to a manifest made earlier go into amendments that keep the earlier manifest recoverable
+ * byte for byte (see {@link Amendment}). It is stored in the image at {@link MANIFEST_PATH},
+ * described by `schemas/protection-manifest.schema.json`, and its SHA-256 goes into the keys file
+ * and policies, so the verifier and attestation can pin the whole file-system state.
  *
  * It never holds keys or plaintext hashes of encrypted files (a hash would let anyone confirm a
  * guess of a secret).
