@@ -88,6 +88,71 @@ test('manifestRisks: library directories, preloads and the CA chain the host cou
   assert.match(untrusted('X = "1"', '', [{ dir: '/var/lib', from: '/etc/ld.so.conf' }]).join(), /^\/etc\/ld\.so\.conf directory \/var\/lib/);
 });
 
+/** A minimal x86-64 ELF: PT_LOAD, PT_INTERP (executables), PT_DYNAMIC with DT_NEEDED, DT_SONAME, DT_RUNPATH. */
+function elf(o: { interp?: string; needed?: string[]; soname?: string; runpath?: string }): Uint8Array {
+  const strings: number[] = [0];
+  const str = (v: string) => {
+    const at = strings.length;
+    strings.push(...Buffer.from(v), 0);
+    return at;
+  };
+  const dyn: Array<[number, number]> = [];
+  for (const n of o.needed ?? []) dyn.push([1, str(n)]);
+  if (o.soname) dyn.push([14, str(o.soname)]);
+  if (o.runpath) dyn.push([29, str(o.runpath)]);
+  const interp = o.interp ? [...Buffer.from(o.interp), 0] : [];
+  const phnum = 2 + (o.interp ? 1 : 0);
+  const interpOff = 64 + phnum * 56, strOff = interpOff + interp.length, dynOff = Math.ceil((strOff + strings.length) / 8) * 8, base = 0x10000;
+  dyn.push([5, base + strOff], [10, strings.length], [0, 0]);
+  const total = dynOff + dyn.length * 16;
+  const b = Buffer.alloc(total);
+  b.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]);
+  b.writeUInt16LE(o.interp ? 2 : 3, 16);
+  b.writeUInt16LE(62, 18);
+  b.writeBigUInt64LE(64n, 32);
+  b.writeUInt16LE(56, 54);
+  b.writeUInt16LE(phnum, 56);
+  let ph = 64;
+  const phdr = (type: number, off: number, size: number) => {
+    b.writeUInt32LE(type, ph);
+    [off, base + off, base + off, size, size].forEach((x, i) => b.writeBigUInt64LE(BigInt(x), ph + 8 + i * 8));
+    ph += 56;
+  };
+  phdr(1, 0, total);
+  if (o.interp) phdr(3, interpOff, interp.length);
+  phdr(2, dynOff, dyn.length * 16);
+  b.set(interp, interpOff);
+  b.set(strings, strOff);
+  dyn.forEach(([tag, val], i) => {
+    b.writeBigUInt64LE(BigInt(tag), dynOff + i * 16);
+    b.writeBigUInt64LE(BigInt(val), dynOff + i * 16 + 8);
+  });
+  return b;
+}
+
+test('a DT_RUNPATH of a startup object into a plain directory is refused (the host could shadow the library found later); an authenticated one is fine', async () => {
+  const s = scratch();
+  try {
+    const program = (runpath: string): Transform => ({
+      name: 'program',
+      async apply(d: Draft) {
+        d.addLayer(await d.buildLayer([
+          fileItem('usr/lib64/ld-linux-x86-64.so.2', elf({ soname: 'ld-linux-x86-64.so.2' }), 0o755),
+          fileItem('usr/lib/libx.so.1', elf({ soname: 'libx.so.1' })),
+          fileItem('usr/bin/app', elf({ interp: '/usr/lib64/ld-linux-x86-64.so.2', needed: ['libx.so.1'], runpath }), 0o755),
+        ], 'program'), { createdBy: 'program' });
+        d.config.config = { ...d.config.config, Entrypoint: ['/usr/bin/app'], Cmd: [] };
+      },
+    });
+    await assert.rejects(converted(s.dir, {}, [program('/var/lib/app:/usr/lib')]), (e: Error & { code?: string }) => e.code === 'GRAMINE_UNTRUSTED_CODE' && /DT_RUNPATH of \/usr\/bin\/app directory \/var\/lib\/app/.test(e.message));
+    await assert.rejects(converted(s.dir, {}, [program('$ORIGIN/../../var/x')]), /DT_RUNPATH of \/usr\/bin\/app directory \/var\/x/);
+    const ok = await converted(s.dir, {}, [program('/opt/lib:/usr/lib')]);
+    await ok.dispose();
+  } finally {
+    s.done();
+  }
+});
+
 /** bb-fixture + fileClassify + encryptFS + gramine(opts), in memory; disposed by the caller. */
 async function converted(dir: string, opts: Partial<GramineOptions>, steps: Transform[] = [fileClassify({ dirs: ['/app/data'] }), encryptFS()], after: Transform[] = []) {
   const rt = standInRuntime(path.join(dir, `rt-${Math.random().toString(36).slice(2)}`));

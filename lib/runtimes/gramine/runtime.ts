@@ -10,6 +10,7 @@ import { EnclavifyError } from '../../oci/errors.js';
 import type { Image } from '../../oci/image.js';
 import { ancestors, compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js';
 import { RootFs, scanLayer } from '../../fs/merged.js';
+import { isElf, parseElf } from '../../fs/elf.js';
 import { findStartupFiles, type StartupFiles } from '../../protect/deps.js';
 import { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES } from '../../protect/rules.js';
 import type { Runtime } from '../../transforms/inject-runtime.js';
@@ -165,6 +166,24 @@ export function enclaveCommand(argv: readonly string[], s: StartupFiles): { entr
   return { entrypoint: abs(last ? last.interpreter : s.program), argv: cur };
 }
 
+/** DT_RUNPATH and DT_RPATH directories of an ELF file at `path` (`$ORIGIN` expanded; other tokens left, and skipped by the check). */
+function elfSearchDirs(path: string, bytes: Uint8Array): Array<{ dir: string; from: string }> {
+  if (!isElf(bytes)) return [];
+  let info;
+  try {
+    info = parseElf(bytes, { path });
+  } catch {
+    return [];
+  }
+  const out: Array<{ dir: string; from: string }> = [];
+  for (const [tag, value] of [['DT_RUNPATH', info.runpath], ['DT_RPATH', info.rpath]] as const) {
+    for (const d of value?.split(':') ?? []) {
+      if (d) out.push({ dir: d.replace(/\$(\{ORIGIN\}|ORIGIN(?![A-Za-z0-9_]))/g, posix.dirname(path)), from: `${tag} of ${path}` });
+    }
+  }
+  return out;
+}
+
 /** Numeric uid/gid for the config's User (`name`, `uid`, `uid:gid`, names looked up in /etc/passwd and /etc/group). */
 async function resolveUser(user: string | undefined, fs: RootFs, warn: (m: string) => void): Promise<{ uid?: number; gid?: number }> {
   if (!user) return {};
@@ -289,8 +308,19 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   // 1. The program, as a container runtime would start it.
   const app = await draft.rootfs();
   let startup: StartupFiles;
+  // The DT_RUNPATH / DT_RPATH directories of the ELF objects read for the search: the host must not be able to write there.
+  const runpaths: Array<{ dir: string; from: string }> = [];
+  const lookup = {
+    lstat: (p: string) => app.lstat(p),
+    readdir: (p: string) => app.readdir(p),
+    readFiles: async (paths: string[]) => {
+      const m = await app.readFiles(paths);
+      for (const [p, bytes] of m) runpaths.push(...elfSearchDirs(abs(p), bytes));
+      return m;
+    },
+  };
   try {
-    startup = await findStartupFiles({ lookup: app, command: argv[0], env: cc.Env, workingDir: cc.WorkingDir || '/' });
+    startup = await findStartupFiles({ lookup, command: argv[0], env: cc.Env, workingDir: cc.WorkingDir || '/' });
   } catch (e) {
     if (e instanceof EnclavifyError) throw e;
     throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${draft.source.name}: cannot start ${JSON.stringify(argv[0])}: ${(e as Error).message}`, { cause: e });
@@ -450,6 +480,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const risks = manifestRisks(manifest.doc, {
     librarySearchDirs: [
       ...confDirs.map((dir) => ({ dir, from: '/etc/ld.so.conf' })),
+      ...runpaths,
       ...startup.missing.flatMap((m) => m.searched.map((dir) => ({ dir, from: `search path of missing library ${m.soname}` }))),
     ],
   });
