@@ -156,8 +156,9 @@ export function readKeysFile(input: string | unknown, source = 'keys file'): Key
   const absList = (x: unknown) => Array.isArray(x) && x.every((p) => typeof p === 'string' && p.startsWith('/'));
   d.keys.forEach((k, i) => {
     if (!k || typeof k !== 'object' || typeof k.name !== 'string' || k.name === '') throw bad(`keys[${i}] has no name`);
-    // The name is printed from here on: refuse one that could be key material pasted in the wrong place.
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(k.name)) throw bad(`keys[${i}]: invalid key name`);
+    // The name is printed from here on: refuse one that is not a key name (key material pasted in
+    // the wrong place, say). Not capped at 64 characters: names derived from long directories are longer.
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(k.name)) throw bad(`keys[${i}]: invalid key name (letters, digits, _ . - only)`);
     if (typeof k.key !== 'string' || !/^[0-9a-fA-F]{32}$/.test(k.key)) throw bad(`keys[${i}] (${k.name}): "key" must be 32 hex digits`);
     if (out.keys.has(k.name)) throw bad(`key ${k.name} is listed twice`);
     out.keys.set(k.name, new Uint8Array(Buffer.from(k.key, 'hex')));

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { openImage, pipeline, type Image, type LayerItem, type Transform } from '../../lib/index.js';
 import { readTar } from '../../lib/fs/tar-read.js';
 import { buildManifest, MANIFEST_PATH, manifestBefore, manifestSha256, parseManifest, serializeManifest, type ProtectionManifest } from '../../lib/protect/manifest.js';
+import { readKeysFile } from '../../lib/protect/keys.js';
+import { protectionSchemaProblems } from '../../lib/protect/schemas.js';
 import { formatFindings, verify } from '../../lib/protect/verify.js';
 import { encryptFS, refreshProtectionManifest, type ManifestRefresh } from '../../lib/transforms/encrypt-fs.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
@@ -73,6 +75,10 @@ test('an amendment adds the signature files; verify pinned by the keys file acce
   assert.equal(m.amendments!.length, 1);
   assert.equal(m.amendments![0].base, conv.protection.manifestSha256);
   assert.deepEqual(m.amendments![0].files.map((f) => [f.path, f.class]), [['/app/entrypoint.manifest.sgx', 'authenticated'], ['/app/entrypoint.sig', 'authenticated']]);
+  assert.deepEqual(protectionSchemaProblems('protectionManifest', JSON.parse(bytes.toString())), []);
+  const forged = JSON.parse(bytes.toString());
+  forged.amendments[0].files[0].mode = 0o4755;
+  assert.ok(protectionSchemaProblems('protectionManifest', forged).length > 0, 'the schema refuses setuid bits in an amendment');
   // The manifest before the amendment is recoverable byte for byte.
   const original = (await readImageFiles(conv.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!;
   assert.ok(manifestBefore(m, 0).bytes.equals(original));
@@ -193,4 +199,18 @@ test('enclavify sign on a converted Gramine image: verify with the conversion ke
   assert.deepEqual(v.pin?.amended, ['/gramine/app/entrypoint.manifest.sgx', '/gramine/app/entrypoint.sig']);
   const pm = (signed.report.signGramine as { protectionManifestSha256: string }).protectionManifestSha256;
   assert.equal(manifestSha256((await readImageFiles(signed.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!), pm);
+});
+
+test('readKeysFile: the manifest digest and regions, and errors that never quote the file', () => {
+  const key = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+  const ks = readKeysFile(JSON.stringify({ kind: 'enclavify.keys', version: 1, manifest: { path: MANIFEST_PATH, sha256: 'AB'.repeat(32) }, keys: [{ name: 'app_data', region: '/app/data', regions: ['/app/data', '/srv'], key }] }));
+  assert.deepEqual([...ks.keys.keys()], ['app_data']);
+  assert.deepEqual(ks.regions.get('app_data'), ['/app/data', '/srv']);
+  assert.deepEqual(ks.manifest, { path: MANIFEST_PATH, sha256: 'ab'.repeat(32) });
+  const bad = (text: string, message: RegExp) => assert.throws(() => readKeysFile(text, 'k.json'), (e: Error & { code?: string }) => e.code === 'KEYS_FILE_INVALID' && message.test(e.message) && !e.message.includes('a1b2'));
+  bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key":"${key}"}\n`, /^k\.json: not valid JSON( at line 2, column \d+)?$/);
+  bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key": ${key}}]}`, /^k\.json: not valid JSON$/);
+  bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key":"${key}0"}]}`, /keys\[0\] \(x\): "key" must be 32 hex digits/);
+  bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"${key} ","key":"${key}"}]}`, /keys\[0\]: invalid key name/);
+  bad(`{"kind":"enclavify.keys","version":1,"manifest":{"path":"/x","sha256":"${key}"},"keys":[]}`, /"manifest" needs/);
 });
