@@ -67,7 +67,12 @@ export interface GramineOptions extends SigningOptions {
   isvSvn?: number;
   /** `loader.log_level` (default `error`). */
   logLevel?: 'none' | 'error' | 'warning' | 'debug' | 'trace' | 'all';
-  /** Variables the enclave takes from the host at run time (`{ passthrough = true }`: not measured, the host controls them). */
+  /**
+   * Variables the enclave takes from the host at run time (`{ passthrough = true }`: not measured,
+   * the host controls them). With `production`, names that load code, pick trust anchors or steer
+   * attestation (`LD_*`, `PATH`, `PYTHONPATH`, `SECRET_PROVISION_CA_CHAIN_PATH`, ...; see
+   * `hostEnvRisk`) are refused.
+   */
   passthroughEnv?: string[];
   /** Use Gramine's patched glibc (`LD_LIBRARY_PATH`, as GSC does): `auto` (default) when the program uses glibc. */
   runtimeGlibc?: boolean | 'auto';
