@@ -8,6 +8,7 @@
  *
  * Paths here are absolute (`/app/data`), normalised (no `.`, `..`, `//` or trailing `/`).
  */
+import { createHash } from 'node:crypto';
 import { EnclavifyError } from '../oci/errors.js';
 import type { FileClass } from '../transforms/state.js';
 
@@ -134,6 +135,9 @@ export function regionName(dir: string): string {
   let n = dir.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
   if (n === '') n = 'root';
   if (/^[0-9]/.test(n)) n = 'd_' + n;
+  // Key names are at most 64 characters (keys file schema); long paths keep a readable head and a
+  // digest of the whole path, leaving room for a uniqueness suffix.
+  if (n.length > 56) n = `${n.slice(0, 47)}_${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
   return n;
 }
 
