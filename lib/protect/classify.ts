@@ -140,6 +140,9 @@ function inAnyLayer(fs: RootFs, p: string): boolean {
 }
 
 /** Builds the effective rule set: globs expanded, paths validated, conflicts refused, defaults added. */
+/** Package-manager and cache state under default-plain directories: expected there, not warned about. */
+const QUIET_PLAIN = ['/var/lib/dpkg', '/var/lib/apt', '/var/cache', '/var/log', '/var/lib/ucf', '/var/lib/pam', '/var/lib/systemd', '/var/lib/misc', '/var/lib/apk', '/var/lib/rpm', '/var/lib/dnf', '/var/lib/yum'];
+
 function buildRules(fs: RootFs, rules: ClassifyRules, warnings: string[]): Rule[] {
   const paths = imagePaths(fs);
   const out: Rule[] = [];
@@ -377,6 +380,7 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
   const refused: Array<{ path: string; rule: string; role: string }> = [];
   const entries = fs.entries();
   const others = new Map<string, string[]>(); // region -> non-regular entries in it
+  const shippedPlain = new Map<string, string[]>(); // default-plain dir -> regular files in it
   for (const e of entries) {
     const p = abs(e.path);
     const m = matchRules(rules, p);
@@ -407,6 +411,14 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
       f.reason = `startup: ${role}`;
     }
     files.set(p, f);
+    if (f.class === 'plain' && m?.rule.kind === 'default' && !m.rule.fileOnly && !QUIET_PLAIN.some((q) => p === q || p.startsWith(q + '/'))) {
+      shippedPlain.set(m.rule.path, [...(shippedPlain.get(m.rule.path) ?? []), p]);
+    }
+  }
+  // Files the image ships under a default-plain directory are served unchecked at run time (the
+  // host can replace them). Package-manager state is expected there; anything else is named.
+  for (const [dir, ps] of shippedPlain) {
+    warnings.push(`${ps.length} file${ps.length > 1 ? 's' : ''} shipped under ${dir} ${ps.length > 1 ? 'are' : 'is'} left plain by default, so the host can replace ${ps.length > 1 ? 'them' : 'it'} at run time: ${ps.slice(0, 5).join(', ')}${ps.length > 5 ? ', ...' : ''}; protect with --authenticated PATH or --dir PATH`);
   }
   if (refused.length) {
     const byRule = new Map<string, typeof refused>();

@@ -536,7 +536,7 @@ test('code and trust anchors are never loaded from host-writable (allowed) direc
   assert.deepEqual(unclear, []);
 });
 
-test('files shipped under the default plain directories are not left unprotected silently', { todo: 'security: default-plain /var makes shipped app files host-controlled with no warning' }, async () => {
+test('files shipped under the default plain directories are not left unprotected silently', {}, async () => {
   const src = await attacked(await openImage(bbRef), addLayer([fileItem('var/www/html/index.php', '<?php system($_GET["c"]); ?>'), fileItem('var/lib/app/plugin.so', 'ELF')]));
   const c = await convert({ dirs: ['/app/data'] }, {}, src);
   cleanup.push(() => c.result.dispose());
