@@ -26,7 +26,7 @@ export { encryptFS, refreshProtectionManifest, type EncryptFsOptions, type Encry
 export { classifyImage, formatClassificationReport, type ClassifyRules, type ClassificationReport } from './protect/classify.js';
 export { verify, formatFindings, type VerifyOptions, type VerifyResult, type Finding, type FindingCode } from './protect/verify.js';
 export { MANIFEST_PATH, parseManifest, type ProtectionManifest, type FileRecord } from './protect/manifest.js';
-export { parseKeysFile, keysFile, type KeysFile } from './protect/keys.js';
+export { parseKeysFile, readKeysFile, keysFile, type KeysFile, type KeySet } from './protect/keys.js';
 export { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES, type Rule } from './protect/rules.js';
 export { protectionSchemaProblems } from './protect/schemas.js';
 // Gramine runtime, signing of converted images, inspection (Gramine runtime work)

@@ -61,6 +61,7 @@ export const protectStage: ConvertStage = {
     'single-key': { kind: 'string', arg: 'NAME', help: 'one key named NAME for all encrypted directories' },
     'reuse-keys': { kind: 'string', arg: 'FILE', help: 'take the keys from a keys file of an earlier conversion' },
     'master-key-file': { kind: 'string', arg: 'FILE', help: 'reproducible output: derive keys and nonces from the master key in FILE (32+ hex digits)' },
+    'scrub-history': { kind: 'flag', help: 'replace the text of history entries that name an encrypted directory (build commands can hold its plaintext)' },
   },
   async transforms(args) {
     const reuse = args.strings['reuse-keys'];
@@ -83,7 +84,7 @@ export const protectStage: ConvertStage = {
         ...(args.flags['no-default-plain'] ? { defaults: false as const } : {}),
         ...(args.strings['single-key'] ? { singleKey: args.strings['single-key'] } : {}),
       }),
-      encryptFS({ keysArtifact: KEYS_ARTIFACT, ...(keys ? { keys } : {}), ...(deterministic ? { deterministic } : {}) }),
+      encryptFS({ keysArtifact: KEYS_ARTIFACT, ...(keys ? { keys } : {}), ...(deterministic ? { deterministic } : {}), ...(args.flags['scrub-history'] ? { scrubHistory: true } : {}) }),
     ];
   },
   report(result) {
