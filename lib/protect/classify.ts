@@ -341,7 +341,7 @@ function checkHardLinks(fs: RootFs, rules: Rule[]): void {
     const m = matchRules(rules, p);
     return m?.class === 'encrypted' ? `encrypted region ${m.region} (${m.rule.path})` : 'unencrypted';
   };
-  fs.layers.forEach((ix: LayerIndex, i) => {
+  fs.layers.forEach((ix: LayerIndex) => {
     for (const e of ix.entries) {
       if (e.type !== 'hardlink' || e.whiteout) continue;
       const a = abs(e.path), b = abs(e.linkname!);

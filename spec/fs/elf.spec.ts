@@ -340,7 +340,7 @@ test('rejects structures that point outside the file', () => {
   at(open).setBigUint64(layout.phoff + layout.phentsize + 32, isz - 1n, true);
   expectElfError(open, /PT_INTERP path .* not NUL-terminated/);
   // DT_STRTAB outside every PT_LOAD.
-  const dyn = (b: Uint8Array, i: number): number => layout.dynOff + i * layout.entsize;
+  const dyn = (_b: Uint8Array, i: number): number => layout.dynOff + i * layout.entsize;
   const tags = 1 + 2 + 1 + 1 + 1; // 2 needed, soname, rpath, runpath, flags1, then STRTAB
   const unmapped = bytes.slice();
   at(unmapped).setBigUint64(dyn(unmapped, tags) + 8, 0x10n, true);

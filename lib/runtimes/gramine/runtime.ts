@@ -21,7 +21,7 @@ import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.j
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
 import { launcherScript } from './launcher.js';
 import { hostEnvRisk, manifestRisks } from './hardening.js';
-import { buildGramineManifest, type EnclaveSettings, type GramineMount, type TrustedFile } from './manifest.js';
+import { buildGramineManifest, type EnclaveSettings, type GramineMount } from './manifest.js';
 import { fileLists, type Listing } from './files.js';
 import { isUnder, reachableFiles, type ReachablePath } from './paths.js';
 import { signDate, signerFrom, signManifest, fileEntry, type SigningOptions } from './sign.js';
