@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createReadStream, existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -16,6 +15,7 @@ import { lexicalPath, memoryLookup, type FileLookup, type MemoryEntry } from '..
 import { RootFs } from '../../lib/fs/merged.js';
 import { findStartupFiles, type StartupFiles } from '../../lib/protect/deps.js';
 import { fixtures } from '../helpers/tools.js';
+import { ldd } from '../helpers/host.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const file = (path: string, content: Uint8Array | string, mode = 0o644): MemoryEntry => {
@@ -30,26 +30,6 @@ const found = (r: StartupFiles, soname: string) => r.libraries.find((l) => l.son
 
 const MERGED = ['bin', 'sbin', 'lib', 'lib64'];
 
-/** ldd's view of a host program: `name => path` pairs and the loader line. */
-function ldd(program: string): { libs: Array<{ name: string; path: string }>; interpreter?: string } | undefined {
-  let out: string;
-  try {
-    out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return undefined;
-  }
-  const libs: Array<{ name: string; path: string }> = [];
-  let interpreter: string | undefined;
-  for (const line of out.split('\n')) {
-    const arrow = /^\s*(\S+) => (\/\S+) \(0x/.exec(line);
-    if (arrow) libs.push({ name: arrow[1], path: arrow[2] });
-    else {
-      const loader = /^\s*(\/\S+) \(0x/.exec(line);
-      if (loader) interpreter = loader[1];
-    }
-  }
-  return { libs, interpreter };
-}
 
 const lsDeps = existsSync('/bin/ls') ? ldd('/bin/ls') : undefined;
 const skipHost = !lsDeps?.interpreter ? 'needs a dynamically linked /bin/ls and ldd on the host' : false;

@@ -3,7 +3,6 @@
  * building attacked copies of a converted image (a layer added on top, or a layer rewritten in
  * place), an independent Python decryptor of Gramine encrypted files, and a small image builder.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +20,8 @@ import { fileClassify, type FileClassifyOptions } from '../../lib/transforms/fil
 import { encryptFS, type EncryptFsOptions } from '../../lib/transforms/encrypt-fs.js';
 import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
 import { bbOci } from '../helpers/images.js';
+import { ldd } from '../helpers/host.js';
+export { ldd };
 
 /** The bb-fixture source image (gzip OCI layout). */
 export const bbRef = `oci:${bbOci}:latest`;
@@ -164,26 +165,6 @@ export async function readAll(r: Readable): Promise<Buffer> {
 
 // ---- an image made of host files ----
 
-/** ldd's answer for a host program: library paths and the loader. */
-export function ldd(program: string): { libs: Array<{ name: string; path: string }>; interpreter?: string } | undefined {
-  let out: string;
-  try {
-    out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return undefined;
-  }
-  const libs: Array<{ name: string; path: string }> = [];
-  let interpreter: string | undefined;
-  for (const line of out.split('\n')) {
-    const arrow = /^\s*(\S+) => (\/\S+) \(0x/.exec(line);
-    if (arrow) libs.push({ name: arrow[1], path: arrow[2] });
-    else {
-      const loader = /^\s*(\/\S+) \(0x/.exec(line);
-      if (loader) interpreter = loader[1];
-    }
-  }
-  return { libs, interpreter };
-}
 
 /** Skip reason for tests that need a dynamically linked host /bin/ls and ldd. */
 export function hostLsSkip(): string | false {

@@ -24,6 +24,7 @@ import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
 import { gramine, type GramineOptions } from '../../lib/runtimes/gramine/index.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { dirItem, fileItem, GLIBC, linkItem, readImageFiles, rootfsOf, standInPal, standInRuntime, toml, trustedMap, writeItemsImage } from './gramine-helpers.js';
+import { hostLibs } from '../helpers/host.js';
 
 const sha = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 const BASE = '/gramine/app/entrypoint';
@@ -113,15 +114,6 @@ test('secret provisioning without a CA chain is refused (Gramine 1.9 exits at st
   }
 });
 
-/** `ldd` of a host program: [soname, file]. */
-function hostLibs(program: string): Array<{ name: string; file: string }> | undefined {
-  try {
-    const out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return [...out.matchAll(/^\s*(\S+) => (\/\S+) \(0x/gm)].map((m) => ({ name: m[1], file: realpathSync(m[2]) }));
-  } catch {
-    return undefined;
-  }
-}
 const openssl = existsSync('/usr/bin/openssl') && existsSync('/lib64/ld-linux-x86-64.so.2') ? hostLibs('/usr/bin/openssl') : undefined;
 
 test('the SGX host loader\'s libraries that only the image has (glibc) are not reported missing; those neither has are reported once each', { skip: openssl ? false : 'needs a glibc /usr/bin/openssl and ldd on the host' }, async () => {

@@ -23,6 +23,7 @@ import { allowedCovers, checkGramineManifest, gramine, type GramineOptions } fro
 import { measureGramineEnclave, parseSigstruct, verifySigstructSignature } from '../../lib/sgx/index.js';
 import { bbOci, scratch, umociUnpack } from '../helpers/images.js';
 import { tool } from '../helpers/tools.js';
+import { hostLibs } from '../helpers/host.js';
 import {
   dirItem, fileItem, GLIBC, kernelReachable, linkItem, readImageFiles, rootfsOf, signDir, standInRuntime, testKey, toml, trustedMap, writeItemsImage,
 } from './gramine-helpers.js';
@@ -349,15 +350,6 @@ test('runtime from an image gives the same runtime files as from a directory; mi
 
 // ---- a merged-/usr image of host binaries ----
 
-/** ldd's libraries of a host program. */
-function hostLibs(program: string): Array<{ name: string; file: string }> | undefined {
-  try {
-    const out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return [...out.matchAll(/^\s*(\S+) => (\/\S+) \(0x/gm)].map((m) => ({ name: m[1], file: realpathSync(m[2]) }));
-  } catch {
-    return undefined;
-  }
-}
 const envLibs = existsSync('/usr/bin/env') && existsSync('/lib64/ld-linux-x86-64.so.2') ? hostLibs('/usr/bin/env') : undefined;
 
 test('merged-/usr image: files listed under every alias (/bin, /lib, /lib64, file symlinks), loops not followed, glibc from the runtime, bare command through PATH, User mapped', { skip: envLibs ? false : 'needs a glibc /usr/bin/env and ldd on the host' }, async () => {
