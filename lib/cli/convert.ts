@@ -195,7 +195,8 @@ files, one key per directory); every other regular file is authenticated (pinned
 the unprotected defaults and --plain/--plain-file/--host-path paths; the entrypoint, its ELF
 interpreter and startup libraries stay authenticated (a --dir covering them is refused). Only the
 layers holding encrypted files are rewritten; a protection manifest is added at
-/.enclavify/protection.json. Keys are written to --keys-out (mode 0600), never into the image.
+/.enclavify/protection.json. Keys are written to --keys-out (mode 0600), never into the image
+(unless --insecure-dev-keys, for development only, says otherwise).
 
 With a runtime (--runtime-image for Gramine, or --runtime scone) the image also gets the runtime
 and its new Entrypoint, and a policy is written (policy/session.yaml for SCONE, policy/attestation.json
