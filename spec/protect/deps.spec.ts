@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -15,7 +15,7 @@ import { lexicalPath, memoryLookup, type FileLookup, type MemoryEntry } from '..
 import { RootFs } from '../../lib/fs/merged.js';
 import { findStartupFiles, type StartupFiles } from '../../lib/protect/deps.js';
 import { fixtures } from '../helpers/tools.js';
-import { ldd } from '../helpers/host.js';
+import { hostPathEntries, ldd } from '../helpers/host.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const file = (path: string, content: Uint8Array | string, mode = 0o644): MemoryEntry => {
@@ -35,29 +35,8 @@ const lsDeps = existsSync('/bin/ls') ? ldd('/bin/ls') : undefined;
 const skipHost = !lsDeps?.interpreter ? 'needs a dynamically linked /bin/ls and ldd on the host' : false;
 
 /** Copy a host path into `into`, recreating the symlinks crossed on the way (host root = image root). */
-function addHostPath(into: Map<string, MemoryEntry>, hostPath: string): void {
-  const stack: string[] = [];
-  const rest = hostPath.split('/').filter(Boolean).reverse();
-  for (let links = 0; rest.length; ) {
-    const c = rest.pop()!;
-    if (c === '.') continue;
-    if (c === '..') {
-      stack.pop();
-      continue;
-    }
-    const p = [...stack, c].join('/');
-    const st = lstatSync('/' + p);
-    if (st.isSymbolicLink()) {
-      assert.ok(++links <= 40, `host symlink loop at /${p}`);
-      const target = readlinkSync('/' + p);
-      into.set(p, link(p, target));
-      if (target.startsWith('/')) stack.length = 0;
-      rest.push(...target.split('/').filter(Boolean).reverse());
-      continue;
-    }
-    stack.push(c);
-    if (!rest.length) into.set(p, file(p, readFileSync('/' + p), st.mode & 0o7777));
-  }
+function addHostEntries(into: Map<string, MemoryEntry>, hostPath: string): void {
+  for (const { entry, content } of hostPathEntries(hostPath)) into.set(entry.path, content ? { ...entry, content } : entry);
 }
 
 /** Where a host file's real path lands in the merged-/usr image. */
@@ -74,7 +53,7 @@ function hostImage(programs: string[], extra: MemoryEntry[] = []): { entries: Me
     const d = ldd(program);
     assert.ok(d, `ldd ${program}`);
     deps.set(program, d);
-    for (const p of [program, ...d.libs.map((l) => l.path), ...(d.interpreter ? [d.interpreter] : [])]) addHostPath(found, p);
+    for (const p of [program, ...d.libs.map((l) => l.path), ...(d.interpreter ? [d.interpreter] : [])]) addHostEntries(found, p);
   }
   const out = new Map<string, MemoryEntry>();
   for (const [p, e] of found) {

@@ -4,7 +4,7 @@
  * place), an independent Python decryptor of Gramine encrypted files, and a small image builder.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -20,7 +20,7 @@ import { fileClassify, type FileClassifyOptions } from '../../lib/transforms/fil
 import { encryptFS, type EncryptFsOptions } from '../../lib/transforms/encrypt-fs.js';
 import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
 import { bbOci } from '../helpers/images.js';
-import { ldd } from '../helpers/host.js';
+import { hostPathEntries, ldd } from '../helpers/host.js';
 export { ldd };
 
 /** The bb-fixture source image (gzip OCI layout). */
@@ -171,38 +171,6 @@ export function hostLsSkip(): string | false {
   return existsSync('/bin/ls') && ldd('/bin/ls')?.interpreter ? false : 'needs a dynamically linked /bin/ls and ldd on the host';
 }
 
-/**
- * Adds a host path to `into` as the image would hold it (host root = image root): every symlink
- * crossed on the way (merged-/usr `bin -> usr/bin`, `lib64/ld-linux...` -> absolute target) and
- * the final file with its bytes and mode.
- */
-function addHostPath(into: Map<string, LayerItem>, hostPath: string): void {
-  const stack: string[] = [];
-  const rest = hostPath.split('/').filter(Boolean).reverse();
-  for (let links = 0; rest.length; ) {
-    const c = rest.pop()!;
-    if (c === '.') continue;
-    if (c === '..') {
-      stack.pop();
-      continue;
-    }
-    const p = [...stack, c].join('/');
-    const st = lstatSync('/' + p);
-    if (st.isSymbolicLink()) {
-      if (++links > 40) throw new Error(`host symlink loop at /${p}`);
-      const target = readlinkSync('/' + p);
-      into.set(p, { entry: { path: p, type: 'symlink', linkname: target, mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0 } });
-      if (target.startsWith('/')) stack.length = 0;
-      rest.push(...target.split('/').filter(Boolean).reverse());
-      continue;
-    }
-    stack.push(c);
-    if (!rest.length) {
-      const b = readFileSync('/' + p);
-      into.set(p, { entry: { path: p, type: 'file', mode: st.mode & 0o7777, uid: 0, gid: 0, mtime: 0, size: b.length }, content: b });
-    }
-  }
-}
 
 /**
  * Writes an OCI layout with one image holding the host's `/bin/ls` and every library ldd lists
@@ -212,7 +180,7 @@ function addHostPath(into: Map<string, LayerItem>, hostPath: string): void {
 export async function writeHostLsImage(dir: string, extra: LayerItem[] = []): Promise<string> {
   const d = ldd('/bin/ls')!;
   const items = new Map<string, LayerItem>();
-  for (const p of ['/bin/ls', ...d.libs.map((l) => l.path), d.interpreter!]) addHostPath(items, p);
+  for (const p of ['/bin/ls', ...d.libs.map((l) => l.path), d.interpreter!]) for (const it of hostPathEntries(p)) items.set(it.entry.path, it);
   for (const e of extra) items.set(e.entry.path, e);
   for (const p of [...items.keys()]) {
     const parts = p.split('/');
