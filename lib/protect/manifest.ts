@@ -15,8 +15,8 @@
 import { createHash } from 'node:crypto';
 import { compareBytewise, type FsEntry } from '../fs/entry.js';
 import { EnclavifyError } from '../oci/errors.js';
-import type { FileClass, Region } from '../transforms/state.js';
-import type { Rule, RuleKind } from './rules.js';
+import type { Region } from '../transforms/state.js';
+import type { Rule } from './rules.js';
 
 /** Where the protection manifest lives in the image. */
 export const MANIFEST_PATH = '/.enclavify/protection.json';
@@ -27,16 +27,8 @@ export const ENCRYPTED_FORMAT = 'gramine-encrypted-files-2.0';
 /** Version of the manifest format: 2 pins metadata and non-regular entries, and allows amendments. */
 export const MANIFEST_VERSION = 2;
 
-/** A rule as the manifest records it (see {@link Rule}). */
-export interface ManifestRule {
-  path: string;
-  class: FileClass;
-  kind: RuleKind;
-  fileOnly?: boolean;
-  hostPath?: boolean;
-  region?: string;
-  source: string;
-}
+/** A rule as the manifest records it: the same fields as {@link Rule}. */
+export type ManifestRule = Pick<Rule, 'path' | 'class' | 'kind' | 'fileOnly' | 'hostPath' | 'region' | 'source'>;
 
 /**
  * What a container runtime applies to an entry besides its content: permission bits (setuid,

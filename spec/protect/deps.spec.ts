@@ -16,6 +16,7 @@ import { RootFs } from '../../lib/fs/merged.js';
 import { findStartupFiles, type StartupFiles } from '../../lib/protect/deps.js';
 import { fixtures } from '../helpers/tools.js';
 import { hostPathEntries, ldd } from '../helpers/host.js';
+import { buildElf, type ElfSpec } from '../helpers/elf-builder.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const file = (path: string, content: Uint8Array | string, mode = 0o644): MemoryEntry => {
@@ -289,68 +290,9 @@ test('the bb fixture image through the merged view: a script run by static busyb
 
 // ---- synthetic images: the search order ----
 
-interface ElfSpec {
-  class?: 32 | 64;
-  machine?: number;
-  type?: number;
-  interp?: string;
-  needed?: string[];
-  soname?: string;
-  rpath?: string;
-  runpath?: string;
-  flags1?: number;
-}
-
-/** A minimal little-endian ELF (header, PT_LOAD, PT_INTERP, PT_DYNAMIC with its strings). */
-function buildElf(s: ElfSpec): Uint8Array {
-  const is64 = (s.class ?? 64) === 64;
-  const [ehsize, phentsize, entsize] = is64 ? [64, 56, 16] : [52, 32, 8];
-  const strings: number[] = [0];
-  const str = (v: string): number => (strings.push(...enc(v), 0), strings.length - enc(v).length - 1);
-  const dyn: Array<[number, number]> = [];
-  for (const n of s.needed ?? []) dyn.push([1, str(n)]);
-  if (s.soname !== undefined) dyn.push([14, str(s.soname)]);
-  if (s.rpath !== undefined) dyn.push([15, str(s.rpath)]);
-  if (s.runpath !== undefined) dyn.push([29, str(s.runpath)]);
-  if (s.flags1 !== undefined) dyn.push([0x6ffffffb, s.flags1]);
-  const phnum = 1 + (s.interp ? 1 : 0) + (dyn.length ? 1 : 0);
-  const interp = s.interp ? [...enc(s.interp), 0] : [];
-  const interpOff = ehsize + phnum * phentsize;
-  const strOff = interpOff + interp.length;
-  const dynOff = Math.ceil((strOff + strings.length) / 8) * 8;
-  const base = 0x10000;
-  if (dyn.length) dyn.push([5, base + strOff], [10, strings.length], [0, 0]);
-  const total = dynOff + dyn.length * entsize;
-  const b = new Uint8Array(total);
-  const v = new DataView(b.buffer);
-  const word = (o: number, x: number): void => (is64 ? v.setBigUint64(o, BigInt(x), true) : v.setUint32(o, x, true));
-  b.set([0x7f, 0x45, 0x4c, 0x46, is64 ? 2 : 1, 1, 1]);
-  v.setUint16(16, s.type ?? 3, true);
-  v.setUint16(18, s.machine ?? 62, true);
-  word(is64 ? 32 : 28, ehsize);
-  v.setUint16(is64 ? 54 : 42, phentsize, true);
-  v.setUint16(is64 ? 56 : 44, phnum, true);
-  let ph = ehsize;
-  const phdr = (type: number, off: number, size: number): void => {
-    v.setUint32(ph, type, true);
-    const f = is64 ? [8, 16, 24, 32, 40] : [4, 8, 12, 16, 20];
-    [off, base + off, base + off, size, size].forEach((x, i) => word(ph + f[i], x));
-    ph += phentsize;
-  };
-  phdr(1, 0, total);
-  if (s.interp) phdr(3, interpOff, interp.length);
-  if (dyn.length) phdr(2, dynOff, dyn.length * entsize);
-  b.set(interp, interpOff);
-  b.set(strings, strOff);
-  dyn.forEach(([tag, val], i) => {
-    word(dynOff + i * entsize, tag);
-    word(dynOff + i * entsize + entsize / 2, val);
-  });
-  return b;
-}
 
 const LOADER = '/lib64/ld-linux-x86-64.so.2';
-const elf = (path: string, s: ElfSpec, mode = 0o755): MemoryEntry => file(path, buildElf(s), mode);
+const elf = (path: string, s: ElfSpec, mode = 0o755): MemoryEntry => file(path, buildElf(s).bytes, mode);
 const lib = (path: string, s: ElfSpec = {}): MemoryEntry => elf(path, { soname: path.slice(path.lastIndexOf('/') + 1), ...s }, 0o644);
 const app = (s: ElfSpec, path = 'usr/bin/app'): MemoryEntry => elf(path, { type: 2, interp: LOADER, ...s });
 /** A merged-/usr base with the loader. */
