@@ -89,3 +89,17 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
   }
   throw lastErr;
 }
+
+/**
+ * A one-layer image no other test shares (random content, so its blobs are new to any registry
+ * and cannot be mounted): `size` bytes of incompressible data in /data/blob.
+ */
+export async function randomImage(tmpDir: string, size: number): Promise<import('../../lib/oci/image.js').Image> {
+  const { imageFromDirectory } = await import('../../lib/fs/from-directory.js');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { randomBytes } = await import('node:crypto');
+  const dir = path.join(tmpDir, `random-${randomBytes(4).toString('hex')}`);
+  mkdirSync(path.join(dir, 'data'), { recursive: true });
+  writeFileSync(path.join(dir, 'data', 'blob'), randomBytes(size));
+  return imageFromDirectory({ dir, tmpDir, config: { Entrypoint: ['/data/blob'] } });
+}
