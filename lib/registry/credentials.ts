@@ -118,11 +118,11 @@ export async function lookupCredentials(registry: string, repository: string | u
     const helpers = parsed.credHelpers && typeof parsed.credHelpers === 'object' ? parsed.credHelpers : {};
     const helperKey = keys.find((k) => typeof helpers[k] === 'string') ?? Object.keys(helpers).find((k) => normalizeKey(k) === hostKey);
     if (helperKey) {
-      const found = await runHelper(helpers[helperKey], helperServer(registry), p.file);
+      const found = await runHelper(helpers[helperKey], helperServer(registry), p.file, opts.env);
       if (found) return found;
     }
     if (typeof parsed.credsStore === 'string' && parsed.credsStore) {
-      const found = await runHelper(parsed.credsStore, helperServer(registry), p.file);
+      const found = await runHelper(parsed.credsStore, helperServer(registry), p.file, opts.env);
       if (found) return found;
     }
     const auths = parsed.auths && typeof parsed.auths === 'object' ? parsed.auths : {};
@@ -152,11 +152,11 @@ function decodeEntry(e: AuthEntry, file: string, key: string): Credentials | und
  * Runs `docker-credential-NAME get` with the server on stdin. Undefined when the helper is not
  * installed or has no credentials for the server.
  */
-async function runHelper(name: string, server: string, file: string): Promise<FoundCredentials | undefined> {
+async function runHelper(name: string, server: string, file: string, env?: NodeJS.ProcessEnv): Promise<FoundCredentials | undefined> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw registryError('REGISTRY_CREDENTIALS', `auth file ${file}: credential helper name ${JSON.stringify(name)} is not valid`);
   const prog = `docker-credential-${name}`;
   const res = await new Promise<{ code: number | null; stdout: string; stderr: string } | 'missing'>((resolve, reject) => {
-    const child = spawn(prog, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(prog, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
     const out: Buffer[] = [], err: Buffer[] = [];
     let size = 0;
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
