@@ -78,6 +78,18 @@ export class RegistryClient {
   }
 
   private async doPing(signal?: AbortSignal): Promise<PingState> {
+    try {
+      return await this.pingOnce(signal);
+    } catch (e) {
+      // A TLS server that wants a client certificate just closes the connection after the handshake.
+      if (e instanceof EnclavifyError && e.code === 'REGISTRY_RETRIES_EXHAUSTED' && this.transport.scheme !== 'http' && /connection failed/.test(e.message)) {
+        e.message += '; if the registry requires a client certificate, put a *.cert/*.key pair in the cert dir (--cert-dir)';
+      }
+      throw e;
+    }
+  }
+
+  private async pingOnce(signal?: AbortSignal): Promise<PingState> {
     const subject = { registry: this.registry };
     return retrying({ what: 'GET /v2/', subject, policy: this.retry, signal }, async () => {
       const res = await this.transport.probe(() => this.transport.send({ method: 'GET', url: '/v2/', signal }, subject));
