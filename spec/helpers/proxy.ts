@@ -36,7 +36,7 @@ export interface Proxy {
   host: string;
   port: number;
   /** Every request seen: method, path and what was done. */
-  log: Array<{ method: string; url: string; action: Action['kind'] }>;
+  log: Array<{ method: string; url: string; action: Action['kind']; headers: http.IncomingHttpHeaders; status?: number }>;
   close(): Promise<void>;
 }
 
@@ -45,9 +45,11 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
   const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
     const info: ProxyRequest = { method: req.method!, url: req.url!, headers: req.headers };
     const action = opts.rule?.(info) ?? { kind: 'forward' as const };
-    log.push({ method: info.method, url: info.url, action: action.kind });
+    const entry: Proxy['log'][number] = { method: info.method, url: info.url, action: action.kind, headers: req.headers };
+    log.push(entry);
     if (action.kind === 'respond') {
       req.resume();
+      entry.status = action.status;
       res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
       res.end(action.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${action.status}` }] }));
       return;
@@ -67,6 +69,7 @@ export async function startProxy(opts: ProxyOptions): Promise<Proxy> {
         status = re.status;
         h = re.headers;
       }
+      entry.status = status;
       res.writeHead(status, h);
       if (action.kind === 'reset-response') {
         let n = 0;
