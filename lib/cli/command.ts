@@ -7,6 +7,8 @@ export interface Io {
   err(text: string): void;
   /** Progress lines (on stderr; silenced by --quiet). */
   progress(text: string): void;
+  /** stderr is a terminal (progress bars may be drawn). */
+  tty?: boolean;
 }
 
 export interface Command {

@@ -22,6 +22,9 @@ import { CHART, type ChartInfo } from '../transforms/emit-chart.js';
 import { POLICY, type PolicyInfo } from '../transforms/emit-policy.js';
 import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
+import { transferDisplay } from './transfer-progress.js';
+import type { ProgressListener } from '../registry/progress.js';
 
 /** What a stage can use besides its options. */
 export interface ConvertContext {
@@ -32,6 +35,10 @@ export interface ConvertContext {
   outputDir: string;
   /** The destination reference (`--to`). */
   to: string;
+  /** The source reference (`--from`). */
+  from?: string;
+  /** Opens another image the conversion reads (`--runtime-image`, `--binary-image`) with the command's registry options. */
+  openExtra?: (ref: string) => Promise<Image>;
 }
 
 /** A group of convert options and the transforms they produce. */
@@ -118,8 +125,14 @@ export const runtimeStage: ConvertStage = {
       const gramineOnly = Object.keys(gramineConvertOptions).filter((o) => given(args, o));
       if (gramineOnly.length) throw new UsageError(`${gramineOnly.map((o) => `--${o}`).join(', ')}: only with the Gramine runtime`);
     }
-    const out: Transform[] = runtime === 'gramine' ? [await gramineTransformFromArgs(args)] : [];
-    out.push(...runtimePolicyChartTransforms(args, { to: ctx.to, outputDir: ctx.outputDir }));
+    const isRegistry = (v: string | undefined): v is string => !!v && v.startsWith('docker://');
+    const rtImage = args.strings['runtime-image'];
+    const binImage = args.strings['binary-image'];
+    const out: Transform[] = runtime === 'gramine'
+      ? [await gramineTransformFromArgs(args, isRegistry(rtImage) && ctx.openExtra ? await ctx.openExtra(rtImage) : undefined)]
+      : [];
+    const binaryImage = runtime === 'scone' && isRegistry(binImage) && ctx.openExtra ? await ctx.openExtra(binImage) : undefined;
+    out.push(...runtimePolicyChartTransforms(args, { to: ctx.to, outputDir: ctx.outputDir, ...(binaryImage ? { binaryImage } : {}) }));
     return out;
   },
   report(result) {
@@ -146,10 +159,11 @@ export const convertStages: ConvertStage[] = [protectStage, runtimeStage];
 /** Options of `enclavify convert` that are not a stage's. */
 const baseOptions: Record<string, OptionSpec> = {
   from: { kind: 'string', arg: 'SRC', help: 'the native image (reference)' },
-  to: { kind: 'string', arg: 'DST', help: 'where to write the converted image (oci:DIR[:TAG])' },
+  to: { kind: 'string', arg: 'DST', help: 'where to write the converted image (oci:DIR[:TAG], docker-archive:FILE, docker://REF)' },
   platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
   'keys-out': { kind: 'string', arg: 'FILE', help: 'write the keys here (mode 0600; default OUTPUT-DIR/keys.json)' },
   'output-dir': { kind: 'string', arg: 'DIR', help: 'where the keys, report.json and other artifacts go (default: the current directory)' },
+  'push-image': { kind: 'flag', help: 'sconify_image compatibility: the result is pushed whenever --to is docker://REF; this flag checks that it is' },
 };
 
 /** Every option of `enclavify convert`: base, then each stage's, then the common ones. */
@@ -160,6 +174,10 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       if (k in out) throw new Error(`convert: option --${k} of stage ${s.name} is defined twice`);
       out[k] = v;
     }
+  }
+  for (const [k, v] of Object.entries(copyRegistryFlags)) {
+    if (k in out) throw new Error(`convert: option --${k} is defined twice`);
+    out[k] = v;
   }
   return { ...out, ...COMMON };
 }
@@ -232,10 +250,14 @@ References:
     if (src.transport === 'oci' && dst.transport === 'oci' && path.resolve(src.dir) === path.resolve(dst.dir) && (args.lists.dir?.length ?? 0) > 0) {
       io.err(`enclavify convert: WARNING: ${dst.dir} also holds the source image, whose blobs contain the plaintext of the directories being encrypted; write the converted image to a layout of its own before shipping it`);
     }
+    if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
-    const source = await openImage(from, { platform });
-    const ctx: ConvertContext = { io, source, outputDir, to };
+    const display = transferDisplay(io, { quiet: args.flags.quiet });
+    const onProgress: ProgressListener = display.listener;
+    const source = await openImage(from, { platform, registry: registryOptionsFrom(args, 'src'), onProgress });
+    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, registry: registryOptionsForExtra(args, ref, from), onProgress });
+    const ctx: ConvertContext = { io, source, outputDir, to, from, openExtra };
     const transforms = await buildTransforms(args, ctx);
     const result = await pipeline(source, ...transforms, { progress: io.progress });
     try {
@@ -267,15 +289,17 @@ References:
       }
       let written;
       try {
-        written = await writeImage(result.image, to, { progress: io.progress });
+        written = await writeImage(result.image, to, { progress: io.progress, registry: registryOptionsFrom(args, 'dest'), onProgress });
+        display.stop();
       } catch (e) {
+        display.stop();
         // Keys and a policy for an image that was not written would only mislead: remove them.
         await Promise.all(files.map((f) => rm(f, { force: true })));
         throw e;
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {
-        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, report: result.report }));
+        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, ...(written.blobs ? { blobs: written.blobs } : {}), report: result.report }));
       } else {
         io.out(written.digest);
         // As sconify_image prints it: the session to upload to CAS.

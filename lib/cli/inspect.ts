@@ -4,6 +4,8 @@ import { openImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { transferDisplay } from './transfer-progress.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -30,14 +32,17 @@ References:
   options: {
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     production: { kind: 'flag', help: 'exit 3 when the image is not fit for production: any warning (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct)' },
+    ...registryFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform });
+    const display = transferDisplay(io, { quiet: args.flags.quiet });
+    const image = await openImage(args.positionals[0], { platform, registry: registryOptionsFrom(args, 'one'), onProgress: display.listener });
     io.progress(`inspecting ${image.name}`);
     const info = await inspectImage(image);
+    display.stop();
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
     const warnings = info.gramine?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify: warning: ${w}`);

@@ -9,6 +9,7 @@ import { inspectCommand } from './inspect.js';
 import { signCommand } from './sign.js';
 import { treeCommand } from './tree.js';
 import { verifyCommand } from './verify.js';
+import { closeRegistryClients } from '../registry/client.js';
 
 /** All commands, in --help order. */
 export const commands: Command[] = [convertCommand, copyCommand, treeCommand, verifyCommand, signCommand, inspectCommand];
@@ -45,7 +46,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const quiet = argv.includes('--quiet') || argv.includes('-q');
   const out = io?.out ?? ((t: string) => process.stdout.write(t + '\n'));
   const err = io?.err ?? ((t: string) => process.stderr.write(t + '\n'));
-  const sink: Io = { out, err, progress: io?.progress ?? ((t) => { if (!quiet) err(`enclavify: ${t}`); }) };
+  const sink: Io = { out, err, progress: io?.progress ?? ((t) => { if (!quiet) err(`enclavify: ${t}`); }), tty: io ? io.tty === true : process.stderr.isTTY === true };
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const c = commands.find((x) => x.name === rest[0]);
@@ -80,5 +81,8 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     }
     if (!(e instanceof EnclavifyError) && process.env.ENCLAVIFY_DEBUG) err(String((e as Error).stack));
     return EXIT.failed;
+  } finally {
+    // Idle keep-alive connections to registries must not hold the process open.
+    await closeRegistryClients();
   }
 }

@@ -13,8 +13,11 @@ import { ACCEPTED_FORMS } from '../store/ref.js';
 import { injectRuntime } from '../transforms/inject-runtime.js';
 import { pipeline, type Transform } from '../transforms/pipeline.js';
 import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
+import type { Image } from '../oci/image.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
+import { transferDisplay } from './transfer-progress.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -40,7 +43,7 @@ async function readSigning(args: Parsed): Promise<Pick<GramineOptions, 'signKey'
 
 /** The Gramine runtime options of `enclavify convert`. */
 export const gramineConvertOptions: Record<string, OptionSpec> = {
-  'runtime-image': { kind: 'string', arg: 'REF|DIR', help: 'gramine: the Gramine 1.9 installation: a runtime image (oci:DIR[:TAG], docker-archive:FILE) or a directory holding one' },
+  'runtime-image': { kind: 'string', arg: 'REF|DIR', help: 'gramine: the Gramine 1.9 installation: a runtime image (oci:DIR[:TAG], docker-archive:FILE, docker://REF) or a directory holding one' },
   'gramine-prefix': { kind: 'string', arg: 'DIR', help: 'gramine: put the runtime under DIR in the image (default: Gramine\'s own paths, /usr/bin, /usr/lib/x86_64-linux-gnu/gramine)' },
   'gramine-loader': { kind: 'string', arg: 'sgx|direct', help: 'gramine: loader the Entrypoint starts (default sgx; direct = no SGX, development); ENCLAVIFY_GRAMINE_LOADER overrides it at run time' },
   'insecure-dev-keys': { kind: 'flag', help: 'gramine: put the region keys into the manifest (fs.insecure__keys) so the image runs without attestation. INSECURE, development only' },
@@ -81,7 +84,7 @@ function isRuntimeDir(v: string): boolean {
  * `injectRuntime(gramine(...))` from the parsed convert options. Throws `UsageError` for a missing
  * `--runtime-image` and malformed values. `production` refuses insecure combinations.
  */
-export async function gramineTransformFromArgs(args: Parsed): Promise<Transform> {
+export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Image): Promise<Transform> {
   const src = args.strings['runtime-image'];
   if (!src) throw new UsageError('--runtime gramine needs --runtime-image REF|DIR: the Gramine 1.9 installation to add (an image such as oci:gramine:1.9, or a directory)');
   const loader = args.strings['gramine-loader'];
@@ -95,7 +98,7 @@ export async function gramineTransformFromArgs(args: Parsed): Promise<Transform>
   if (sp && !ca) throw new UsageError('--secret-provisioning needs --secret-provisioning-ca PATH: Gramine 1.9\'s secret provisioning stops the enclave at start without a CA chain (a CA file in the image, authenticated)');
   if (ca && !sp) throw new UsageError('--secret-provisioning-ca goes with --secret-provisioning HOST:PORT');
   const opts: GramineOptions = {
-    ...(isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
+    ...(runtimeImage ? { runtimeImage } : isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
     ...(args.strings['gramine-prefix'] ? { prefix: args.strings['gramine-prefix'] } : {}),
     ...(loader ? { loader } : {}),
     ...(args.flags['insecure-dev-keys'] ? { insecureDevKeys: true } : {}),
@@ -156,6 +159,7 @@ References:
     'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed: the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
     production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    ...copyRegistryFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -167,7 +171,8 @@ References:
     if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
     if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const source = await openImage(args.positionals[0], { platform });
+    const display = transferDisplay(io, { quiet: args.flags.quiet });
+    const source = await openImage(args.positionals[0], { platform, registry: registryOptionsFrom(args, 'src'), onProgress: display.listener });
     const step = signGramineImage({
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
@@ -177,7 +182,8 @@ References:
     });
     const result = await pipeline(source, step, { progress: io.progress });
     try {
-      const written = await writeImage(result.image, to, { progress: io.progress });
+      const written = await writeImage(result.image, to, { progress: io.progress, registry: registryOptionsFrom(args, 'dest'), onProgress: display.listener });
+      display.stop();
       const info = result.state.get(RUNTIME) as RuntimeInfo;
       const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
       const pm = report?.protectionManifestSha256;
@@ -187,6 +193,7 @@ References:
       const facts = {
         digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
         isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}), warnings,
+        ...(written.blobs ? { blobs: written.blobs } : {}),
       };
       if (args.flags.json) io.out(JSON.stringify(facts));
       else {
