@@ -113,6 +113,18 @@ export function bodyExcerpt(body: string): string {
  * 401, 403 and 404 get messages that say what to do.
  */
 export function statusError(status: number, body: string, s: Subject, what: string, secrets: Iterable<string> = []): EnclavifyError {
+  const err = statusErrorOf(status, body, s, what, secrets);
+  // The registry's own codes (e.g. DIGEST_INVALID), for callers that act on them.
+  Object.defineProperty(err, 'registryCodes', { value: errorCodes(body), enumerable: false });
+  return err;
+}
+
+/** The registry error codes an error carries (from its error body), if any. */
+export function registryCodesOf(e: unknown): string[] {
+  return ((e as { registryCodes?: string[] })?.registryCodes) ?? [];
+}
+
+function statusErrorOf(status: number, body: string, s: Subject, what: string, secrets: Iterable<string>): EnclavifyError {
   const rendered = renderErrorBody(body);
   const said = redact(rendered ? `: ${rendered}` : bodyExcerpt(body), secrets);
   const where = describe(s);

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { EnclavifyError } from '../oci/errors.js';
 import { loadTlsMaterial } from './certs.js';
 import { describe, registryError, statusError, type Subject } from './errors.js';
@@ -46,6 +46,33 @@ const CERT_CODES = new Set([
   'CERT_REJECTED', 'INVALID_CA', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE',
   'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE',
 ]);
+
+type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path'>;
+interface Undici {
+  Agent: typeof Agent;
+  request(dispatcher: Dispatcher, url: URL, opts: RequestOptions): Promise<Dispatcher.ResponseData>;
+}
+let undiciP: Promise<Undici> | undefined;
+
+/**
+ * undici's `Agent` and `request()`, loaded when the first registry is contacted, and only those
+ * two modules rather than the package's index (fetch, WebSocket, mocks, caches), which would add
+ * about 80 ms to every command's start-up. Falls back to the index if the layout ever changes.
+ */
+function undici(): Promise<Undici> {
+  return (undiciP ??= (async (): Promise<Undici> => {
+    try {
+      const [a, r] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
+      const AgentClass = (a as { default: typeof Agent }).default;
+      const request = (r as { default: (this: Dispatcher, o: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> }).default;
+      if (typeof AgentClass !== 'function' || typeof request !== 'function') throw new Error('unexpected undici layout');
+      return { Agent: AgentClass, request: (d, url, o) => request.call(d, { ...o, origin: url.origin, path: url.pathname + url.search }) };
+    } catch {
+      const u = await import('undici');
+      return { Agent: u.Agent, request: (d, url, o) => u.request(url, { ...o, dispatcher: d }) };
+    }
+  })());
+}
 
 const USER_AGENT = (() => {
   try {
@@ -246,7 +273,8 @@ export class Transport {
         connect.key = tls.key;
       }
       const t = this.options.timeoutMs ?? 300_000;
-      return new Agent({ connect, keepAliveTimeout: 10_000, headersTimeout: t, bodyTimeout: t });
+      const { Agent: AgentClass } = await undici();
+      return new AgentClass({ connect, keepAliveTimeout: 10_000, headersTimeout: t, bodyTimeout: t });
     })());
   }
 
@@ -277,6 +305,7 @@ export class Transport {
   /** One request (no retries), following redirects for GET and HEAD. Errors are mapped to registry errors. */
   async send(req: SendRequest, subject: Subject): Promise<HttpResponse> {
     const agent = await this.agent();
+    const { request } = await undici();
     let url = typeof req.url === 'string' ? new URL(req.url, this.base) : req.url;
     const origin = req.authOrigin ?? new URL(this.base).origin;
     const follow = req.followRedirects !== false && (req.method === 'GET' || req.method === 'HEAD');
@@ -287,9 +316,7 @@ export class Transport {
       if (req.authorization && url.origin === origin) headers.authorization = req.authorization;
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, {
-          method: req.method, headers, body: req.body ?? null, dispatcher: agent, signal: req.signal, highWaterMark: 1 << 20,
-        });
+        res = await request(agent, url, { method: req.method, headers, body: req.body ?? null, signal: req.signal, highWaterMark: 1 << 20 });
       } catch (e) {
         throw this.mapError(e, req, subject, url);
       }

@@ -7,8 +7,9 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { verifyBytes } from '../oci/digest.js';
 import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
+import { BlobLayer } from '../oci/layer.js';
 import { registryClient, type RegistryClient, type RegistryOptions } from './client.js';
-import { describe, registryError, type Subject } from './errors.js';
+import { describe, registryCodesOf, registryError, type Subject } from './errors.js';
 import { exhausted, header, isTransientError, RetryBudget, sleep, Transient, type HttpResponse } from './http.js';
 import { blobSources, rememberBlob } from './locations.js';
 import { BlobProgress, type ProgressListener } from './progress.js';
@@ -72,7 +73,10 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
   ];
   for (const [i, l] of layers.entries()) {
     const d = manifest.layers[i];
-    jobs.push({ digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i + 1}`, open: () => l.compressed() });
+    // A stored blob goes up as it is, not hashed on the way: the registry verifies each upload
+    // against the digest it is pushed as (PUT ?digest=) and refuses a mismatch.
+    const open = l instanceof BlobLayer ? () => l.stored() : () => l.compressed();
+    jobs.push({ digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i + 1}`, open });
   }
   // One blob per digest (an image may list the same layer twice).
   const unique = [...new Map(jobs.map((j) => [j.digest, j])).values()];
@@ -277,6 +281,7 @@ class BlobPusher {
     const onRetry = (why: string, ms: number) => progress.retrying(`${why}; retrying in ${(ms / 1000).toFixed(1)} s`);
     let location = initial ?? (await this.startSession(subject, onRetry));
     let offset = 0;
+    let resumed = false;
     for (;;) {
       let source: Readable | undefined;
       try {
@@ -318,6 +323,19 @@ class BlobPusher {
       } catch (e) {
         source?.destroy();
         if (this.signal.aborted) throw e instanceof EnclavifyError && e.code === 'ABORTED' ? e : new EnclavifyError('ABORTED', `${describe(subject)}: upload cancelled`);
+        const codes = registryCodesOf(e);
+        if (codes.includes('DIGEST_INVALID') || codes.includes('SIZE_INVALID')) {
+          // After a resume the registry may hold a byte twice (distribution reports 0-0 for an
+          // empty session): start once more from nothing. Otherwise the source is corrupt.
+          if (resumed) {
+            resumed = false;
+            offset = 0;
+            progress.retrying('the registry refused the resumed upload; starting it again');
+            location = await this.startSession(subject, onRetry);
+            continue;
+          }
+          throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${(e as Error).message}: the bytes of ${j.what} do not match its digest ${j.digest} (a corrupt source blob); nothing was tagged`);
+        }
         const transient = e instanceof Transient ? e : isTransientError(e) ? new Transient(`connection lost (${(e as NodeJS.ErrnoException).code})`) : undefined;
         // A 400/404/416 after a resume means the session is gone or out of step: start over once more.
         const stale = !transient && offset > 0 && e instanceof EnclavifyError && /REGISTRY_(HTTP|NOT_FOUND)/.test(e.code);
@@ -329,6 +347,7 @@ class BlobPusher {
         if (st && st.offset <= j.size) {
           offset = st.offset;
           location = st.location;
+          resumed = resumed || offset > 0;
           progress.retrying(`${t.why}; resuming at byte ${offset}`);
         } else {
           offset = 0;

@@ -262,3 +262,28 @@ test('a layout copied from the registry by our pull equals the source, blob for 
     s.done();
   }
 });
+
+test('a corrupt blob in the source is refused by the registry (it verifies every upload); the tag is not created', { skip: registryTool.skip }, async () => {
+  const s = scratch();
+  try {
+    // Blobs no repository holds (a known one would be mounted: the registry's own good copy).
+    const src = path.join(s.dir, 'src');
+    const { writeOciLayout } = await import('../../lib/store/oci-layout.js');
+    await writeOciLayout(await randomImage(s.dir, 300_000), { transport: 'oci', dir: src, tag: 'latest' });
+    const idx = JSON.parse(readFileSync(path.join(src, 'index.json'), 'utf8'));
+    const m = JSON.parse(readFileSync(path.join(src, 'blobs', 'sha256', idx.manifests[0].digest.slice(7)), 'utf8'));
+    const layer = m.layers[0].digest as string;
+    const f = path.join(src, 'blobs', 'sha256', layer.slice(7));
+    const b = readFileSync(f);
+    b[1000] ^= 0xff;
+    writeFileSync(f, b);
+    await assert.rejects(pushImage(await openImage(`oci:${src}:latest`), ref('corrupt/bb:1')), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'BLOB_DIGEST_MISMATCH');
+      assert.match(e.message, new RegExp(`blob ${layer.slice(0, 19)}.*DIGEST_INVALID.*do not match its digest ${layer}`));
+      return true;
+    });
+    await assert.rejects(openRegistryImage(ref('corrupt/bb:1')), (e: Error & { code?: string }) => e.code === 'REGISTRY_NOT_FOUND');
+  } finally {
+    s.done();
+  }
+});
