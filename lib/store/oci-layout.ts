@@ -224,7 +224,8 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
         await mkdir(path.dirname(dst), { recursive: true });
         const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
         try {
-          await pipe(await l.compressed(), createWriteStream(tmp, { mode: 0o644, flush: true }));
+          // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
+          await pipe(await l.compressed(), createWriteStream(tmp, { mode: 0o644, flush: true, highWaterMark: 4 << 20 }));
           const written = (await stat(tmp)).size;
           if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
           await rename(tmp, dst);
