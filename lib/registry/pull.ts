@@ -3,14 +3,14 @@
  * platform picked from an index), the config, and layers that stream from the registry when a
  * consumer reads them, verified while they stream and resumed with `Range` when a download is cut.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseDigest, verifyBytes } from '../oci/digest.js';
 import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
-import { isIndexType, isManifestType, layerCompression, MT } from '../oci/media-types.js';
+import { isIndexType, isManifestType, layerCompression, MT, type Compression } from '../oci/media-types.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import { registryClient, type RegistryClient, type RegistryOptions } from './client.js';
 import { describe, registryError, type Subject } from './errors.js';
@@ -120,10 +120,11 @@ export async function openRegistryImage(ref: RegistryReference, opts: RegistryRe
       const lname = `layer ${i + 1} (${shortDigest(d.digest)}) of ${name}`;
       const c = layerCompression(d.mediaType);
       if (c === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${lname}: unsupported layer media type ${d.mediaType}`);
-      return new BlobLayer(d.mediaType, c, lname, async () => {
+      const open = (verify: boolean) => {
         const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i + 1}`);
-        return new BlobDownload(client, ref.repository, d, progress, opts.signal);
-      }, { digest: d.digest, size: d.size, diffId: cfg.rootfs.diff_ids[i] }, d.annotations);
+        return new BlobDownload(client, ref.repository, d, progress, opts.signal, verify ? lname : undefined);
+      };
+      return new RegistryLayer(d.mediaType, c, lname, open, { digest: d.digest, size: d.size, diffId: cfg.rootfs.diff_ids[i] }, d.annotations);
     });
   });
   return {
@@ -139,7 +140,28 @@ export async function openRegistryImage(ref: RegistryReference, opts: RegistryRe
 }
 
 /**
- * A blob's bytes from the registry (unverified: `BlobLayer` verifies them). A download that is
+ * A layer in a registry: a {@link BlobLayer} whose download checks the blob's size and digest
+ * itself as the bytes arrive (one stream fewer per layer than a separate verifying stream).
+ */
+class RegistryLayer extends BlobLayer {
+  constructor(
+    mediaType: string,
+    compression: Compression,
+    name: string,
+    private readonly download: (verify: boolean) => Readable,
+    desc: { digest: string; size: number; diffId: string },
+    annotations?: Record<string, string>,
+  ) {
+    super(mediaType, compression, name, async () => download(false), desc, annotations);
+  }
+  override async compressed(): Promise<Readable> {
+    return this.download(true);
+  }
+}
+
+/**
+ * A blob's bytes from the registry; with `verify` (a name for messages), checked against the
+ * descriptor's size and digest as they arrive, the end of the stream withheld until they match. A download that is
  * cut (a reset, a body shorter than the blob) resumes where it stopped with a `Range` request;
  * a registry that ignores `Range` sends the whole blob again, and the bytes already passed on are
  * skipped. Bounded by the retry policy.
@@ -150,6 +172,7 @@ export class BlobDownload extends Readable {
   private connecting = false;
   private readonly budget: RetryBudget;
   private readonly subject: Subject;
+  private hash?: Hash;
 
   constructor(
     private readonly client: RegistryClient,
@@ -157,8 +180,10 @@ export class BlobDownload extends Readable {
     private readonly desc: { digest: string; size: number },
     private readonly progress?: BlobProgress,
     private readonly signal?: AbortSignal,
+    private readonly verifyAs?: string,
   ) {
     super({ highWaterMark: 1 << 20 });
+    if (verifyAs) this.hash = createHash(parseDigest(desc.digest, verifyAs)[0]);
     this.subject = { registry: client.registry, repository, blob: desc.digest };
     this.budget = new RetryBudget(client.retry);
   }
@@ -212,6 +237,13 @@ export class BlobDownload extends Readable {
         skip = 0;
       }
       this.offset += chunk.length;
+      if (this.hash) {
+        if (this.offset > this.desc.size) {
+          this.destroy(new EnclavifyError('BLOB_SIZE_MISMATCH', `${this.verifyAs}: blob ${shortDigest(this.desc.digest)} is larger than the ${this.desc.size} bytes its descriptor says`));
+          return;
+        }
+        this.hash.update(chunk);
+      }
       this.progress?.add(chunk.length);
       if (!this.push(chunk)) body.pause();
     });
@@ -219,6 +251,13 @@ export class BlobDownload extends Readable {
       if (this.body !== body) return;
       this.body = undefined;
       if (this.offset >= this.desc.size) {
+        if (this.hash) {
+          const got = `${this.desc.digest.split(':')[0]}:${this.hash.digest('hex')}`;
+          if (got !== this.desc.digest) {
+            this.destroy(new EnclavifyError('BLOB_DIGEST_MISMATCH', `${this.verifyAs}: blob ${this.desc.digest} does not match its content (content digest ${got})`));
+            return;
+          }
+        }
         this.progress?.finish('done');
         this.push(null);
       } else this.interrupted(`the connection ended after ${this.offset} of ${this.desc.size} bytes`);
