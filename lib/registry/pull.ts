@@ -10,7 +10,8 @@ import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
-import { isIndexType, isManifestType, layerCompression, MT, type Compression } from '../oci/media-types.js';
+import { manifestLayers } from '../oci/manifest-layers.js';
+import { isIndexType, isManifestType, MT, type Compression } from '../oci/media-types.js';
 import type { Descriptor, Platform } from '../oci/types.js';
 import { registryClient, type RegistryClient, type RegistryOptions } from './client.js';
 import { describe, registryError, type Subject } from './errors.js';
@@ -111,22 +112,13 @@ export async function openRegistryImage(ref: RegistryReference, opts: RegistryRe
     return bytes;
   });
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
-  const layers = lazy(async (): Promise<Layer[]> => {
-    const cfg = await config();
-    if (cfg.rootfs.diff_ids.length !== manifest.layers.length) {
-      throw new EnclavifyError('BAD_CONFIG', `${name}: the manifest has ${manifest.layers.length} layers but the config lists ${cfg.rootfs.diff_ids.length} diff_ids`);
-    }
-    return manifest.layers.map((d, i) => {
-      const lname = `layer ${i + 1} (${shortDigest(d.digest)}) of ${name}`;
-      const c = layerCompression(d.mediaType);
-      if (c === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${lname}: unsupported layer media type ${d.mediaType}`);
-      const open = (verify: boolean) => {
-        const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i + 1}`);
-        return new BlobDownload(client, ref.repository, d, progress, opts.signal, verify ? lname : undefined);
-      };
-      return new RegistryLayer(d.mediaType, c, lname, open, { digest: d.digest, size: d.size, diffId: cfg.rootfs.diff_ids[i] }, d.annotations);
-    });
-  });
+  const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, index: i, name: lname, compression, diffId }) => {
+    const open = (verify: boolean) => {
+      const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i + 1}`);
+      return new BlobDownload(client, ref.repository, d, progress, opts.signal, verify ? lname : undefined);
+    };
+    return new RegistryLayer(d.mediaType, compression, lname, open, { digest: d.digest, size: d.size, diffId }, d.annotations);
+  }));
   return {
     name,
     mediaType: async () => m.mediaType,

@@ -231,3 +231,21 @@ test('a registry that lies is refused: an oversized manifest, a wrong Docker-Con
     corrupt.close();
   }
 });
+
+test('an AbortSignal cancels a push (the tag is not created) and a download (ABORTED)', { skip: registryTool.skip }, async () => {
+  const img = await randomImage(s.dir, 3_000_000);
+  const ctl = new AbortController();
+  const ref = parseRegistryReference(`${reg.host}/faults/abort:1`);
+  await assert.rejects(pushImage(img, ref, { registry: { credentials: null }, signal: ctl.signal, onProgress: (e) => { if (e.status === 'start' && (e.bytesTotal ?? 0) > 1_000_000) ctl.abort(); } }), (e: Error & { code?: string }) => {
+    assert.equal(e.code, 'ABORTED');
+    return true;
+  });
+  await assert.rejects(openRegistryImage(ref, { registry: { credentials: null } }), (e: Error & { code?: string }) => e.code === 'REGISTRY_NOT_FOUND');
+  await pushImage(img, ref, { registry: { credentials: null } });
+  const pull = new AbortController();
+  const back = await openRegistryImage(ref, { registry: { credentials: null }, signal: pull.signal });
+  const stream = await (await back.layers())[0].compressed();
+  await assert.rejects((async () => {
+    for await (const _ of stream) pull.abort();
+  })(), (e: Error & { code?: string }) => e.code === 'ABORTED');
+});
