@@ -11,7 +11,8 @@ export type { Image, Layer } from './oci/image.js';
 export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, HistoryEntry, Platform } from './oci/types.js';
 export { MT, type Compression } from './oci/media-types.js';
 export type { CompressionOptions } from './oci/compression.js';
-export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type ReadOptions, type WriteResult } from './store/index.js';
+export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type RegistryRef, type ReadOptions, type OpenOptions, type WriteOptions, type WriteResult, type WriteImageResult, type CopyOptions } from './store/index.js';
+export { parseRegistryReference, formatRegistryReference, openRegistryImage, pushImage, closeRegistryClients, lookupCredentials, parseCredentials, REGISTRY_ERROR_CODES, type RegistryReference, type RegistryOptions, type RegistryReadOptions, type PushOptions, type PushResult, type PushedBlob, type Credentials, type RetryPolicy, type ProgressEvent, type ProgressListener } from './registry/index.js';
 export { pipeline, Draft, type Transform, type Artifact, type LayerItem, type PipelineOptions, type PipelineResult } from './transforms/pipeline.js';
 export type { FsEntry, EntryType } from './fs/entry.js';
 // SCONE runtime, policy and chart transforms, images from directories (runtime/policy/chart work)
