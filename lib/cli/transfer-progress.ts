@@ -3,7 +3,8 @@
  * is a terminal (cli-progress), one line per blob otherwise, nothing with --quiet except
  * warnings (retries), which are always shown.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type * as CliProgress from 'cli-progress';
 import type { ProgressEvent, ProgressListener } from '../registry/progress.js';
 import { formatBytes } from '../registry/progress.js';
 import type { Io } from './command.js';
@@ -28,6 +29,8 @@ export function transferDisplay(io: Io, opts: { quiet?: boolean }): TransferDisp
       stop: () => undefined,
     };
   }
+  // Loaded only for a terminal: other runs do not pay for it at start-up.
+  const cliProgress = createRequire(import.meta.url)('cli-progress') as typeof CliProgress;
   const multi = new cliProgress.MultiBar({
     stream: process.stderr,
     format: ' {what} |{bar}| {percentage}% {done}/{size}',
@@ -38,16 +41,19 @@ export function transferDisplay(io: Io, opts: { quiet?: boolean }): TransferDisp
     autopadding: true,
     fps: 10,
   });
-  const bars = new Map<string, cliProgress.SingleBar>();
+  const bars = new Map<string, CliProgress.SingleBar>();
   const key = (e: ProgressEvent) => `${e.phase} ${e.blob}`;
   return {
     listener: (e) => {
+      // multi.log() lines are written at the next redraw: force one so none is lost.
       if (e.level === 'warning') {
         multi.log(`enclavify: warning: ${e.message}\n`);
+        multi.update();
         return;
       }
       if (!e.blob) {
         multi.log(`enclavify: ${e.message}\n`);
+        multi.update();
         return;
       }
       const total = e.bytesTotal ?? 0;
@@ -59,15 +65,18 @@ export function transferDisplay(io: Io, opts: { quiet?: boolean }): TransferDisp
       } else if (e.status === 'progress' && bar) {
         bar.update(e.bytesDone ?? 0, fields(e.bytesDone ?? 0));
       } else if (e.status === 'done' || e.status === 'skipped' || e.status === 'mounted') {
+        multi.log(`enclavify: ${e.message}\n`);
         if (bar) {
           bar.update(Math.max(1, total), fields(total));
-          bar.stop();
           multi.remove(bar);
           bars.delete(key(e));
         }
-        multi.log(`enclavify: ${e.message}\n`);
+        multi.update();
       }
     },
-    stop: () => multi.stop(),
+    stop: () => {
+      multi.update();
+      multi.stop();
+    },
   };
 }
