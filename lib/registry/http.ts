@@ -345,7 +345,8 @@ export class Transport {
       const hint = this.tlsVerify ? '; give the CA with --cert-dir DIR (a *.crt file), or --tls-verify=false for a test registry' : '';
       return registryError('REGISTRY_TLS', `${where}: the TLS certificate does not verify (${code})${hint}`, e);
     }
-    if (code && NOT_TLS_CODES.has(code)) return e as Error; // probe() decides
+    // probe() finds the code in the cause and decides whether plain HTTP may be used.
+    if (code && NOT_TLS_CODES.has(code)) return registryError('REGISTRY_TLS', `${where}: the server does not speak TLS (${code})`, e);
     if (isTransientError(e)) return new Transient(`connection failed (${code ?? (e as Error).message})`);
     if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
       return registryError('REGISTRY_CONNECT', `${where}: cannot connect (${code})`, e);
