@@ -106,15 +106,15 @@ export async function lookupCredentials(registry: string, repository: string | u
       if (p.explicit) throw registryError('REGISTRY_CREDENTIALS', `--authfile ${p.file}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
       continue;
     }
-    let parsed: AuthFile;
+    let x: unknown;
     try {
-      const x = JSON.parse(text) as unknown;
-      if (!x || typeof x !== 'object' || Array.isArray(x)) throw new Error('not an object');
-      parsed = (p.legacy ? { auths: x } : x) as AuthFile;
+      x = JSON.parse(text);
     } catch {
-      // Never quote the file: it holds secrets.
-      throw registryError('REGISTRY_CREDENTIALS', `auth file ${p.file}: not valid JSON`);
+      x = undefined;
     }
+    // Never quote the file: it holds secrets.
+    if (!x || typeof x !== 'object' || Array.isArray(x)) throw registryError('REGISTRY_CREDENTIALS', `auth file ${p.file}: not valid JSON (an object)`);
+    const parsed = (p.legacy ? { auths: x } : x) as AuthFile;
     const helpers = parsed.credHelpers && typeof parsed.credHelpers === 'object' ? parsed.credHelpers : {};
     const helperKey = keys.find((k) => typeof helpers[k] === 'string') ?? Object.keys(helpers).find((k) => normalizeKey(k) === hostKey);
     if (helperKey) {

@@ -65,7 +65,7 @@ function undici(): Promise<Undici> {
       const [a, r] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
       const AgentClass = (a as { default: typeof Agent }).default;
       const request = (r as { default: (this: Dispatcher, o: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> }).default;
-      if (typeof AgentClass !== 'function' || typeof request !== 'function') throw new Error('unexpected undici layout');
+      if (typeof AgentClass !== 'function' || typeof request !== 'function') throw registryError('REGISTRY_CONNECT', 'unexpected undici layout');
       return { Agent: AgentClass, request: (d, url, o) => request.call(d, { ...o, origin: url.origin, path: url.pathname + url.search }) };
     } catch {
       const u = await import('undici');
@@ -97,8 +97,11 @@ export function header(res: { headers: HttpResponse['headers'] }, name: string):
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** A failure worth another try: a retryable status, or a dropped connection. */
-export class Transient extends Error {
+/**
+ * A failure worth another try: a retryable status, or a dropped connection. Caught by the retry
+ * loops; should one ever escape, it is a coded error with the registry's own message.
+ */
+export class Transient extends EnclavifyError {
   constructor(
     readonly why: string,
     /** The server's `Retry-After`, in ms. */
@@ -106,7 +109,7 @@ export class Transient extends Error {
     /** The final error if no more tries are allowed (e.g. the registry's 503 message). */
     readonly final?: EnclavifyError,
   ) {
-    super(why);
+    super(final ? final.code : 'REGISTRY_CONNECT', final ? final.message : why);
   }
 }
 
