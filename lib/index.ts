@@ -6,7 +6,7 @@
  * Docker daemon.
  * @packageDocumentation
  */
-export { EnclavifyError } from './oci/errors.js';
+export { EnclavifyError, ERROR_CODES, type ErrorCode } from './oci/errors.js';
 export type { Image, Layer } from './oci/image.js';
 export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, HistoryEntry, Platform } from './oci/types.js';
 export { MT, type Compression } from './oci/media-types.js';

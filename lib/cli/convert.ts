@@ -22,6 +22,7 @@ import { CHART, type ChartInfo } from '../transforms/emit-chart.js';
 import { POLICY, type PolicyInfo } from '../transforms/emit-policy.js';
 import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
 export interface ConvertContext {
@@ -157,7 +158,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
   const out: Record<string, OptionSpec> = { ...baseOptions };
   for (const s of stages) {
     for (const [k, v] of Object.entries(s.options)) {
-      if (k in out) throw new Error(`convert: option --${k} of stage ${s.name} is defined twice`);
+      if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} of stage ${s.name} is defined twice`);
       out[k] = v;
     }
   }
@@ -178,7 +179,7 @@ async function writeArtifacts(result: PipelineResult, keysOut: string, outputDir
   const written: string[] = [];
   for (const a of result.artifacts.values()) {
     const file = a.path === KEYS_ARTIFACT ? keysOut : path.join(outputDir, a.path);
-    if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new Error(`artifact ${a.path} would be written outside ${outputDir}`);
+    if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new EnclavifyError('BAD_ARTIFACT', `artifact ${a.path} would be written outside ${outputDir}`);
     await mkdir(path.dirname(file), { recursive: true });
     await writeFileAtomic(file, a.data, { mode: a.secret ? 0o600 : 0o644 });
     written.push(file);

@@ -1,7 +1,7 @@
 /** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
 import { createRequire } from 'node:module';
-import { EnclavifyError } from '../oci/errors.js';
-import { formatOptions, parseArgs, UsageError } from './args.js';
+import { asEnclavifyError, ERROR_CODES } from '../oci/errors.js';
+import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
 import { convertCommand } from './convert.js';
 import { copyCommand } from './copy.js';
@@ -70,15 +70,13 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     return await cmd.run(args, sink);
   } catch (e) {
     const json = rest.includes('--json');
-    const code = e instanceof EnclavifyError ? e.code : (e as NodeJS.ErrnoException).code ?? 'ERROR';
-    const message = (e as Error).message;
+    const error = asEnclavifyError(e, '');
+    const { code, message } = error;
     if (json) out(JSON.stringify({ error: { code, message } }));
     err(`enclavify ${cmd.name}: ${message}`);
-    if (e instanceof UsageError || code === 'BAD_REFERENCE' || code === 'BAD_PLATFORM') {
-      err(`Run 'enclavify ${cmd.name} --help' for usage.`);
-      return EXIT.usage;
-    }
-    if (!(e instanceof EnclavifyError) && process.env.ENCLAVIFY_DEBUG) err(String((e as Error).stack));
-    return EXIT.failed;
+    const exit = ERROR_CODES[code].exit;
+    if (exit === EXIT.usage) err(`Run 'enclavify ${cmd.name} --help' for usage.`);
+    if (process.env.ENCLAVIFY_DEBUG) err(String((error.cause as Error | undefined)?.stack ?? error.stack));
+    return exit;
   }
 }

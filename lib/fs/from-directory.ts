@@ -10,7 +10,7 @@ import { constants as fsc, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { coded, EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
 import { buildLayer } from '../oci/layer.js';
@@ -52,7 +52,7 @@ function epochDefault(): number {
   return e && /^\d+$/.test(e) ? Number(e) : 0;
 }
 
-function fail(code: string, message: string): EnclavifyError {
+function fail(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 
@@ -101,6 +101,10 @@ async function* contentOf(file: string, listed: Stats): AsyncGenerator<Uint8Arra
  * ```
  */
 export async function imageFromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
+  return coded(`imageFromDirectory ${options.dir}`, () => fromDirectory(options));
+}
+
+async function fromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
   const o = options;
   const root = path.resolve(o.dir);
   const st = await stat(root).catch((e: NodeJS.ErrnoException) => {

@@ -4,7 +4,7 @@
  * the entrypoint's startup files (which load before keys exist and so must not be encrypted).
  * The result feeds encryptFS (what to encrypt), runtimes (trusted files, mounts) and policies.
  */
-import { EnclavifyError } from '../oci/errors.js';
+import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import type { ImageConfig } from '../oci/types.js';
 import { baseName } from '../fs/entry.js';
 import type { LayerIndex, RootFs } from '../fs/merged.js';
@@ -101,7 +101,7 @@ export interface ClassifyResult {
   report: ClassificationReport;
 }
 
-function fail(code: string, message: string): EnclavifyError {
+function fail(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 

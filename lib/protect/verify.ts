@@ -39,6 +39,7 @@ import {
 import { FILE_ID } from './pf/format.js';
 import { PfError, verifyProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
+import { coded } from '../oci/errors.js';
 
 /** Kinds of findings. */
 export type FindingCode =
@@ -184,6 +185,10 @@ function pinnedPrefix(m: ProtectionManifest, sha: string, pinned: string): { at?
  * Throws only for unreadable images or malformed keys; everything else is a finding.
  */
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
+  return coded(`verify ${opts.image.name}`, () => verifyImage(opts));
+}
+
+async function verifyImage(opts: VerifyOptions): Promise<VerifyResult> {
   const findings: Finding[] = [];
   const add = (f: Finding): void => void findings.push(f);
   const ks = keySet(opts.keys);

@@ -1,5 +1,5 @@
 /** Opening and writing images by reference, whatever the transport. */
-import { EnclavifyError } from '../oci/errors.js';
+import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
 import { readDockerArchive } from './docker-archive.js';
@@ -19,9 +19,11 @@ const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parse
 /** Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`, `docker-archive:FILE[:NAME:TAG]`). */
 export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}): Promise<Image> {
   const r = asRef(ref);
-  if (r.transport === 'oci') return readOciLayout(r, opts);
-  if (r.transport === 'docker-archive') return readDockerArchive(r);
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
+  return coded(`opening ${formatRef(r)}`, async () => {
+    if (r.transport === 'oci') return readOciLayout(r, opts);
+    if (r.transport === 'docker-archive') return readDockerArchive(r);
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
+  });
 }
 
 /**
@@ -30,9 +32,11 @@ export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}):
  */
 export async function writeImage(image: Image, ref: ImageRef | string, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
   const r = asRef(ref);
-  if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
-  if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
+  return coded(`writing ${image.name} to ${formatRef(r)}`, async () => {
+    if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
+    if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
+  });
 }
 
 /** Options of {@link copyImage}. */
@@ -53,9 +57,11 @@ export interface CopyOptions {
 export async function copyImage(opts: CopyOptions): Promise<WriteResult> {
   const src = await openImage(opts.from, opts.readOptions);
   if (opts.validate !== false) {
-    const layers = await src.layers();
-    opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
-    await layersRootFs(layers);
+    await coded(`validating ${src.name}`, async () => {
+      const layers = await src.layers();
+      opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
+      await layersRootFs(layers);
+    });
   }
   return writeImage(src, opts.to, { progress: opts.progress });
 }

@@ -148,7 +148,7 @@ export function emitChart(options: EmitChartOptions): Transform {
       try {
         chart = buildChart(chartOptions);
       } catch (e) {
-        throw new EnclavifyError('BAD_CHART', `emitChart: ${(e as Error).message}`, { cause: e });
+        throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_CHART', `emitChart: ${(e as Error).message}`, { cause: e });
       }
       const parent = cleanRelative(options.parentDir ?? 'chart', 'parentDir');
       const dir = parent ? `${parent}/${chart.name}` : chart.name;

@@ -203,7 +203,7 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
         attestationMode: s.attestationMode,
       });
     } catch (e) {
-      throw new EnclavifyError('BAD_POLICY', `emitPolicy(scone): ${(e as Error).message}`, { cause: e });
+      throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_POLICY', `emitPolicy(scone): ${(e as Error).message}`, { cause: e });
     }
   };
 
@@ -314,7 +314,7 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
   try {
     json = gramineAttestationPolicyToJson(gramineAttestationPolicy(options));
   } catch (e) {
-    throw new EnclavifyError('BAD_POLICY', `emitPolicy(gramine): ${(e as Error).message}`, { cause: e });
+    throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_POLICY', `emitPolicy(gramine): ${(e as Error).message}`, { cause: e });
   }
   const path = o.path ?? 'policy/attestation.json';
   draft.addArtifact({ path, data: json, description: 'Gramine attestation policy (for the key-releasing verifier)' });

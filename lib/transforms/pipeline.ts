@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Readable } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
 import type { Image, Layer } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
 import { buildLayer, type FileLayer } from '../oci/layer.js';
@@ -206,13 +206,18 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
     const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.progress, opts.created);
     for (const t of transforms) {
       draft.progress(`${t.name}: start`);
-      await t.apply(draft);
+      try {
+        await t.apply(draft);
+      } catch (e) {
+        // A transform's own plain error (a custom transform's, or a bug) keeps its message and is the cause.
+        throw asEnclavifyError(e, `pipeline: transform ${t.name}`, 'TRANSFORM_FAILED');
+      }
     }
     const image = await finish(source, config, srcLayers, draft);
     return { image, artifacts: draft.artifacts, state: draft.state, report: draft.report, dispose: cleanup };
   } catch (e) {
     await cleanup();
-    throw e;
+    throw asEnclavifyError(e, `pipeline on ${source.name}`);
   }
 }
 

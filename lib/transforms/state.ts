@@ -4,6 +4,7 @@
  */
 import type { Draft } from './pipeline.js';
 import type { Rule } from '../protect/rules.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** Protection class of a file. */
 export type FileClass = 'encrypted' | 'authenticated' | 'plain';
@@ -102,6 +103,6 @@ export const RUNTIME = 'enclavify.runtime';
 /** Read a state value set by an earlier transform, or fail naming who needs it. */
 export function need<T>(draft: Draft, key: string, by: string, from: string): T {
   const v = draft.state.get(key) as T | undefined;
-  if (v === undefined) throw new Error(`${by} needs ${from} to run before it in the pipeline`);
+  if (v === undefined) throw new EnclavifyError('PIPELINE_ORDER', `${by} needs ${from} to run before it in the pipeline`);
   return v;
 }

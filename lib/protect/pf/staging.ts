@@ -15,6 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { CryptoBackend } from '../../crypto/backend.js';
 import { NODE_SIZE } from './format.js';
+import { EnclavifyError } from '../../oci/errors.js';
 
 /** Positional node store for one file being written. */
 export interface Staging {
@@ -44,7 +45,7 @@ export class MemoryStaging implements Staging {
   }
 
   private get bytes(): Buffer {
-    if (!this.buf) throw new Error('encrypted file staging was disposed');
+    if (!this.buf) throw new EnclavifyError('DISPOSED', 'encrypted file staging was disposed');
     return this.buf;
   }
 
@@ -126,7 +127,7 @@ export class FileStaging implements Staging {
   }
 
   private get handle(): FileHandle {
-    if (!this.fh) throw new Error(`encrypted file staging ${this.file} was disposed or finished`);
+    if (!this.fh) throw new EnclavifyError('DISPOSED', `encrypted file staging ${this.file} was disposed or finished`);
     return this.fh;
   }
 
@@ -197,7 +198,7 @@ export class FileStaging implements Staging {
     await this.drain();
     const sealed = Buffer.alloc(length + 16);
     const { bytesRead } = await this.handle.read(sealed, 0, sealed.length, physical * NODE_SIZE);
-    if (bytesRead !== sealed.length) throw new Error(`temporary file ${this.file} is short at node ${physical}`);
+    if (bytesRead !== sealed.length) throw new EnclavifyError('IO_ERROR', `temporary file ${this.file} is short at node ${physical}`);
     // A failure here means someone modified our private temporary file.
     return this.backend.aesGcmDecrypt(this.parkKey, this.parkIv(physical), sealed.subarray(0, length), sealed.subarray(length));
   }
@@ -212,7 +213,7 @@ export class FileStaging implements Staging {
   }
 
   stream(): Readable {
-    if (this.disposed) throw new Error(`encrypted file staging ${this.file} was disposed`);
+    if (this.disposed) throw new EnclavifyError('DISPOSED', `encrypted file staging ${this.file} was disposed`);
     return createReadStream(this.file, { highWaterMark: 1 << 20 });
   }
 

@@ -40,6 +40,7 @@ import {
 } from './format.js';
 import { FileStaging, MemoryStaging } from './staging.js';
 import type { Staging } from './staging.js';
+import { EnclavifyError } from '../../oci/errors.js';
 
 /** Default largest on-disk size staged in memory; larger files go to a temporary file. */
 export const DEFAULT_MEMORY_THRESHOLD = 1 << 20;
@@ -208,7 +209,7 @@ async function writeNodes(s: WriteState): Promise<void> {
     node.fill(0, nodeFill); // the last data node is zero-padded
     await sealData(node);
   }
-  if (dataIndex !== layout.dataNodes) throw new Error(`internal: wrote ${dataIndex} data nodes, expected ${layout.dataNodes}`);
+  if (dataIndex !== layout.dataNodes) throw new EnclavifyError('INTERNAL', `internal: wrote ${dataIndex} data nodes, expected ${layout.dataNodes}`);
 
   // MHT nodes bottom-up: children have higher numbers than their parent, so sealing in decreasing
   // order has every child's key/tag ready when its parent is sealed.

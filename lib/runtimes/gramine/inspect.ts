@@ -14,6 +14,7 @@ import { MANIFEST_PATH as PROTECTION_MANIFEST } from '../../protect/manifest.js'
 import { parseEnv } from './env.js';
 import { hostEnvNames, manifestRisks } from './hardening.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, LABELS } from './layout.js';
+import { coded } from '../../oci/errors.js';
 
 
 /** The SIGSTRUCT of a signed Gramine image. */
@@ -95,6 +96,10 @@ const asInt = (v: unknown) => (typeof v === 'bigint' ? Number(v) : typeof v === 
 
 /** Reads what a (converted) image holds; scans its layers once. */
 export async function inspectImage(image: Image): Promise<ImageInspection> {
+  return coded(`inspect ${image.name}`, () => inspect(image));
+}
+
+async function inspect(image: Image): Promise<ImageInspection> {
   const cfg = await image.config();
   const cc = cfg.config ?? {};
   const labels = cc.Labels ?? {};

@@ -327,7 +327,8 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   try {
     startup = await findStartupFiles({ lookup, command: argv[0], env: cc.Env, workingDir: cc.WorkingDir || '/' });
   } catch (e) {
-    if (e instanceof EnclavifyError) throw e;
+    // Reading errors (a corrupt layer...) keep their codes; what makes the entrypoint unusable is one code here.
+    if (e instanceof EnclavifyError && !e.code.startsWith('STARTUP_')) throw e;
     throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${draft.source.name}: cannot start ${JSON.stringify(argv[0])}: ${(e as Error).message}`, { cause: e });
   }
   const command = enclaveCommand(argv, startup);

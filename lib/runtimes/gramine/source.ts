@@ -147,7 +147,7 @@ async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
     const e = await tree.lstat(here);
     if (!e) return undefined;
     if (e.type === 'symlink') {
-      if (++hops > 40) throw new EnclavifyError('FS_SYMLINK_LOOP', `${tree.name}: ${JSON.stringify(p)}: too many levels of symbolic links`);
+      if (++hops > 40) throw new EnclavifyError('ELOOP', `${tree.name}: ${JSON.stringify(p)}: too many levels of symbolic links`);
       const t = e.linkname ?? '';
       if (t.startsWith('/')) cur.length = 0;
       todo.push(...t.split('/').reverse());

@@ -44,7 +44,7 @@ export interface SconeRuntimeDetails {
 function hexList(list: (string | Uint8Array)[] | undefined): string[] {
   return [...new Set((list ?? []).map((m, i) => {
     const hex = m instanceof Uint8Array ? Buffer.from(m).toString('hex') : m;
-    if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error(`scone: mrenclaves[${i}]: expected 32 bytes as 64 hex digits`);
+    if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new EnclavifyError('SCONE_BAD_OPTIONS', `scone: mrenclaves[${i}]: expected 32 bytes as 64 hex digits`);
     return hex.toLowerCase();
   }))];
 }
@@ -76,7 +76,7 @@ export function scone(options: SconeOptions): Runtime {
   const settings = resolveSettings(options);
   const mrenclaves = hexList(options.mrenclaves);
   if (options.binary !== undefined && !options.binary.startsWith('/')) {
-    throw new Error(`scone: binary ${JSON.stringify(options.binary)}: expected an absolute path in the image`);
+    throw new EnclavifyError('SCONE_BAD_OPTIONS', `scone: binary ${JSON.stringify(options.binary)}: expected an absolute path in the image`);
   }
 
   return {
