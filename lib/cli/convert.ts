@@ -238,7 +238,7 @@ References:
     const source = await openImage(from, { platform });
     const ctx: ConvertContext = { io, source, outputDir, to };
     const transforms = await buildTransforms(args, ctx);
-    const result = await pipeline(source, ...transforms, { progress: io.progress });
+    const result = await pipeline(source, ...transforms, { onProgress: io.progress });
     try {
       const policy = result.state.get(POLICY) as PolicyInfo | undefined;
       const runtime = result.state.get(RUNTIME) as RuntimeInfo | undefined;
@@ -268,7 +268,7 @@ References:
       }
       let written;
       try {
-        written = await writeImage(result.image, to, { progress: io.progress });
+        written = await writeImage(result.image, to, { onProgress: io.progress });
       } catch (e) {
         // Keys and a policy for an image that was not written would only mislead: remove them.
         await Promise.all(files.map((f) => rm(f, { force: true })));

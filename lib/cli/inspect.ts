@@ -36,7 +36,7 @@ References:
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const image = await openImage(args.positionals[0], { platform });
-    io.progress(`inspecting ${image.name}`);
+    io.progress({ phase: 'inspect', image: image.name, message: `inspecting ${image.name}` });
     const info = await inspectImage(image);
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
     const warnings = info.gramine?.warnings ?? [];

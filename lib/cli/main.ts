@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { asEnclavifyError, ERROR_CODES } from '../oci/errors.js';
 import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
+import { ProgressRenderer } from './progress.js';
 import { convertCommand } from './convert.js';
 import { copyCommand } from './copy.js';
 import { inspectCommand } from './inspect.js';
@@ -45,7 +46,10 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const quiet = argv.includes('--quiet') || argv.includes('-q');
   const out = io?.out ?? ((t: string) => process.stdout.write(t + '\n'));
   const err = io?.err ?? ((t: string) => process.stderr.write(t + '\n'));
-  const sink: Io = { out, err, progress: io?.progress ?? ((t) => { if (!quiet) err(`enclavify: ${t}`); }) };
+  // A status line is redrawn only on a terminal, and only when stderr is the process's own.
+  const tty = !io?.err && process.stderr.isTTY ? { write: (s: string) => void process.stderr.write(s), columns: process.stderr.columns } : undefined;
+  const renderer = new ProgressRenderer({ line: err, tty }, quiet);
+  const sink: Io = { out, err, progress: io?.progress ?? renderer.listener };
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const c = commands.find((x) => x.name === rest[0]);
@@ -69,6 +73,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     }
     return await cmd.run(args, sink);
   } catch (e) {
+    renderer.finish();
     const json = rest.includes('--json');
     const error = asEnclavifyError(e, '');
     const { code, message } = error;
@@ -78,5 +83,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     if (exit === EXIT.usage) err(`Run 'enclavify ${cmd.name} --help' for usage.`);
     if (process.env.ENCLAVIFY_DEBUG) err(String((error.cause as Error | undefined)?.stack ?? error.stack));
     return exit;
+  } finally {
+    renderer.finish();
   }
 }

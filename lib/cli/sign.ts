@@ -175,15 +175,13 @@ References:
       ...(args.flags.production ? { production: true } : {}),
       ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
     });
-    const result = await pipeline(source, step, { progress: io.progress });
+    const result = await pipeline(source, step, { onProgress: io.progress });
     try {
-      const written = await writeImage(result.image, to, { progress: io.progress });
+      const written = await writeImage(result.image, to, { onProgress: io.progress });
       const info = result.state.get(RUNTIME) as RuntimeInfo;
       const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
       const pm = report?.protectionManifestSha256;
       const warnings = report?.warnings ?? [];
-      // Progress already showed them, unless --quiet silenced it: warnings are never silent.
-      if (args.flags.quiet) for (const w of warnings) io.err(`enclavify: warning: ${w}`);
       const facts = {
         digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
         isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}), warnings,

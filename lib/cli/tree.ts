@@ -26,8 +26,8 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const image = await openImage(args.positionals[0], { platform });
     const layers = await image.layers();
-    io.progress(`scanning ${layers.length} layers of ${image.name}`);
-    const fs = await layersRootFs(layers);
+    io.progress({ phase: 'scan', image: image.name, message: `scanning ${layers.length} layers of ${image.name}` });
+    const fs = await layersRootFs(layers, { onProgress: io.progress, progressEvent: { image: image.name } });
     if (args.flags.json) {
       const entries = fs.entries().map((e) => ({
         path: e.path,

@@ -46,7 +46,7 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
       keys,
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
       ...(args.flags['strict-manifest'] ? { amendments: 'refuse' as const } : {}),
-      progress: io.progress,
+      onProgress: io.progress,
     });
     if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r }));
     else io.out(formatFindings(r));

@@ -11,6 +11,7 @@ import { HashingStream, VerifyingStream } from './digest.js';
 import { shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
+import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener } from './progress.js';
 
 /** Opens a raw blob's bytes (unverified) and names it for errors. */
 export type BlobOpener = () => Promise<Readable>;
@@ -112,16 +113,35 @@ export class FileLayer implements Layer {
   async dispose(): Promise<void> { await rm(this.file, { force: true }); }
 }
 
+/** Options of {@link buildLayer}. */
+export type BuildLayerOptions = {
+  /** The uncompressed tar. */
+  tar: Readable;
+  /** Where the layer's temporary file goes. */
+  tmpDir: string;
+  /** A name for messages. */
+  name: string;
+  annotations?: Record<string, string>;
+  /** Byte progress (phase `layer`, the compressed bytes written). */
+  onProgress?: ProgressListener | undefined;
+  /** Fields every progress event carries (e.g. the transform). */
+  progressEvent?: Partial<ProgressEvent> | undefined;
+} & CompressionOptions;
+
 /**
  * Builds a layer from an uncompressed tar stream: compresses it into a temporary file under
  * `tmpDir`, computing diff_id, compressed digest and size in the same single pass.
  */
-export async function buildLayer(opts: { tar: Readable; tmpDir: string; name: string; annotations?: Record<string, string> } & CompressionOptions): Promise<FileLayer> {
+export async function buildLayer(opts: BuildLayerOptions): Promise<FileLayer> {
   const file = path.join(opts.tmpDir, `layer-${randomBytes(8).toString('hex')}.tmp`);
   const diff = new HashingStream();
   const comp = new HashingStream();
+  const progress = opts.onProgress && new ByteProgress(opts.onProgress, { phase: 'layer', message: `building ${opts.name}`, ...opts.progressEvent });
   try {
-    await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file));
+    progress?.start();
+    if (progress) await pipe(opts.tar, diff, compressor(opts), comp, progressTap(progress), createWriteStream(file));
+    else await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file));
+    progress?.finish();
   } catch (e) {
     await rm(file, { force: true });
     throw e;

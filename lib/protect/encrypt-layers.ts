@@ -30,6 +30,7 @@ import type { LayerItem } from '../transforms/pipeline.js';
 import { encryptProtectedFile, type ProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
 import type { WrapKey } from './keys.js';
+import type { ProgressEvent, ProgressListener } from '../oci/progress.js';
 
 /** What to do with one entry of a layer. */
 type Action =
@@ -58,7 +59,10 @@ export interface EncryptLayersOptions {
   deterministic?: { masterKey: Uint8Array };
   /** Layers rewritten at once (default 2). */
   concurrency?: number;
-  progress?: (message: string) => void;
+  /** One `encrypt` event per rewritten layer. */
+  onProgress?: ProgressListener | undefined;
+  /** Fields every progress event carries (e.g. the transform). */
+  progressEvent?: Partial<ProgressEvent>;
 }
 
 /** An encrypted file as written. */
@@ -224,7 +228,7 @@ export async function encryptLayers(opts: EncryptLayersOptions): Promise<Encrypt
       const items = rewrite(layer, i, plan, staged, seal, result, counts);
       const built = await opts.build(items, `${layer.name} (encrypted regions)`);
       result.replaced.set(i, built);
-      opts.progress?.(`encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped`);
+      opts.onProgress?.({ phase: 'encrypt', ...opts.progressEvent, layer: i, message: `encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped` });
     });
   } finally {
     await Promise.all([...staged.values()].map((f) => f.dispose()));

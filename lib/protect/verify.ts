@@ -40,6 +40,8 @@ import { FILE_ID } from './pf/format.js';
 import { PfError, verifyProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
 import { coded } from '../oci/errors.js';
+import type { ProgressListener } from '../oci/progress.js';
+import { layersRootFs } from '../oci/rootfs.js';
 
 /** Kinds of findings. */
 export type FindingCode =
@@ -99,7 +101,8 @@ export interface VerifyOptions {
    */
   amendments?: 'accept' | 'refuse';
   backend?: CryptoBackend;
-  progress?: (message: string) => void;
+  /** Progress events (phase `verify`; the scan's byte progress as phase `scan`). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** What {@link verify} found. */
@@ -194,8 +197,8 @@ async function verifyImage(opts: VerifyOptions): Promise<VerifyResult> {
   const ks = keySet(opts.keys);
   const keys = ks.keys;
   const layers = await opts.image.layers();
-  opts.progress?.(`verify: scanning ${layers.length} layers of ${opts.image.name}`);
-  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  opts.onProgress?.({ phase: 'verify', image: opts.image.name, message: `verify: scanning ${layers.length} layers of ${opts.image.name}` });
+  const fs = await layersRootFs(layers, { onProgress: opts.onProgress, progressEvent: { image: opts.image.name } });
   const checked = { encrypted: 0, authenticated: 0, plain: 0, symlinks: 0, entries: 0, hiddenEntries: 0, layers: layers.length };
   const explicit = opts.expectedManifestSha256?.toLowerCase().replace(/^sha256:/, '');
   const pinned = explicit ?? ks.manifest?.sha256;
@@ -389,7 +392,7 @@ async function verifyImage(opts: VerifyOptions): Promise<VerifyResult> {
   const plaintexts = new Map<string, string>(); // plaintext SHA-256 of listed encrypted files -> path
   for (const [i, wanted] of [...tasks].sort((a, b) => a[0] - b[0])) {
     const layer = layers[i];
-    opts.progress?.(`verify: decrypting ${wanted.size} file(s) of ${layer.name}`);
+    opts.onProgress?.({ phase: 'verify', layer: i, message: `verify: decrypting ${wanted.size} file(s) of ${layer.name}` });
     let k = 0;
     let left = wanted.size;
     for await (const { content } of readTar(await layer.uncompressed(), { source: layer.name })) {

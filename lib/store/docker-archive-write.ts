@@ -17,11 +17,12 @@ import { encodeJson } from '../oci/json.js';
 import type { DockerArchiveRef } from './ref.js';
 import { formatRef } from './ref.js';
 import type { WriteResult } from './oci-layout.js';
+import { ByteProgress, progressTap, type ProgressListener } from '../oci/progress.js';
 
 const fileEntry = (path: string, size: number): FsEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
 
 /** Writes the image as a docker archive (a new file, written under a temporary name and renamed). */
-export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { onProgress?: ProgressListener | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   const rawConfig = Buffer.from(await image.rawConfig());
   const configName = `${sha256Digest(rawConfig).slice(7)}.json`;
@@ -35,10 +36,13 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
     for (const [i, l] of layers.entries()) {
       if (seen.has(layerNames[i])) continue; // the same blob twice is stored once
       seen.add(layerNames[i]);
-      opts.progress?.(`writing ${l.name}`);
       const size = await l.size();
-      const src = await l.compressed();
-      yield { entry: fileEntry(layerNames[i], size), content: chain(src, new VerifyingStream({ digest: await l.digest(), size }, l.name)) };
+      const blob = await l.digest();
+      const progress = new ByteProgress(opts.onProgress, { phase: 'write', message: `writing ${l.name}`, image: image.name, layer: i, blob }, size).start();
+      const verified = chain(await l.compressed(), new VerifyingStream({ digest: blob, size }, l.name));
+      const content = opts.onProgress ? chain(verified, progressTap(progress)) : verified;
+      content.once('end', () => progress.finish());
+      yield { entry: fileEntry(layerNames[i], size), content };
     }
     yield { entry: fileEntry('manifest.json', manifestJson.length), content: manifestJson };
   }

@@ -7,6 +7,7 @@ import { writeDockerArchive } from './docker-archive-write.js';
 import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
+import type { ProgressListener } from '../oci/progress.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
 export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type ReadOptions, type WriteResult } from './oci-layout.js';
@@ -30,13 +31,19 @@ export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}):
  * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
  * types) or a docker archive (layers stored as their blobs).
  */
-export async function writeImage(image: Image, ref: ImageRef | string, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+export async function writeImage(image: Image, ref: ImageRef | string, opts: WriteOptions = {}): Promise<WriteResult> {
   const r = asRef(ref);
   return coded(`writing ${image.name} to ${formatRef(r)}`, async () => {
     if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
     if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
     throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
   });
+}
+
+/** Options of {@link writeImage}. */
+export interface WriteOptions {
+  /** Byte progress of each layer written (phase `write`; `skipped` for blobs already there). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** Options of {@link copyImage}. */
@@ -50,7 +57,8 @@ export interface CopyOptions {
    * a symlink. Without it, only the stored blobs' digests are checked.
    */
   validate?: boolean;
-  progress?: (msg: string) => void;
+  /** Progress of the validation (phase `validate`) and of the write (phase `write`). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
@@ -59,9 +67,9 @@ export async function copyImage(opts: CopyOptions): Promise<WriteResult> {
   if (opts.validate !== false) {
     await coded(`validating ${src.name}`, async () => {
       const layers = await src.layers();
-      opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
-      await layersRootFs(layers);
+      opts.onProgress?.({ phase: 'validate', image: src.name, message: `validating ${layers.length} layers of ${src.name}` });
+      await layersRootFs(layers, { onProgress: opts.onProgress, phase: 'validate', progressEvent: { image: src.name } });
     });
   }
-  return writeImage(src, opts.to, { progress: opts.progress });
+  return writeImage(src, opts.to, { onProgress: opts.onProgress });
 }

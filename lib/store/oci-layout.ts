@@ -15,6 +15,7 @@ import { withLock } from './lock.js';
 import { writeFileAtomic } from './atomic.js';
 import type { OciRef } from './ref.js';
 import { formatRef } from './ref.js';
+import { ByteProgress, progressTap, type ProgressListener } from '../oci/progress.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const MAX_DOC = 4 << 20; // manifests and configs larger than this are refused (registries cap at 4 MiB)
@@ -186,7 +187,7 @@ export interface WriteResult { digest: string; size: number; mediaType: string; 
  * On failure, a layout this call created (or found empty) is removed again; in an existing
  * layout, whole blobs may remain unreferenced, which the image-layout spec allows.
  */
-export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   if (ref.digest) throw new EnclavifyError('BAD_REFERENCE', `${name}: a destination cannot name a digest; use oci:DIR[:TAG]`);
   const dir = ref.dir;
@@ -217,14 +218,24 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
     let failed = false;
     const worker = async () => {
       while (next < layers.length && !failed) {
-        const l = layers[next++];
-        const dst = blobPath(dir, await l.digest(), l.name);
-        if (await existsWithSize(dst, await l.size())) continue;
-        opts.progress?.(`writing ${l.name}`);
+        const i = next++;
+        const l = layers[i];
+        const blob = await l.digest();
+        const dst = blobPath(dir, blob, l.name);
+        const size = await l.size();
+        const progress = new ByteProgress(opts.onProgress, { phase: 'write', message: `writing ${l.name}`, image: image.name, layer: i, blob }, size);
+        if (await existsWithSize(dst, size)) {
+          progress.finish('skipped');
+          continue;
+        }
+        progress.start();
         await mkdir(path.dirname(dst), { recursive: true });
         const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
         try {
-          await pipe(await l.compressed(), createWriteStream(tmp, { mode: 0o644, flush: true }));
+          const out = createWriteStream(tmp, { mode: 0o644, flush: true });
+          if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out);
+          else await pipe(await l.compressed(), out);
+          progress.finish();
           const written = (await stat(tmp)).size;
           if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
           await rename(tmp, dst);

@@ -232,7 +232,7 @@ function skip(draft: Draft, policy: PolicyInfo, why: string): void {
   const info: PolicyInfo = { ...policy, skipped: why };
   draft.state.set(POLICY, info);
   draft.report.emitPolicy = info;
-  draft.progress(`emitPolicy: warning: no ${policy.runtime === 'scone' ? 'CAS session' : 'attestation policy'} written: ${why}`);
+  draft.warn(`emitPolicy: no ${policy.runtime === 'scone' ? 'CAS session' : 'attestation policy'} written: ${why}`);
 }
 
 /** Key material or secret values in a session: FSPF/volume keys, explicit secret values, injected contents. */
@@ -321,7 +321,7 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
   const policy: PolicyInfo = { runtime: 'gramine', path, mrenclaves };
   draft.state.set(POLICY, policy);
   draft.report.emitPolicy = { ...policy, keys: keys.map((k) => k.name), ...(signer ? { mrsigner: hex([signer.mrsigner])[0] } : {}), ...(warnings.length ? { warnings } : {}) };
-  for (const w of warnings) draft.progress(`emitPolicy: warning: ${w}`);
+  for (const w of warnings) draft.warn(`emitPolicy: ${w}`);
   draft.progress(`emitPolicy: Gramine attestation policy -> ${path}`);
 }
 

@@ -200,7 +200,8 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         ...(options.backend ? { backend: options.backend } : {}),
         ...(options.deterministic ? { deterministic: options.deterministic } : {}),
         ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-        progress: (m) => draft.progress(m),
+        onProgress: draft.listener,
+        progressEvent: { transform: draft.current ?? 'encryptFS' },
       });
       for (const [i, layer] of [...res.replaced].sort((a, b) => a[0] - b[0])) {
         const n = [...res.encrypted.values()].filter((e) => e.layer === i).length;
@@ -255,16 +256,16 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         deterministic: !!options.deterministic,
         warnings: res.copies.map((x) => `${x.path} holds the same bytes as encrypted ${x.of}, readable in plaintext: encrypting one copy protects nothing (encrypt or remove the other)`),
       };
-      for (const w of report.warnings) draft.progress(`warning: ${w}`);
+      for (const w of report.warnings) draft.warn(w, { phase: 'encrypt' });
       if (options.scrubHistory) {
         const mentions = historyMentions(draft.config, rules);
         if (mentions.length) {
           report.historyScrubbed = scrubHistory(draft.config, mentions);
-          draft.progress(`encryptFS: replaced the text of ${mentions.length} image history entr${mentions.length > 1 ? 'ies' : 'y'} naming encrypted regions`);
+          draft.progress({ phase: 'encrypt', message: `encryptFS: replaced the text of ${mentions.length} image history entr${mentions.length > 1 ? 'ies' : 'y'} naming encrypted regions` });
         }
       }
       draft.report[ENCRYPT_REPORT] = report;
-      draft.progress(`encryptFS: ${res.encrypted.size} file(s) encrypted in ${res.replaced.size} layer(s); manifest ${MANIFEST_PATH} sha256:${sha}`);
+      draft.progress({ phase: 'encrypt', message: `encryptFS: ${res.encrypted.size} file(s) encrypted in ${res.replaced.size} layer(s); manifest ${MANIFEST_PATH} sha256:${sha}` });
     },
   };
 }
@@ -402,9 +403,9 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   }
   for (const p of recorded.keys()) if (!fs.get(p === '/' ? '.' : rel(p))) out.removed.push(p);
   const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length} in all)` : '');
-  if (out.changed.length) draft.progress(`warning: protection manifest: ${out.changed.length} recorded entr${out.changed.length > 1 ? 'ies' : 'y'} changed since it was made, not re-recorded (verify reports them): ${list(out.changed)}`);
-  if (out.removed.length) draft.progress(`warning: protection manifest: ${out.removed.length} recorded entr${out.removed.length > 1 ? 'ies are' : 'y is'} gone (verify reports them): ${list(out.removed)}`);
-  if (out.skipped.length) draft.progress(`warning: protection manifest: ${out.skipped.length} new entr${out.skipped.length > 1 ? 'ies' : 'y'} not recorded (verify reports them): ${list(out.skipped.map((x) => `${x.path} (${x.why})`))}`);
+  if (out.changed.length) draft.warn(`protection manifest: ${out.changed.length} recorded entr${out.changed.length > 1 ? 'ies' : 'y'} changed since it was made, not re-recorded (verify reports them): ${list(out.changed)}`);
+  if (out.removed.length) draft.warn(`protection manifest: ${out.removed.length} recorded entr${out.removed.length > 1 ? 'ies are' : 'y is'} gone (verify reports them): ${list(out.removed)}`);
+  if (out.skipped.length) draft.warn(`protection manifest: ${out.skipped.length} new entr${out.skipped.length > 1 ? 'ies' : 'y'} not recorded (verify reports them): ${list(out.skipped.map((x) => `${x.path} (${x.why})`))}`);
   if (!files.length && !symlinks.length && !entries.length) {
     out.manifestSha256 = manifestSha256(current);
     return out;

@@ -32,9 +32,9 @@ export function fileClassify(rules: FileClassifyOptions = {}): Transform {
       draft.state.set(CLASSIFICATION, classification);
       draft.report[CLASSIFY_REPORT] = report;
       // Loud: the history is readable by anyone with the image, whatever the report's fate.
-      for (const w of report.warnings) if (w.startsWith('image history')) draft.progress(`warning: ${w}`);
+      for (const w of report.warnings) if (w.startsWith('image history')) draft.warn(w, { phase: 'classify' });
       const t = report.totals;
-      draft.progress(`fileClassify: ${t.encrypted.files} encrypted, ${t.authenticated.files} authenticated, ${t.plain.files} plain files; ${classification.startup.length} startup files`);
+      draft.progress({ phase: 'classify', message: `fileClassify: ${t.encrypted.files} encrypted, ${t.authenticated.files} authenticated, ${t.plain.files} plain files; ${classification.startup.length} startup files` });
     },
   };
 }

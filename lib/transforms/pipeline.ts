@@ -19,6 +19,7 @@ import type { RootFs } from '../fs/merged.js';
 import { layersRootFs } from '../oci/rootfs.js';
 import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
+import type { ProgressEvent, ProgressListener, ProgressPhase } from '../oci/progress.js';
 
 /** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
 export interface Transform {
@@ -51,11 +52,17 @@ export interface PipelineOptions {
   tmpDir?: string;
   /** Compression of new layers (default gzip, level 6). */
   compression?: CompressionOptions;
-  /** Progress messages (the CLI prints them on stderr). */
-  progress?: (message: string) => void;
+  /** Progress events: each transform's start and what transforms report (the CLI prints them on stderr). */
+  onProgress?: ProgressListener;
   /** Timestamp for history entries and the config's `created` when the image changes (default: SOURCE_DATE_EPOCH if set, else now). */
   created?: Date;
 }
+
+/**
+ * What a transform reports through {@link Draft.progress}: a line, or an event whose `phase`
+ * defaults to `transform` and whose `transform` is the running transform's name.
+ */
+export type DraftProgress = string | (Omit<ProgressEvent, 'phase'> & { phase?: ProgressPhase });
 
 /** The mutable state a pipeline's transforms work on. */
 export class Draft {
@@ -70,6 +77,8 @@ export class Draft {
   private layerList: Layer[];
   private view?: Promise<RootFs>;
   readonly created: Date;
+  /** Name of the transform being applied (events it emits carry it). */
+  current?: string;
 
   constructor(
     readonly source: Image,
@@ -77,7 +86,7 @@ export class Draft {
     layers: Layer[],
     readonly tmpDir: string,
     readonly compression: CompressionOptions,
-    private readonly onProgress?: (message: string) => void,
+    private readonly onProgress?: ProgressListener,
     created?: Date,
   ) {
     this.config = structuredClone(config);
@@ -90,13 +99,26 @@ export class Draft {
     return this.layerList;
   }
 
-  progress(message: string): void {
-    this.onProgress?.(message);
+  /** Reports progress (see {@link DraftProgress}); the CLI prints it unless --quiet. */
+  progress(event: DraftProgress): void {
+    if (!this.onProgress) return;
+    const e = typeof event === 'string' ? { message: event } : event;
+    this.onProgress({ phase: 'transform', ...(this.current !== undefined ? { transform: this.current } : {}), ...e });
+  }
+
+  /** Reports a warning: something the user should read (the CLI prints it even with --quiet). */
+  warn(message: string, event: Omit<Exclude<DraftProgress, string>, 'message' | 'level'> = {}): void {
+    this.progress({ ...event, message, level: 'warning' });
+  }
+
+  /** The pipeline's progress listener (for byte progress of long steps), if any. */
+  get listener(): ProgressListener | undefined {
+    return this.onProgress;
   }
 
   /** The merged root file system of the current layers (scanned once, until layers change). */
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, progressEvent: this.current !== undefined ? { transform: this.current } : {} }));
   }
 
   /** Replace layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
@@ -141,7 +163,8 @@ export class Draft {
 
   /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
   async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<FileLayer> {
-    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, ...this.compression });
+    const progressEvent = this.current !== undefined ? { transform: this.current } : {};
+    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent, ...this.compression });
   }
 
   /** Add (or replace) an artifact. */
@@ -203,8 +226,9 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.progress, opts.created);
+    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created);
     for (const t of transforms) {
+      draft.current = t.name;
       draft.progress(`${t.name}: start`);
       try {
         await t.apply(draft);

@@ -22,6 +22,7 @@ import { gramine, signGramineImage } from '../../lib/runtimes/gramine/index.js';
 import { scratch } from '../helpers/images.js';
 import { standInRuntime, testKey } from '../runtimes/gramine-helpers.js';
 import { addLayer, bbRef, collect, convert, editInPlace, fileItem, modify, readImageFiles, sha256, type Converted } from './encrypt-helpers.js';
+import { progressTo } from '../helpers/progress.js';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {
@@ -108,7 +109,7 @@ test('an amendment never re-pins a changed, removed or re-owned file: verify sti
     conv.image,
     addLayer([fileItem('app/server.sh', EVIL, 0o755), { entry: { path: 'bin/busybox', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 0, size: 3 }, content: Buffer.from('bb!') }]),
     lateStep(SIG),
-    { progress: (x) => progress.push(x) },
+    { onProgress: progressTo(progress) },
   );
   cleanup.push(() => out.dispose());
   const r = out.report.refresh as ManifestRefresh;

@@ -23,6 +23,7 @@ import { nobleBackend } from '../../lib/crypto/index.js';
 import { bbArchive, bbZstd, expectedTree, scratch, umociUnpack } from '../helpers/images.js';
 import { diskTree } from '../helpers/disk-tree.js';
 import { tool } from '../helpers/tools.js';
+import { progressTo } from '../helpers/progress.js';
 import {
   addLayer,
   bbRef,
@@ -228,7 +229,7 @@ test('keys appear only in the keys artifact: not in the image, the report, progr
   const progress: string[] = [];
   const s = scratch();
   try {
-    const conv = await convert({ dirs: ['/app/data'] }, {}, undefined, { progress: (m) => progress.push(m) });
+    const conv = await convert({ dirs: ['/app/data'] }, {}, undefined, { onProgress: progressTo(progress) });
     disposers.push(() => conv.result.dispose());
     const keyHex = conv.protection.keys[0].keyHex;
     const keyRaw = Buffer.from(keyHex, 'hex');
@@ -396,7 +397,7 @@ test('refreshProtectionManifest: files a later transform adds are recorded, chan
     },
   });
   const progress: string[] = [];
-  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')]), { progress: (m) => progress.push(m) });
+  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')]), { onProgress: progressTo(progress) });
   disposers.push(() => out.dispose());
   const r = out.report.refresh as ManifestRefresh;
   assert.deepEqual(r.added, ['/gramine/lib/libsysdb.so', '/var/run.pid']);

@@ -33,6 +33,7 @@ import { runCli } from '../helpers/cli.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { standInRuntime, testKey, toml } from '../runtimes/gramine-helpers.js';
 import { addLayer, bbRef, convert, editInPlace, fileItem, layerEntries, modify, readImageFiles, sha256, whiteout, type Converted } from './encrypt-helpers.js';
+import { progressTo } from '../helpers/progress.js';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {
@@ -361,7 +362,7 @@ test('build history that wrote region plaintext is flagged', async () => {
     }),
   );
   const progress: string[] = [];
-  const c = await convert({ dirs: ['/app/data'] }, {}, src, { progress: (m) => progress.push(m) });
+  const c = await convert({ dirs: ['/app/data'] }, {}, src, { onProgress: progressTo(progress) });
   cleanup.push(() => c.result.dispose());
   const warnings = (c.result.report.fileClassify as ClassificationReport).warnings.join('\n');
   assert.ok(!(await secretHits(c.image)).config || /history/.test(warnings), 'history mentioning /app/data is neither scrubbed nor warned about');
@@ -446,7 +447,7 @@ async function gramineConvert(opts: Partial<GramineOptions>, ...extra: Transform
   const rt = standInRuntime(path.join(dir, 'rt'));
   const progress: string[] = [];
   const src = extra.length ? await attacked(await openImage(bbRef), ...extra) : await openImage(bbRef);
-  const out = await pipeline(src, fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, ...opts })), { tmpDir: dir, progress: (m) => progress.push(m) });
+  const out = await pipeline(src, fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, ...opts })), { tmpDir: dir, onProgress: progressTo(progress) });
   cleanup.push(() => out.dispose());
   return { out, progress };
 }
@@ -600,7 +601,7 @@ test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ k
   const progress: string[] = [];
   let signed: Awaited<ReturnType<typeof pipeline>>;
   try {
-    signed = await pipeline(weakened, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { progress: (m) => progress.push(m) });
+    signed = await pipeline(weakened, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { onProgress: progressTo(progress) });
     const first = signed;
     cleanup.push(() => first.dispose());
     assert.fail('a manifest edited after conversion was signed');
@@ -614,7 +615,7 @@ test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ k
   const frag = 'sgx.file_check_policy = "allow_all_but_log"\nsgx.debug = true\nsys.insecure__allow_eventfd = true';
   const chosen = (await gramineConvert({ manifestFragment: frag })).out.image;
   progress.length = 0;
-  signed = await pipeline(chosen, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { progress: (m) => progress.push(m) });
+  signed = await pipeline(chosen, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { onProgress: progressTo(progress) });
   cleanup.push(() => signed.dispose());
   assert.match(progress.join('\n') + JSON.stringify(signed.report), /allow_all_but_log/);
   const warnings = (signed.report.signGramine as { warnings: string[] }).warnings.join('\n');

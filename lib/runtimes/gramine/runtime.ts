@@ -292,7 +292,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
-    draft.progress(`warning: ${m}`);
+    draft.warn(m);
   };
   const layout: GramineLayout = { ...DEBIAN_LAYOUT, ...o.layout };
   const prefix = o.prefix ? `/${norm(o.prefix)}` : '';
@@ -345,6 +345,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     optional: [layout.gramineSgx, layout.gramineDirect],
     prefix,
     tmpDir: draft.tmpDir,
+    onProgress: draft.listener,
   });
   if (rt.hostLibraries.length) draft.progress(`gramine: adding what the SGX loader needs and the image lacks: ${rt.hostLibraries.join(', ')}`);
   if (rt.linkedFiles.length) draft.progress(`gramine: adding what the runtime's symlinks point to: ${rt.linkedFiles.join(', ')}`);

@@ -11,11 +11,12 @@ import { pipeline as pipe } from 'node:stream/promises';
 import { EnclavifyError } from '../../oci/errors.js';
 import type { Image } from '../../oci/image.js';
 import { compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js';
-import { RootFs } from '../../fs/merged.js';
 import { resolvePath, type DirectoryLookup, type FileLookup } from '../../fs/lookup.js';
 import { findStartupFiles } from '../../protect/deps.js';
 import { parseElf } from '../../fs/elf.js';
 import { openImage } from '../../store/index.js';
+import type { ProgressListener } from '../../oci/progress.js';
+import { layersRootFs } from '../../oci/rootfs.js';
 
 /** One entry taken from the runtime source, at the path it will have in the image (normalised, no leading `/`). */
 export interface RuntimeEntry {
@@ -160,10 +161,10 @@ async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
 }
 
 /** An image's merged root file system; contents are staged under `tmpDir`. */
-async function imageTree(image: string | Image, tmpDir: string): Promise<Tree> {
+async function imageTree(image: string | Image, tmpDir: string, onProgress: ProgressListener | undefined): Promise<Tree> {
   const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' } }) : image;
   const layers = await img.layers();
-  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const fs = await layersRootFs(layers, { onProgress, progressEvent: { image: img.name } });
   const stageDir = await mkdtemp(path.join(tmpDir, 'gramine-runtime-'));
   let n = 0;
   return {
@@ -197,6 +198,8 @@ export async function loadRuntimeFiles(opts: {
   optional?: string[];
   prefix?: string;
   tmpDir: string;
+  /** Byte progress of the runtime image's scan. */
+  onProgress?: ProgressListener | undefined;
   /**
    * The host loader (source path, e.g. Gramine's `sgx/loader`): the ELF interpreter and shared
    * libraries it needs are copied too (without prefix, where its loader will look for them in the
@@ -209,7 +212,7 @@ export async function loadRuntimeFiles(opts: {
     where: (openedAs: string) => string | undefined;
   };
 }): Promise<RuntimeFiles> {
-  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir);
+  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir, opts.onProgress);
   const prefix = opts.prefix ? norm(opts.prefix) : '';
   const target = (p: string) => (prefix ? (p === '.' ? prefix : `${prefix}/${p}`) : p);
   const picked = new Map<string, { entry: FsEntry; real?: string }>(); // by image path

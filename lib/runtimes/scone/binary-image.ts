@@ -19,6 +19,7 @@ import { RootFs, type MergedEntry } from '../../fs/merged.js';
 import { openImage } from '../../store/index.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import type { SconeBinaryImage } from './options.js';
+import { layersRootFs } from '../../oci/rootfs.js';
 
 /** One file copied from the binary image. */
 export interface CopiedFile {
@@ -97,7 +98,7 @@ export async function copyFromBinaryImage(draft: Draft, spec: SconeBinaryImage, 
   if (srcConfig.architecture && draft.config.architecture && srcConfig.architecture !== draft.config.architecture) {
     throw new EnclavifyError('SCONE_ARCH_MISMATCH', `scone binaryImage ${src.name}: architecture ${srcConfig.architecture} differs from the image's ${draft.config.architecture}`);
   }
-  const srcFs = await RootFs.scan((await src.layers()).map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const srcFs = await layersRootFs(await src.layers(), { onProgress: draft.listener, progressEvent: { image: src.name, ...(draft.current !== undefined ? { transform: draft.current } : {}) } });
   const native = await draft.rootfs();
   const mtime = Math.floor(draft.created.getTime() / 1000);
 
