@@ -7,6 +7,7 @@
  * @packageDocumentation
  */
 export { EnclavifyError, ERROR_CODES, type ErrorCode } from './oci/errors.js';
+export type { ProgressEvent, ProgressListener, ProgressPhase } from './oci/progress.js';
 export type { Image, Layer } from './oci/image.js';
 export type { Descriptor, Manifest, Index, ImageConfig, ContainerConfig, HistoryEntry, Platform } from './oci/types.js';
 export { MT, type Compression } from './oci/media-types.js';

@@ -19,6 +19,7 @@ import type { ContainerConfig, ImageConfig, Platform } from '../oci/types.js';
 import { hostPlatform } from '../store/oci-layout.js';
 import { compareBytewise, normalizePath, type FsEntry } from './entry.js';
 import { tarStream, type TarWriteItem } from './tar-write.js';
+import type { ProgressListener } from '../oci/progress.js';
 
 /** Options of {@link imageFromDirectory}. */
 export interface ImageFromDirectoryOptions {
@@ -45,6 +46,10 @@ export interface ImageFromDirectoryOptions {
   compression?: CompressionOptions;
   /** Name for messages. Default `dir:<dir>`. */
   name?: string;
+  /** Byte progress of the layer build (phase `layer`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the build; imageFromDirectory then rejects with `ABORTED` and removes its temporary file. */
+  signal?: AbortSignal | undefined;
 }
 
 function epochDefault(): number {
@@ -101,7 +106,7 @@ async function* contentOf(file: string, listed: Stats): AsyncGenerator<Uint8Arra
  * ```
  */
 export async function imageFromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
-  return coded(`imageFromDirectory ${options.dir}`, () => fromDirectory(options));
+  return coded(`imageFromDirectory ${options.dir}`, () => fromDirectory(options), options.signal);
 }
 
 async function fromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
@@ -148,7 +153,7 @@ async function fromDirectory(options: ImageFromDirectoryOptions): Promise<Image>
     else throw fail('UNSUPPORTED_FILE', `imageFromDirectory: ${f.disk} is a socket or device; only files, directories, symlinks and FIFOs are copied`);
   }
 
-  const layer = await buildLayer({ tar: tarStream(items) as Readable, tmpDir: o.tmpDir, name: `layer 0 of ${name}`, ...(o.compression ?? { compression: 'gzip' }) });
+  const layer = await buildLayer({ tar: tarStream(items) as Readable, tmpDir: o.tmpDir, name: `layer 0 of ${name}`, onProgress: o.onProgress, signal: o.signal, ...(o.compression ?? { compression: 'gzip' }) });
   const platform = o.platform ?? hostPlatform();
   const created = new Date(mtime * 1000).toISOString();
   const config: ImageConfig = {

@@ -216,12 +216,21 @@ export function asEnclavifyError(e: unknown, context: string, fallback: ErrorCod
 
 /**
  * Runs `fn`, turning whatever it throws into an EnclavifyError ({@link asEnclavifyError}): the
- * boundary of an exported function, so that no plain `Error` reaches a caller.
+ * boundary of an exported function, so that no plain `Error` reaches a caller. Once `signal` has
+ * fired, any failure is `ABORTED` (a stream destroyed by the abort may report it as anything).
  */
-export async function coded<T>(context: string | (() => string), fn: () => Promise<T>): Promise<T> {
+export async function coded<T>(context: string | (() => string), fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw asEnclavifyError(e, typeof context === 'string' ? context : context());
+    const what = typeof context === 'string' ? context : context();
+    if (signal?.aborted) throw abortedError(what, e);
+    throw asEnclavifyError(e, what);
   }
+}
+
+/** `ABORTED` for `what`, keeping an existing ABORTED error as it is. */
+export function abortedError(what: string, cause: unknown): EnclavifyError {
+  if (cause instanceof EnclavifyError && cause.code === 'ABORTED') return cause;
+  return new EnclavifyError('ABORTED', `${what}: cancelled`, { cause });
 }

@@ -12,6 +12,7 @@ import { shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener } from './progress.js';
+import { withSignal } from './abort.js';
 
 /** Opens a raw blob's bytes (unverified) and names it for errors. */
 export type BlobOpener = () => Promise<Readable>;
@@ -126,6 +127,8 @@ export type BuildLayerOptions = {
   onProgress?: ProgressListener | undefined;
   /** Fields every progress event carries (e.g. the transform). */
   progressEvent?: Partial<ProgressEvent> | undefined;
+  /** Cancels the build (the temporary file is removed). */
+  signal?: AbortSignal | undefined;
 } & CompressionOptions;
 
 /**
@@ -139,8 +142,8 @@ export async function buildLayer(opts: BuildLayerOptions): Promise<FileLayer> {
   const progress = opts.onProgress && new ByteProgress(opts.onProgress, { phase: 'layer', message: `building ${opts.name}`, ...opts.progressEvent });
   try {
     progress?.start();
-    if (progress) await pipe(opts.tar, diff, compressor(opts), comp, progressTap(progress), createWriteStream(file));
-    else await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file));
+    if (progress) await pipe(opts.tar, diff, compressor(opts), comp, progressTap(progress), createWriteStream(file), withSignal(opts.signal));
+    else await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file), withSignal(opts.signal));
     progress?.finish();
   } catch (e) {
     await rm(file, { force: true });

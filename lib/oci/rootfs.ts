@@ -5,6 +5,7 @@ import { RootFs, type LayerSource } from '../fs/merged.js';
 import type { Layer } from './image.js';
 import { chain } from './layer.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, type ProgressPhase } from './progress.js';
+import { abortable, withSignal } from './abort.js';
 
 /** Options of {@link layersRootFs}. */
 export interface LayersRootFsOptions {
@@ -14,11 +15,13 @@ export interface LayersRootFsOptions {
   phase?: ProgressPhase;
   /** Fields every progress event carries (e.g. the transform). */
   progressEvent?: Partial<ProgressEvent>;
+  /** Cancels the scan and every later read through the returned view. */
+  signal?: AbortSignal | undefined;
 }
 
-/** The layers as sources of a {@link RootFs}. */
-export function layerSources(layers: readonly Layer[]): LayerSource[] {
-  return layers.map((l) => ({ name: l.name, open: () => l.uncompressed() }));
+/** The layers as sources of a {@link RootFs} (their streams destroyed when `signal` fires). */
+export function layerSources(layers: readonly Layer[], signal?: AbortSignal): LayerSource[] {
+  return layers.map((l) => ({ name: l.name, open: async () => abortable(await l.uncompressed(), signal) }));
 }
 
 /**
@@ -27,7 +30,7 @@ export function layerSources(layers: readonly Layer[]): LayerSource[] {
  * stored blobs are re-checked so that the error names the real cause, a digest mismatch.
  */
 export async function layersRootFs(layers: readonly Layer[], options: LayersRootFsOptions = {}): Promise<RootFs> {
-  const sources = layerSources(layers);
+  const sources = layerSources(layers, options.signal);
   const listener = options.onProgress;
   try {
     if (!listener) return await RootFs.scan(sources);
@@ -44,9 +47,10 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
     const scanned = await RootFs.scan(counted);
     return RootFs.fromIndexes(sources, scanned.layers);
   } catch (e) {
+    if (options.signal?.aborted) throw e;
     for (const l of layers) {
       try {
-        await pipe(await l.compressed(), new Writable({ write: (_c, _e, cb) => cb() }));
+        await pipe(await l.compressed(), new Writable({ write: (_c, _e, cb) => cb() }), withSignal(options.signal));
       } catch (digestError) {
         throw digestError;
       }

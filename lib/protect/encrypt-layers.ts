@@ -31,6 +31,7 @@ import { encryptProtectedFile, type ProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
 import type { WrapKey } from './keys.js';
 import type { ProgressEvent, ProgressListener } from '../oci/progress.js';
+import { abortable } from '../oci/abort.js';
 
 /** What to do with one entry of a layer. */
 type Action =
@@ -63,6 +64,8 @@ export interface EncryptLayersOptions {
   onProgress?: ProgressListener | undefined;
   /** Fields every progress event carries (e.g. the transform). */
   progressEvent?: Partial<ProgressEvent>;
+  /** Cancels the reads of the layers. */
+  signal?: AbortSignal | undefined;
 }
 
 /** An encrypted file as written. */
@@ -225,7 +228,7 @@ export async function encryptLayers(opts: EncryptLayersOptions): Promise<Encrypt
       const plan = plans.get(i)!;
       const layer = layers[i];
       const counts = { encrypted: 0, dropped: 0 };
-      const items = rewrite(layer, i, plan, staged, seal, result, counts);
+      const items = rewrite(layer, i, plan, staged, seal, result, counts, opts.signal);
       const built = await opts.build(items, `${layer.name} (encrypted regions)`);
       result.replaced.set(i, built);
       opts.onProgress?.({ phase: 'encrypt', ...opts.progressEvent, layer: i, message: `encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped` });
@@ -261,7 +264,7 @@ async function stageLinks(opts: EncryptLayersOptions, plans: Map<number, Map<num
       const layer = opts.layers[layerIndex];
       let k = 0;
       let left = wanted.size;
-      for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+      for await (const { entry, content } of readTar(abortable(await layer.uncompressed(), opts.signal), { source: layer.name })) {
         const w = wanted.get(k++);
         if (!w || !content) continue;
         const a = w.action;
@@ -310,9 +313,10 @@ async function* rewrite(
   seal: Seal,
   result: EncryptLayersResult,
   counts: { encrypted: number; dropped: number },
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<LayerItem> {
   let k = 0;
-  for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+  for await (const { entry, content } of readTar(abortable(await layer.uncompressed(), signal), { source: layer.name })) {
     const a = plan.get(k++);
     if (!a) {
       yield content ? { entry, content } : { entry };

@@ -42,6 +42,7 @@ import { matchRules, type Rule } from './rules.js';
 import { coded } from '../oci/errors.js';
 import type { ProgressListener } from '../oci/progress.js';
 import { layersRootFs } from '../oci/rootfs.js';
+import { abortable } from '../oci/abort.js';
 
 /** Kinds of findings. */
 export type FindingCode =
@@ -103,6 +104,8 @@ export interface VerifyOptions {
   backend?: CryptoBackend;
   /** Progress events (phase `verify`; the scan's byte progress as phase `scan`). */
   onProgress?: ProgressListener | undefined;
+  /** Cancels the reads; verify then rejects with `ABORTED`. */
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@link verify} found. */
@@ -188,7 +191,7 @@ function pinnedPrefix(m: ProtectionManifest, sha: string, pinned: string): { at?
  * Throws only for unreadable images or malformed keys; everything else is a finding.
  */
 export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
-  return coded(`verify ${opts.image.name}`, () => verifyImage(opts));
+  return coded(`verify ${opts.image.name}`, () => verifyImage(opts), opts.signal);
 }
 
 async function verifyImage(opts: VerifyOptions): Promise<VerifyResult> {
@@ -198,7 +201,7 @@ async function verifyImage(opts: VerifyOptions): Promise<VerifyResult> {
   const keys = ks.keys;
   const layers = await opts.image.layers();
   opts.onProgress?.({ phase: 'verify', image: opts.image.name, message: `verify: scanning ${layers.length} layers of ${opts.image.name}` });
-  const fs = await layersRootFs(layers, { onProgress: opts.onProgress, progressEvent: { image: opts.image.name } });
+  const fs = await layersRootFs(layers, { onProgress: opts.onProgress, signal: opts.signal, progressEvent: { image: opts.image.name } });
   const checked = { encrypted: 0, authenticated: 0, plain: 0, symlinks: 0, entries: 0, hiddenEntries: 0, layers: layers.length };
   const explicit = opts.expectedManifestSha256?.toLowerCase().replace(/^sha256:/, '');
   const pinned = explicit ?? ks.manifest?.sha256;
@@ -395,7 +398,7 @@ async function verifyImage(opts: VerifyOptions): Promise<VerifyResult> {
     opts.onProgress?.({ phase: 'verify', layer: i, message: `verify: decrypting ${wanted.size} file(s) of ${layer.name}` });
     let k = 0;
     let left = wanted.size;
-    for await (const { content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+    for await (const { content } of readTar(abortable(await layer.uncompressed(), opts.signal), { source: layer.name })) {
       const t = wanted.get(k++);
       if (!t || !content) continue;
       const plain = await checkEncrypted(t, content, keys.get(t.region)!, fs.layers[i].name, opts.backend, add);

@@ -22,9 +22,9 @@ export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}):
   const r = asRef(ref);
   return coded(`opening ${formatRef(r)}`, async () => {
     if (r.transport === 'oci') return readOciLayout(r, opts);
-    if (r.transport === 'docker-archive') return readDockerArchive(r);
+    if (r.transport === 'docker-archive') return readDockerArchive(r, opts);
     throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
-  });
+  }, opts.signal);
 }
 
 /**
@@ -37,13 +37,18 @@ export async function writeImage(image: Image, ref: ImageRef | string, opts: Wri
     if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
     if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
     throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
-  });
+  }, opts.signal);
 }
 
 /** Options of {@link writeImage}. */
 export interface WriteOptions {
   /** Byte progress of each layer written (phase `write`; `skipped` for blobs already there). */
   onProgress?: ProgressListener | undefined;
+  /**
+   * Cancels the write: streams are destroyed, temporary blobs removed, index.json left as it was
+   * (a layout this call created is removed), and writeImage rejects with `ABORTED`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link copyImage}. */
@@ -59,17 +64,20 @@ export interface CopyOptions {
   validate?: boolean;
   /** Progress of the validation (phase `validate`) and of the write (phase `write`). */
   onProgress?: ProgressListener | undefined;
+  /** Cancels the copy (see {@link WriteOptions.signal}). */
+  signal?: AbortSignal | undefined;
 }
 
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
 export async function copyImage(opts: CopyOptions): Promise<WriteResult> {
-  const src = await openImage(opts.from, opts.readOptions);
+  const signal = opts.signal;
+  const src = await openImage(opts.from, { ...opts.readOptions, signal });
   if (opts.validate !== false) {
     await coded(`validating ${src.name}`, async () => {
       const layers = await src.layers();
       opts.onProgress?.({ phase: 'validate', image: src.name, message: `validating ${layers.length} layers of ${src.name}` });
-      await layersRootFs(layers, { onProgress: opts.onProgress, phase: 'validate', progressEvent: { image: src.name } });
-    });
+      await layersRootFs(layers, { onProgress: opts.onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
+    }, signal);
   }
-  return writeImage(src, opts.to, { onProgress: opts.onProgress });
+  return writeImage(src, opts.to, { onProgress: opts.onProgress, signal });
 }

@@ -202,6 +202,7 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         ...(options.concurrency ? { concurrency: options.concurrency } : {}),
         onProgress: draft.listener,
         progressEvent: { transform: draft.current ?? 'encryptFS' },
+        signal: draft.signal,
       });
       for (const [i, layer] of [...res.replaced].sort((a, b) => a[0] - b[0])) {
         const n = [...res.encrypted.values()].filter((e) => e.layer === i).length;

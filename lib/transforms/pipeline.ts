@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Readable } from 'node:stream';
-import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
+import { abortedError, asEnclavifyError, EnclavifyError } from '../oci/errors.js';
+import { throwIfAborted } from '../oci/abort.js';
 import type { Image, Layer } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
 import { buildLayer, type FileLayer } from '../oci/layer.js';
@@ -56,6 +57,11 @@ export interface PipelineOptions {
   onProgress?: ProgressListener;
   /** Timestamp for history entries and the config's `created` when the image changes (default: SOURCE_DATE_EPOCH if set, else now). */
   created?: Date;
+  /**
+   * Cancels the pipeline: streams of the scans, layer builds and reads are destroyed, the staged
+   * layers removed, and the pipeline rejects with `ABORTED`. Transforms see it as `draft.signal`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -88,6 +94,8 @@ export class Draft {
     readonly compression: CompressionOptions,
     private readonly onProgress?: ProgressListener,
     created?: Date,
+    /** The pipeline's signal: transforms pass it to what they read and write. */
+    readonly signal?: AbortSignal,
   ) {
     this.config = structuredClone(config);
     this.layerList = [...layers];
@@ -118,7 +126,7 @@ export class Draft {
 
   /** The merged root file system of the current layers (scanned once, until layers change). */
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, progressEvent: this.current !== undefined ? { transform: this.current } : {} }));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.current !== undefined ? { transform: this.current } : {} }));
   }
 
   /** Replace layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
@@ -164,7 +172,7 @@ export class Draft {
   /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
   async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<FileLayer> {
     const progressEvent = this.current !== undefined ? { transform: this.current } : {};
-    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent, ...this.compression });
+    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent, signal: this.signal, ...this.compression });
   }
 
   /** Add (or replace) an artifact. */
@@ -226,21 +234,27 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created);
+    const signal = opts.signal;
+    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created, signal);
     for (const t of transforms) {
+      throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
       draft.current = t.name;
       draft.progress(`${t.name}: start`);
       try {
         await t.apply(draft);
       } catch (e) {
+        if (signal?.aborted) throw abortedError(`pipeline on ${source.name}: ${t.name}`, e);
         // A transform's own plain error (a custom transform's, or a bug) keeps its message and is the cause.
         throw asEnclavifyError(e, `pipeline: transform ${t.name}`, 'TRANSFORM_FAILED');
       }
+      // A transform may have caught what the abort broke and carried on: its result is not used.
+      throwIfAborted(signal, `pipeline on ${source.name}: ${t.name}`);
     }
     const image = await finish(source, config, srcLayers, draft);
     return { image, artifacts: draft.artifacts, state: draft.state, report: draft.report, dispose: cleanup };
   } catch (e) {
     await cleanup();
+    if (opts.signal?.aborted) throw abortedError(`pipeline on ${source.name}`, e);
     throw asEnclavifyError(e, `pipeline on ${source.name}`);
   }
 }

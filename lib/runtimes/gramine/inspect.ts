@@ -8,13 +8,14 @@
 import { createHash } from 'node:crypto';
 import { parse, type TomlTable } from 'smol-toml';
 import type { Image } from '../../oci/image.js';
-import { RootFs } from '../../fs/merged.js';
 import { measureGramineEnclave, parseSigstruct, verifySigstructSignature } from '../../sgx/index.js';
 import { MANIFEST_PATH as PROTECTION_MANIFEST } from '../../protect/manifest.js';
 import { parseEnv } from './env.js';
 import { hostEnvNames, manifestRisks } from './hardening.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, LABELS } from './layout.js';
 import { coded } from '../../oci/errors.js';
+import type { ProgressListener } from '../../oci/progress.js';
+import { layersRootFs } from '../../oci/rootfs.js';
 
 
 /** The SIGSTRUCT of a signed Gramine image. */
@@ -94,17 +95,25 @@ export interface ImageInspection {
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const asInt = (v: unknown) => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined);
 
-/** Reads what a (converted) image holds; scans its layers once. */
-export async function inspectImage(image: Image): Promise<ImageInspection> {
-  return coded(`inspect ${image.name}`, () => inspect(image));
+/** Options of {@link inspectImage}. */
+export interface InspectOptions {
+  /** Byte progress of the scan (phase `scan`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the scan; inspectImage then rejects with `ABORTED`. */
+  signal?: AbortSignal | undefined;
 }
 
-async function inspect(image: Image): Promise<ImageInspection> {
+/** Reads what a (converted) image holds; scans its layers once. */
+export async function inspectImage(image: Image, options: InspectOptions = {}): Promise<ImageInspection> {
+  return coded(`inspect ${image.name}`, () => inspect(image, options), options.signal);
+}
+
+async function inspect(image: Image, options: InspectOptions): Promise<ImageInspection> {
   const cfg = await image.config();
   const cc = cfg.config ?? {};
   const labels = cc.Labels ?? {};
   const layers = await image.layers();
-  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const fs = await layersRootFs(layers, { onProgress: options.onProgress, signal: options.signal, progressEvent: { image: image.name } });
   const isFile = (p: string) => fs.stat(p)?.type === 'file';
   const read = async (paths: string[]) => fs.readFiles(paths.filter(isFile));
 

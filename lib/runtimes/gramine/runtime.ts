@@ -346,6 +346,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     prefix,
     tmpDir: draft.tmpDir,
     onProgress: draft.listener,
+    signal: draft.signal,
   });
   if (rt.hostLibraries.length) draft.progress(`gramine: adding what the SGX loader needs and the image lacks: ${rt.hostLibraries.join(', ')}`);
   if (rt.linkedFiles.length) draft.progress(`gramine: adding what the runtime's symlinks point to: ${rt.linkedFiles.join(', ')}`);

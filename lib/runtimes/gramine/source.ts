@@ -17,6 +17,7 @@ import { parseElf } from '../../fs/elf.js';
 import { openImage } from '../../store/index.js';
 import type { ProgressListener } from '../../oci/progress.js';
 import { layersRootFs } from '../../oci/rootfs.js';
+import { withSignal } from '../../oci/abort.js';
 
 /** One entry taken from the runtime source, at the path it will have in the image (normalised, no leading `/`). */
 export interface RuntimeEntry {
@@ -161,10 +162,10 @@ async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
 }
 
 /** An image's merged root file system; contents are staged under `tmpDir`. */
-async function imageTree(image: string | Image, tmpDir: string, onProgress: ProgressListener | undefined): Promise<Tree> {
-  const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' } }) : image;
+async function imageTree(image: string | Image, tmpDir: string, onProgress: ProgressListener | undefined, signal: AbortSignal | undefined): Promise<Tree> {
+  const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' }, signal }) : image;
   const layers = await img.layers();
-  const fs = await layersRootFs(layers, { onProgress, progressEvent: { image: img.name } });
+  const fs = await layersRootFs(layers, { onProgress, signal, progressEvent: { image: img.name } });
   const stageDir = await mkdtemp(path.join(tmpDir, 'gramine-runtime-'));
   let n = 0;
   return {
@@ -176,7 +177,7 @@ async function imageTree(image: string | Image, tmpDir: string, onProgress: Prog
       const out = new Map<string, string>();
       await fs.streamFiles(paths, async (f, content) => {
         const file = path.join(stageDir, `f${n++}`);
-        await pipe(content, createWriteStream(file));
+        await pipe(content, createWriteStream(file), withSignal(signal));
         for (const p of f.paths) out.set(p, file);
       });
       return out;
@@ -200,6 +201,8 @@ export async function loadRuntimeFiles(opts: {
   tmpDir: string;
   /** Byte progress of the runtime image's scan. */
   onProgress?: ProgressListener | undefined;
+  /** Cancels the reads. */
+  signal?: AbortSignal | undefined;
   /**
    * The host loader (source path, e.g. Gramine's `sgx/loader`): the ELF interpreter and shared
    * libraries it needs are copied too (without prefix, where its loader will look for them in the
@@ -212,7 +215,7 @@ export async function loadRuntimeFiles(opts: {
     where: (openedAs: string) => string | undefined;
   };
 }): Promise<RuntimeFiles> {
-  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir, opts.onProgress);
+  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir, opts.onProgress, opts.signal);
   const prefix = opts.prefix ? norm(opts.prefix) : '';
   const target = (p: string) => (prefix ? (p === '.' ? prefix : `${prefix}/${p}`) : p);
   const picked = new Map<string, { entry: FsEntry; real?: string }>(); // by image path
