@@ -8,6 +8,8 @@ export interface Io {
   err(text: string): void;
   /** Progress events, rendered on stderr (info silenced by --quiet; warnings always shown). */
   progress: ProgressListener;
+  /** Fires on SIGINT/SIGTERM: commands pass it to every long operation. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Command {

@@ -235,10 +235,10 @@ References:
     }
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
-    const source = await openImage(from, { platform });
+    const source = await openImage(from, { platform, signal: io.signal });
     const ctx: ConvertContext = { io, source, outputDir, to };
     const transforms = await buildTransforms(args, ctx);
-    const result = await pipeline(source, ...transforms, { onProgress: io.progress });
+    const result = await pipeline(source, ...transforms, { onProgress: io.progress, signal: io.signal });
     try {
       const policy = result.state.get(POLICY) as PolicyInfo | undefined;
       const runtime = result.state.get(RUNTIME) as RuntimeInfo | undefined;
@@ -268,7 +268,7 @@ References:
       }
       let written;
       try {
-        written = await writeImage(result.image, to, { onProgress: io.progress });
+        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal });
       } catch (e) {
         // Keys and a policy for an image that was not written would only mislead: remove them.
         await Promise.all(files.map((f) => rm(f, { force: true })));

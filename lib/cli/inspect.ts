@@ -35,9 +35,9 @@ References:
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform });
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal });
     io.progress({ phase: 'inspect', image: image.name, message: `inspecting ${image.name}` });
-    const info = await inspectImage(image);
+    const info = await inspectImage(image, { onProgress: io.progress, signal: io.signal });
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
     const warnings = info.gramine?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify: warning: ${w}`);

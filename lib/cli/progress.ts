@@ -16,12 +16,15 @@ export interface ProgressOutput {
 
 const CLEAR = '\r\x1b[K';
 
-/** The status-line text of one active byte stream: `writing layer 1 of x 45% (12.3 MB/27.0 MB)`. */
+const VERB: Partial<Record<ProgressEvent['phase'], string>> = { write: 'writing', scan: 'scanning', validate: 'validating', layer: 'building', pull: 'pulling', push: 'pushing', verify: 'verifying' };
+
+/** The status-line text of one active byte stream: `writing layer 2 45% (12.3 MB/27.0 MB)`. */
 export function statusOf(e: ProgressEvent): string {
   const done = e.bytesDone ?? 0;
-  if (e.bytesTotal === undefined) return `${e.message} ${formatBytes(done)}`;
+  const label = e.layer !== undefined ? `${VERB[e.phase] ?? e.phase} layer ${e.layer + 1}` : e.message;
+  if (e.bytesTotal === undefined) return `${label} ${formatBytes(done)}`;
   const pct = e.bytesTotal > 0 ? Math.floor((done / e.bytesTotal) * 100) : 100;
-  return `${e.message} ${pct}% (${formatBytes(done)}/${formatBytes(e.bytesTotal)})`;
+  return `${label} ${pct}% (${formatBytes(done)}/${formatBytes(e.bytesTotal)})`;
 }
 
 /** Renders events; `listener` is what commands pass as `onProgress`. */
@@ -77,7 +80,7 @@ export class ProgressRenderer {
     const tty = this.out.tty;
     if (!tty) return;
     if (!this.active.size) return this.clear();
-    const width = Math.max(20, (tty.columns ?? 80) - 1);
+    const width = Math.max(20, (tty.columns || 80) - 1);
     let text = `enclavify: ${[...this.active.values()].map(statusOf).join(' | ')}`;
     if (text.length > width) text = `${text.slice(0, width - 3)}...`;
     tty.write(CLEAR + text);

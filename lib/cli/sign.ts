@@ -167,7 +167,7 @@ References:
     if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
     if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const source = await openImage(args.positionals[0], { platform });
+    const source = await openImage(args.positionals[0], { platform, signal: io.signal });
     const step = signGramineImage({
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
@@ -175,9 +175,9 @@ References:
       ...(args.flags.production ? { production: true } : {}),
       ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
     });
-    const result = await pipeline(source, step, { onProgress: io.progress });
+    const result = await pipeline(source, step, { onProgress: io.progress, signal: io.signal });
     try {
-      const written = await writeImage(result.image, to, { onProgress: io.progress });
+      const written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal });
       const info = result.state.get(RUNTIME) as RuntimeInfo;
       const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
       const pm = report?.protectionManifestSha256;

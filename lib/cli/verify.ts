@@ -40,13 +40,14 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
     const keys = readKeysFile(await readFile(keysPath, 'utf8'), keysPath);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform });
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal });
     const r = await verify({
       image,
       keys,
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
       ...(args.flags['strict-manifest'] ? { amendments: 'refuse' as const } : {}),
       onProgress: io.progress,
+      signal: io.signal,
     });
     if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r }));
     else io.out(formatFindings(r));

@@ -95,6 +95,12 @@ export function chain<T extends NodeJS.ReadWriteStream & Readable>(src: Readable
   return dst;
 }
 
+/** What owns a staged layer's file: reading the layer after its owner is disposed fails with `DISPOSED`. */
+export interface LayerScope {
+  /** Throws `DISPOSED` (naming `what`) once the owner is disposed. */
+  check(what: string): void;
+}
+
 /** A newly built layer held in a temporary file, with all digests computed while it was written. */
 export class FileLayer implements Layer {
   constructor(
@@ -104,11 +110,15 @@ export class FileLayer implements Layer {
     private readonly digests: { digest: string; size: number; diffId: string },
     readonly mediaType: string = ociLayerType(compression),
     readonly annotations?: Record<string, string>,
+    private readonly scope?: LayerScope,
   ) {}
   async digest(): Promise<string> { return this.digests.digest; }
   async size(): Promise<number> { return this.digests.size; }
   async diffId(): Promise<string> { return this.digests.diffId; }
-  async compressed(): Promise<Readable> { return createReadStream(this.file, { highWaterMark: 1 << 20 }); }
+  async compressed(): Promise<Readable> {
+    this.scope?.check(this.name);
+    return createReadStream(this.file, { highWaterMark: 1 << 20 });
+  }
   async uncompressed(): Promise<Readable> { return chain(await this.compressed(), decompressor(this.compression)); }
   /** Remove the backing file. */
   async dispose(): Promise<void> { await rm(this.file, { force: true }); }
@@ -129,6 +139,8 @@ export type BuildLayerOptions = {
   progressEvent?: Partial<ProgressEvent> | undefined;
   /** Cancels the build (the temporary file is removed). */
   signal?: AbortSignal | undefined;
+  /** The owner of `tmpDir`: the layer refuses to be read once it is disposed. */
+  scope?: LayerScope | undefined;
 } & CompressionOptions;
 
 /**
@@ -149,5 +161,5 @@ export async function buildLayer(opts: BuildLayerOptions): Promise<FileLayer> {
     await rm(file, { force: true });
     throw e;
   }
-  return new FileLayer(file, opts.compression, opts.name, { digest: comp.digest!, size: comp.bytes, diffId: diff.digest! }, ociLayerType(opts.compression), opts.annotations);
+  return new FileLayer(file, opts.compression, opts.name, { digest: comp.digest!, size: comp.bytes, diffId: diff.digest! }, ociLayerType(opts.compression), opts.annotations, opts.scope);
 }

@@ -4,9 +4,6 @@
  * layer objects, so they are written byte-identical; a pipeline that changes nothing returns the
  * source image itself (same manifest digest).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Readable } from 'node:stream';
 import { abortedError, asEnclavifyError, EnclavifyError } from '../oci/errors.js';
@@ -21,6 +18,7 @@ import { layersRootFs } from '../oci/rootfs.js';
 import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
 import type { ProgressEvent, ProgressListener, ProgressPhase } from '../oci/progress.js';
+import { scopedImage, TempScope } from '../oci/temp.js';
 
 /** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
 export interface Transform {
@@ -90,7 +88,8 @@ export class Draft {
     readonly source: Image,
     config: ImageConfig,
     layers: Layer[],
-    readonly tmpDir: string,
+    /** Owns the directory new layers are staged in. */
+    private readonly scope: TempScope,
     readonly compression: CompressionOptions,
     private readonly onProgress?: ProgressListener,
     created?: Date,
@@ -100,6 +99,11 @@ export class Draft {
     this.config = structuredClone(config);
     this.layerList = [...layers];
     this.created = created ?? defaultCreated();
+  }
+
+  /** Where new layers are staged (removed by the result's `dispose()`). */
+  get tmpDir(): string {
+    return this.scope.dir;
   }
 
   /** The current layers, base first. */
@@ -172,7 +176,7 @@ export class Draft {
   /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
   async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<FileLayer> {
     const progressEvent = this.current !== undefined ? { transform: this.current } : {};
-    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent, signal: this.signal, ...this.compression });
+    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent, signal: this.signal, scope: this.scope, ...this.compression });
   }
 
   /** Add (or replace) an artifact. */
@@ -199,13 +203,20 @@ function defaultCreated(): Date {
   return e && /^\d+$/.test(e) ? new Date(Number(e) * 1000) : new Date();
 }
 
-/** What a pipeline returns. Call `dispose()` once the image is written (removes staged layers). */
-export interface PipelineResult {
+/**
+ * What a pipeline returns. Call `dispose()` once the image is written (removes the staged layers;
+ * idempotent), or hold it with `await using`. After that the image's layers (whose bytes were
+ * staged) throw `DISPOSED`, naming the image; its manifest and config stay readable. Left
+ * undisposed, the staged layers are removed when the process exits.
+ */
+export interface PipelineResult extends AsyncDisposable {
   image: Image;
   artifacts: Map<string, Artifact>;
   state: Map<string, unknown>;
   report: Record<string, unknown>;
   dispose(): Promise<void>;
+  /** The same as `dispose()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -227,15 +238,13 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
   }
   // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
   // or on failure, so staged layers never leak.
-  const tmpDir = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'enclavify-'));
-  const cleanup = async () => {
-    await rm(tmpDir, { recursive: true, force: true });
-  };
+  const scope = await TempScope.create(`the pipeline on ${source.name}`, opts.tmpDir);
+  const cleanup = () => scope.dispose();
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
     const signal = opts.signal;
-    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created, signal);
+    const draft = new Draft(source, config, srcLayers, scope, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created, signal);
     for (const t of transforms) {
       throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
       draft.current = t.name;
@@ -251,7 +260,15 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
       throwIfAborted(signal, `pipeline on ${source.name}: ${t.name}`);
     }
     const image = await finish(source, config, srcLayers, draft);
-    return { image, artifacts: draft.artifacts, state: draft.state, report: draft.report, dispose: cleanup };
+    // The source itself (nothing changed) stays usable; a new image lives in the scope.
+    return {
+      image: image === source ? source : scopedImage(image, scope),
+      artifacts: draft.artifacts,
+      state: draft.state,
+      report: draft.report,
+      dispose: cleanup,
+      [Symbol.asyncDispose]: cleanup,
+    };
   } catch (e) {
     await cleanup();
     if (opts.signal?.aborted) throw abortedError(`pipeline on ${source.name}`, e);

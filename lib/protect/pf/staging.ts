@@ -8,14 +8,14 @@
  * memory, so node keys never reach the disk in the clear.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { CryptoBackend } from '../../crypto/backend.js';
 import { NODE_SIZE } from './format.js';
 import { EnclavifyError } from '../../oci/errors.js';
+import { makeTempDir, removeTemp } from '../../oci/temp.js';
 
 /** Positional node store for one file being written. */
 export interface Staging {
@@ -115,13 +115,13 @@ export class FileStaging implements Staging {
 
   /** Creates the temporary directory and file under `tmpDir` (default: the OS temp dir). */
   static async create(opts: { tmpDir?: string; backend: CryptoBackend }): Promise<FileStaging> {
-    const dir = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'enclavify-pf-'));
+    const dir = await makeTempDir('enclavify-pf-', opts.tmpDir);
     const file = path.join(dir, 'staged.pf');
     try {
       const fh = await open(file, 'w+', 0o600);
       return new FileStaging(dir, file, fh, opts.backend);
     } catch (err) {
-      await rm(dir, { recursive: true, force: true });
+      await removeTemp(dir);
       throw err;
     }
   }
@@ -225,6 +225,6 @@ export class FileStaging implements Staging {
     this.parkKey.fill(0);
     await this.inflight; // never rejects (errors are captured)
     await fh?.close().catch(() => {});
-    await rm(this.dir, { recursive: true, force: true });
+    await removeTemp(this.dir);
   }
 }

@@ -5,7 +5,7 @@
  * one pass per layer, never held in memory).
  */
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { EnclavifyError } from '../../oci/errors.js';
@@ -18,6 +18,7 @@ import { openImage } from '../../store/index.js';
 import type { ProgressListener } from '../../oci/progress.js';
 import { layersRootFs } from '../../oci/rootfs.js';
 import { withSignal } from '../../oci/abort.js';
+import { makeTempDir, removeTemp } from '../../oci/temp.js';
 
 /** One entry taken from the runtime source, at the path it will have in the image (normalised, no leading `/`). */
 export interface RuntimeEntry {
@@ -166,7 +167,7 @@ async function imageTree(image: string | Image, tmpDir: string, onProgress: Prog
   const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' }, signal }) : image;
   const layers = await img.layers();
   const fs = await layersRootFs(layers, { onProgress, signal, progressEvent: { image: img.name } });
-  const stageDir = await mkdtemp(path.join(tmpDir, 'gramine-runtime-'));
+  const stageDir = await makeTempDir('enclavify-gramine-runtime-', tmpDir);
   let n = 0;
   return {
     name: `Gramine runtime image ${img.name}`,
@@ -183,7 +184,7 @@ async function imageTree(image: string | Image, tmpDir: string, onProgress: Prog
       return out;
     },
     lookup: fs,
-    dispose: () => rm(stageDir, { recursive: true, force: true }),
+    dispose: () => removeTemp(stageDir),
   };
 }
 
