@@ -11,16 +11,17 @@ import { openImage, parsePlatform, writeFileAtomic, writeImage } from '../store/
 import { ACCEPTED_FORMS, parseRef } from '../store/ref.js';
 import type { PipelineResult, Transform } from '../transforms/pipeline.js';
 import { pipeline } from '../transforms/pipeline.js';
-import { CLASSIFY_REPORT, fileClassify, formatClassificationReport, type ClassificationReport } from '../transforms/file-classify.js';
-import { ENCRYPT_REPORT, encryptFS, formatEncryptReport, type EncryptReport } from '../transforms/encrypt-fs.js';
-import { parseKeysFile } from '../protect/keys.js';
+import { CLASSIFY_REPORT, fileClassify, type ClassificationReport } from '../transforms/file-classify.js';
+import { ENCRYPT_REPORT, encryptFS, type EncryptReport } from '../transforms/encrypt-fs.js';
+import { formatClassificationReport, formatEncryptReport } from './format.js';
+import { readKeysFile } from '../protect/keys.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { given, runtimePolicyChartTransforms, sconifyOptions } from './sconify-options.js';
 import { gramineConvertOptions, gramineTransformFromArgs } from './sign.js';
-import { CHART, type ChartInfo } from '../transforms/emit-chart.js';
-import { POLICY, type PolicyInfo } from '../transforms/emit-policy.js';
-import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
+import { CHART } from '../transforms/emit-chart.js';
+import { POLICY } from '../transforms/emit-policy.js';
+import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
 import { EnclavifyError } from '../oci/errors.js';
 
@@ -67,7 +68,7 @@ export const protectStage: ConvertStage = {
   async transforms(args) {
     const reuse = args.strings['reuse-keys'];
     let keys: Record<string, Uint8Array> | undefined;
-    if (reuse) keys = Object.fromEntries(parseKeysFile(await readFile(reuse, 'utf8'), reuse));
+    if (reuse) keys = Object.fromEntries((await readKeysFile(reuse)).keys);
     let deterministic: { masterKey: Uint8Array } | undefined;
     const mk = args.strings['master-key-file'];
     if (mk) {
@@ -126,16 +127,16 @@ export const runtimeStage: ConvertStage = {
   report(result) {
     const lines: string[] = [];
     const g = result.report['injectRuntime(gramine)'] as { manifest?: string; signed?: boolean; mrenclave?: string } | undefined;
-    const rt = result.state.get(RUNTIME) as RuntimeInfo | undefined;
+    const rt = result.state.get(RUNTIME);
     if (rt) {
       lines.push(`Runtime: ${rt.runtime}; Entrypoint ${JSON.stringify(rt.entrypoint)}${rt.manifestPath ? `; manifest ${rt.manifestPath}` : ''}`);
       if (rt.mrenclave?.length) lines.push(`  MRENCLAVE ${rt.mrenclave.join(', ')}${rt.mrsigner ? `\n  MRSIGNER  ${rt.mrsigner}` : ''}`);
       else if (rt.runtime === 'gramine') lines.push('  not signed: gramine-sgx needs a signature (--sign-key FILE, or enclavify sign); gramine-direct runs it as is');
     }
     void g;
-    const p = result.state.get(POLICY) as PolicyInfo | undefined;
+    const p = result.state.get(POLICY);
     if (p) lines.push(p.path ? `Policy: ${p.path}${p.sessionId ? ` (session ${p.sessionId})` : ''}` : `Policy: not written: ${p.skipped}`);
-    const c = result.state.get(CHART) as ChartInfo | undefined;
+    const c = result.state.get(CHART);
     if (c) lines.push(`Chart: ${c.dir}${c.manifestsPath ? ` (manifests ${c.manifestsPath})` : ''}`);
     return lines.join('\n') || undefined;
   },
@@ -238,17 +239,17 @@ References:
     const source = await openImage(from, { platform, signal: io.signal });
     const ctx: ConvertContext = { io, source, outputDir, to };
     const transforms = await buildTransforms(args, ctx);
-    const result = await pipeline(source, ...transforms, { onProgress: io.progress, signal: io.signal });
+    const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal });
     try {
-      const policy = result.state.get(POLICY) as PolicyInfo | undefined;
-      const runtime = result.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const policy = result.state.get(POLICY);
+      const runtime = result.state.get(RUNTIME);
       const summary = {
         runtime: runtime?.runtime ?? null,
         mrenclave: runtime?.mrenclave ?? policy?.mrenclaves ?? [],
         mrsigner: runtime?.mrsigner ?? null,
         sessionId: policy?.sessionId ?? null,
         policy: policy?.path ?? null,
-        chart: (result.state.get(CHART) as ChartInfo | undefined)?.dir ?? null,
+        chart: (result.state.get(CHART))?.dir ?? null,
       };
       const sections = () => convertStages.map((s) => s.report?.(result)).filter((s): s is string => !!s);
       if (args.flags['dry-run']) {

@@ -1,5 +1,6 @@
 /** `enclavify inspect IMAGE`: what a converted image holds (runtime, manifest, MRENCLAVE/MRSIGNER, regions). */
-import { formatInspection, inspectImage } from '../runtimes/gramine/inspect.js';
+import { inspectImage } from '../runtimes/gramine/inspect.js';
+import { formatInspection } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';

@@ -12,7 +12,7 @@ import { openImage, parsePlatform, writeImage } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { injectRuntime } from '../transforms/inject-runtime.js';
 import { pipeline, type Transform } from '../transforms/pipeline.js';
-import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
+import { RUNTIME } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 
@@ -94,6 +94,9 @@ export async function gramineTransformFromArgs(args: Parsed): Promise<Transform>
   const ca = args.strings['secret-provisioning-ca'];
   if (sp && !ca) throw new UsageError('--secret-provisioning needs --secret-provisioning-ca PATH: Gramine 1.9\'s secret provisioning stops the enclave at start without a CA chain (a CA file in the image, authenticated)');
   if (ca && !sp) throw new UsageError('--secret-provisioning-ca goes with --secret-provisioning HOST:PORT');
+  const maxThreads = int(args, 'max-threads', 65535);
+  const isvProdId = int(args, 'isvprodid', 65535);
+  const isvSvn = int(args, 'isvsvn', 65535);
   const opts: GramineOptions = {
     ...(isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
     ...(args.strings['gramine-prefix'] ? { prefix: args.strings['gramine-prefix'] } : {}),
@@ -101,15 +104,15 @@ export async function gramineTransformFromArgs(args: Parsed): Promise<Transform>
     ...(args.flags['insecure-dev-keys'] ? { insecureDevKeys: true } : {}),
     ...(args.flags.production ? { production: true } : {}),
     ...(args.strings['enclave-size'] ? { enclaveSize: args.strings['enclave-size'] } : {}),
-    ...(int(args, 'max-threads', 65535) !== undefined ? { maxThreads: int(args, 'max-threads', 65535) } : {}),
+    ...(maxThreads !== undefined ? { maxThreads } : {}),
     ...(args.flags['enclave-debug'] ? { debug: true } : {}),
     ...(args.flags.edmm ? { edmm: true } : {}),
     ...(ra ? { remoteAttestation: ra } : {}),
-    ...(int(args, 'isvprodid', 65535) !== undefined ? { isvProdId: int(args, 'isvprodid', 65535) } : {}),
-    ...(int(args, 'isvsvn', 65535) !== undefined ? { isvSvn: int(args, 'isvsvn', 65535) } : {}),
+    ...(isvProdId !== undefined ? { isvProdId } : {}),
+    ...(isvSvn !== undefined ? { isvSvn } : {}),
     ...(fragment ? { manifestFragment: await readFile(fragment, 'utf8') } : {}),
     ...(args.lists['passthrough-env']?.length ? { passthroughEnv: args.lists['passthrough-env'] } : {}),
-    ...(sp ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
+    ...(sp && ca ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
     ...(args.flags['sigterm-injection'] ? { sigtermInjection: true } : {}),
     ...(await readSigning(args)),
   };
@@ -175,10 +178,10 @@ References:
       ...(args.flags.production ? { production: true } : {}),
       ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
     });
-    const result = await pipeline(source, step, { onProgress: io.progress, signal: io.signal });
+    const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal });
     try {
       const written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal });
-      const info = result.state.get(RUNTIME) as RuntimeInfo;
+      const info = result.state.get(RUNTIME)!;
       const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
       const pm = report?.protectionManifestSha256;
       const warnings = report?.warnings ?? [];

@@ -78,7 +78,7 @@ function formatMtime(t: number): string {
 
 function ustarHeader(o: {
   name: Buffer; mode: number; uid: number; gid: number; size: number; mtime: number; flag: string;
-  linkname?: Buffer; uname?: Buffer; gname?: Buffer; devmajor?: number; devminor?: number;
+  linkname?: Buffer | undefined; uname?: Buffer | undefined; gname?: Buffer | undefined; devmajor?: number | undefined; devminor?: number | undefined;
 }): Buffer {
   const h = Buffer.alloc(BLOCK);
   o.name.copy(h, 0, 0, 100);

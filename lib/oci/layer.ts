@@ -132,7 +132,7 @@ export type BuildLayerOptions = {
   tmpDir: string;
   /** A name for messages. */
   name: string;
-  annotations?: Record<string, string>;
+  annotations?: Record<string, string> | undefined;
   /** Byte progress (phase `layer`, the compressed bytes written). */
   onProgress?: ProgressListener | undefined;
   /** Fields every progress event carries (e.g. the transform). */

@@ -27,11 +27,11 @@ import { EnclavifyError } from '../oci/errors.js';
 
 /** The part of an OCI image config (`config` object) the session is filled from. */
 export interface OciConfigSubset {
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
+  Entrypoint?: string[] | null | undefined;
+  Cmd?: string[] | null | undefined;
   /** `KEY=VALUE` entries. */
-  Env?: string[] | null;
-  WorkingDir?: string;
+  Env?: string[] | null | undefined;
+  WorkingDir?: string | undefined;
 }
 
 /** The main file-system protection file of the service. */
@@ -52,45 +52,45 @@ export interface SconeSessionOptions {
   /** Session name inside the namespace; the full name is `NAMESPACE/NAME`. [--name] */
   name: string;
   /** Service name; `SCONE_CONFIG_ID` is `NAMESPACE/NAME/SERVICE`. Default `service`. [--service-name] */
-  serviceName?: string;
+  serviceName?: string | undefined;
   /** Name of the session's image entry. Default `<serviceName>_image`, as sconify names it. */
-  imageName?: string;
+  imageName?: string | undefined;
   /** Session language version. Default `0.3.10`. */
-  version?: string;
+  version?: string | undefined;
   /** Hash of the session this one replaces (updates only). */
-  predecessor?: string;
+  predecessor?: string | undefined;
   /** Default: read and update by CREATOR only. */
-  accessPolicy?: SconeAccessPolicy;
+  accessPolicy?: SconeAccessPolicy | undefined;
   /** MRENCLAVEs allowed to attest (hex or raw 32 bytes). Required unless attestationMode is `none`. */
   mrenclaves: (string | Uint8Array)[];
   /** The native image's config: Entrypoint, Cmd, Env, WorkingDir. */
-  config?: OciConfigSubset;
+  config?: OciConfigSubset | undefined;
   /** Command override: a string in CAS syntax (split at whitespace, quotes group) or a list. [--command] */
-  command?: string | string[];
+  command?: string | string[] | undefined;
   /** Extra environment, `KEY=VALUE`, applied last. [--env] */
-  env?: string[];
+  env?: string[] | undefined;
   /** Do not copy the image's Env into the policy (sconify's env-copy --disable switch). */
-  disableCopyEnv?: boolean;
+  disableCopyEnv?: boolean | undefined;
   /** `SCONE_MODE` put into the environment; default `hw`; `null` leaves it out. */
-  sconeMode?: 'hw' | 'sim' | 'auto' | null;
+  sconeMode?: 'hw' | 'sim' | 'auto' | null | undefined;
   /** Working directory override; default the image's WorkingDir, else `/`. */
-  pwd?: string;
+  pwd?: string | undefined;
   /** Main FSPF path, key and tag. */
-  fspf?: SconeFspf;
+  fspf?: SconeFspf | undefined;
   /** Encrypted volumes, `NAME:PATH[:FROM_SESSION][:TO_SESSION...]` or parsed. [--volume] */
-  volumes?: (string | VolumeSpec)[];
+  volumes?: (string | VolumeSpec)[] | undefined;
   /** Secret fragments, merged in order. [--secrets] */
-  secrets?: PolicyFragment[];
+  secrets?: PolicyFragment[] | undefined;
   /** Injected-file fragments, merged in order into the image. [--injectedfiles] */
-  injectedFiles?: PolicyFragment[];
+  injectedFiles?: PolicyFragment[] | undefined;
   /** Tolerate debug enclaves (insecure). [--allow-debug-mode] */
-  allowDebugMode?: boolean;
+  allowDebugMode?: boolean | undefined;
   /** Tolerate platforms with known vulnerabilities (insecure). [--allow-tcb-vulnerabilities] */
-  allowTcbVulnerabilities?: boolean;
+  allowTcbVulnerabilities?: boolean | undefined;
   /** Advisories to ignore; `*` only with allowDebugMode. Default `*` when both tolerations are on. */
-  ignoreAdvisories?: '*' | string[];
+  ignoreAdvisories?: '*' | string[] | undefined;
   /** `security.attestation.mode`; `none` disables attestation (insecure). Default: CAS's (`hardware`). */
-  attestationMode?: 'hardware' | 'none';
+  attestationMode?: 'hardware' | 'none' | undefined;
 }
 
 /** Language version enclavify writes by default. */
@@ -180,7 +180,7 @@ export function sconeSession(options: SconeSessionOptions): SconeSession {
  * A namespace session (`--create-namespace`): only a name and an access policy; by default the
  * creator may read and update it and create sessions in it.
  */
-export function sconeNamespaceSession(options: { namespace: string; version?: string; accessPolicy?: SconeAccessPolicy }): SconeSession {
+export function sconeNamespaceSession(options: { namespace: string; version?: string | undefined; accessPolicy?: SconeAccessPolicy | undefined }): SconeSession {
   checkPath(options.namespace, 'namespace');
   const session: SconeSession = {
     name: options.namespace,

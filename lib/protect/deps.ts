@@ -113,13 +113,13 @@ export interface StartupFiles {
 /** Options for {@link findStartupFiles}. */
 export interface FindStartupFilesOptions {
   /** The merged root file system; with {@link DirectoryLookup} too, `include` globs in ld.so.conf are expanded. */
-  lookup: FileLookup & Partial<DirectoryLookup>;
+  lookup: FileLookup & { readdir?: DirectoryLookup['readdir'] | undefined };
   /** argv[0] from Entrypoint + Cmd: an absolute path, a path relative to `workingDir`, or a bare name looked up in PATH. */
   command: string;
   /** The image config's Env (`KEY=value` strings) or a map; PATH, LD_LIBRARY_PATH and LD_PRELOAD are used. */
-  env?: string[] | Record<string, string>;
+  env?: string[] | Record<string, string> | undefined;
   /** The image config's WorkingDir; default `/`. */
-  workingDir?: string;
+  workingDir?: string | undefined;
   /** Upper bound on ELF objects examined per process (default 4096). */
   maxObjects?: number;
 }
@@ -264,7 +264,7 @@ export async function findStartupFiles(options: FindStartupFilesOptions): Promis
 }
 
 class StartupSearch {
-  private readonly lookup: FileLookup & Partial<DirectoryLookup>;
+  private readonly lookup: FindStartupFilesOptions['lookup'];
   private readonly env: Map<string, string>;
   private readonly cwd: string;
   private readonly maxObjects: number;

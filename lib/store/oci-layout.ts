@@ -67,7 +67,8 @@ export function parsePlatform(s: string): Platform {
 const fmtPlatform = (p?: Platform) => (p ? `${p.os}/${p.architecture}${p.variant ? '/' + p.variant : ''}` : 'unknown');
 
 /** Options for reading an image. */
-export interface ReadOptions {
+/** Options of {@link readOciLayout}. */
+export interface LayoutReadOptions {
   /** Platform to pick from a multi-platform index (default linux/<host arch>). */
   platform?: Platform | undefined;
   /** Cancels the reads, including every stream later opened on the image's layers. */
@@ -75,7 +76,7 @@ export interface ReadOptions {
 }
 
 /** Opens the image a reference names in an OCI image layout. Blobs are verified as they are read. */
-export async function readOciLayout(ref: OciRef, opts: ReadOptions = {}): Promise<Image> {
+export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): Promise<Image> {
   const name = formatRef(ref);
   throwIfAborted(opts.signal, `opening ${name}`);
   const dir = ref.dir;
@@ -196,6 +197,8 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
   const signal = opts.signal;
   throwIfAborted(signal, `writing ${name}`);
   if (ref.digest) throw new EnclavifyError('BAD_REFERENCE', `${name}: a destination cannot name a digest; use oci:DIR[:TAG]`);
+  // Before anything is created: an image that cannot give its layers (e.g. DISPOSED) fails here.
+  const layers = await image.layers();
   const dir = ref.dir;
   const lockFile = path.join(dir, LOCK_NAME);
   const st = await stat(dir).catch(() => undefined);
@@ -217,7 +220,6 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
     const mediaType = await image.mediaType();
     const digest = await image.digest();
     verifyBytes(rawManifest, { digest }, `${name}: manifest`);
-    const layers = await image.layers();
     // Layers: stream each verified blob into place, two at a time (both cores: one may be
     // decompressing or hashing while the other writes).
     let next = 0;

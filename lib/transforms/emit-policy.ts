@@ -32,10 +32,10 @@ import {
 } from '../policy/index.js';
 import { parseSigstruct, type Sigstruct } from '../sgx/sigstruct.js';
 import type { Draft, Transform } from './pipeline.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from './state.js';
+import { CLASSIFICATION, PROTECTION, RUNTIME, stateKey, type Classification, type Protection, type RuntimeInfo } from './state.js';
 
 /** State key under which emitPolicy leaves what it emitted (for emitChart, the CLI and reports). */
-export const POLICY = 'enclavify.policy';
+export const POLICY = stateKey<PolicyInfo>('enclavify.policy');
 
 /** What emitPolicy records under {@link POLICY}. */
 export interface PolicyInfo {
@@ -268,8 +268,8 @@ function releasedKeys(protection: Protection | undefined, classification: Classi
 
 function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefined, info: RuntimeInfo | undefined): void {
   const g = o.gramine ?? {};
-  const protection = draft.state.get(PROTECTION) as Protection | undefined;
-  const classification = draft.state.get(CLASSIFICATION) as Classification | undefined;
+  const protection = draft.state.get(PROTECTION);
+  const classification = draft.state.get(CLASSIFICATION);
   const mrenclaves = mrenclavesFor(o, sig, info);
   const signer =
     g.signer ??
@@ -334,7 +334,7 @@ export function emitPolicy(options: EmitPolicyOptions = {}): Transform {
   return {
     name: 'emitPolicy',
     async apply(draft) {
-      const info = draft.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const info = draft.state.get(RUNTIME);
       const runtime = options.runtime ?? info?.runtime;
       if (runtime !== 'scone' && runtime !== 'gramine') {
         throw new EnclavifyError('BAD_OPTIONS', runtime ? `emitPolicy: unknown runtime ${JSON.stringify(runtime)} (scone or gramine)` : 'emitPolicy: no runtime: run injectRuntime before it, or give runtime');

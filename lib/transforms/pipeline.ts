@@ -10,7 +10,7 @@ import { abortedError, asEnclavifyError, EnclavifyError } from '../oci/errors.js
 import { throwIfAborted } from '../oci/abort.js';
 import type { Image, Layer } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
-import { buildLayer, type FileLayer } from '../oci/layer.js';
+import { buildLayer } from '../oci/layer.js';
 import type { CompressionOptions } from '../oci/compression.js';
 import type { HistoryEntry, ImageConfig } from '../oci/types.js';
 import type { RootFs } from '../fs/merged.js';
@@ -19,6 +19,7 @@ import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
 import type { ProgressEvent, ProgressListener, ProgressPhase } from '../oci/progress.js';
 import { scopedImage, TempScope } from '../oci/temp.js';
+import { PipelineState } from './state.js';
 
 /** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
 export interface Transform {
@@ -36,7 +37,7 @@ export interface Artifact {
   /** Holds secrets: written with mode 0600 and never printed. */
   secret?: boolean;
   /** One line for listings. */
-  description?: string;
+  description?: string | undefined;
 }
 
 /** An entry to put in a new layer, with its content for regular files. */
@@ -48,13 +49,13 @@ export interface LayerItem {
 /** Options of a pipeline run. */
 export interface PipelineOptions {
   /** Where new layers are staged: a fresh directory is made inside it (default: the OS temp dir) and removed by `dispose()`. */
-  tmpDir?: string;
+  tmpDir?: string | undefined;
   /** Compression of new layers (default gzip, level 6). */
-  compression?: CompressionOptions;
+  compression?: CompressionOptions | undefined;
   /** Progress events: each transform's start and what transforms report (the CLI prints them on stderr). */
-  onProgress?: ProgressListener;
+  onProgress?: ProgressListener | undefined;
   /** Timestamp for history entries and the config's `created` when the image changes (default: SOURCE_DATE_EPOCH if set, else now). */
-  created?: Date;
+  created?: Date | undefined;
   /**
    * Cancels the pipeline: streams of the scans, layer builds and reads are destroyed, the staged
    * layers removed, and the pipeline rejects with `ABORTED`. Transforms see it as `draft.signal`.
@@ -68,21 +69,66 @@ export interface PipelineOptions {
  */
 export type DraftProgress = string | (Omit<ProgressEvent, 'phase'> & { phase?: ProgressPhase });
 
-/** The mutable state a pipeline's transforms work on. */
-export class Draft {
+/** The fields of a progress event a transform may add to a warning. */
+export type DraftWarning = Omit<Exclude<DraftProgress, string>, 'message' | 'level'>;
+
+/**
+ * The mutable state a pipeline's transforms work on: the config, the layers, artifacts, shared
+ * state and the report. `pipeline` makes one per run and passes it to each transform's `apply`.
+ */
+export interface Draft {
+  /** The image the pipeline started from. */
+  readonly source: Image;
   /** The image config; transforms edit it in place (Entrypoint, Env, history...). */
   config: ImageConfig;
-  /** Artifacts by path. */
-  readonly artifacts = new Map<string, Artifact>();
-  /** State shared between transforms (e.g. the classification that encryptFS reads). */
-  readonly state = new Map<string, unknown>();
+  /** The current layers, base first (change them with {@link replaceLayer} and {@link addLayer}). */
+  readonly layers: readonly Layer[];
+  /** Artifacts by path (policy, chart files, keys, report). */
+  readonly artifacts: Map<string, Artifact>;
+  /** Values transforms hand to each other, by typed key (e.g. `draft.state.get(PROTECTION)`). */
+  readonly state: PipelineState;
   /** Per-transform report sections (JSON), in order. */
-  readonly report: Record<string, unknown> = {};
-  private layerList: Layer[];
-  private view?: Promise<RootFs>;
+  readonly report: Record<string, unknown>;
+  /** Timestamp of history entries and of the new config. */
   readonly created: Date;
-  /** Name of the transform being applied (events it emits carry it). */
-  current?: string;
+  /** Where new layers and other staged files go (removed by the result's `dispose()`). */
+  readonly tmpDir: string;
+  /** Compression of new layers. */
+  readonly compression: CompressionOptions;
+  /** The pipeline's signal: pass it to what you read and write. */
+  readonly signal: AbortSignal | undefined;
+  /** The pipeline's progress listener (for byte progress of long steps), if any. */
+  readonly onProgress: ProgressListener | undefined;
+  /** Name of the transform being applied. */
+  readonly transform: string | undefined;
+  /** The merged root file system of the current layers (scanned once, until layers change). */
+  rootfs(): Promise<RootFs>;
+  /** Replaces layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
+  replaceLayer(i: number, layer: Layer, comment: string): void;
+  /** Appends a layer on top, with a history entry. */
+  addLayer(layer: Layer, history: { createdBy: string; comment?: string | undefined }): void;
+  /** Records a config-only change in the history (an `empty_layer` entry). */
+  addHistory(createdBy: string, comment?: string): void;
+  /** Builds a new layer from entries (streamed: tar, compression and digests in one pass), staged in {@link tmpDir}. */
+  buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<Layer>;
+  /** Adds (or replaces) an artifact. */
+  addArtifact(a: Artifact): void;
+  /** Reports progress (see {@link DraftProgress}); the CLI prints it unless --quiet. */
+  progress(event: DraftProgress): void;
+  /** Reports a warning: something the user should read (the CLI prints it even with --quiet). */
+  warn(message: string, event?: DraftWarning): void;
+}
+
+/** The implementation of {@link Draft} (internal: transforms see the interface). */
+class PipelineDraft implements Draft {
+  config: ImageConfig;
+  readonly artifacts = new Map<string, Artifact>();
+  readonly state = new PipelineState();
+  readonly report: Record<string, unknown> = {};
+  readonly created: Date;
+  transform: string | undefined;
+  private layerList: Layer[];
+  private view: Promise<RootFs> | undefined;
 
   constructor(
     readonly source: Image,
@@ -91,66 +137,56 @@ export class Draft {
     /** Owns the directory new layers are staged in. */
     private readonly scope: TempScope,
     readonly compression: CompressionOptions,
-    private readonly onProgress?: ProgressListener,
-    created?: Date,
-    /** The pipeline's signal: transforms pass it to what they read and write. */
-    readonly signal?: AbortSignal,
+    readonly onProgress: ProgressListener | undefined,
+    created: Date | undefined,
+    readonly signal: AbortSignal | undefined,
   ) {
     this.config = structuredClone(config);
     this.layerList = [...layers];
     this.created = created ?? defaultCreated();
   }
 
-  /** Where new layers are staged (removed by the result's `dispose()`). */
   get tmpDir(): string {
     return this.scope.dir;
   }
 
-  /** The current layers, base first. */
   get layers(): readonly Layer[] {
     return this.layerList;
   }
 
-  /** Reports progress (see {@link DraftProgress}); the CLI prints it unless --quiet. */
+  private tagged(): { transform?: string } {
+    return this.transform !== undefined ? { transform: this.transform } : {};
+  }
+
   progress(event: DraftProgress): void {
     if (!this.onProgress) return;
     const e = typeof event === 'string' ? { message: event } : event;
-    this.onProgress({ phase: 'transform', ...(this.current !== undefined ? { transform: this.current } : {}), ...e });
+    this.onProgress({ phase: 'transform', ...this.tagged(), ...e });
   }
 
-  /** Reports a warning: something the user should read (the CLI prints it even with --quiet). */
-  warn(message: string, event: Omit<Exclude<DraftProgress, string>, 'message' | 'level'> = {}): void {
+  warn(message: string, event: DraftWarning = {}): void {
     this.progress({ ...event, message, level: 'warning' });
   }
 
-  /** The pipeline's progress listener (for byte progress of long steps), if any. */
-  get listener(): ProgressListener | undefined {
-    return this.onProgress;
-  }
-
-  /** The merged root file system of the current layers (scanned once, until layers change). */
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.current !== undefined ? { transform: this.current } : {} }));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged() }));
   }
 
-  /** Replace layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
   replaceLayer(i: number, layer: Layer, comment: string): void {
-    if (i < 0 || i >= this.layerList.length) throw new EnclavifyError('BAD_LAYER_INDEX', `no layer ${i}`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.layerList.length) throw new EnclavifyError('BAD_LAYER_INDEX', `replaceLayer: no layer ${i} (the draft has ${this.layerList.length})`);
     this.layerList[i] = layer;
     this.view = undefined;
     const h = this.historyFor(i);
     if (h) h.comment = h.comment ? `${h.comment}; ${comment}` : comment;
   }
 
-  /** Append a layer on top, with a history entry. */
-  addLayer(layer: Layer, history: { createdBy: string; comment?: string }): void {
+  addLayer(layer: Layer, history: { createdBy: string; comment?: string | undefined }): void {
     const h = this.alignedHistory();
     this.layerList.push(layer);
     this.view = undefined;
     h?.push({ created: this.created.toISOString(), created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) });
   }
 
-  /** Record a config-only change in the history (an `empty_layer` entry). */
   addHistory(createdBy: string, comment?: string): void {
     this.alignedHistory()?.push({ created: this.created.toISOString(), created_by: createdBy, ...(comment ? { comment } : {}), empty_layer: true });
   }
@@ -173,13 +209,10 @@ export class Draft {
     return nonEmpty === this.layerList.length ? h : undefined;
   }
 
-  /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
-  async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<FileLayer> {
-    const progressEvent = this.current !== undefined ? { transform: this.current } : {};
-    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent, signal: this.signal, scope: this.scope, ...this.compression });
+  async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<Layer> {
+    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent: this.tagged(), signal: this.signal, scope: this.scope, ...this.compression });
   }
 
-  /** Add (or replace) an artifact. */
   addArtifact(a: Artifact): void {
     this.artifacts.set(a.path, a);
   }
@@ -212,7 +245,7 @@ function defaultCreated(): Date {
 export interface PipelineResult extends AsyncDisposable {
   image: Image;
   artifacts: Map<string, Artifact>;
-  state: Map<string, unknown>;
+  state: PipelineState;
   report: Record<string, unknown>;
   dispose(): Promise<void>;
   /** The same as `dispose()`. */
@@ -220,22 +253,27 @@ export interface PipelineResult extends AsyncDisposable {
 }
 
 /**
- * Applies transforms in order to a draft of `source` and returns the new image and artifacts.
- * The last argument may be a {@link PipelineOptions} object.
+ * Applies `transforms` in order to a draft of `source` and returns the new image, its artifacts,
+ * state and report. Dispose of the result once the image is written (or use `await using`).
  *
  * ```ts
- * const out = await pipeline(await openImage('oci:app:1'), fileClassify({ dirs: ['/app/data'] }), encryptFS());
+ * await using out = await pipeline(await openImage('oci:app:1'), [fileClassify({ dirs: ['/app/data'] }), encryptFS()]);
  * await writeImage(out.image, 'oci:app:1-enc');
- * await out.dispose();
  * ```
  */
-export async function pipeline(source: Image, ...steps: Array<Transform | PipelineOptions>): Promise<PipelineResult> {
-  const last = steps[steps.length - 1];
-  const opts: PipelineOptions = last && !('apply' in last) ? (steps.pop() as PipelineOptions) : {};
-  const transforms = steps as Transform[];
+export async function pipeline(source: Image, transforms: readonly Transform[], options: PipelineOptions = {}): Promise<PipelineResult> {
+  if (!Array.isArray(transforms)) {
+    throw new EnclavifyError('BAD_TRANSFORM', 'pipeline(source, transforms, options): transforms must be an array of transforms');
+  }
   for (const t of transforms) {
     if (!t || typeof (t as Transform).apply !== 'function') throw new EnclavifyError('BAD_TRANSFORM', `pipeline: ${JSON.stringify(t)} is not a transform (an object with name and apply)`);
   }
+  if (options === null || typeof options !== 'object' || 'apply' in options) {
+    throw new EnclavifyError('BAD_OPTIONS', 'pipeline(source, transforms, options): options must be a PipelineOptions object (transforms go in the array)');
+  }
+  const opts = options;
+  const signal = opts.signal;
+  throwIfAborted(signal, `pipeline on ${source.name}`);
   // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
   // or on failure, so staged layers never leak.
   const scope = await TempScope.create(`the pipeline on ${source.name}`, opts.tmpDir);
@@ -243,11 +281,10 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const signal = opts.signal;
-    const draft = new Draft(source, config, srcLayers, scope, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created, signal);
+    const draft = new PipelineDraft(source, config, srcLayers, scope, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created, signal);
     for (const t of transforms) {
       throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
-      draft.current = t.name;
+      draft.transform = t.name;
       draft.progress(`${t.name}: start`);
       try {
         await t.apply(draft);
@@ -259,6 +296,7 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
       // A transform may have caught what the abort broke and carried on: its result is not used.
       throwIfAborted(signal, `pipeline on ${source.name}: ${t.name}`);
     }
+    draft.transform = undefined;
     const image = await finish(source, config, srcLayers, draft);
     // The source itself (nothing changed) stays usable; a new image lives in the scope.
     return {
@@ -271,7 +309,7 @@ export async function pipeline(source: Image, ...steps: Array<Transform | Pipeli
     };
   } catch (e) {
     await cleanup();
-    if (opts.signal?.aborted) throw abortedError(`pipeline on ${source.name}`, e);
+    if (signal?.aborted) throw abortedError(`pipeline on ${source.name}`, e);
     throw asEnclavifyError(e, `pipeline on ${source.name}`);
   }
 }

@@ -52,7 +52,7 @@ test('a pipeline aborted in the middle of the python image: ABORTED, its tempora
   try {
     const ac = new AbortController();
     const py = await openImage(pythonImageRef);
-    await assert.rejects(pipeline(py, fileClassify({ dirs: ['/root'] }), encryptFS(), {
+    await assert.rejects(pipeline(py, [fileClassify({ dirs: ['/root'] }), encryptFS()], {
       tmpDir: s.dir,
       signal: ac.signal,
       onProgress: (e) => {
@@ -73,9 +73,9 @@ test('a fired signal cancels every long operation with ABORTED and leaves nothin
     await assert.rejects(openImage(`oci:${bbOci}:latest`, { signal: fired }), isAborted);
     await assert.rejects(writeImage(img, `oci:${s.dir}/o:x`, { signal: fired }), isAborted);
     await assert.rejects(writeImage(img, `docker-archive:${s.dir}/o.tar`, { signal: fired }), isAborted);
-    await assert.rejects(copyImage({ from: `oci:${bbOci}:latest`, to: `oci:${s.dir}/c:x`, signal: fired }), isAborted);
-    await assert.rejects(pipeline(img, fileClassify(), { tmpDir: s.dir, signal: fired }), isAborted);
-    await assert.rejects(verify({ image: img, keys: new Map(), signal: fired }), isAborted);
+    await assert.rejects(copyImage(`oci:${bbOci}:latest`, `oci:${s.dir}/c:x`, { signal: fired }), isAborted);
+    await assert.rejects(pipeline(img, [fileClassify()], { tmpDir: s.dir, signal: fired }), isAborted);
+    await assert.rejects(verify(img, { keys: new Map(), signal: fired }), isAborted);
     await assert.rejects(inspectImage(img, { signal: fired }), isAborted);
     await assert.rejects(imageFromDirectory({ dir: path.join(s.dir), tmpDir: s.dir, signal: fired }), isAborted);
     assert.deepEqual(readdirSync(s.dir), [], 'nothing was written');
@@ -87,7 +87,7 @@ test('a fired signal cancels every long operation with ABORTED and leaves nothin
     const ac2 = new AbortController();
     const opened = await openImage(`oci:${bbOci}:latest`, { signal: ac2.signal });
     ac2.abort();
-    await assert.rejects(pipeline(opened, fileClassify(), { tmpDir: s.dir }), isAborted);
+    await assert.rejects(pipeline(opened, [fileClassify()], { tmpDir: s.dir }), isAborted);
     assert.deepEqual(readdirSync(s.dir), []);
   } finally {
     s.done();

@@ -32,7 +32,7 @@ test('await using: the result is written inside the block, its staged layers go 
     let image;
     let layers;
     {
-      await using out = await pipeline(src, stamp, { tmpDir: stage });
+      await using out = await pipeline(src, [stamp], { tmpDir: stage });
       assert.equal(readdirSync(stage).length, 1, 'one staging directory');
       await writeImage(out.image, `oci:${s.dir}/o:x`);
       image = out.image;
@@ -52,13 +52,13 @@ test('await using: the result is written inside the block, its staged layers go 
 test('dispose() is idempotent, Symbol.asyncDispose is the same, and the registry forgets the directory', async () => {
   const src = await openImage(`oci:${bbOci}:latest`);
   const before = liveTemps().length;
-  const out = await pipeline(src, stamp);
+  const out = await pipeline(src, [stamp]);
   assert.equal(liveTemps().length, before + 1, 'the staging directory is registered');
   await Promise.all([out.dispose(), out.dispose()]);
   await out[Symbol.asyncDispose]();
   assert.equal(liveTemps().length, before);
   // An unchanged pipeline returns the source itself, which stays usable after dispose.
-  const same = await pipeline(src, fileClassify());
+  const same = await pipeline(src, [fileClassify()]);
   await same.dispose();
   assert.equal(same.image, src);
   assert.ok((await same.image.layers()).length > 0);
@@ -78,7 +78,7 @@ test('imageFromDirectory: one model, disposable; DISPOSED after dispose; its dir
       await writeImage(img, `oci:${s.dir}/o:x`);
       kept = img;
       // A pipeline result built from it shares its layer: dispose it first.
-      await using out = await pipeline(img, stamp, { tmpDir: stage });
+      await using out = await pipeline(img, [stamp], { tmpDir: stage });
       await writeImage(out.image, `oci:${s.dir}/o:y`);
     }
     assert.deepEqual(readdirSync(stage), []);
@@ -93,9 +93,9 @@ test('a result nobody disposes is removed when the process exits (the library in
   try {
     const script = `
       import { openImage, pipeline } from './lib/index.ts';
-      const out = await pipeline(await openImage(${JSON.stringify(`oci:${bbOci}:latest`)}), {
+      const out = await pipeline(await openImage(${JSON.stringify(`oci:${bbOci}:latest`)}), [{
         name: 'stamp', async apply(d) { d.addLayer(await d.buildLayer([{ entry: { path: 'x', type: 'file', mode: 420, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'x'), { createdBy: 'x' }); },
-      });
+      }]);
       console.log(JSON.stringify({ staged: (await out.image.layers()).length, sigint: process.listenerCount('SIGINT'), sigterm: process.listenerCount('SIGTERM') }));
     `;
     const stdout = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, env: { ...process.env, TMPDIR: s.dir }, encoding: 'utf8' });

@@ -71,7 +71,7 @@ test('pipeline events: each transform starts, transforms report and warn, new la
       d.addLayer(await d.buildLayer([{ entry: { path: 'x', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 1 }, content: Buffer.from('x') }], 'x layer'), { createdBy: 'x' });
     },
   };
-  const out = await pipeline(img, fileClassify(), mine, { onProgress: (e) => events.push(e) });
+  const out = await pipeline(img, [fileClassify(), mine], { onProgress: (e) => events.push(e) });
   try {
     assert.ok(events.some((e) => e.phase === 'transform' && e.transform === 'fileClassify' && /start/.test(e.message)));
     assert.ok(events.some((e) => e.phase === 'classify' && e.transform === 'fileClassify'));

@@ -114,7 +114,7 @@ export class FileStaging implements Staging {
   }
 
   /** Creates the temporary directory and file under `tmpDir` (default: the OS temp dir). */
-  static async create(opts: { tmpDir?: string; backend: CryptoBackend }): Promise<FileStaging> {
+  static async create(opts: { tmpDir?: string | undefined; backend: CryptoBackend }): Promise<FileStaging> {
     const dir = await makeTempDir('enclavify-pf-', opts.tmpDir);
     const file = path.join(dir, 'staged.pf');
     try {

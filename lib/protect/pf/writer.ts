@@ -56,17 +56,17 @@ export interface EncryptProtectedFileOptions {
   /** The content, e.g. a tar entry's stream or a Readable. */
   plaintext: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Crypto implementation; default node:crypto. */
-  backend?: CryptoBackend;
+  backend?: CryptoBackend | undefined;
   /** Directory for the temporary staging file of large files; default the OS temp dir. */
-  tmpDir?: string;
+  tmpDir?: string | undefined;
   /** Largest on-disk size staged in memory (bytes); default 1 MiB. */
-  memoryThreshold?: number;
+  memoryThreshold?: number | undefined;
   /**
    * Reproducible output: derive node keys and the metadata nonce with HKDF from `masterKey`, the
    * path and each node's plaintext instead of drawing them at random. Same input + keys = same bytes.
    * Use a key dedicated to this purpose (not the wrap key). See docs/encrypted-files.md.
    */
-  deterministic?: { masterKey: Uint8Array };
+  deterministic?: { masterKey: Uint8Array } | undefined;
 }
 
 /** An encrypted file, staged and ready to be read out. Call `dispose` when done. */

@@ -129,7 +129,7 @@ export async function checkImageForSigning(input: SigningCheckInput): Promise<Si
 
   // 1. The image against its protection manifest, without keys.
   if (hasManifestFile) {
-    const v = await verify({ image: await draftImage(draft), keys: new Map(), manifestPath: protectionPath, signal: draft.signal, ...(expectedProtectionSha256 ? { expectedManifestSha256: expectedProtectionSha256 } : {}) });
+    const v = await verify(await draftImage(draft), { keys: new Map(), manifestPath: protectionPath, signal: draft.signal, ...(expectedProtectionSha256 ? { expectedManifestSha256: expectedProtectionSha256 } : {}) });
     const reported = new Set<string>();
     for (const f of v.findings) {
       if (f.code.startsWith('KEY_')) continue; // no keys here: encrypted files are compared by their bytes' hash below

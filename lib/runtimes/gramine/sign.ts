@@ -126,7 +126,7 @@ export interface SignGramineImageOptions extends SigningOptions {
 /**
  * A transform that signs an already converted (unsigned) Gramine image: adds one layer holding
  * `<base>.manifest.sgx` and `<base>.sig` next to the manifest, and records MRENCLAVE/MRSIGNER under
- * the `RUNTIME` state key. Use it alone in a pipeline: `pipeline(image, signGramineImage({ signKey }))`.
+ * the `RUNTIME` state key. Use it alone in a pipeline: `pipeline(image, [signGramineImage({ signKey })])`.
  *
  * Before signing, the image is checked against its protection manifest and the manifest's hashes
  * against both (see sign-check.ts): any finding refuses the signature (`GRAMINE_SIGN_REFUSED`),
@@ -203,7 +203,7 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
           protectionManifestSha256 = (await refreshProtectionManifest(draft)).manifestSha256;
         } else draft.warn(`${pm} shares its layer with other files; the signature files are not recorded in it (enclavify verify will list them)`);
       }
-      const prev = draft.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const prev = draft.state.get(RUNTIME);
       const info: RuntimeInfo = {
         ...(prev ?? { runtime: 'gramine', entrypoint: draft.config.config?.Entrypoint ?? [], keyNames: [] }),
         manifestPath,

@@ -24,7 +24,7 @@ import { makeTempDir, removeTemp } from '../../oci/temp.js';
 export interface RuntimeEntry {
   entry: FsEntry;
   /** Host file holding the content, for regular files. */
-  file?: string;
+  file?: string | undefined;
 }
 
 /** The files picked from a runtime source. Call `dispose()` when done (removes staged copies). */
@@ -219,7 +219,7 @@ export async function loadRuntimeFiles(opts: {
   const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir, opts.onProgress, opts.signal);
   const prefix = opts.prefix ? norm(opts.prefix) : '';
   const target = (p: string) => (prefix ? (p === '.' ? prefix : `${prefix}/${p}`) : p);
-  const picked = new Map<string, { entry: FsEntry; real?: string }>(); // by image path
+  const picked = new Map<string, { entry: FsEntry; real?: string | undefined }>(); // by image path
   const optional = new Set((opts.optional ?? []).map(norm));
 
   const links: string[] = []; // symlinks copied at their own source path, whose targets must come too
@@ -323,7 +323,7 @@ export async function loadRuntimeFiles(opts: {
 async function followLinks(
   tree: Tree,
   links: string[],
-  picked: Map<string, { entry: FsEntry; real?: string }>,
+  picked: Map<string, { entry: FsEntry; real?: string | undefined }>,
   target: (p: string) => string,
 ): Promise<string[]> {
   const added: string[] = [];

@@ -99,7 +99,7 @@ export async function copyFromBinaryImage(draft: Draft, spec: SconeBinaryImage, 
   if (srcConfig.architecture && draft.config.architecture && srcConfig.architecture !== draft.config.architecture) {
     throw new EnclavifyError('SCONE_ARCH_MISMATCH', `scone binaryImage ${src.name}: architecture ${srcConfig.architecture} differs from the image's ${draft.config.architecture}`);
   }
-  const srcFs = await layersRootFs(await src.layers(), { onProgress: draft.listener, signal: draft.signal, progressEvent: { image: src.name, ...(draft.current !== undefined ? { transform: draft.current } : {}) } });
+  const srcFs = await layersRootFs(await src.layers(), { onProgress: draft.onProgress, signal: draft.signal, progressEvent: { image: src.name, ...(draft.transform !== undefined ? { transform: draft.transform } : {}) } });
   const native = await draft.rootfs();
   const mtime = Math.floor(draft.created.getTime() / 1000);
 
