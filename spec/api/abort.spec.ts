@@ -5,19 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { EnclavifyError, encryptFS, fileClassify, imageFromDirectory, inspectImage, openImage, pipeline, verify, writeImage, copyImage, type ProgressEvent } from '../../lib/index.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { pythonImageRef, pythonImageSkip } from '../helpers/python-image.js';
+import { filesUnder } from '../helpers/disk-tree.js';
 
 const isAborted = (e: unknown) => e instanceof EnclavifyError && e.code === 'ABORTED';
-
-/** Every file under `dir`, relative. */
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => statSync(path.join(dir, p)).isFile());
-}
 
 test('a write aborted in the middle of the python image: ABORTED, no temporary blob, index.json unchanged', { skip: pythonImageSkip }, async () => {
   const s = scratch();
@@ -36,7 +31,7 @@ test('a write aborted in the middle of the python image: ABORTED, no temporary b
       },
     }), isAborted);
     assert.ok(seen.some((e) => e.status === 'progress'), 'the abort came in the middle of a layer');
-    assert.deepEqual(files(layout).filter((f) => /\.tmp/.test(f)), [], 'no temporary blob survives');
+    assert.deepEqual(filesUnder(layout).filter((f) => /\.tmp/.test(f)), [], 'no temporary blob survives');
     assert.deepEqual(readFileSync(path.join(layout, 'index.json')), index, 'index.json is unchanged');
     // A layout the aborted write created is removed again.
     const ac2 = new AbortController();

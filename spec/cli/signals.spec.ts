@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scratch } from '../helpers/images.js';
 import { pythonImageRef, pythonImageSkip } from '../helpers/python-image.js';
+import { filesUnder } from '../helpers/disk-tree.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -30,11 +31,6 @@ function interrupt(args: string[], when: RegExp, sig: NodeJS.Signals, tmp: strin
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stderr }));
   });
-}
-
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => statSync(path.join(dir, p)).isFile());
 }
 
 test('SIGINT during a conversion: exit 130, the staging directory removed, nothing written', { skip: pythonImageSkip }, async () => {
@@ -59,7 +55,7 @@ test('SIGTERM during a copy: exit 143, no temporary blob in the destination', { 
     mkdirSync(tmp);
     const r = await interrupt(['copy', '--no-validate', pythonImageRef, `oci:${s.dir}/dst:x`], /writing layer/, 'SIGTERM', tmp);
     assert.equal(r.code, 143, r.stderr);
-    assert.deepEqual(files(path.join(s.dir, 'dst')).filter((f) => /\.tmp/.test(f)), []);
+    assert.deepEqual(filesUnder(path.join(s.dir, 'dst')).filter((f) => /\.tmp/.test(f)), []);
     assert.ok(!existsSync(path.join(s.dir, 'dst', 'index.json')), 'no index.json: the copy did not finish');
   } finally {
     s.done();
