@@ -271,17 +271,16 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
   if (options === null || typeof options !== 'object' || 'apply' in options) {
     throw new EnclavifyError('BAD_OPTIONS', 'pipeline(source, transforms, options): options must be a PipelineOptions object (transforms go in the array)');
   }
-  const opts = options;
-  const signal = opts.signal;
+  const signal = options.signal;
   throwIfAborted(signal, `pipeline on ${source.name}`);
   // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
   // or on failure, so staged layers never leak.
-  const scope = await TempScope.create(`the pipeline on ${source.name}`, opts.tmpDir);
+  const scope = await TempScope.create(`the pipeline on ${source.name}`, options.tmpDir);
   const cleanup = () => scope.dispose();
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new PipelineDraft(source, config, srcLayers, scope, opts.compression ?? { compression: 'gzip' }, opts.onProgress, opts.created, signal);
+    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal);
     for (const t of transforms) {
       throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
       draft.transform = t.name;

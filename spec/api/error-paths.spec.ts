@@ -100,6 +100,8 @@ test('chart, policy and SCONE options', async () => {
   await expectCode('SCONE_BAD_OPTIONS', () => api.scone({ namespace: 'a', name: 'x', mrenclaves: ['beef'] }), 'a short MRENCLAVE');
   await expectCode('SCONE_BAD_OPTIONS', () => api.scone({ namespace: 'a', name: 'x', binary: 'relative' }), 'a relative SCONE binary');
   await expectCode('GRAMINE_BAD_OPTIONS', () => api.gramine({} as never), 'gramine() without runtime');
+  await expectCode('GRAMINE_NOT_FOUND', () => api.pipeline(img, [api.signGramineImage({ signKey: 'not a key' })]), 'signing an image without a Gramine manifest');
+  await expectCode('GRAMINE_NO_RUNTIME', () => api.pipeline(img, [api.injectRuntime(api.gramine({ runtimeDir: '/nonexistent-runtime' }))]), 'a missing Gramine runtime directory');
 });
 
 test('keys files, protection manifests, verify, directories', async () => {
