@@ -26,7 +26,7 @@ References:
     if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
     const [from, to] = args.positionals;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const res = await copyImage({ from, to, readOptions: { platform }, validate: !args.flags['no-validate'], progress: io.progress });
+    const res = await copyImage(from, to, { platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal });
     io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference }) : res.digest);
     return EXIT.ok;
   },

@@ -1,5 +1,6 @@
 /** `enclavify inspect IMAGE`: what a converted image holds (runtime, manifest, MRENCLAVE/MRSIGNER, regions). */
-import { formatInspection, inspectImage } from '../runtimes/gramine/inspect.js';
+import { inspectImage } from '../runtimes/gramine/inspect.js';
+import { formatInspection } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
@@ -35,9 +36,9 @@ References:
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform });
-    io.progress(`inspecting ${image.name}`);
-    const info = await inspectImage(image);
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal });
+    io.progress({ phase: 'inspect', image: image.name, message: `inspecting ${image.name}` });
+    const info = await inspectImage(image, { onProgress: io.progress, signal: io.signal });
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
     const warnings = info.gramine?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify: warning: ${w}`);

@@ -24,10 +24,10 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('tree needs one image reference');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform });
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal });
     const layers = await image.layers();
-    io.progress(`scanning ${layers.length} layers of ${image.name}`);
-    const fs = await layersRootFs(layers);
+    io.progress({ phase: 'scan', image: image.name, message: `scanning ${layers.length} layers of ${image.name}` });
+    const fs = await layersRootFs(layers, { onProgress: io.progress, signal: io.signal, progressEvent: { image: image.name } });
     if (args.flags.json) {
       const entries = fs.entries().map((e) => ({
         path: e.path,

@@ -1,7 +1,7 @@
 /** `enclavify verify IMAGE --keys FILE`: offline check of a converted image's file protection. */
-import { readFile } from 'node:fs/promises';
 import { readKeysFile } from '../protect/keys.js';
-import { formatFindings, verify } from '../protect/verify.js';
+import { verify } from '../protect/verify.js';
+import { formatFindings } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
@@ -38,15 +38,15 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     if (!keysPath) throw new UsageError('verify needs --keys FILE');
     const expected = args.strings['manifest-sha256'];
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
-    const keys = readKeysFile(await readFile(keysPath, 'utf8'), keysPath);
+    const keys = await readKeysFile(keysPath);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform });
-    const r = await verify({
-      image,
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal });
+    const r = await verify(image, {
       keys,
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
       ...(args.flags['strict-manifest'] ? { amendments: 'refuse' as const } : {}),
-      progress: io.progress,
+      onProgress: io.progress,
+      signal: io.signal,
     });
     if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r }));
     else io.out(formatFindings(r));

@@ -1,61 +1,95 @@
 /** Opening and writing images by reference, whatever the transport. */
-import { EnclavifyError } from '../oci/errors.js';
+import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
 import { readDockerArchive } from './docker-archive.js';
 import { writeDockerArchive } from './docker-archive-write.js';
-import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
+import { readOciLayout, writeOciLayout, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
+import type { ProgressListener } from '../oci/progress.js';
+import type { Platform } from '../oci/types.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
-export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type ReadOptions, type WriteResult } from './oci-layout.js';
+export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type LayoutReadOptions, type WriteResult } from './oci-layout.js';
 export { writeFileAtomic, type WriteFileAtomicOptions } from './atomic.js';
 export { readDockerArchive } from './docker-archive.js';
 export { writeDockerArchive } from './docker-archive-write.js';
 
 const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parseRef(r) : r);
 
-/** Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`, `docker-archive:FILE[:NAME:TAG]`). */
-export async function openImage(ref: ImageRef | string, opts: ReadOptions = {}): Promise<Image> {
-  const r = asRef(ref);
-  if (r.transport === 'oci') return readOciLayout(r, opts);
-  if (r.transport === 'docker-archive') return readDockerArchive(r);
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
+/** Options of {@link openImage}. */
+export interface OpenOptions {
+  /** Platform to pick from a multi-platform index (default linux/<host arch>). */
+  platform?: Platform | undefined;
+  /** Cancels the reads, including every stream later opened on the image's layers (they then fail with `ABORTED`). */
+  signal?: AbortSignal | undefined;
 }
 
-/**
- * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
- * types) or a docker archive (layers stored as their blobs).
- */
-export async function writeImage(image: Image, ref: ImageRef | string, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
-  const r = asRef(ref);
-  if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
-  if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
+/** Options of {@link writeImage}. */
+export interface WriteOptions {
+  /** Byte progress of each layer written (phase `write`; `skipped` for blobs already there). */
+  onProgress?: ProgressListener | undefined;
+  /**
+   * Cancels the write: streams are destroyed, temporary blobs removed, index.json left as it was
+   * (a layout this call created is removed), and writeImage rejects with `ABORTED`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link copyImage}. */
 export interface CopyOptions {
-  from: ImageRef | string;
-  to: ImageRef | string;
-  readOptions?: ReadOptions;
+  /** Platform to pick from a multi-platform source (default linux/<host arch>). */
+  platform?: Platform | undefined;
   /**
    * Check the layers' contents before writing anything (default true): every layer decompresses
    * to its diff_id, its tar is well formed, and no entry escapes the root (`..`) or writes through
    * a symlink. Without it, only the stored blobs' digests are checked.
    */
   validate?: boolean;
-  progress?: (msg: string) => void;
+  /** Progress of the validation (phase `validate`) and of the write (phase `write`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the copy (see {@link WriteOptions.signal}). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`,
+ * `docker-archive:FILE[:NAME:TAG]`). Manifest and config are read now; layers are read (and
+ * verified against their digests) when streamed.
+ */
+export async function openImage(ref: ImageRef | string, options: OpenOptions = {}): Promise<Image> {
+  const r = asRef(ref);
+  return coded(`opening ${formatRef(r)}`, async () => {
+    if (r.transport === 'oci') return readOciLayout(r, options);
+    if (r.transport === 'docker-archive') return readDockerArchive(r, options);
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
+  }, options.signal);
+}
+
+/**
+ * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
+ * types; other images in the layout are kept) or a docker archive (layers stored as their blobs).
+ */
+export async function writeImage(image: Image, ref: ImageRef | string, options: WriteOptions = {}): Promise<WriteResult> {
+  const r = asRef(ref);
+  return coded(`writing ${image.name} to ${formatRef(r)}`, async () => {
+    if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, options);
+    if (r.transport === 'docker-archive') return writeDockerArchive(image, r, options);
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
+  }, options.signal);
 }
 
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
-export async function copyImage(opts: CopyOptions): Promise<WriteResult> {
-  const src = await openImage(opts.from, opts.readOptions);
-  if (opts.validate !== false) {
-    const layers = await src.layers();
-    opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
-    await layersRootFs(layers);
+export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteResult> {
+  const { signal, onProgress } = options;
+  const src = await openImage(from, { platform: options.platform, signal });
+  if (options.validate !== false) {
+    await coded(`validating ${src.name}`, async () => {
+      const layers = await src.layers();
+      onProgress?.({ phase: 'validate', image: src.name, message: `validating ${layers.length} layers of ${src.name}` });
+      await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
+    }, signal);
   }
-  return writeImage(src, opts.to, { progress: opts.progress });
+  return writeImage(src, to, { onProgress, signal });
 }
