@@ -95,7 +95,7 @@ function convertedSource(source: string, dir: string, log: (s: string) => void):
  * Measures push and pull, ours against skopeo's, `runs` times each, alternating.
  * `source` defaults to the python image ($ENCLAVIFY_PYTHON_IMAGE, tag py).
  */
-export async function registryBench(opts: { source?: string; runs?: number; workDir?: string; log?: (s: string) => void } = {}): Promise<RegistryBenchResult> {
+export async function registryBench(opts: { source?: string | undefined; runs?: number | undefined; workDir?: string | undefined; log?: ((s: string) => void) | undefined } = {}): Promise<RegistryBenchResult> {
   const log = opts.log ?? ((s: string) => console.error(s));
   if (!existsSync(path.join(repo, 'dist', 'cli', 'main.js'))) throw new Error('registry bench: run `npm run build` first (the CLI runs from dist/)');
   const runs = opts.runs ?? 3;

@@ -49,7 +49,7 @@ try {
   const bytes = files.reduce((a, e) => a + e.size, 0);
   results.files = files.length;
   results.scan = { ms: Math.round(scan.ms), MBps: +(bytes / 1e3 / scan.ms).toFixed(1) };
-  const copy = await time('copy to a new OCI layout (verify + write)', () => lib.copyImage({ from: ref, to: `oci:${out}/copy:x` }));
+  const copy = await time('copy to a new OCI layout (verify + write)', () => lib.copyImage(ref, `oci:${out}/copy:x`));
   results.copy = { ms: Math.round(copy.ms), MBps: +(compressed / 1e3 / copy.ms).toFixed(1) };
   const anyLib = lib as Record<string, unknown>;
   if (typeof anyLib.fileClassify === 'function' && typeof anyLib.encryptFS === 'function') {
@@ -57,7 +57,7 @@ try {
     const ef = anyLib.encryptFS as (o?: object) => lib.Transform;
     for (const dir of label === 'python image' ? ['/app/data', '/usr/lib/python3.11'] : ['/app/data']) {
       const conv = await time(`convert --dir ${dir}`, async () => {
-        const p = await lib.pipeline(await lib.openImage(ref), fc({ dirs: [dir] }), ef({}), { tmpDir: out });
+        const p = await lib.pipeline(await lib.openImage(ref), [fc({ dirs: [dir] }), ef({})], { tmpDir: out });
         try {
           return await lib.writeImage(p.image, `oci:${out}/conv:d${dir.replace(/\W/g, '_')}`);
         } finally {

@@ -30,7 +30,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('usage: custom-transform.ts SRC DST');
     process.exit(2);
   }
-  const out = await pipeline(await openImage(src), stamp({ build: new Date().toISOString() }));
+  const out = await pipeline(await openImage(src), [stamp({ build: new Date().toISOString() })]);
   try {
     const res = await writeImage(out.image, dst);
     console.log(res.digest);

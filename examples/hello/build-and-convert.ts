@@ -31,10 +31,9 @@ import {
   writeImage,
   POLICY,
   RUNTIME,
+  type DirectoryImage,
   type Image,
   type PipelineResult,
-  type PolicyInfo,
-  type RuntimeInfo,
   type Transform,
 } from '../../lib/index.js';
 
@@ -82,7 +81,7 @@ async function save(result: PipelineResult, dir: string, tag: string): Promise<{
  * The native image: ./app at /app, run as /app/hello.sh; with HELLO_SHELL also that shell at
  * /bin/sh (the tree is staged in `tmp`, so the image root holds /app and /bin).
  */
-async function buildNative(tmp: string): Promise<Image> {
+async function buildNative(tmp: string): Promise<DirectoryImage> {
   const shell = process.env.HELLO_SHELL;
   let dir = path.join(here, 'app');
   let prefix = '/app';
@@ -127,14 +126,14 @@ async function gramineTrack(native: Image, out: string, tmp: string, mrenclave: 
     {
       name: 'emitPolicy',
       apply(draft) {
-        const measured = (draft.state.get(RUNTIME) as RuntimeInfo | undefined)?.mrenclave?.length;
+        const measured = draft.state.get(RUNTIME)?.mrenclave?.length;
         const given = process.env.HELLO_MRENCLAVE !== undefined;
         return emitPolicy({ runtime: 'gramine', ...(measured && !given ? {} : { mrenclaves: [mrenclave] }), gramine: { name: 'hello-confidential:gramine' } }).apply(draft);
       },
     },
     emitChart({ image: 'hello-confidential:gramine', runtime: 'gramine', serviceName: 'hello', manifestsPath: 'manifests.yaml' }),
   );
-  const result = await pipeline(native, ...steps, { tmpDir: tmp, created: new Date(BUILD_TIME * 1000) });
+  const result = await pipeline(native, steps, { tmpDir: tmp, created: new Date(BUILD_TIME * 1000) });
   try {
     const saved = await save(result, path.join(out, 'gramine'), 'gramine');
     console.log(`gramine image ${saved.digest}`);
@@ -148,15 +147,17 @@ async function gramineTrack(native: Image, out: string, tmp: string, mrenclave: 
 async function sconeTrack(native: Image, out: string, tmp: string, mrenclave: string, notes: string[]): Promise<void> {
   const result = await pipeline(
     native,
-    injectRuntime(scone({ namespace: 'hello-example', name: 'hello', serviceName: 'hello', fork: 0 })),
-    emitPolicy({ mrenclaves: [mrenclave], scone: { volumes: ['logs:/app/logs'] } }),
-    emitChart({ image: 'hello-confidential:scone', encryptedVolumes: ['logs:/app/logs'], manifestsPath: 'manifests.yaml' }),
+    [
+      injectRuntime(scone({ namespace: 'hello-example', name: 'hello', serviceName: 'hello', fork: 0 })),
+      emitPolicy({ mrenclaves: [mrenclave], scone: { volumes: ['logs:/app/logs'] } }),
+      emitChart({ image: 'hello-confidential:scone', encryptedVolumes: ['logs:/app/logs'], manifestsPath: 'manifests.yaml' }),
+    ],
     { tmpDir: tmp, created: new Date(BUILD_TIME * 1000) },
   );
   notes.push('scone: /app/hello.sh is the enclave binary here; a real SCONE deployment runs a SCONE-built shell (binaryImage) and protects /app/data with SCONE\'s own tools');
   try {
     const saved = await save(result, path.join(out, 'scone'), 'scone');
-    const policy = result.state.get(POLICY) as PolicyInfo;
+    const policy = result.state.get(POLICY)!;
     console.log(`scone image ${saved.digest}`);
     console.log(`scone session ${policy.sessionId}`);
     for (const f of saved.files) console.log(`  ${path.join(out, 'scone', f)}`);
@@ -172,7 +173,7 @@ export async function main(argv: string[]): Promise<string[]> {
   const tmp = await mkdtemp(path.join(tmpdir(), 'enclavify-hello-'));
   const notes: string[] = [];
   try {
-    const native = await buildNative(tmp);
+    await using native = await buildNative(tmp);
     const nativeWritten = await writeImage(native, `oci:${path.join(out, 'hello-native')}:latest`);
     console.log(`native image ${nativeWritten.digest}\n  ${path.join(out, 'hello-native')}`);
     await gramineTrack(native, path.join(out, 'hello'), tmp, mrenclave, notes);

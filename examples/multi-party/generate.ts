@@ -17,7 +17,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { emitChart, emitPolicy, imageFromDirectory, injectRuntime, pipeline, scone, writeImage, POLICY, type PolicyInfo } from '../../lib/index.js';
+import { emitChart, emitPolicy, imageFromDirectory, injectRuntime, pipeline, scone, writeImage, POLICY } from '../../lib/index.js';
 import { formatProblems, parseVolumeSpec, sessionToYaml, validateSconeSession, volumeEntries, type SconeSession } from '../../lib/policy/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -75,7 +75,7 @@ async function writeArtifact(file: string, data: Uint8Array | string, secret: bo
 
 /** Converts one party's app: SCONE runtime settings, its session (importing the workflow's volumes) and its chart. */
 async function convertParty(p: Party, out: string, tmp: string): Promise<string> {
-  const native = await imageFromDirectory({
+  await using native = await imageFromDirectory({
     dir: path.join(here, p.dir, 'app'),
     prefix: '/app',
     tmpDir: tmp,
@@ -84,23 +84,21 @@ async function convertParty(p: Party, out: string, tmp: string): Promise<string>
     config: { Entrypoint: [p.command], WorkingDir: '/app', Env: ['PATH=/usr/bin:/bin'] },
   });
   const image = `registry.example/${p.namespace}/${p.service}:1.0`;
-  const result = await pipeline(
+  await using result = await pipeline(
     native,
-    injectRuntime(scone({ namespace: p.namespace, name: p.session, serviceName: p.service })),
-    emitPolicy({ mrenclaves: [process.env.MULTI_PARTY_MRENCLAVE ?? PLACEHOLDER_MRENCLAVE], scone: { volumes: p.volumes } }),
-    emitChart({ image, encryptedVolumes: p.volumes, manifestsPath: 'manifests.yaml' }),
+    [
+      injectRuntime(scone({ namespace: p.namespace, name: p.session, serviceName: p.service })),
+      emitPolicy({ mrenclaves: [process.env.MULTI_PARTY_MRENCLAVE ?? PLACEHOLDER_MRENCLAVE], scone: { volumes: p.volumes } }),
+      emitChart({ image, encryptedVolumes: p.volumes, manifestsPath: 'manifests.yaml' }),
+    ],
     { tmpDir: tmp, created: new Date(BUILD_TIME * 1000) },
   );
-  try {
-    const dir = path.join(out, p.dir);
-    const written = await writeImage(result.image, `oci:${path.join(dir, 'image')}:1.0`);
-    for (const a of result.artifacts.values()) await writeArtifact(path.join(dir, a.path), a.data, a.secret === true);
-    const session = (result.state.get(POLICY) as PolicyInfo).sessionId!;
-    console.log(`${p.dir}: image ${written.digest}, session ${session}`);
-    return session;
-  } finally {
-    await result.dispose();
-  }
+  const dir = path.join(out, p.dir);
+  const written = await writeImage(result.image, `oci:${path.join(dir, 'image')}:1.0`);
+  for (const a of result.artifacts.values()) await writeArtifact(path.join(dir, a.path), a.data, a.secret === true);
+  const session = result.state.get(POLICY)!.sessionId!;
+  console.log(`${p.dir}: image ${written.digest}, session ${session}`);
+  return session;
 }
 
 /** Generates the three sessions (and the parties' images and charts) under `<out>/multi-party`. */

@@ -13,6 +13,7 @@ import { renderManifests, type KubeObject, type RenderContext } from './render.j
 import { applySetOverrides } from './set.js';
 import { helpersTpl, notesTemplate, pvcTemplate, serviceTemplate, workloadTemplate } from './templates.js';
 import { buildValues, chartVolumes, valuesYaml } from './values.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 export type * from './options.js';
 export { SGX_DEVICE_MODES, WORKLOAD_TYPES } from './options.js';
@@ -92,13 +93,13 @@ export function manifestsToYaml(chart: string, objects: KubeObject[]): string {
  */
 export function buildChart(options: ChartOptions): ChartResult {
   const prefix = options.namePrefix ?? (options.runtime === 'scone' ? 'sconify' : 'enclavify');
-  if (!options.serviceName) throw new Error('chart serviceName is required');
+  if (!options.serviceName) throw new EnclavifyError('BAD_CHART', 'chart serviceName is required');
   const name = options.chartName ?? toDns1123Label(`${prefix}-${toDns1123Label(options.serviceName, 'chart serviceName')}`, 'chart name');
-  if (!isDns1123Label(name)) throw new Error(`chart name ${JSON.stringify(name)} is not a DNS-1123 label (lower-case letters, digits and "-", at most 63)`);
+  if (!isDns1123Label(name)) throw new EnclavifyError('BAD_CHART', `chart name ${JSON.stringify(name)} is not a DNS-1123 label (lower-case letters, digits and "-", at most 63)`);
   const chartVersion = options.chartVersion ?? '0.1.0';
-  if (!SEMVER.test(chartVersion)) throw new Error(`chart version ${JSON.stringify(chartVersion)} is not a semantic version (Helm requires one)`);
+  if (!SEMVER.test(chartVersion)) throw new EnclavifyError('BAD_CHART', `chart version ${JSON.stringify(chartVersion)} is not a semantic version (Helm requires one)`);
   const appVersion = options.appVersion ?? appVersionFromImage(options.image ?? '');
-  if (!isLabelValue(appVersion)) throw new Error(`chart appVersion ${JSON.stringify(appVersion)} is not a valid label value (app.kubernetes.io/version)`);
+  if (!isLabelValue(appVersion)) throw new EnclavifyError('BAD_CHART', `chart appVersion ${JSON.stringify(appVersion)} is not a valid label value (app.kubernetes.io/version)`);
 
   const volumes = chartVolumes(options);
   const built = buildValues(options, volumes);

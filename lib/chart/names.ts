@@ -3,6 +3,7 @@
  * (`--k8s-helm-volume=NAME:PATH`, `--volume=NAME:PATH[:FROM][:TO...]`).
  */
 import type { ChartEncryptedVolume, ChartVolume } from './options.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** RFC 1123 label as Kubernetes checks it (most object names, container and volume names). */
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -31,7 +32,7 @@ export function toDns1123Label(name: string, what: string, max = 63): string {
     .replace(/^-+/, '')
     .slice(0, max)
     .replace(/-+$/, '');
-  if (!s) throw new Error(`${what} ${JSON.stringify(name)}: no letters or digits to build a Kubernetes name from`);
+  if (!s) throw new EnclavifyError('BAD_CHART', `${what} ${JSON.stringify(name)}: no letters or digits to build a Kubernetes name from`);
   return s;
 }
 
@@ -43,15 +44,15 @@ export function volumeValuesKey(name: string): string {
 function splitNamePath(flag: string, spec: string): [string, string, string[]] {
   const parts = spec.split(':');
   const [name, path, ...rest] = parts;
-  if (!name || !path) throw new Error(`${flag}=${spec}: want NAME:PATH`);
-  if (!path.startsWith('/')) throw new Error(`${flag}=${spec}: mount path ${JSON.stringify(path)} is not absolute`);
+  if (!name || !path) throw new EnclavifyError('BAD_CHART', `${flag}=${spec}: want NAME:PATH`);
+  if (!path.startsWith('/')) throw new EnclavifyError('BAD_CHART', `${flag}=${spec}: mount path ${JSON.stringify(path)} is not absolute`);
   return [name, path, rest];
 }
 
 /** Parses `--k8s-helm-volume=NAME:PATH`. */
 export function parseHelmVolumeFlag(spec: string): ChartVolume {
   const [name, path, rest] = splitNamePath('--k8s-helm-volume', spec);
-  if (rest.length) throw new Error(`--k8s-helm-volume=${spec}: want NAME:PATH`);
+  if (rest.length) throw new EnclavifyError('BAD_CHART', `--k8s-helm-volume=${spec}: want NAME:PATH`);
   return { name, path };
 }
 

@@ -8,6 +8,7 @@
  * become numbers (but not ones with a leading zero, such as `0755`), anything else stays a string.
  */
 import { isMap, type Value, type ValueMap } from './go-semantics.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** One parsed assignment: the path (map keys and list indices) and its typed value. */
 export interface SetAssignment {
@@ -40,7 +41,7 @@ export function parseSetExpression(expr: string): SetAssignment[] {
   const out: SetAssignment[] = [];
   let i = 0;
   const fail = (why: string): never => {
-    throw new Error(`--set ${JSON.stringify(expr)}: ${why} (at character ${i + 1})`);
+    throw new EnclavifyError('BAD_CHART', `--set ${JSON.stringify(expr)}: ${why} (at character ${i + 1})`);
   };
   while (i < expr.length) {
     // key path
@@ -160,11 +161,11 @@ export function applySetAssignment(values: ValueMap, a: SetAssignment): void {
 
 function setChild(container: ValueMap | Value[], key: string | number, value: Value): void {
   if (Array.isArray(container)) {
-    if (typeof key !== 'number') throw new Error(`--set: key ${JSON.stringify(key)} used on a list`);
+    if (typeof key !== 'number') throw new EnclavifyError('BAD_CHART', `--set: key ${JSON.stringify(key)} used on a list`);
     while (container.length < key) container.push(null);
     container[key] = value;
   } else {
-    if (typeof key === 'number') throw new Error(`--set: index [${key}] used on a map`);
+    if (typeof key === 'number') throw new EnclavifyError('BAD_CHART', `--set: index [${key}] used on a map`);
     // define, not assign: a key such as "__proto__" must never reach the prototype
     Object.defineProperty(container, key, { value, enumerable: true, writable: true, configurable: true });
   }

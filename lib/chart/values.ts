@@ -13,6 +13,7 @@ import {
   type ChartVolume,
   type SgxDeviceMode,
 } from './options.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** A volume as the chart sees it: Kubernetes volume name, values key, and whether it is encrypted. */
 export interface ChartVolumeEntry {
@@ -32,7 +33,7 @@ export type ValueDescriptions = Map<string, string>;
 /** Port numbers must be integers in 1..65535. */
 function checkPort(p: unknown, what: string): number {
   if (typeof p !== 'number' || !Number.isInteger(p) || p < 1 || p > 65535) {
-    throw new Error(`${what}: ${JSON.stringify(p)} is not a TCP port (1-65535)`);
+    throw new EnclavifyError('BAD_CHART', `${what}: ${JSON.stringify(p)} is not a TCP port (1-65535)`);
   }
   return p;
 }
@@ -47,13 +48,13 @@ export function chartVolumes(options: ChartOptions): ChartVolumeEntry[] {
   const byKey = new Set<string>();
   for (const [v, encrypted] of all) {
     const flag = encrypted ? '--volume' : '--k8s-helm-volume';
-    if (!v.path || !v.path.startsWith('/')) throw new Error(`${flag} ${v.name}: mount path ${JSON.stringify(v.path)} is not absolute`);
+    if (!v.path || !v.path.startsWith('/')) throw new EnclavifyError('BAD_CHART', `${flag} ${v.name}: mount path ${JSON.stringify(v.path)} is not absolute`);
     const volumeName = toDns1123Label(v.name, `${flag} name`);
     // the sgx-*/aesmd-* names are used by the chart's own hostPath volumes
-    if (/^(sgx-enclave|sgx-provision|aesmd-socket)$/.test(volumeName)) throw new Error(`${flag} ${v.name}: the name ${volumeName} is reserved by the chart`);
+    if (/^(sgx-enclave|sgx-provision|aesmd-socket)$/.test(volumeName)) throw new EnclavifyError('BAD_CHART', `${flag} ${v.name}: the name ${volumeName} is reserved by the chart`);
     const valuesKey = volumeValuesKey(v.name);
     if (byName.has(volumeName) || byKey.has(valuesKey)) {
-      throw new Error(`${flag} ${v.name}: another volume already uses the name ${volumeName} (or values key ${valuesKey})`);
+      throw new EnclavifyError('BAD_CHART', `${flag} ${v.name}: another volume already uses the name ${volumeName} (or values key ${valuesKey})`);
     }
     byKey.add(valuesKey);
     byName.set(volumeName, { volumeName, valuesKey, path: v.path, encrypted });
@@ -82,12 +83,12 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
     cur[keys[keys.length - 1]] = value;
   };
   const runtime = options.runtime;
-  if (runtime !== 'scone' && runtime !== 'gramine') throw new Error(`chart runtime must be "gramine" or "scone", got ${JSON.stringify(runtime)}`);
-  if (!options.image) throw new Error('chart image is required (the confidential image reference)');
+  if (runtime !== 'scone' && runtime !== 'gramine') throw new EnclavifyError('BAD_CHART', `chart runtime must be "gramine" or "scone", got ${JSON.stringify(runtime)}`);
+  if (!options.image) throw new EnclavifyError('BAD_CHART', 'chart image is required (the confidential image reference)');
   const workloadType = options.workloadType ?? 'deployment';
-  if (!WORKLOAD_TYPES.includes(workloadType)) throw new Error(`--k8s-helm-workload-type must be one of ${WORKLOAD_TYPES.join(', ')}, got ${JSON.stringify(workloadType)}`);
+  if (!WORKLOAD_TYPES.includes(workloadType)) throw new EnclavifyError('BAD_CHART', `--k8s-helm-workload-type must be one of ${WORKLOAD_TYPES.join(', ')}, got ${JSON.stringify(workloadType)}`);
   const device = options.sgxDevice ?? defaultSgxDevice(runtime);
-  if (!SGX_DEVICE_MODES.includes(device)) throw new Error(`SGX device mode must be one of ${SGX_DEVICE_MODES.join(', ')}, got ${JSON.stringify(device)}`);
+  if (!SGX_DEVICE_MODES.includes(device)) throw new EnclavifyError('BAD_CHART', `SGX device mode must be one of ${SGX_DEVICE_MODES.join(', ')}, got ${JSON.stringify(device)}`);
 
   put('image', options.image, 'Confidential image to run (required).');
   put('imagePullPolicy', options.imagePullPolicy ?? 'IfNotPresent', 'Image pull policy.');
@@ -129,7 +130,7 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
   }
 
   const ports = (options.expose ?? []).map((p) => checkPort(p, '--k8s-helm-expose'));
-  if (new Set(ports).size !== ports.length) throw new Error(`--k8s-helm-expose: port listed twice in ${ports.join(', ')}`);
+  if (new Set(ports).size !== ports.length) throw new EnclavifyError('BAD_CHART', `--k8s-helm-expose: port listed twice in ${ports.join(', ')}`);
   if (ports.length) {
     const [first, ...rest] = ports;
     put('service', undefined, 'Kubernetes Service for the exposed ports.');
@@ -172,18 +173,18 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
  * at generation time.
  */
 export function checkValues(values: ValueMap, runtime: ChartOptions['runtime'], volumes: ChartVolumeEntry[]): void {
-  if (!truthyRequired(values.image)) throw new Error(IMAGE_REQUIRED);
+  if (!truthyRequired(values.image)) throw new EnclavifyError('BAD_CHART', IMAGE_REQUIRED);
   const type = toGoString(values.workloadType);
-  if (!(WORKLOAD_TYPES as readonly string[]).includes(type)) throw new Error(workloadTypeError(type));
+  if (!(WORKLOAD_TYPES as readonly string[]).includes(type)) throw new EnclavifyError('BAD_CHART', workloadTypeError(type));
   const mode = toGoString(values.useSGXDevPlugin);
-  if (!(SGX_DEVICE_MODES as readonly string[]).includes(mode)) throw new Error(sgxModeError(mode));
+  if (!(SGX_DEVICE_MODES as readonly string[]).includes(mode)) throw new EnclavifyError('BAD_CHART', sgxModeError(mode));
   if (runtime === 'gramine') {
     const loader = toGoString(isMap(values.gramine) ? values.gramine.loader : undefined);
-    if (loader !== 'sgx' && loader !== 'direct') throw new Error(loaderError(loader));
+    if (loader !== 'sgx' && loader !== 'direct') throw new EnclavifyError('BAD_CHART', loaderError(loader));
   }
   for (const vol of volumes) {
     const v = values[vol.valuesKey];
-    if (!truthyRequired(isMap(v) ? v.mountPath : undefined)) throw new Error(mountPathRequired(vol.valuesKey));
+    if (!truthyRequired(isMap(v) ? v.mountPath : undefined)) throw new EnclavifyError('BAD_CHART', mountPathRequired(vol.valuesKey));
   }
 }
 

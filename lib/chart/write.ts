@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ChartResult } from './index.js';
+import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
 
 /** Options of {@link writeChart}. */
 export interface WriteChartOptions {
@@ -29,7 +30,7 @@ async function writeFileSynced(file: string, data: string): Promise<void> {
 function safeRelative(rel: string): string {
   const norm = path.posix.normalize(rel);
   if (!rel || path.posix.isAbsolute(rel) || norm.startsWith('../') || norm === '..' || norm === '.' || rel.includes('\\') || rel.includes('\0')) {
-    throw new Error(`chart file path ${JSON.stringify(rel)} is not a relative path inside the chart`);
+    throw new EnclavifyError('BAD_CHART', `chart file path ${JSON.stringify(rel)} is not a relative path inside the chart`);
   }
   return norm;
 }
@@ -46,10 +47,10 @@ async function checkReplaceable(dir: string): Promise<boolean> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
-  if (!st.isDirectory()) throw new Error(`chart output ${dir}: exists and is not a directory`);
+  if (!st.isDirectory()) throw new EnclavifyError('CHART_OUTPUT_CONFLICT', `chart output ${dir}: exists and is not a directory`);
   const entries = await readdir(dir);
   if (entries.length > 0 && !entries.includes('Chart.yaml')) {
-    throw new Error(`chart output ${dir}: exists, is not empty and has no Chart.yaml; refusing to replace it`);
+    throw new EnclavifyError('CHART_OUTPUT_CONFLICT', `chart output ${dir}: exists, is not empty and has no Chart.yaml; refusing to replace it`);
   }
   return true;
 }
@@ -63,6 +64,14 @@ async function checkReplaceable(dir: string): Promise<boolean> {
  */
 export async function writeChart(options: WriteChartOptions): Promise<void> {
   const dir = path.resolve(options.dir);
+  try {
+    await writeChartTo(dir, options.chart);
+  } catch (e) {
+    throw asEnclavifyError(e, `writing chart to ${dir}`, 'WRITE_FAILED');
+  }
+}
+
+async function writeChartTo(dir: string, chart: WriteChartOptions['chart']): Promise<void> {
   const parent = path.dirname(dir);
   const base = path.basename(dir);
   await mkdir(parent, { recursive: true });
@@ -72,7 +81,7 @@ export async function writeChart(options: WriteChartOptions): Promise<void> {
   const old = path.join(parent, `.${base}.old-${suffix}`);
   await mkdir(tmp, { mode: 0o755 });
   try {
-    for (const [rel, text] of options.chart.files) {
+    for (const [rel, text] of chart.files) {
       const file = path.join(tmp, safeRelative(rel));
       await mkdir(path.dirname(file), { recursive: true, mode: 0o755 });
       await writeFileSynced(file, text);
@@ -86,7 +95,7 @@ export async function writeChart(options: WriteChartOptions): Promise<void> {
     }
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    throw new Error(`writing chart to ${dir}: ${(e as Error).message}`, { cause: e });
+    throw e;
   }
   if (exists) await rm(old, { recursive: true, force: true });
   // make the renames durable

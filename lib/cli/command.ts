@@ -1,14 +1,15 @@
 /** What a CLI command is: its options, its help text and the function that runs it. */
+import type { ProgressListener } from '../oci/progress.js';
 import type { OptionSpec, Parsed } from './args.js';
 
 /** Where a command writes: results to stdout, progress and reports to stderr. */
 export interface Io {
   out(text: string): void;
   err(text: string): void;
-  /** Progress lines (on stderr; silenced by --quiet). */
-  progress(text: string): void;
-  /** stderr is a terminal (progress bars may be drawn). */
-  tty?: boolean;
+  /** Progress events, rendered on stderr (info silenced by --quiet; warnings always shown). */
+  progress: ProgressListener;
+  /** Fires on SIGINT/SIGTERM: commands pass it to every long operation. */
+  signal?: AbortSignal | undefined;
 }
 
 export interface Command {
@@ -37,5 +38,5 @@ export const EXIT = {
 export const COMMON: Record<string, OptionSpec> = {
   help: { kind: 'flag', short: 'h', help: 'show this help' },
   json: { kind: 'flag', help: 'print one JSON object on stdout (progress still goes to stderr)' },
-  quiet: { kind: 'flag', short: 'q', help: 'no progress messages on stderr' },
+  quiet: { kind: 'flag', short: 'q', help: 'no progress messages on stderr (warnings are still shown)' },
 };

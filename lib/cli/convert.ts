@@ -11,20 +11,20 @@ import { openImage, parsePlatform, writeFileAtomic, writeImage } from '../store/
 import { ACCEPTED_FORMS, parseRef } from '../store/ref.js';
 import type { PipelineResult, Transform } from '../transforms/pipeline.js';
 import { pipeline } from '../transforms/pipeline.js';
-import { CLASSIFY_REPORT, fileClassify, formatClassificationReport, type ClassificationReport } from '../transforms/file-classify.js';
-import { ENCRYPT_REPORT, encryptFS, formatEncryptReport, type EncryptReport } from '../transforms/encrypt-fs.js';
-import { parseKeysFile } from '../protect/keys.js';
+import { CLASSIFY_REPORT, fileClassify, type ClassificationReport } from '../transforms/file-classify.js';
+import { ENCRYPT_REPORT, encryptFS, type EncryptReport } from '../transforms/encrypt-fs.js';
+import { formatClassificationReport, formatEncryptReport } from './format.js';
+import { readKeysFile } from '../protect/keys.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { given, runtimePolicyChartTransforms, sconifyOptions } from './sconify-options.js';
 import { gramineConvertOptions, gramineTransformFromArgs } from './sign.js';
-import { CHART, type ChartInfo } from '../transforms/emit-chart.js';
-import { POLICY, type PolicyInfo } from '../transforms/emit-policy.js';
-import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
+import { CHART } from '../transforms/emit-chart.js';
+import { POLICY } from '../transforms/emit-policy.js';
+import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
-import { transferDisplay } from './transfer-progress.js';
-import type { ProgressListener } from '../registry/progress.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
 export interface ConvertContext {
@@ -35,10 +35,8 @@ export interface ConvertContext {
   outputDir: string;
   /** The destination reference (`--to`). */
   to: string;
-  /** The source reference (`--from`). */
-  from?: string;
-  /** Opens another image the conversion reads (`--runtime-image`, `--binary-image`) with the command's registry options. */
-  openExtra?: (ref: string) => Promise<Image>;
+  /** Opens another image the conversion reads (`--runtime-image`, `--binary-image` as docker://) with the command's registry options. */
+  openExtra?: ((ref: string) => Promise<Image>) | undefined;
 }
 
 /** A group of convert options and the transforms they produce. */
@@ -73,7 +71,7 @@ export const protectStage: ConvertStage = {
   async transforms(args) {
     const reuse = args.strings['reuse-keys'];
     let keys: Record<string, Uint8Array> | undefined;
-    if (reuse) keys = Object.fromEntries(parseKeysFile(await readFile(reuse, 'utf8'), reuse));
+    if (reuse) keys = Object.fromEntries((await readKeysFile(reuse)).keys);
     let deterministic: { masterKey: Uint8Array } | undefined;
     const mk = args.strings['master-key-file'];
     if (mk) {
@@ -138,16 +136,16 @@ export const runtimeStage: ConvertStage = {
   report(result) {
     const lines: string[] = [];
     const g = result.report['injectRuntime(gramine)'] as { manifest?: string; signed?: boolean; mrenclave?: string } | undefined;
-    const rt = result.state.get(RUNTIME) as RuntimeInfo | undefined;
+    const rt = result.state.get(RUNTIME);
     if (rt) {
       lines.push(`Runtime: ${rt.runtime}; Entrypoint ${JSON.stringify(rt.entrypoint)}${rt.manifestPath ? `; manifest ${rt.manifestPath}` : ''}`);
       if (rt.mrenclave?.length) lines.push(`  MRENCLAVE ${rt.mrenclave.join(', ')}${rt.mrsigner ? `\n  MRSIGNER  ${rt.mrsigner}` : ''}`);
       else if (rt.runtime === 'gramine') lines.push('  not signed: gramine-sgx needs a signature (--sign-key FILE, or enclavify sign); gramine-direct runs it as is');
     }
     void g;
-    const p = result.state.get(POLICY) as PolicyInfo | undefined;
+    const p = result.state.get(POLICY);
     if (p) lines.push(p.path ? `Policy: ${p.path}${p.sessionId ? ` (session ${p.sessionId})` : ''}` : `Policy: not written: ${p.skipped}`);
-    const c = result.state.get(CHART) as ChartInfo | undefined;
+    const c = result.state.get(CHART);
     if (c) lines.push(`Chart: ${c.dir}${c.manifestsPath ? ` (manifests ${c.manifestsPath})` : ''}`);
     return lines.join('\n') || undefined;
   },
@@ -171,12 +169,12 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
   const out: Record<string, OptionSpec> = { ...baseOptions };
   for (const s of stages) {
     for (const [k, v] of Object.entries(s.options)) {
-      if (k in out) throw new Error(`convert: option --${k} of stage ${s.name} is defined twice`);
+      if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} of stage ${s.name} is defined twice`);
       out[k] = v;
     }
   }
   for (const [k, v] of Object.entries(copyRegistryFlags)) {
-    if (k in out) throw new Error(`convert: option --${k} is defined twice`);
+    if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
   return { ...out, ...COMMON };
@@ -196,7 +194,7 @@ async function writeArtifacts(result: PipelineResult, keysOut: string, outputDir
   const written: string[] = [];
   for (const a of result.artifacts.values()) {
     const file = a.path === KEYS_ARTIFACT ? keysOut : path.join(outputDir, a.path);
-    if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new Error(`artifact ${a.path} would be written outside ${outputDir}`);
+    if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new EnclavifyError('BAD_ARTIFACT', `artifact ${a.path} would be written outside ${outputDir}`);
     await mkdir(path.dirname(file), { recursive: true });
     await writeFileAtomic(file, a.data, { mode: a.secret ? 0o600 : 0o644 });
     written.push(file);
@@ -253,23 +251,21 @@ References:
     if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
-    const display = transferDisplay(io, { quiet: args.flags.quiet });
-    const onProgress: ProgressListener = display.listener;
-    const source = await openImage(from, { platform, registry: registryOptionsFrom(args, 'src'), onProgress });
-    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, registry: registryOptionsForExtra(args, ref, from), onProgress });
-    const ctx: ConvertContext = { io, source, outputDir, to, from, openExtra };
+    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
+    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress });
+    const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
-    const result = await pipeline(source, ...transforms, { progress: io.progress });
+    const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal });
     try {
-      const policy = result.state.get(POLICY) as PolicyInfo | undefined;
-      const runtime = result.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const policy = result.state.get(POLICY);
+      const runtime = result.state.get(RUNTIME);
       const summary = {
         runtime: runtime?.runtime ?? null,
         mrenclave: runtime?.mrenclave ?? policy?.mrenclaves ?? [],
         mrsigner: runtime?.mrsigner ?? null,
         sessionId: policy?.sessionId ?? null,
         policy: policy?.path ?? null,
-        chart: (result.state.get(CHART) as ChartInfo | undefined)?.dir ?? null,
+        chart: (result.state.get(CHART))?.dir ?? null,
       };
       const sections = () => convertStages.map((s) => s.report?.(result)).filter((s): s is string => !!s);
       if (args.flags['dry-run']) {
@@ -289,10 +285,8 @@ References:
       }
       let written;
       try {
-        written = await writeImage(result.image, to, { progress: io.progress, registry: registryOptionsFrom(args, 'dest'), onProgress });
-        display.stop();
+        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       } catch (e) {
-        display.stop();
         // Keys and a policy for an image that was not written would only mislead: remove them.
         await Promise.all(files.map((f) => rm(f, { force: true })));
         throw e;

@@ -4,7 +4,6 @@ import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
-import { transferDisplay } from './transfer-progress.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -28,7 +27,7 @@ References:
   ${ACCEPTED_FORMS}`,
   options: {
     'no-validate': { kind: 'flag', help: 'skip the check of layer contents (tar well-formed, diff_ids, no ".." or writes through symlinks); blob digests are still verified' },
-    platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>; docker://: linux/amd64)' },
+    platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
     ...copyRegistryFlags,
     ...COMMON,
   },
@@ -36,17 +35,10 @@ References:
     if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
     const [from, to] = args.positionals;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const display = transferDisplay(io, { quiet: args.flags.quiet });
-    let res;
-    try {
-      res = await copyImage({
-        from, to, validate: !args.flags['no-validate'], progress: io.progress,
-        readOptions: { platform, registry: registryOptionsFrom(args, 'src'), onProgress: display.listener },
-        writeOptions: { registry: registryOptionsFrom(args, 'dest'), onProgress: display.listener },
-      });
-    } finally {
-      display.stop();
-    }
+    const res = await copyImage(from, to, {
+      platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal,
+      sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
+    });
     io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference, ...(res.blobs ? { blobs: res.blobs } : {}) }) : res.digest);
     return EXIT.ok;
   },

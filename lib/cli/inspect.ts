@@ -1,11 +1,11 @@
 /** `enclavify inspect IMAGE`: what a converted image holds (runtime, manifest, MRENCLAVE/MRSIGNER, regions). */
-import { formatInspection, inspectImage } from '../runtimes/gramine/inspect.js';
+import { inspectImage } from '../runtimes/gramine/inspect.js';
+import { formatInspection } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
-import { transferDisplay } from './transfer-progress.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -38,11 +38,9 @@ References:
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const display = transferDisplay(io, { quiet: args.flags.quiet });
-    const image = await openImage(args.positionals[0], { platform, registry: registryOptionsFrom(args, 'one'), onProgress: display.listener });
-    io.progress(`inspecting ${image.name}`);
-    const info = await inspectImage(image);
-    display.stop();
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    io.progress({ phase: 'inspect', image: image.name, message: `inspecting ${image.name}` });
+    const info = await inspectImage(image, { onProgress: io.progress, signal: io.signal });
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));
     const warnings = info.gramine?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify: warning: ${w}`);

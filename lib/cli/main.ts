@@ -1,8 +1,10 @@
 /** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
 import { createRequire } from 'node:module';
-import { EnclavifyError } from '../oci/errors.js';
-import { formatOptions, parseArgs, UsageError } from './args.js';
+import { asEnclavifyError, EnclavifyError, ERROR_CODES } from '../oci/errors.js';
+import { removeAllTemps } from '../oci/temp.js';
+import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
+import { ProgressRenderer } from './progress.js';
 import { closeRegistryClients } from '../registry/client.js';
 
 /**
@@ -56,7 +58,10 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const quiet = argv.includes('--quiet') || argv.includes('-q');
   const out = io?.out ?? ((t: string) => process.stdout.write(t + '\n'));
   const err = io?.err ?? ((t: string) => process.stderr.write(t + '\n'));
-  const sink: Io = { out, err, progress: io?.progress ?? ((t) => { if (!quiet) err(`enclavify: ${t}`); }), tty: io ? io.tty === true : process.stderr.isTTY === true };
+  // A status line is redrawn only on a terminal, and only when stderr is the process's own.
+  const tty = !io?.err && process.stderr.isTTY ? { write: (s: string) => void process.stderr.write(s), columns: process.stderr.columns } : undefined;
+  const renderer = new ProgressRenderer({ line: err, tty }, quiet);
+  const sink: Io = { out, err, progress: io?.progress ?? renderer.listener, signal: io?.signal };
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     const entry = commandLoaders.find((x) => x.name === rest[0]);
@@ -81,19 +86,49 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     }
     return await cmd.run(args, sink);
   } catch (e) {
+    renderer.finish();
     const json = rest.includes('--json');
-    const code = e instanceof EnclavifyError ? e.code : (e as NodeJS.ErrnoException).code ?? 'ERROR';
-    const message = (e as Error).message;
+    const error = asEnclavifyError(e, '');
+    const { code, message } = error;
     if (json) out(JSON.stringify({ error: { code, message } }));
     err(`enclavify ${cmd.name}: ${message}`);
-    if (e instanceof UsageError || code === 'BAD_REFERENCE' || code === 'BAD_PLATFORM') {
-      err(`Run 'enclavify ${cmd.name} --help' for usage.`);
-      return EXIT.usage;
-    }
-    if (!(e instanceof EnclavifyError) && process.env.ENCLAVIFY_DEBUG) err(String((e as Error).stack));
-    return EXIT.failed;
+    const exit = ERROR_CODES[code].exit;
+    if (exit === EXIT.usage) err(`Run 'enclavify ${cmd.name} --help' for usage.`);
+    if (process.env.ENCLAVIFY_DEBUG) err(String((error.cause as Error | undefined)?.stack ?? error.stack));
+    return exit;
   } finally {
+    renderer.finish();
     // Idle keep-alive connections to registries must not hold the process open.
     await closeRegistryClients();
+  }
+}
+
+/** Exit statuses after a signal, as shells report them (128 + signal number). */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/**
+ * The `enclavify` process: {@link main} with SIGINT/SIGTERM handlers. A first signal cancels the
+ * running command (its streams stop, its temporaries are removed, it returns) and the process
+ * exits 130/143; a second one exits at once (the exit handler still removes temporary
+ * directories). The library itself installs no signal handler.
+ */
+export async function run(argv: string[]): Promise<number> {
+  const ac = new AbortController();
+  let interrupted: number | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted !== undefined) process.exit(interrupted);
+    interrupted = SIGNAL_EXIT[sig] ?? 1;
+    process.stderr.write(`\nenclavify: ${sig}: cancelling\n`);
+    ac.abort(new EnclavifyError('ABORTED', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const code = await main(argv, { signal: ac.signal });
+    return interrupted ?? code;
+  } finally {
+    await removeAllTemps();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }

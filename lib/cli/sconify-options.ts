@@ -17,7 +17,7 @@ import { emitChart } from '../transforms/emit-chart.js';
 import { emitPolicy } from '../transforms/emit-policy.js';
 import { injectRuntime } from '../transforms/inject-runtime.js';
 import type { Transform } from '../transforms/pipeline.js';
-import { CLASSIFICATION, type Classification } from '../transforms/state.js';
+import { CLASSIFICATION } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import type { Image } from '../oci/image.js';
 
@@ -150,7 +150,7 @@ export function gramineBinaryCheck(binary: string): Transform {
   return {
     name: 'checkBinary',
     async apply(draft) {
-      const program = (draft.state.get(CLASSIFICATION) as Classification | undefined)?.entrypoint?.program;
+      const program = (draft.state.get(CLASSIFICATION))?.entrypoint?.program;
       const enclave = (draft.report['injectRuntime(gramine)'] as { enclave?: { entrypoint?: string } } | undefined)?.enclave?.entrypoint;
       const accepted = [program, enclave].filter((p): p is string => !!p);
       if (!accepted.length) return;

@@ -12,12 +12,11 @@ import { openImage, parsePlatform, writeImage } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { injectRuntime } from '../transforms/inject-runtime.js';
 import { pipeline, type Transform } from '../transforms/pipeline.js';
-import { RUNTIME, type RuntimeInfo } from '../transforms/state.js';
-import type { Image } from '../oci/image.js';
+import { RUNTIME } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
-import { transferDisplay } from './transfer-progress.js';
+import type { Image } from '../oci/image.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -97,6 +96,9 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
   const ca = args.strings['secret-provisioning-ca'];
   if (sp && !ca) throw new UsageError('--secret-provisioning needs --secret-provisioning-ca PATH: Gramine 1.9\'s secret provisioning stops the enclave at start without a CA chain (a CA file in the image, authenticated)');
   if (ca && !sp) throw new UsageError('--secret-provisioning-ca goes with --secret-provisioning HOST:PORT');
+  const maxThreads = int(args, 'max-threads', 65535);
+  const isvProdId = int(args, 'isvprodid', 65535);
+  const isvSvn = int(args, 'isvsvn', 65535);
   const opts: GramineOptions = {
     ...(runtimeImage ? { runtimeImage } : isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
     ...(args.strings['gramine-prefix'] ? { prefix: args.strings['gramine-prefix'] } : {}),
@@ -104,15 +106,15 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
     ...(args.flags['insecure-dev-keys'] ? { insecureDevKeys: true } : {}),
     ...(args.flags.production ? { production: true } : {}),
     ...(args.strings['enclave-size'] ? { enclaveSize: args.strings['enclave-size'] } : {}),
-    ...(int(args, 'max-threads', 65535) !== undefined ? { maxThreads: int(args, 'max-threads', 65535) } : {}),
+    ...(maxThreads !== undefined ? { maxThreads } : {}),
     ...(args.flags['enclave-debug'] ? { debug: true } : {}),
     ...(args.flags.edmm ? { edmm: true } : {}),
     ...(ra ? { remoteAttestation: ra } : {}),
-    ...(int(args, 'isvprodid', 65535) !== undefined ? { isvProdId: int(args, 'isvprodid', 65535) } : {}),
-    ...(int(args, 'isvsvn', 65535) !== undefined ? { isvSvn: int(args, 'isvsvn', 65535) } : {}),
+    ...(isvProdId !== undefined ? { isvProdId } : {}),
+    ...(isvSvn !== undefined ? { isvSvn } : {}),
     ...(fragment ? { manifestFragment: await readFile(fragment, 'utf8') } : {}),
     ...(args.lists['passthrough-env']?.length ? { passthroughEnv: args.lists['passthrough-env'] } : {}),
-    ...(sp ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
+    ...(sp && ca ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
     ...(args.flags['sigterm-injection'] ? { sigtermInjection: true } : {}),
     ...(await readSigning(args)),
   };
@@ -171,8 +173,7 @@ References:
     if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
     if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const display = transferDisplay(io, { quiet: args.flags.quiet });
-    const source = await openImage(args.positionals[0], { platform, registry: registryOptionsFrom(args, 'src'), onProgress: display.listener });
+    const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
     const step = signGramineImage({
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
@@ -180,16 +181,13 @@ References:
       ...(args.flags.production ? { production: true } : {}),
       ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
     });
-    const result = await pipeline(source, step, { progress: io.progress });
+    const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal });
     try {
-      const written = await writeImage(result.image, to, { progress: io.progress, registry: registryOptionsFrom(args, 'dest'), onProgress: display.listener });
-      display.stop();
-      const info = result.state.get(RUNTIME) as RuntimeInfo;
+      const written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
+      const info = result.state.get(RUNTIME)!;
       const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
       const pm = report?.protectionManifestSha256;
       const warnings = report?.warnings ?? [];
-      // Progress already showed them, unless --quiet silenced it: warnings are never silent.
-      if (args.flags.quiet) for (const w of warnings) io.err(`enclavify: warning: ${w}`);
       const facts = {
         digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
         isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}), warnings,

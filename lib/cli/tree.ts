@@ -5,7 +5,6 @@ import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
-import { transferDisplay } from './transfer-progress.js';
 
 export const treeCommand: Command = {
   name: 'tree',
@@ -27,12 +26,10 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('tree needs one image reference');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const display = transferDisplay(io, { quiet: args.flags.quiet });
-    const image = await openImage(args.positionals[0], { platform, registry: registryOptionsFrom(args, 'one'), onProgress: display.listener });
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
     const layers = await image.layers();
-    io.progress(`scanning ${layers.length} layers of ${image.name}`);
-    const fs = await layersRootFs(layers);
-    display.stop();
+    io.progress({ phase: 'scan', image: image.name, message: `scanning ${layers.length} layers of ${image.name}` });
+    const fs = await layersRootFs(layers, { onProgress: io.progress, signal: io.signal, progressEvent: { image: image.name } });
     if (args.flags.json) {
       const entries = fs.entries().map((e) => ({
         path: e.path,

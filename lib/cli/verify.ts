@@ -1,12 +1,11 @@
 /** `enclavify verify IMAGE --keys FILE`: offline check of a converted image's file protection. */
-import { readFile } from 'node:fs/promises';
 import { readKeysFile } from '../protect/keys.js';
-import { formatFindings, verify } from '../protect/verify.js';
+import { verify } from '../protect/verify.js';
+import { formatFindings } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
-import { transferDisplay } from './transfer-progress.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -41,18 +40,16 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     if (!keysPath) throw new UsageError('verify needs --keys FILE');
     const expected = args.strings['manifest-sha256'];
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
-    const keys = readKeysFile(await readFile(keysPath, 'utf8'), keysPath);
+    const keys = await readKeysFile(keysPath);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const display = transferDisplay(io, { quiet: args.flags.quiet });
-    const image = await openImage(args.positionals[0], { platform, registry: registryOptionsFrom(args, 'one'), onProgress: display.listener });
-    const r = await verify({
-      image,
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const r = await verify(image, {
       keys,
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
       ...(args.flags['strict-manifest'] ? { amendments: 'refuse' as const } : {}),
-      progress: io.progress,
+      onProgress: io.progress,
+      signal: io.signal,
     });
-    display.stop();
     if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r }));
     else io.out(formatFindings(r));
     return r.ok ? EXIT.ok : EXIT.findings;

@@ -5,6 +5,7 @@
  * Keys for AES are 16 bytes (AES-128) everywhere: that is what Gramine's and SCONE's formats use,
  * and pinning it catches a wrong key early instead of silently switching to AES-256.
  */
+import { EnclavifyError } from '../oci/errors.js';
 
 /** Incremental SHA-256: feed data with `update`, finish once with `digest`. */
 export interface Sha256Hash {
@@ -55,10 +56,9 @@ export interface CryptoBackend {
 }
 
 /** Thrown by {@link CryptoBackend.aesGcmDecrypt} when authentication fails. */
-export class GcmAuthError extends Error {
-  readonly code = 'ERR_GCM_AUTH';
+export class GcmAuthError extends EnclavifyError {
   constructor() {
-    super('AES-GCM authentication failed (wrong key or modified data)');
+    super('CRYPTO_AUTH_FAILED', 'AES-GCM authentication failed (wrong key or modified data)');
     this.name = 'GcmAuthError';
   }
 }

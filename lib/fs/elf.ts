@@ -6,10 +6,14 @@
  * buffer and every loop is bounded by the buffer size, so malformed input gives an {@link ElfError},
  * never an out-of-bounds read or a hang.
  */
+import { EnclavifyError } from '../oci/errors.js';
 
 /** Raised for input that is not a well-formed ELF file; the message names the file and the problem. */
-export class ElfError extends Error {
-  override name = 'ElfError';
+export class ElfError extends EnclavifyError {
+  constructor(message: string) {
+    super('ELF_INVALID', message);
+    this.name = 'ElfError';
+  }
 }
 
 /** e_type values, by name. */

@@ -4,6 +4,7 @@
  * root, no leading `/` or `./`, no `..` and no trailing `/`. The root directory itself is `.`
  * (a layer may carry an entry for it, e.g. `./`, that sets its mode and owner).
  */
+import { EnclavifyError } from '../oci/errors.js';
 
 /** Kinds of entries a layer can hold (tar types 0/7, 5, 2, 1, 3, 4, 6). */
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'chardev' | 'blockdev' | 'fifo';
@@ -44,7 +45,7 @@ export function normalizePath(p: string): string | undefined | Error {
   const parts: string[] = [];
   for (const part of p.split('/')) {
     if (part === '' || part === '.') continue;
-    if (part === '..') return new Error(`path ${JSON.stringify(p)} has a ".." component`);
+    if (part === '..') return new EnclavifyError('FS_BAD_PATH', `path ${JSON.stringify(p)} has a ".." component`);
     parts.push(part);
   }
   return parts.length ? parts.join('/') : undefined;

@@ -10,15 +10,18 @@ import { constants as fsc, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { coded, EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
 import { buildLayer } from '../oci/layer.js';
 import type { CompressionOptions } from '../oci/compression.js';
 import type { ContainerConfig, ImageConfig, Platform } from '../oci/types.js';
 import { hostPlatform } from '../store/oci-layout.js';
+import { throwIfAborted } from '../oci/abort.js';
+import { scopedImage, TempScope } from '../oci/temp.js';
 import { compareBytewise, normalizePath, type FsEntry } from './entry.js';
 import { tarStream, type TarWriteItem } from './tar-write.js';
+import type { ProgressListener } from '../oci/progress.js';
 
 /** Options of {@link imageFromDirectory}. */
 export interface ImageFromDirectoryOptions {
@@ -26,8 +29,8 @@ export interface ImageFromDirectoryOptions {
   dir: string;
   /** The container config: Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, Labels... */
   config?: ContainerConfig;
-  /** Where the layer is staged. The caller removes it after writing the image. */
-  tmpDir: string;
+  /** Where the layer is staged: a fresh directory is made inside it (default: the OS temp dir), removed by `dispose()`. */
+  tmpDir?: string | undefined;
   /** Directory inside the image that receives the content. Default `/`. */
   prefix?: string;
   /** Modification time of every entry and the image's `created`: seconds or a Date. Default SOURCE_DATE_EPOCH, else 0. */
@@ -45,6 +48,10 @@ export interface ImageFromDirectoryOptions {
   compression?: CompressionOptions;
   /** Name for messages. Default `dir:<dir>`. */
   name?: string;
+  /** Byte progress of the layer build (phase `layer`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the build; imageFromDirectory then rejects with `ABORTED` and removes its temporary file. */
+  signal?: AbortSignal | undefined;
 }
 
 function epochDefault(): number {
@@ -52,7 +59,7 @@ function epochDefault(): number {
   return e && /^\d+$/.test(e) ? Number(e) : 0;
 }
 
-function fail(code: string, message: string): EnclavifyError {
+function fail(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 
@@ -95,13 +102,31 @@ async function* contentOf(file: string, listed: Stats): AsyncGenerator<Uint8Arra
  * `dir` is not a directory.
  *
  * ```ts
- * const image = await imageFromDirectory({ dir: 'examples/hello/app', prefix: '/app', tmpDir,
+ * await using image = await imageFromDirectory({ dir: 'examples/hello/app', prefix: '/app',
  *   config: { Entrypoint: ['/app/hello.sh'], WorkingDir: '/app' } });
  * await writeImage(image, 'oci:out/hello-native:latest');
  * ```
  */
-export async function imageFromDirectory(options: ImageFromDirectoryOptions): Promise<Image> {
+export async function imageFromDirectory(options: ImageFromDirectoryOptions): Promise<DirectoryImage> {
+  return coded(`imageFromDirectory ${options.dir}`, () => fromDirectory(options), options.signal);
+}
+
+/**
+ * An image built from a directory. Its layer is staged in a temporary directory: `dispose()` (or
+ * `await using`) removes it once the image (or a pipeline result made from it) is written; using
+ * the image's layers afterwards throws `DISPOSED`. Left undisposed, it is removed when the
+ * process exits.
+ */
+export interface DirectoryImage extends Image, AsyncDisposable {
+  /** Removes the staged layer (idempotent). */
+  dispose(): Promise<void>;
+  /** The same as `dispose()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function fromDirectory(options: ImageFromDirectoryOptions): Promise<DirectoryImage> {
   const o = options;
+  throwIfAborted(o.signal, `imageFromDirectory ${o.dir}`);
   const root = path.resolve(o.dir);
   const st = await stat(root).catch((e: NodeJS.ErrnoException) => {
     throw fail('NOT_FOUND', `imageFromDirectory: ${root}: ${e.code === 'ENOENT' ? 'no such directory' : e.message}`);
@@ -144,7 +169,14 @@ export async function imageFromDirectory(options: ImageFromDirectoryOptions): Pr
     else throw fail('UNSUPPORTED_FILE', `imageFromDirectory: ${f.disk} is a socket or device; only files, directories, symlinks and FIFOs are copied`);
   }
 
-  const layer = await buildLayer({ tar: tarStream(items) as Readable, tmpDir: o.tmpDir, name: `layer 0 of ${name}`, ...(o.compression ?? { compression: 'gzip' }) });
+  const scope = await TempScope.create(name, o.tmpDir);
+  let layer;
+  try {
+    layer = await buildLayer({ tar: tarStream(items) as Readable, tmpDir: scope.dir, name: `layer 0 of ${name}`, onProgress: o.onProgress, signal: o.signal, scope, ...(o.compression ?? { compression: 'gzip' }) });
+  } catch (e) {
+    await scope.dispose();
+    throw e;
+  }
   const platform = o.platform ?? hostPlatform();
   const created = new Date(mtime * 1000).toISOString();
   const config: ImageConfig = {
@@ -156,5 +188,7 @@ export async function imageFromDirectory(options: ImageFromDirectoryOptions): Pr
     rootfs: { type: 'layers', diff_ids: [] },
     history: [{ created, created_by: `enclavify imageFromDirectory ${path.basename(root)}` }],
   };
-  return assembleImage({ name, config, layers: [layer] });
+  const image = scopedImage(await assembleImage({ name, config, layers: [layer] }), scope);
+  const dispose = () => scope.dispose();
+  return { ...image, dispose, [Symbol.asyncDispose]: dispose };
 }

@@ -199,7 +199,7 @@ export function memoryLookup(entries: MemoryEntry[]): FileLookup & DirectoryLook
   };
   for (const e of entries) {
     const p = norm(e.path);
-    if (p === '') throw new Error('memoryLookup: an entry for the root directory is not allowed');
+    if (p === '') throw new EnclavifyError('FS_BAD_PATH', 'memoryLookup: an entry for the root directory is not allowed');
     const linkname = e.type === 'hardlink' && e.linkname !== undefined ? norm(e.linkname) : e.linkname;
     byPath.set(p, { ...e, path: p, ...(linkname !== undefined ? { linkname } : {}) });
     addChild(p);
@@ -224,11 +224,11 @@ export function memoryLookup(entries: MemoryEntry[]): FileLookup & DirectoryLook
         let e = byPath.get(norm(path));
         // Hard links name their target; a chain is bounded by the number of entries.
         for (let i = 0; e?.type === 'hardlink' && i <= byPath.size; i++) e = byPath.get(e.linkname ?? '');
-        if (!e) throw new Error(`memoryLookup: ${JSON.stringify(path)} does not exist`);
-        if (e.type !== 'file') throw new Error(`memoryLookup: ${JSON.stringify(path)} is a ${e.type}, not a regular file`);
+        if (!e) throw new EnclavifyError('FS_NOT_FOUND', `memoryLookup: ${JSON.stringify(path)} does not exist`);
+        if (e.type !== 'file') throw new EnclavifyError('FS_NOT_A_FILE', `memoryLookup: ${JSON.stringify(path)} is a ${e.type}, not a regular file`);
         if (e.content) out.set(path, e.content);
         else if (e.size === 0) out.set(path, new Uint8Array(0));
-        else throw new Error(`memoryLookup: no content was given for ${JSON.stringify(path)}`);
+        else throw new EnclavifyError('BAD_ARGUMENT', `memoryLookup: no content was given for ${JSON.stringify(path)}`);
       }
       return out;
     },

@@ -25,7 +25,7 @@
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, type FsEntry } from './entry.js';
 import { resolvePath, type DirectoryLookup, type FileLookup } from './lookup.js';
 import { readTar } from './tar-read.js';
@@ -81,7 +81,7 @@ export interface MergedEntry extends FsEntry {
 /** Called by {@link RootFs.streamFiles} once per distinct file content. */
 export type OnFile = (file: { paths: string[]; entry: MergedEntry }, content: Readable) => void | Promise<void>;
 
-function fail(code: string, message: string): EnclavifyError {
+function fail(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 
@@ -356,7 +356,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   /** Merges layers already scanned with {@link scanLayer} (`indexes[i]` belongs to `sources[i]`). */
   static fromIndexes(sources: readonly LayerSource[], indexes: readonly LayerIndex[]): RootFs {
-    if (sources.length !== indexes.length) throw new TypeError('RootFs.fromIndexes: one index per source is needed');
+    if (sources.length !== indexes.length) throw fail('BAD_ARGUMENT', 'RootFs.fromIndexes: one index per source is needed');
     return new RootFs(sources, indexes);
   }
 
@@ -432,7 +432,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
   /** The scan of layer `i`. */
   layerIndex(i: number): LayerIndex {
     const l = this.layers[i];
-    if (!l) throw new RangeError(`no layer ${i} (the image has ${this.layers.length})`);
+    if (!l) throw fail('BAD_LAYER_INDEX', `no layer ${i} (the image has ${this.layers.length})`);
     return l;
   }
 

@@ -9,7 +9,7 @@
  * global records), GNU long names/links and base-256 numbers.
  */
 import { Readable } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import { normalizePath, ROOT, type EntryType, type FsEntry } from './entry.js';
 
 /** One archive member: metadata and, for regular files, its content. */
@@ -66,7 +66,7 @@ class ByteSource {
       const v = r.value;
       if (typeof v === 'string') this.buf = Buffer.from(v, 'latin1');
       else if (v instanceof Uint8Array) this.buf = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-      else throw new TypeError('tar input yielded a chunk that is not bytes');
+      else throw err('BAD_ARGUMENT', 'tar input yielded a chunk that is not bytes');
     }
     return true;
   }
@@ -116,7 +116,7 @@ class ByteSource {
   }
 }
 
-function err(code: string, message: string): EnclavifyError {
+function err(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 

@@ -3,7 +3,7 @@
  * and contents always give the same archive, so a rebuilt layer has a stable diff_id.
  */
 import { Readable } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import { normalizePath, ROOT, type EntryType, type FsEntry } from './entry.js';
 
 /** One member to write: its metadata and, for regular files, exactly `entry.size` bytes. */
@@ -23,7 +23,7 @@ const MAX_OCTAL_11 = 0o77777777777; // 12-byte fields: 11 digits + NUL (size < 8
 /** PAX keys computed from FsEntry fields; the same keys in `entry.pax` are ignored. */
 const COMPUTED = new Set(['path', 'linkpath', 'size', 'uid', 'gid', 'uname', 'gname', 'mtime']);
 
-function bad(code: string, message: string): EnclavifyError {
+function bad(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 
@@ -78,7 +78,7 @@ function formatMtime(t: number): string {
 
 function ustarHeader(o: {
   name: Buffer; mode: number; uid: number; gid: number; size: number; mtime: number; flag: string;
-  linkname?: Buffer; uname?: Buffer; gname?: Buffer; devmajor?: number; devminor?: number;
+  linkname?: Buffer | undefined; uname?: Buffer | undefined; gname?: Buffer | undefined; devmajor?: number | undefined; devminor?: number | undefined;
 }): Buffer {
   const h = Buffer.alloc(BLOCK);
   o.name.copy(h, 0, 0, 100);

@@ -9,7 +9,7 @@ import type { ImageConfig, Manifest } from './types.js';
  * Assembles an image with OCI media types. `config.rootfs.diff_ids` is set from the layers; Docker
  * layer media types become their OCI twins (same bytes).
  */
-export async function assembleImage(opts: { name: string; config: ImageConfig; layers: readonly Layer[]; annotations?: Record<string, string> }): Promise<Image> {
+export async function assembleImage(opts: { name: string; config: ImageConfig; layers: readonly Layer[]; annotations?: Record<string, string> | undefined }): Promise<Image> {
   const layers = [...opts.layers];
   const config: ImageConfig = { ...opts.config, rootfs: { type: 'layers', diff_ids: await Promise.all(layers.map((l) => l.diffId())) } };
   const rawConfig = encodeJson(config);

@@ -24,7 +24,7 @@ export interface Layer {
   /** The uncompressed tar. */
   uncompressed(): Promise<Readable>;
   /** Annotations to put on the layer's descriptor. */
-  readonly annotations?: Record<string, string>;
+  readonly annotations?: Record<string, string> | undefined;
 }
 
 /** An image: a manifest, its config and its layers. */

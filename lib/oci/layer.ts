@@ -11,6 +11,8 @@ import { HashingStream, VerifyingStream } from './digest.js';
 import { shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
+import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener } from './progress.js';
+import { withSignal } from './abort.js';
 
 /** Opens a raw blob's bytes (unverified) and names it for errors. */
 export type BlobOpener = () => Promise<Readable>;
@@ -101,6 +103,12 @@ export function chain<T extends NodeJS.ReadWriteStream & Readable>(src: Readable
   return dst;
 }
 
+/** What owns a staged layer's file: reading the layer after its owner is disposed fails with `DISPOSED`. */
+export interface LayerScope {
+  /** Throws `DISPOSED` (naming `what`) once the owner is disposed. */
+  check(what: string): void;
+}
+
 /** A newly built layer held in a temporary file, with all digests computed while it was written. */
 export class FileLayer implements Layer {
   constructor(
@@ -110,29 +118,56 @@ export class FileLayer implements Layer {
     private readonly digests: { digest: string; size: number; diffId: string },
     readonly mediaType: string = ociLayerType(compression),
     readonly annotations?: Record<string, string>,
+    private readonly scope?: LayerScope,
   ) {}
   async digest(): Promise<string> { return this.digests.digest; }
   async size(): Promise<number> { return this.digests.size; }
   async diffId(): Promise<string> { return this.digests.diffId; }
-  async compressed(): Promise<Readable> { return createReadStream(this.file, { highWaterMark: 1 << 20 }); }
+  async compressed(): Promise<Readable> {
+    this.scope?.check(this.name);
+    return createReadStream(this.file, { highWaterMark: 1 << 20 });
+  }
   async uncompressed(): Promise<Readable> { return chain(await this.compressed(), decompressor(this.compression)); }
   /** Remove the backing file. */
   async dispose(): Promise<void> { await rm(this.file, { force: true }); }
 }
 
+/** Options of {@link buildLayer}. */
+export type BuildLayerOptions = {
+  /** The uncompressed tar. */
+  tar: Readable;
+  /** Where the layer's temporary file goes. */
+  tmpDir: string;
+  /** A name for messages. */
+  name: string;
+  annotations?: Record<string, string> | undefined;
+  /** Byte progress (phase `layer`, the compressed bytes written). */
+  onProgress?: ProgressListener | undefined;
+  /** Fields every progress event carries (e.g. the transform). */
+  progressEvent?: Partial<ProgressEvent> | undefined;
+  /** Cancels the build (the temporary file is removed). */
+  signal?: AbortSignal | undefined;
+  /** The owner of `tmpDir`: the layer refuses to be read once it is disposed. */
+  scope?: LayerScope | undefined;
+} & CompressionOptions;
+
 /**
  * Builds a layer from an uncompressed tar stream: compresses it into a temporary file under
  * `tmpDir`, computing diff_id, compressed digest and size in the same single pass.
  */
-export async function buildLayer(opts: { tar: Readable; tmpDir: string; name: string; annotations?: Record<string, string> } & CompressionOptions): Promise<FileLayer> {
+export async function buildLayer(opts: BuildLayerOptions): Promise<FileLayer> {
   const file = path.join(opts.tmpDir, `layer-${randomBytes(8).toString('hex')}.tmp`);
   const diff = new HashingStream();
   const comp = new HashingStream();
+  const progress = opts.onProgress && new ByteProgress(opts.onProgress, { phase: 'layer', message: `building ${opts.name}`, ...opts.progressEvent });
   try {
-    await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file));
+    progress?.start();
+    if (progress) await pipe(opts.tar, diff, compressor(opts), comp, progressTap(progress), createWriteStream(file), withSignal(opts.signal));
+    else await pipe(opts.tar, diff, compressor(opts), comp, createWriteStream(file), withSignal(opts.signal));
+    progress?.finish();
   } catch (e) {
     await rm(file, { force: true });
     throw e;
   }
-  return new FileLayer(file, opts.compression, opts.name, { digest: comp.digest!, size: comp.bytes, diffId: diff.digest! }, ociLayerType(opts.compression), opts.annotations);
+  return new FileLayer(file, opts.compression, opts.name, { digest: comp.digest!, size: comp.bytes, diffId: diff.digest! }, ociLayerType(opts.compression), opts.annotations, opts.scope);
 }

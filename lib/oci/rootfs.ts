@@ -1,21 +1,56 @@
 /** The merged root file system of an image's layers, with blob corruption named as such. */
 import { Writable } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
-import { RootFs } from '../fs/merged.js';
+import { RootFs, type LayerSource } from '../fs/merged.js';
 import type { Layer } from './image.js';
+import { chain } from './layer.js';
+import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, type ProgressPhase } from './progress.js';
+import { abortable, withSignal } from './abort.js';
+
+/** Options of {@link layersRootFs}. */
+export interface LayersRootFsOptions {
+  /** One byte-progress stream per layer while it is scanned (uncompressed bytes read). */
+  onProgress?: ProgressListener | undefined;
+  /** Phase of the scan events (default `scan`). */
+  phase?: ProgressPhase;
+  /** Fields every progress event carries (e.g. the transform). */
+  progressEvent?: Partial<ProgressEvent>;
+  /** Cancels the scan and every later read through the returned view. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The layers as sources of a {@link RootFs} (their streams destroyed when `signal` fires). */
+export function layerSources(layers: readonly Layer[], signal?: AbortSignal): LayerSource[] {
+  return layers.map((l) => ({ name: l.name, open: async () => abortable(await l.uncompressed(), signal) }));
+}
 
 /**
  * Scans layers into a {@link RootFs}. A corrupt compressed blob usually first shows up as a
  * decompression or tar error (gzip checks its CRC only at the end); when the scan fails, the
  * stored blobs are re-checked so that the error names the real cause, a digest mismatch.
  */
-export async function layersRootFs(layers: readonly Layer[]): Promise<RootFs> {
+export async function layersRootFs(layers: readonly Layer[], options: LayersRootFsOptions = {}): Promise<RootFs> {
+  const sources = layerSources(layers, options.signal);
+  const listener = options.onProgress;
   try {
-    return await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+    if (!listener) return await RootFs.scan(sources);
+    // Progress only for the scan: later reads of a few files through the same sources are quiet.
+    const counted = sources.map((s, i): LayerSource => ({
+      name: s.name,
+      open: async () => {
+        const p = new ByteProgress(listener, { phase: options.phase ?? 'scan', message: `scanning ${s.name}`, ...options.progressEvent, layer: i }).start();
+        const tap = progressTap(p);
+        tap.once('end', () => p.finish());
+        return chain(await s.open(), tap);
+      },
+    }));
+    const scanned = await RootFs.scan(counted);
+    return RootFs.fromIndexes(sources, scanned.layers);
   } catch (e) {
+    if (options.signal?.aborted) throw e;
     for (const l of layers) {
       try {
-        await pipe(await l.compressed(), new Writable({ write: (_c, _e, cb) => cb() }));
+        await pipe(await l.compressed(), new Writable({ write: (_c, _e, cb) => cb() }), withSignal(options.signal));
       } catch (digestError) {
         throw digestError;
       }

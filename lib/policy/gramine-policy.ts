@@ -10,6 +10,7 @@
  */
 import { toHex } from './hex.js';
 import { formatProblems, validateGramineAttestationPolicy } from './validate.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** DCAP TCB statuses (EPID statuses map onto these; see docs/policy.md). Revoked is never accepted. */
 export type TcbStatus =
@@ -82,13 +83,13 @@ export interface GramineAttestationPolicyOptions {
 export function gramineAttestationPolicy(options: GramineAttestationPolicyOptions): GramineAttestationPolicy {
   const o = options;
   const type = o.attestationType ?? 'dcap';
-  if (type !== 'dcap' && type !== 'epid') throw new Error(`attestationType ${JSON.stringify(type)}: expected "dcap" or "epid"`);
+  if (type !== 'dcap' && type !== 'epid') throw new EnclavifyError('BAD_POLICY', `attestationType ${JSON.stringify(type)}: expected "dcap" or "epid"`);
   const mrenclave = [...new Set((o.mrenclaves ?? []).map((m, i) => toHex(m, 32, `mrenclaves[${i}]`)))];
-  if (mrenclave.length === 0 && !o.signer) throw new Error('mrenclaves/signer: give at least one MRENCLAVE or a signer');
+  if (mrenclave.length === 0 && !o.signer) throw new EnclavifyError('BAD_POLICY', 'mrenclaves/signer: give at least one MRENCLAVE or a signer');
 
   const statuses: TcbStatus[] = o.allowTcbVulnerabilities ? [...ALL_TCB_STATUSES] : [...new Set(o.allowedTcbStatuses ?? ['UpToDate' as const])];
   for (const s of statuses) {
-    if (!ALL_TCB_STATUSES.includes(s)) throw new Error(`allowedTcbStatuses: unknown or unacceptable status ${JSON.stringify(s)}`);
+    if (!ALL_TCB_STATUSES.includes(s)) throw new EnclavifyError('BAD_POLICY', `allowedTcbStatuses: unknown or unacceptable status ${JSON.stringify(s)}`);
   }
   const signer = o.signer && {
     mrsigner: toHex(o.signer.mrsigner, 32, 'signer.mrsigner'),
@@ -113,7 +114,7 @@ export function gramineAttestationPolicy(options: GramineAttestationPolicyOption
   }
 
   const problems = validateGramineAttestationPolicy(policy);
-  if (problems.length) throw new Error(`Gramine attestation policy: invalid:\n${formatProblems(problems, '(policy)')}`);
+  if (problems.length) throw new EnclavifyError('BAD_POLICY', `Gramine attestation policy: invalid:\n${formatProblems(problems, '(policy)')}`);
   return policy;
 }
 
@@ -130,9 +131,9 @@ export function gramineAttestationPolicyToJson(policy: GramineAttestationPolicy)
  */
 export function raTlsVerifierEnv(policy: GramineAttestationPolicy): Record<string, string> {
   const a = policy.attestation;
-  if (a.type !== 'dcap') throw new Error('raTlsVerifierEnv: only DCAP policies map onto the RA_TLS_* variables');
+  if (a.type !== 'dcap') throw new EnclavifyError('BAD_POLICY', 'raTlsVerifierEnv: only DCAP policies map onto the RA_TLS_* variables');
   if ((a.mrenclave?.length ?? 0) > 1) {
-    throw new Error('raTlsVerifierEnv: the stock verifier accepts one MRENCLAVE; this policy lists several');
+    throw new EnclavifyError('BAD_POLICY', 'raTlsVerifierEnv: the stock verifier accepts one MRENCLAVE; this policy lists several');
   }
   const allowed = new Set(a.allowedTcbStatuses);
   const outdated = allowed.has('OutOfDate') || allowed.has('OutOfDateConfigurationNeeded');
@@ -146,7 +147,8 @@ export function raTlsVerifierEnv(policy: GramineAttestationPolicy): Record<strin
   if (outdated) implied.add('OutOfDate');
   if (outdated && hwConfig) implied.add('OutOfDateConfigurationNeeded');
   if (implied.size !== allowed.size || [...implied].some((s) => !allowed.has(s))) {
-    throw new Error(
+    throw new EnclavifyError(
+      'BAD_POLICY',
       `raTlsVerifierEnv: the stock verifier's flags would accept ${[...implied].join(', ')}; the policy accepts ${[...allowed].join(', ')}`,
     );
   }
@@ -164,27 +166,27 @@ export function raTlsVerifierEnv(policy: GramineAttestationPolicy): Record<strin
 }
 
 function u16(n: number, what: string): number {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new Error(`${what}: expected an integer 0..65535`);
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new EnclavifyError('BAD_POLICY', `${what}: expected an integer 0..65535`);
   return n;
 }
 
 function releasedKeys(keys: (string | GramineReleasedKey)[]): GramineReleasedKey[] {
-  if (!Array.isArray(keys)) throw new Error('keys: expected a list of key names');
+  if (!Array.isArray(keys)) throw new EnclavifyError('BAD_POLICY', 'keys: expected a list of key names');
   const seen = new Map<string, number>();
   return keys.map((k, i) => {
     const entry = typeof k === 'string' ? { name: k } : k;
-    if (typeof entry !== 'object' || entry === null) throw new Error(`keys[${i}]: expected a key name`);
+    if (typeof entry !== 'object' || entry === null) throw new EnclavifyError('BAD_POLICY', `keys[${i}]: expected a key name`);
     const extra = Object.keys(entry).filter((f) => f !== 'name' && f !== 'mounts');
     if (extra.length) {
       // Do not echo the values: a caller may have put the key itself there.
-      throw new Error(`keys[${i}]: only "name" and "mounts" are allowed (got ${extra.map((f) => JSON.stringify(f)).join(', ')}); key values never go into the policy`);
+      throw new EnclavifyError('BAD_POLICY', `keys[${i}]: only "name" and "mounts" are allowed (got ${extra.map((f) => JSON.stringify(f)).join(', ')}); key values never go into the policy`);
     }
-    if (typeof entry.name !== 'string') throw new Error(`keys[${i}]: name must be a string`);
+    if (typeof entry.name !== 'string') throw new EnclavifyError('BAD_POLICY', `keys[${i}]: name must be a string`);
     if (/^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{64})$/.test(entry.name)) {
-      throw new Error(`keys[${i}]: the name looks like a hex key; give the key's name, key values never go into the policy`);
+      throw new EnclavifyError('BAD_POLICY', `keys[${i}]: the name looks like a hex key; give the key's name, key values never go into the policy`);
     }
     const first = seen.get(entry.name);
-    if (first !== undefined) throw new Error(`keys[${i}]: duplicate key name (same as keys[${first}])`);
+    if (first !== undefined) throw new EnclavifyError('BAD_POLICY', `keys[${i}]: duplicate key name (same as keys[${first}])`);
     seen.set(entry.name, i);
     const out: GramineReleasedKey = { name: entry.name };
     if (entry.mounts !== undefined) out.mounts = [...entry.mounts];

@@ -10,6 +10,7 @@
 import { LineCounter, parseDocument } from 'yaml';
 import type { SconeInjectionFile, SconeSecret } from './scone-types.js';
 import { formatProblems, validateSconeDefinition } from './validate.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** A policy fragment and where it came from (a file name, used in error messages). */
 export interface PolicyFragment {
@@ -25,7 +26,7 @@ export interface PolicyFragment {
 function fragmentValue(f: PolicyFragment, option: string): unknown {
   const where = `${option} ${f.source}`;
   if ((f.text === undefined) === (f.value === undefined)) {
-    throw new Error(`${where}: give exactly one of text and value`);
+    throw new EnclavifyError('BAD_POLICY', `${where}: give exactly one of text and value`);
   }
   if (f.text === undefined) return f.value;
   // prettyErrors off: the pretty form quotes source lines, which may hold secret values.
@@ -34,7 +35,7 @@ function fragmentValue(f: PolicyFragment, option: string): unknown {
   if (doc.errors.length) {
     const e = doc.errors[0];
     const pos = lineCounter.linePos(e.pos[0]);
-    throw new Error(`${where}: invalid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''} (${e.code})`);
+    throw new EnclavifyError('BAD_POLICY', `${where}: invalid YAML${pos ? ` at line ${pos.line}, column ${pos.col}` : ''} (${e.code})`);
   }
   return doc.toJS();
 }
@@ -52,7 +53,7 @@ function fragmentList(f: PolicyFragment, option: string, key: string): unknown[]
       if (Array.isArray(inner)) return inner;
     }
   }
-  throw new Error(`${option} ${f.source}: expected a list, or a mapping with the single key "${key}" holding a list`);
+  throw new EnclavifyError('BAD_POLICY', `${option} ${f.source}: expected a list, or a mapping with the single key "${key}" holding a list`);
 }
 
 /** The secrets of a `--secrets` fragment, each checked against the session schema's `secret`. */
@@ -61,7 +62,7 @@ export function secretsFromFragment(f: PolicyFragment): SconeSecret[] {
   list.forEach((entry, i) => {
     const problems = validateSconeDefinition('secret', entry);
     if (problems.length) {
-      throw new Error(`--secrets ${f.source}: secret #${i + 1} is invalid:\n${formatProblems(problems, '(secret)')}`);
+      throw new EnclavifyError('BAD_POLICY', `--secrets ${f.source}: secret #${i + 1} is invalid:\n${formatProblems(problems, '(secret)')}`);
     }
   });
   return list as SconeSecret[];
@@ -73,7 +74,8 @@ export function injectionFilesFromFragment(f: PolicyFragment): SconeInjectionFil
   list.forEach((entry, i) => {
     const problems = validateSconeDefinition('injectionFile', entry);
     if (problems.length) {
-      throw new Error(
+      throw new EnclavifyError(
+        'BAD_POLICY',
         `--injectedfiles ${f.source}: injected file #${i + 1} is invalid (expected an absolute path, or {path, content, permission}):\n${formatProblems(problems, '(file)')}`,
       );
     }

@@ -23,14 +23,15 @@ import type {
 } from './scone-types.js';
 import { parseVolumeSpec, volumeEntries, type VolumeSpec } from './scone-volumes.js';
 import { formatProblems, validateSconeSession } from './validate.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** The part of an OCI image config (`config` object) the session is filled from. */
 export interface OciConfigSubset {
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
+  Entrypoint?: string[] | null | undefined;
+  Cmd?: string[] | null | undefined;
   /** `KEY=VALUE` entries. */
-  Env?: string[] | null;
-  WorkingDir?: string;
+  Env?: string[] | null | undefined;
+  WorkingDir?: string | undefined;
 }
 
 /** The main file-system protection file of the service. */
@@ -51,45 +52,45 @@ export interface SconeSessionOptions {
   /** Session name inside the namespace; the full name is `NAMESPACE/NAME`. [--name] */
   name: string;
   /** Service name; `SCONE_CONFIG_ID` is `NAMESPACE/NAME/SERVICE`. Default `service`. [--service-name] */
-  serviceName?: string;
+  serviceName?: string | undefined;
   /** Name of the session's image entry. Default `<serviceName>_image`, as sconify names it. */
-  imageName?: string;
+  imageName?: string | undefined;
   /** Session language version. Default `0.3.10`. */
-  version?: string;
+  version?: string | undefined;
   /** Hash of the session this one replaces (updates only). */
-  predecessor?: string;
+  predecessor?: string | undefined;
   /** Default: read and update by CREATOR only. */
-  accessPolicy?: SconeAccessPolicy;
+  accessPolicy?: SconeAccessPolicy | undefined;
   /** MRENCLAVEs allowed to attest (hex or raw 32 bytes). Required unless attestationMode is `none`. */
   mrenclaves: (string | Uint8Array)[];
   /** The native image's config: Entrypoint, Cmd, Env, WorkingDir. */
-  config?: OciConfigSubset;
+  config?: OciConfigSubset | undefined;
   /** Command override: a string in CAS syntax (split at whitespace, quotes group) or a list. [--command] */
-  command?: string | string[];
+  command?: string | string[] | undefined;
   /** Extra environment, `KEY=VALUE`, applied last. [--env] */
-  env?: string[];
+  env?: string[] | undefined;
   /** Do not copy the image's Env into the policy (sconify's env-copy --disable switch). */
-  disableCopyEnv?: boolean;
+  disableCopyEnv?: boolean | undefined;
   /** `SCONE_MODE` put into the environment; default `hw`; `null` leaves it out. */
-  sconeMode?: 'hw' | 'sim' | 'auto' | null;
+  sconeMode?: 'hw' | 'sim' | 'auto' | null | undefined;
   /** Working directory override; default the image's WorkingDir, else `/`. */
-  pwd?: string;
+  pwd?: string | undefined;
   /** Main FSPF path, key and tag. */
-  fspf?: SconeFspf;
+  fspf?: SconeFspf | undefined;
   /** Encrypted volumes, `NAME:PATH[:FROM_SESSION][:TO_SESSION...]` or parsed. [--volume] */
-  volumes?: (string | VolumeSpec)[];
+  volumes?: (string | VolumeSpec)[] | undefined;
   /** Secret fragments, merged in order. [--secrets] */
-  secrets?: PolicyFragment[];
+  secrets?: PolicyFragment[] | undefined;
   /** Injected-file fragments, merged in order into the image. [--injectedfiles] */
-  injectedFiles?: PolicyFragment[];
+  injectedFiles?: PolicyFragment[] | undefined;
   /** Tolerate debug enclaves (insecure). [--allow-debug-mode] */
-  allowDebugMode?: boolean;
+  allowDebugMode?: boolean | undefined;
   /** Tolerate platforms with known vulnerabilities (insecure). [--allow-tcb-vulnerabilities] */
-  allowTcbVulnerabilities?: boolean;
+  allowTcbVulnerabilities?: boolean | undefined;
   /** Advisories to ignore; `*` only with allowDebugMode. Default `*` when both tolerations are on. */
-  ignoreAdvisories?: '*' | string[];
+  ignoreAdvisories?: '*' | string[] | undefined;
   /** `security.attestation.mode`; `none` disables attestation (insecure). Default: CAS's (`hardware`). */
-  attestationMode?: 'hardware' | 'none';
+  attestationMode?: 'hardware' | 'none' | undefined;
 }
 
 /** Language version enclavify writes by default. */
@@ -127,11 +128,11 @@ export function sconeSession(options: SconeSessionOptions): SconeSession {
   const imageName = o.imageName ?? `${serviceName}_image`;
   checkName(imageName, 'imageName', NAME);
   const version = o.version ?? DEFAULT_SESSION_VERSION;
-  if (!/^0\.3(?:\.[0-9]+)?$/.test(version)) throw new Error(`version ${JSON.stringify(version)}: expected "0.3" or "0.3.N"`);
+  if (!/^0\.3(?:\.[0-9]+)?$/.test(version)) throw new EnclavifyError('BAD_POLICY', `version ${JSON.stringify(version)}: expected "0.3" or "0.3.N"`);
 
   const mrenclaves = [...new Set((o.mrenclaves ?? []).map((m, i) => toHex(m, 32, `mrenclaves[${i}]`)))];
   if (mrenclaves.length === 0 && o.attestationMode !== 'none') {
-    throw new Error('mrenclaves: at least one MRENCLAVE is required (or attestationMode "none")');
+    throw new EnclavifyError('BAD_POLICY', 'mrenclaves: at least one MRENCLAVE is required (or attestationMode "none")');
   }
 
   const config = o.config ?? {};
@@ -141,7 +142,7 @@ export function sconeSession(options: SconeSessionOptions): SconeSession {
   service.environment = environmentFor(o, config);
   service.pwd = pwdFor(o.pwd, config.WorkingDir);
   if (o.fspf) {
-    if (!o.fspf.path?.startsWith('/')) throw new Error('fspf.path: must be an absolute path');
+    if (!o.fspf.path?.startsWith('/')) throw new EnclavifyError('BAD_POLICY', 'fspf.path: must be an absolute path');
     service.fspf_path = o.fspf.path;
     service.fspf_key = toHex(o.fspf.key, 32, 'fspf.key');
     service.fspf_tag = toHex(o.fspf.tag, 16, 'fspf.tag');
@@ -179,7 +180,7 @@ export function sconeSession(options: SconeSessionOptions): SconeSession {
  * A namespace session (`--create-namespace`): only a name and an access policy; by default the
  * creator may read and update it and create sessions in it.
  */
-export function sconeNamespaceSession(options: { namespace: string; version?: string; accessPolicy?: SconeAccessPolicy }): SconeSession {
+export function sconeNamespaceSession(options: { namespace: string; version?: string | undefined; accessPolicy?: SconeAccessPolicy | undefined }): SconeSession {
   checkPath(options.namespace, 'namespace');
   const session: SconeSession = {
     name: options.namespace,
@@ -224,17 +225,17 @@ function readsBackAsString(text: string): boolean {
 
 function assertValid(session: SconeSession): void {
   const problems = validateSconeSession(session);
-  if (problems.length) throw new Error(`SCONE session ${session.name}: invalid:\n${formatProblems(problems, '(session)')}`);
+  if (problems.length) throw new EnclavifyError('BAD_POLICY', `SCONE session ${session.name}: invalid:\n${formatProblems(problems, '(session)')}`);
 }
 
 function checkName(value: string, what: string, re: RegExp): void {
   if (typeof value !== 'string' || !re.test(value)) {
-    throw new Error(`${what} ${JSON.stringify(value)}: must be 1-128 of A-Z a-z 0-9 _ . ~ - (not "." or "..")`);
+    throw new EnclavifyError('BAD_POLICY', `${what} ${JSON.stringify(value)}: must be 1-128 of A-Z a-z 0-9 _ . ~ - (not "." or "..")`);
   }
 }
 
 function checkPath(value: string, what: string): void {
-  if (typeof value !== 'string' || value === '') throw new Error(`${what}: required`);
+  if (typeof value !== 'string' || value === '') throw new EnclavifyError('BAD_POLICY', `${what}: required`);
   for (const seg of value.split('/')) checkName(seg, `${what} segment`, SEGMENT);
 }
 
@@ -242,18 +243,18 @@ function checkPath(value: string, what: string): void {
 function commandFor(override: string | string[] | undefined, config: OciConfigSubset): string | string[] {
   if (override !== undefined) {
     if (typeof override === 'string') {
-      if (!override.trim()) throw new Error('--command: must not be empty');
-      if (override.includes('\0')) throw new Error('--command: contains a NUL byte');
+      if (!override.trim()) throw new EnclavifyError('BAD_POLICY', '--command: must not be empty');
+      if (override.includes('\0')) throw new EnclavifyError('BAD_POLICY', '--command: contains a NUL byte');
       return override;
     }
     if (!Array.isArray(override) || override.length === 0 || override.some((a) => typeof a !== 'string' || a.includes('\0'))) {
-      throw new Error('--command: expected a non-empty list of strings without NUL bytes');
+      throw new EnclavifyError('BAD_POLICY', '--command: expected a non-empty list of strings without NUL bytes');
     }
     return [...override];
   }
   const args = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
-  if (args.length === 0) throw new Error('command: the image config has neither Entrypoint nor Cmd; pass --command');
-  if (args.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new Error('config Entrypoint/Cmd: arguments must be strings without NUL bytes');
+  if (args.length === 0) throw new EnclavifyError('BAD_POLICY', 'command: the image config has neither Entrypoint nor Cmd; pass --command');
+  if (args.some((a) => typeof a !== 'string' || a.includes('\0'))) throw new EnclavifyError('BAD_POLICY', 'config Entrypoint/Cmd: arguments must be strings without NUL bytes');
   // CAS splits a string command at whitespace; arguments with whitespace or quotes keep their
   // exact value only in the list form.
   return args.every((a) => PLAIN_ARG.test(a)) ? args.join(' ') : args;
@@ -261,11 +262,11 @@ function commandFor(override: string | string[] | undefined, config: OciConfigSu
 
 function parseEnvEntry(entry: string, where: string): [string, string] {
   const eq = typeof entry === 'string' ? entry.indexOf('=') : -1;
-  if (eq <= 0) throw new Error(`${where}: expected KEY=VALUE`);
+  if (eq <= 0) throw new EnclavifyError('BAD_POLICY', `${where}: expected KEY=VALUE`);
   const key = entry.slice(0, eq);
   const value = entry.slice(eq + 1);
-  if (!ENV_KEY.test(key)) throw new Error(`${where}: invalid variable name ${JSON.stringify(key)}`);
-  if (value.includes('\0')) throw new Error(`${where} (${key}): value contains a NUL byte`);
+  if (!ENV_KEY.test(key)) throw new EnclavifyError('BAD_POLICY', `${where}: invalid variable name ${JSON.stringify(key)}`);
+  if (value.includes('\0')) throw new EnclavifyError('BAD_POLICY', `${where} (${key}): value contains a NUL byte`);
   return [key, value];
 }
 
@@ -291,7 +292,7 @@ function environmentFor(o: SconeSessionOptions, config: OciConfigSubset): Record
 function pwdFor(override: string | undefined, workingDir: string | undefined): string {
   const pwd = override ?? (workingDir || '/');
   if (!pwd.startsWith('/') || pwd.includes('\0')) {
-    throw new Error(`${override !== undefined ? 'pwd' : 'config WorkingDir'} ${JSON.stringify(pwd)}: must be an absolute path`);
+    throw new EnclavifyError('BAD_POLICY', `${override !== undefined ? 'pwd' : 'config WorkingDir'} ${JSON.stringify(pwd)}: must be an absolute path`);
   }
   return pwd;
 }
@@ -307,7 +308,7 @@ function mergeSecrets(fragments: PolicyFragment[]): SconeSecret[] {
     for (const s of secretsFromFragment(f)) {
       const first = from.get(s.name);
       if (first !== undefined) {
-        throw new Error(`--secrets ${f.source}: duplicate secret name ${JSON.stringify(s.name)} (first in ${first})`);
+        throw new EnclavifyError('BAD_POLICY', `--secrets ${f.source}: duplicate secret name ${JSON.stringify(s.name)} (first in ${first})`);
       }
       from.set(s.name, f.source);
       out.push(structuredClone(s));
@@ -324,7 +325,7 @@ function mergeInjectionFiles(fragments: PolicyFragment[]): SconeInjectionFile[] 
       const path = typeof file === 'string' ? file : file.path;
       const first = from.get(path);
       if (first !== undefined) {
-        throw new Error(`--injectedfiles ${f.source}: duplicate injected file ${JSON.stringify(path)} (first in ${first})`);
+        throw new EnclavifyError('BAD_POLICY', `--injectedfiles ${f.source}: duplicate injected file ${JSON.stringify(path)} (first in ${first})`);
       }
       from.set(path, f.source);
       out.push(structuredClone(file));
@@ -339,7 +340,7 @@ function checkPlaceholders(service: SconeService, files: SconeInjectionFile[], s
   const known = (n: string) => names.has(n) || (n.includes('.') && names.has(n.slice(0, n.lastIndexOf('.'))));
   const check = (text: string, where: string) => {
     for (const m of text.matchAll(PLACEHOLDER)) {
-      if (!known(m[1])) throw new Error(`${where}: placeholder names secret ${JSON.stringify(m[1])}, which no --secrets file defines`);
+      if (!known(m[1])) throw new EnclavifyError('BAD_POLICY', `${where}: placeholder names secret ${JSON.stringify(m[1])}, which no --secrets file defines`);
     }
   };
   for (const a of Array.isArray(service.command) ? service.command : [service.command ?? '']) check(a, 'command');
@@ -353,7 +354,7 @@ function attestationSecurity(o: SconeSessionOptions): SconeAttestationSecurity |
   if (o.allowTcbVulnerabilities) tolerate.push(...TCB_TOLERATIONS);
   const ignore = o.ignoreAdvisories ?? (o.allowDebugMode && o.allowTcbVulnerabilities ? '*' : undefined);
   if (ignore === '*' && !o.allowDebugMode) {
-    throw new Error('ignoreAdvisories "*": CAS accepts the wildcard only in debug mode; list the advisories (INTEL-SA-NNNNN) instead');
+    throw new EnclavifyError('BAD_POLICY', 'ignoreAdvisories "*": CAS accepts the wildcard only in debug mode; list the advisories (INTEL-SA-NNNNN) instead');
   }
   const a: SconeAttestationSecurity = {};
   if (o.attestationMode) a.mode = o.attestationMode;

@@ -7,6 +7,7 @@
  * two sessions).
  */
 import type { SconeImageVolume, SconeVolume } from './scone-types.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** A parsed `--volume` spec. */
 export interface VolumeSpec {
@@ -30,7 +31,7 @@ const SESSION_REF = /^(?:\.{1,2}\/)*[A-Za-z0-9_.~-]{1,128}(?:\/[A-Za-z0-9_.~-]{1
  */
 export function parseVolumeSpec(spec: string): VolumeSpec {
   const bad = (why: string): never => {
-    throw new Error(`--volume ${JSON.stringify(spec)}: ${why} (expected NAME:PATH[:FROM_SESSION][:TO_SESSION...])`);
+    throw new EnclavifyError('BAD_POLICY', `--volume ${JSON.stringify(spec)}: ${why} (expected NAME:PATH[:FROM_SESSION][:TO_SESSION...])`);
   };
   if (typeof spec !== 'string') bad('not a string');
   const [name = '', path = '', from = '', ...to] = spec.split(':');
@@ -61,11 +62,11 @@ export function volumeEntries(specs: VolumeSpec[]): { volumes: SconeVolume[]; im
   const byName = new Set<string>();
   const paths: string[] = [];
   for (const v of specs) {
-    if (byName.has(v.name)) throw new Error(`--volume: duplicate volume name ${JSON.stringify(v.name)}`);
+    if (byName.has(v.name)) throw new EnclavifyError('BAD_POLICY', `--volume: duplicate volume name ${JSON.stringify(v.name)}`);
     byName.add(v.name);
     for (const p of paths) {
       if (p === v.path || v.path.startsWith(p + '/') || p.startsWith(v.path + '/')) {
-        throw new Error(`--volume: mount path ${JSON.stringify(v.path)} overlaps ${JSON.stringify(p)}`);
+        throw new EnclavifyError('BAD_POLICY', `--volume: mount path ${JSON.stringify(v.path)} overlaps ${JSON.stringify(p)}`);
       }
     }
     paths.push(v.path);

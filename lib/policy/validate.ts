@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** Where the schemas live: `<package>/schemas/`, the same relative place from `lib/policy` and `dist/policy`. */
 export const schemaDir = new URL('../../schemas/', import.meta.url);
@@ -42,7 +43,7 @@ function validator(which: keyof typeof schemaFiles, fragment = ''): ValidateFunc
   }
   const ref = `${inst.id}#${fragment}`;
   const v = inst.ajv.getSchema(ref);
-  if (!v) throw new Error(`schema ${schemaFiles[which]} has no ${fragment || 'root'}`);
+  if (!v) throw new EnclavifyError('INTERNAL', `schema ${schemaFiles[which]} has no ${fragment || 'root'}`);
   return v;
 }
 

@@ -4,7 +4,7 @@
  * the entrypoint's startup files (which load before keys exist and so must not be encrypted).
  * The result feeds encryptFS (what to encrypt), runtimes (trusted files, mounts) and policies.
  */
-import { EnclavifyError } from '../oci/errors.js';
+import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import type { ImageConfig } from '../oci/types.js';
 import { baseName } from '../fs/entry.js';
 import type { LayerIndex, RootFs } from '../fs/merged.js';
@@ -101,7 +101,7 @@ export interface ClassifyResult {
   report: ClassificationReport;
 }
 
-function fail(code: string, message: string): EnclavifyError {
+function fail(code: ErrorCode, message: string): EnclavifyError {
   return new EnclavifyError(code, message);
 }
 
@@ -199,7 +199,7 @@ function buildRules(fs: RootFs, rules: ClassifyRules, warnings: string[]): Rule[
     if (r.region !== undefined && prev.region !== undefined && r.region !== prev.region) {
       throw fail('RULE_CONFLICT', `${r.path} is given two key names (${prev.region}, ${r.region})`);
     }
-    prev.region ??= r.region;
+    if (r.region !== undefined) prev.region ??= r.region;
     warnings.push(`${r.source} repeats ${prev.source}; counted once`);
   }
   const user = [...byKey.values()];
@@ -527,38 +527,3 @@ function regionOf(c: Classification, f: ClassifiedFile): string {
   return best;
 }
 
-const num = (n: number) => n.toLocaleString('en-US');
-
-/** The classification report as text for the CLI (stderr). */
-export function formatClassificationReport(r: ClassificationReport): string {
-  const out: string[] = [];
-  out.push('File protection (the longest matching rule decides):');
-  for (const cls of ['encrypted', 'authenticated', 'plain'] as const) {
-    const t = r.totals[cls];
-    out.push(`  ${cls.padEnd(14)}${String(t.files).padStart(7)} file${t.files === 1 ? ' ' : 's'}${num(t.bytes).padStart(16)} bytes`);
-  }
-  if (r.regions.length) {
-    out.push('Encrypted regions (one key each):');
-    for (const g of r.regions) out.push(`  ${g.path.padEnd(30)} key ${g.name.padEnd(16)} ${g.files} file${g.files === 1 ? '' : 's'}, ${num(g.bytes)} bytes`);
-  }
-  if (r.hostPaths.length) out.push(`Host paths (plain, mounted from the host): ${r.hostPaths.join(', ')}`);
-  out.push('Rules:');
-  for (const rule of r.rules) {
-    out.push(`  ${(rule.path + (rule.fileOnly ? '' : rule.path === '/' ? '' : '/')).padEnd(30)} ${rule.class.padEnd(14)} ${rule.source}${rule.region ? ` (key ${rule.region})` : ''}`);
-  }
-  if (r.startup) {
-    const s = r.startup;
-    out.push(`Startup files of ${s.command.join(' ')} (authenticated: loaded before keys exist):`);
-    for (const sc of s.scripts) out.push(`  script       ${sc.script} (#!${sc.line}) -> ${sc.interpreter}`);
-    for (const x of s.executables) out.push(`  executable   ${x}`);
-    if (s.interpreter) out.push(`  interpreter  ${s.interpreter}`);
-    if (s.libraries.length === 0 && !s.interpreter) out.push('  libraries    none (static executable)');
-    for (const l of s.libraries) out.push(`  library      ${l.path} (${l.soname})`);
-    for (const m of s.missing) out.push(`  missing      ${m.soname} (needed by ${m.neededBy.join(', ')})`);
-  } else out.push('Startup files: none found');
-  if (r.warnings.length) {
-    out.push('Warnings:');
-    for (const w of r.warnings) out.push(`  ${w}`);
-  }
-  return out.join('\n');
-}

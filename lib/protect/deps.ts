@@ -19,6 +19,7 @@ import {
   type FileLookup,
   type ResolvedPath,
 } from '../fs/lookup.js';
+import { EnclavifyError } from '../oci/errors.js';
 
 /** The PATH a container runtime uses when the image's Env has none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -112,13 +113,13 @@ export interface StartupFiles {
 /** Options for {@link findStartupFiles}. */
 export interface FindStartupFilesOptions {
   /** The merged root file system; with {@link DirectoryLookup} too, `include` globs in ld.so.conf are expanded. */
-  lookup: FileLookup & Partial<DirectoryLookup>;
+  lookup: FileLookup & { readdir?: DirectoryLookup['readdir'] | undefined };
   /** argv[0] from Entrypoint + Cmd: an absolute path, a path relative to `workingDir`, or a bare name looked up in PATH. */
   command: string;
   /** The image config's Env (`KEY=value` strings) or a map; PATH, LD_LIBRARY_PATH and LD_PRELOAD are used. */
-  env?: string[] | Record<string, string>;
+  env?: string[] | Record<string, string> | undefined;
   /** The image config's WorkingDir; default `/`. */
-  workingDir?: string;
+  workingDir?: string | undefined;
   /** Upper bound on ELF objects examined per process (default 4096). */
   maxObjects?: number;
 }
@@ -263,7 +264,7 @@ export async function findStartupFiles(options: FindStartupFilesOptions): Promis
 }
 
 class StartupSearch {
-  private readonly lookup: FileLookup & Partial<DirectoryLookup>;
+  private readonly lookup: FindStartupFilesOptions['lookup'];
   private readonly env: Map<string, string>;
   private readonly cwd: string;
   private readonly maxObjects: number;
@@ -303,7 +304,7 @@ class StartupSearch {
 
   async run(): Promise<StartupFiles> {
     const { command } = this.options;
-    if (!command) throw new Error('findStartupFiles: no command (Entrypoint and Cmd are empty)');
+    if (!command) throw new EnclavifyError('STARTUP_NO_COMMAND', 'findStartupFiles: no command (Entrypoint and Cmd are empty)');
     const path = this.env.get('PATH') ?? DEFAULT_PATH;
     const program = this.findCommand(command, path, 'program');
     this.result.program = program.path;
@@ -370,10 +371,10 @@ class StartupSearch {
       try {
         r = resolvePath(this.lookup, name, { cwd: this.cwd });
       } catch (err) {
-        throw new Error(`${what} ${JSON.stringify(name)} cannot be resolved in the image: ${(err as Error).message}`);
+        throw new EnclavifyError(err instanceof EnclavifyError ? err.code : 'STARTUP_NOT_FOUND', `${what} ${JSON.stringify(name)} cannot be resolved in the image: ${(err as Error).message}`, { cause: err });
       }
-      if (!r.entry) throw new Error(`${what} ${JSON.stringify(name)} not found in the image (resolved to /${r.path})`);
-      if (!StartupSearch.isRegular(r.entry)) throw new Error(`${what} ${JSON.stringify(name)} is a ${r.entry.type} in the image (/${r.path}), not a file`);
+      if (!r.entry) throw new EnclavifyError('STARTUP_NOT_FOUND', `${what} ${JSON.stringify(name)} not found in the image (resolved to /${r.path})`);
+      if (!StartupSearch.isRegular(r.entry)) throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `${what} ${JSON.stringify(name)} is a ${r.entry.type} in the image (/${r.path}), not a file`);
       if ((r.entry.mode & 0o111) === 0) this.note(`${what} /${r.path} has no execute permission (mode ${r.entry.mode.toString(8)})`);
       return r;
     }
@@ -397,7 +398,7 @@ class StartupSearch {
       return { ...r, aliases: r.aliases.includes(opened) || opened === r.path ? r.aliases : [opened, ...r.aliases] };
     }
     const also = skipped.length ? `; not executable: ${skipped.join(', ')}` : '';
-    throw new Error(`${what} ${JSON.stringify(name)} not found in the image: searched PATH ${pathVar}${also}`);
+    throw new EnclavifyError('STARTUP_NOT_FOUND', `${what} ${JSON.stringify(name)} not found in the image: searched PATH ${pathVar}${also}`);
   }
 
   /** Read and classify files not read yet, in one pass over the layers. */
@@ -443,26 +444,26 @@ class StartupSearch {
 
   /** Follow one exec: an ELF ends the chain; a script continues with its interpreter (and env's command). */
   private async execChain(target: ResolvedPath, pathVar: string, hops: number): Promise<void> {
-    if (hops > MAX_EXEC_HOPS) throw new Error(`/${target.path}: more than ${MAX_EXEC_HOPS} nested #! interpreters`);
+    if (hops > MAX_EXEC_HOPS) throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `/${target.path}: more than ${MAX_EXEC_HOPS} nested #! interpreters`);
     await this.readExecutables([target]);
     const c = this.classified.get(target.path)!;
     if (c.kind === 'elf') {
-      if (c.info.type !== 'EXEC' && c.info.type !== 'DYN') throw new Error(`/${target.path} is an ELF ${c.info.type} file, not an executable`);
+      if (c.info.type !== 'EXEC' && c.info.type !== 'DYN') throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `/${target.path} is an ELF ${c.info.type} file, not an executable`);
       if (!this.result.executables.includes(target.path)) this.result.executables.push(target.path);
       return;
     }
-    if (c.kind === 'error') throw new Error(`cannot start /${target.path}: ${c.message}`);
-    if (c.kind === 'other') throw new Error(`/${target.path} is neither an ELF executable nor a #! script`);
+    if (c.kind === 'error') throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `cannot start /${target.path}: ${c.message}`);
+    if (c.kind === 'other') throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `/${target.path} is neither an ELF executable nor a #! script`);
 
     // binfmt_script: `#!interpreter[ optional-argument]`; the argument is one string, spaces included.
     const line = c.line.replace(/^[ \t]+/, '').replace(/[ \t\r]+$/, '');
     const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
-    if (!m) throw new Error(`script /${target.path} has an empty #! line`);
+    if (!m) throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `script /${target.path} has an empty #! line`);
     const interpreterPath = m[1];
     const argument = m[2] || undefined;
     const interp = this.resolve(interpreterPath);
-    if (!interp.entry) throw new Error(`script /${target.path}: interpreter ${interpreterPath} not found in the image`);
-    if (!StartupSearch.isRegular(interp.entry)) throw new Error(`script /${target.path}: interpreter ${interpreterPath} is a ${interp.entry.type}, not a file`);
+    if (!interp.entry) throw new EnclavifyError('STARTUP_NOT_FOUND', `script /${target.path}: interpreter ${interpreterPath} not found in the image`);
+    if (!StartupSearch.isRegular(interp.entry)) throw new EnclavifyError('STARTUP_NOT_EXECUTABLE', `script /${target.path}: interpreter ${interpreterPath} is a ${interp.entry.type}, not a file`);
     this.record(interp, [interpreterPath]);
     const step: ScriptInterpreter = { script: target.path, line, interpreterPath, interpreter: interp.path };
     if (argument !== undefined) step.argument = argument;
@@ -858,7 +859,7 @@ class StartupSearch {
             }
           }
         }
-        if (round > 1000) throw new Error('findStartupFiles: candidate resolution did not converge'); // cannot happen: each round advances
+        if (round > 1000) throw new EnclavifyError('INTERNAL', 'findStartupFiles: candidate resolution did not converge'); // cannot happen: each round advances
       }
       level = accepted.flatMap(({ obj }) => obj.info.needed.map((name) => ({ name, requester: obj })));
     }

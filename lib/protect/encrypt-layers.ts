@@ -30,6 +30,8 @@ import type { LayerItem } from '../transforms/pipeline.js';
 import { encryptProtectedFile, type ProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
 import type { WrapKey } from './keys.js';
+import type { ProgressEvent, ProgressListener } from '../oci/progress.js';
+import { abortable } from '../oci/abort.js';
 
 /** What to do with one entry of a layer. */
 type Action =
@@ -58,7 +60,12 @@ export interface EncryptLayersOptions {
   deterministic?: { masterKey: Uint8Array };
   /** Layers rewritten at once (default 2). */
   concurrency?: number;
-  progress?: (message: string) => void;
+  /** One `encrypt` event per rewritten layer. */
+  onProgress?: ProgressListener | undefined;
+  /** Fields every progress event carries (e.g. the transform). */
+  progressEvent?: Partial<ProgressEvent>;
+  /** Cancels the reads of the layers. */
+  signal?: AbortSignal | undefined;
 }
 
 /** An encrypted file as written. */
@@ -221,10 +228,10 @@ export async function encryptLayers(opts: EncryptLayersOptions): Promise<Encrypt
       const plan = plans.get(i)!;
       const layer = layers[i];
       const counts = { encrypted: 0, dropped: 0 };
-      const items = rewrite(layer, i, plan, staged, seal, result, counts);
+      const items = rewrite(layer, i, plan, staged, seal, result, counts, opts.signal);
       const built = await opts.build(items, `${layer.name} (encrypted regions)`);
       result.replaced.set(i, built);
-      opts.progress?.(`encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped`);
+      opts.onProgress?.({ phase: 'encrypt', ...opts.progressEvent, layer: i, message: `encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped` });
     });
   } finally {
     await Promise.all([...staged.values()].map((f) => f.dispose()));
@@ -257,7 +264,7 @@ async function stageLinks(opts: EncryptLayersOptions, plans: Map<number, Map<num
       const layer = opts.layers[layerIndex];
       let k = 0;
       let left = wanted.size;
-      for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+      for await (const { entry, content } of readTar(abortable(await layer.uncompressed(), opts.signal), { source: layer.name })) {
         const w = wanted.get(k++);
         if (!w || !content) continue;
         const a = w.action;
@@ -306,9 +313,10 @@ async function* rewrite(
   seal: Seal,
   result: EncryptLayersResult,
   counts: { encrypted: number; dropped: number },
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<LayerItem> {
   let k = 0;
-  for await (const { entry, content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+  for await (const { entry, content } of readTar(abortable(await layer.uncompressed(), signal), { source: layer.name })) {
     const a = plan.get(k++);
     if (!a) {
       yield content ? { entry, content } : { entry };

@@ -6,9 +6,10 @@
  *
  * Keys are secrets: no function here puts key bytes into an error message.
  */
+import { readFile } from 'node:fs/promises';
 import type { CryptoBackend } from '../crypto/backend.js';
 import { defaultBackend } from '../crypto/index.js';
-import { EnclavifyError } from '../oci/errors.js';
+import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
 import type { Region, RegionKey } from '../transforms/state.js';
 
 /** Domain label of the wrap-key derivation in deterministic mode. */
@@ -31,10 +32,10 @@ export function parseKey(k: KeyInput, what: string): Uint8Array {
 export interface RegionKeysOptions {
   regions: readonly Region[];
   /** Keys supplied by the caller, by key name; the others are generated. */
-  supplied?: Record<string, KeyInput>;
+  supplied?: Record<string, KeyInput> | undefined;
   /** Deterministic mode: keys not supplied are HKDF-derived from this master key and the key name. */
-  masterKey?: Uint8Array;
-  backend?: CryptoBackend;
+  masterKey?: Uint8Array | undefined;
+  backend?: CryptoBackend | undefined;
 }
 
 /** A key ready for use: its name, the region directories it protects, and its bytes. */
@@ -133,11 +134,12 @@ function jsonErrorWhere(text: string, e: unknown): string {
 }
 
 /**
- * Reads a keys file (its text or parsed JSON): the keys, the regions they protect and the
- * manifest digest recorded with them. Throws `KEYS_FILE_INVALID` naming what is wrong, never a
- * key value nor any part of the file's text (a syntax error gives the line and column only).
+ * Parses a keys file (its text or parsed JSON): the keys, the regions they protect and the
+ * manifest digest recorded with them. Throws `KEYS_FILE_INVALID` naming what is wrong (and
+ * `source`, e.g. the file name), never a key value nor any part of the file's text (a syntax
+ * error gives the line and column only).
  */
-export function readKeysFile(input: string | unknown, source = 'keys file'): KeySet {
+export function parseKeysFile(input: string | unknown, source = 'keys file'): KeySet {
   let doc: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -178,10 +180,15 @@ export function readKeysFile(input: string | unknown, source = 'keys file'): Key
 }
 
 /**
- * Reads a keys file (its text or parsed JSON) into key bytes by name (see {@link readKeysFile}
- * for the manifest digest and regions it also records). Throws `KEYS_FILE_INVALID` naming what is
- * wrong (never a key value).
+ * Reads and parses the keys file at `path` (see {@link parseKeysFile}). A file that cannot be
+ * read is `NOT_FOUND`, `PERMISSION_DENIED` or `IO_ERROR`, naming the path.
  */
-export function parseKeysFile(input: string | unknown, source = 'keys file'): Map<string, Uint8Array> {
-  return readKeysFile(input, source).keys;
+export async function readKeysFile(path: string): Promise<KeySet> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw asEnclavifyError(e, `keys file ${path}`);
+  }
+  return parseKeysFile(text, path);
 }

@@ -21,7 +21,7 @@ import type { Image } from '../oci/image.js';
 import { compareBytewise } from '../fs/entry.js';
 import { RootFs, type MergedEntry } from '../fs/merged.js';
 import { readTar } from '../fs/tar-read.js';
-import { parseKey, readKeysFile, type KeyInput, type KeysFile, type KeySet } from './keys.js';
+import { parseKey, parseKeysFile, type KeyInput, type KeysFile, type KeySet } from './keys.js';
 import {
   allRecords,
   MANIFEST_PATH,
@@ -39,6 +39,10 @@ import {
 import { FILE_ID } from './pf/format.js';
 import { PfError, verifyProtectedFile } from './pf/index.js';
 import { matchRules, type Rule } from './rules.js';
+import { coded } from '../oci/errors.js';
+import type { ProgressListener } from '../oci/progress.js';
+import { layersRootFs } from '../oci/rootfs.js';
+import { abortable } from '../oci/abort.js';
 
 /** Kinds of findings. */
 export type FindingCode =
@@ -78,12 +82,13 @@ export interface Finding {
 
 /** Options of {@link verify}. */
 export interface VerifyOptions {
-  image: Image;
   /**
-   * The keys: a keys file (its text, its document, or {@link readKeysFile}'s result), or key bytes
-   * / hex by key name. A keys file's manifest digest pins the manifest (see `expectedManifestSha256`).
+   * The keys: a keys file (its text, its document, or {@link parseKeysFile}'s / {@link readKeysFile}'s
+   * result), or key bytes / hex by key name. A keys file's manifest digest pins the manifest (see
+   * `expectedManifestSha256`). Default: no keys (each encrypted region is then a `KEY_MISSING`
+   * finding: its files cannot be checked).
    */
-  keys: string | KeysFile | KeySet | ReadonlyMap<string, Uint8Array> | Record<string, KeyInput>;
+  keys?: string | KeysFile | KeySet | ReadonlyMap<string, Uint8Array> | Record<string, KeyInput> | undefined;
   /** Where the manifest is (default: the keys file's `manifest.path`, else {@link MANIFEST_PATH}). */
   manifestPath?: string;
   /**
@@ -98,7 +103,10 @@ export interface VerifyOptions {
    */
   amendments?: 'accept' | 'refuse';
   backend?: CryptoBackend;
-  progress?: (message: string) => void;
+  /** Progress events (phase `verify`; the scan's byte progress as phase `scan`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the reads; verify then rejects with `ABORTED`. */
+  signal?: AbortSignal | undefined;
 }
 
 /** What {@link verify} found. */
@@ -122,10 +130,10 @@ const abs = (p: string) => (p === '.' ? '/' : '/' + p);
 const rel = (p: string) => (p === '/' ? '.' : p.replace(/^\/+/, ''));
 
 function keySet(keys: VerifyOptions['keys']): KeySet {
-  if (typeof keys === 'string') return readKeysFile(keys);
+  if (typeof keys === 'string') return parseKeysFile(keys);
   if (keys instanceof Map) return { keys: new Map([...keys].map(([n, k]) => [n, parseKey(k, `key ${n}`)])), regions: new Map() };
   const k = keys as KeysFile | KeySet | Record<string, KeyInput>;
-  if ((k as KeysFile).kind === 'enclavify.keys') return readKeysFile(k);
+  if ((k as KeysFile).kind === 'enclavify.keys') return parseKeysFile(k);
   if ((k as KeySet).keys instanceof Map) {
     const s = k as KeySet;
     return { ...s, keys: new Map([...s.keys].map(([n, v]) => [n, parseKey(v, `key ${n}`)])) };
@@ -183,14 +191,18 @@ function pinnedPrefix(m: ProtectionManifest, sha: string, pinned: string): { at?
  * the merged view (hashing all files), then once more each layer that holds encrypted entries.
  * Throws only for unreadable images or malformed keys; everything else is a finding.
  */
-export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
+export async function verify(image: Image, options: VerifyOptions = {}): Promise<VerifyResult> {
+  return coded(`verify ${image.name}`, () => verifyImage(image, options), options.signal);
+}
+
+async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyResult> {
   const findings: Finding[] = [];
   const add = (f: Finding): void => void findings.push(f);
-  const ks = keySet(opts.keys);
+  const ks = keySet(opts.keys ?? new Map());
   const keys = ks.keys;
-  const layers = await opts.image.layers();
-  opts.progress?.(`verify: scanning ${layers.length} layers of ${opts.image.name}`);
-  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const layers = await image.layers();
+  opts.onProgress?.({ phase: 'verify', image: image.name, message: `verify: scanning ${layers.length} layers of ${image.name}` });
+  const fs = await layersRootFs(layers, { onProgress: opts.onProgress, signal: opts.signal, progressEvent: { image: image.name } });
   const checked = { encrypted: 0, authenticated: 0, plain: 0, symlinks: 0, entries: 0, hiddenEntries: 0, layers: layers.length };
   const explicit = opts.expectedManifestSha256?.toLowerCase().replace(/^sha256:/, '');
   const pinned = explicit ?? ks.manifest?.sha256;
@@ -384,10 +396,10 @@ export async function verify(opts: VerifyOptions): Promise<VerifyResult> {
   const plaintexts = new Map<string, string>(); // plaintext SHA-256 of listed encrypted files -> path
   for (const [i, wanted] of [...tasks].sort((a, b) => a[0] - b[0])) {
     const layer = layers[i];
-    opts.progress?.(`verify: decrypting ${wanted.size} file(s) of ${layer.name}`);
+    opts.onProgress?.({ phase: 'verify', layer: i, message: `verify: decrypting ${wanted.size} file(s) of ${layer.name}` });
     let k = 0;
     let left = wanted.size;
-    for await (const { content } of readTar(await layer.uncompressed(), { source: layer.name })) {
+    for await (const { content } of readTar(abortable(await layer.uncompressed(), opts.signal), { source: layer.name })) {
       const t = wanted.get(k++);
       if (!t || !content) continue;
       const plain = await checkEncrypted(t, content, keys.get(t.region)!, fs.layers[i].name, opts.backend, add);
@@ -458,19 +470,3 @@ async function checkEncrypted(
   return plain;
 }
 
-/** Findings as text, one per line: `PATH: CODE: message`; then what the pin does not cover. */
-export function formatFindings(r: VerifyResult): string {
-  const lines: string[] = [];
-  if (r.ok) {
-    const c = r.checked;
-    const pinned = r.pin ? ` (${r.pin.source === 'expected' ? 'the expected digest' : 'pinned by the keys file'})` : ' (not pinned: no digest in the keys file or given)';
-    lines.push(`verified: ${c.encrypted} encrypted, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.entries} directories and other entries, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}${pinned}`);
-  } else {
-    lines.push(`${r.findings.length} finding(s):`, ...r.findings.map((f) => `  ${f.path}: ${f.code}: ${f.message}`));
-  }
-  if (r.pin?.matched && r.pin.amended.length) {
-    const shown = r.pin.amended.slice(0, 10).join(', ') + (r.pin.amended.length > 10 ? `, ... (${r.pin.amended.length} in all)` : '');
-    lines.push(`note: ${r.pin.amended.length} path(s) recorded after the pinned manifest (amendments, e.g. by enclavify sign), checked but not covered by the pin: ${shown}`);
-  }
-  return lines.join('\n');
-}

@@ -108,7 +108,7 @@ interface CachedToken { scopes: string[]; token: string; expiresAt: number }
  * they expire.
  */
 export class Authorizer {
-  private challenge?: Challenge;
+  private challenge?: Challenge | undefined;
   private tokens: CachedToken[] = [];
   private pending = new Map<string, Promise<CachedToken>>();
   private realmTransports = new Map<string, Transport>();

@@ -18,21 +18,21 @@ export interface RegistryOptions extends TransportOptions {
    * Credentials (`--creds USER:PASS`). `null`: anonymous, no lookup (`--no-creds`). Undefined:
    * looked up in the auth files and credential helpers for each registry host.
    */
-  credentials?: Credentials | null;
+  credentials?: Credentials | null | undefined;
   /** An auth file consulted first (`--authfile`). */
-  authFile?: string;
+  authFile?: string | undefined;
   /** Environment and home directory for the credential lookup (default: the process's). */
-  env?: NodeJS.ProcessEnv;
-  home?: string;
+  env?: NodeJS.ProcessEnv | undefined;
+  home?: string | undefined;
   /** Blobs transferred at once by a push (default 4). */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Bytes per PATCH of a chunked upload (default: the whole blob in one PATCH, resumed from the
    * registry's offset after a failure). Blobs up to `monolithicMax` are sent with one PUT.
    */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** Largest blob sent as one monolithic PUT (default 1 MiB). */
-  monolithicMax?: number;
+  monolithicMax?: number | undefined;
 }
 
 /** A request as the client takes it: scopes to authorize and statuses that count as success. */
@@ -42,13 +42,13 @@ export interface CallRequest extends Omit<SendRequest, 'authorization' | 'body'>
   /** Statuses the caller handles (others become registry errors). */
   expect: number[];
   /** The body, or a function making it afresh for each try. */
-  body?: SendRequest['body'] | (() => SendRequest['body']);
+  body?: (SendRequest['body'] | (() => SendRequest['body'])) | undefined;
   /** For messages: `GET manifest` etc. */
   what: string;
   subject: Subject;
   /** Retry transient failures here (default true; false when the body is a stream that cannot be replayed). */
-  retry?: boolean;
-  onRetry?: (why: string, delayMs: number) => void;
+  retry?: boolean | undefined;
+  onRetry?: ((why: string, delayMs: number) => void) | undefined;
 }
 
 interface PingState { challenge: boolean }
@@ -57,7 +57,7 @@ interface PingState { challenge: boolean }
 export class RegistryClient {
   readonly transport: Transport;
   readonly auth: Authorizer;
-  private pingP?: Promise<PingState>;
+  private pingP?: Promise<PingState> | undefined;
 
   constructor(readonly registry: string, readonly credentials: Credentials | undefined, readonly options: RegistryOptions = {}) {
     this.transport = new Transport(registry, options);

@@ -22,10 +22,10 @@ export interface FoundCredentials { credentials: Credentials; source: string }
 /** Where to look. Defaults come from the environment, as skopeo reads it. */
 export interface CredentialLookupOptions {
   /** An auth file to use first (`--authfile`); it must exist. */
-  authFile?: string;
-  env?: NodeJS.ProcessEnv;
+  authFile?: string | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
   /** Home directory (default os.homedir()). */
-  home?: string;
+  home?: string | undefined;
 }
 
 /** Parses `USER[:PASSWORD]` (skopeo's `--creds`). The value is never quoted in errors. */

@@ -2,28 +2,10 @@
  * Registry errors: the codes of the registry transport, and messages made from a registry's
  * answer that name the registry, the repository and the blob, never a credential.
  */
-import { EnclavifyError, shortDigest } from '../oci/errors.js';
+import { EnclavifyError, shortDigest, type ErrorCode } from '../oci/errors.js';
 
-/**
- * The codes the registry client raises, in the shape of the library's `ERROR_CODES` table (one
- * line per code, A–Z) so they move into it in one step.
- */
-export const REGISTRY_ERROR_CODES = {
-  ABORTED: { exit: 1, summary: 'The operation was cancelled (its AbortSignal fired); nothing was half-written.' },
-  REGISTRY_BAD_RESPONSE: { exit: 1, summary: 'The registry answered something the distribution spec does not allow (missing Location, wrong digest, oversized manifest); report it to the registry operator.' },
-  REGISTRY_CONNECT: { exit: 1, summary: 'The registry could not be reached (refused, unknown host, timeout); check the host name, port and network.' },
-  REGISTRY_CREDENTIALS: { exit: 1, summary: 'Credentials could not be read (malformed --creds, auth file or credential helper); fix the file or the helper.' },
-  REGISTRY_DENIED: { exit: 1, summary: 'The registry refused the operation for these credentials (403); ask for push or pull permission on the repository.' },
-  REGISTRY_HTTP: { exit: 1, summary: 'The registry answered with an unexpected HTTP status; the message quotes its error.' },
-  REGISTRY_NOT_FOUND: { exit: 1, summary: 'No such repository, tag or blob in the registry (404); check the reference.' },
-  REGISTRY_NOT_OCI: { exit: 1, summary: 'The server does not speak the OCI distribution API (GET /v2/ failed); check the host and port.' },
-  REGISTRY_RETRIES_EXHAUSTED: { exit: 1, summary: 'The registry kept failing (5xx, 429, resets) until the retry limit; try again later or raise the limit.' },
-  REGISTRY_TLS: { exit: 1, summary: 'TLS failed: the certificate did not verify or the server speaks no TLS; give --cert-dir with its CA, or --tls-verify=false for a test registry.' },
-  REGISTRY_UNAUTHORIZED: { exit: 1, summary: 'The registry wants credentials, or refused the ones given (401); check --creds or the auth file.' },
-  REGISTRY_UNSUPPORTED: { exit: 1, summary: 'The registry holds something enclavify cannot read (e.g. a schema 1 manifest); convert it with a newer tool first.' },
-} as const;
-
-export type RegistryErrorCode = keyof typeof REGISTRY_ERROR_CODES;
+/** The registry's codes: the `REGISTRY_*` lines of ERROR_CODES (lib/oci/errors.ts). */
+export type RegistryErrorCode = Extract<ErrorCode, `REGISTRY_${string}`>;
 
 /** An EnclavifyError with a registry code. */
 export function registryError(code: RegistryErrorCode, message: string, cause?: unknown): EnclavifyError {
@@ -33,10 +15,10 @@ export function registryError(code: RegistryErrorCode, message: string, cause?: 
 /** What a request was about, for messages: `registry 127.0.0.1:5000, repository app, blob sha256:0123…`. */
 export interface Subject {
   registry: string;
-  repository?: string;
-  blob?: string;
+  repository?: string | undefined;
+  blob?: string | undefined;
   /** A tag or digest of a manifest. */
-  manifest?: string;
+  manifest?: string | undefined;
 }
 
 export function describe(s: Subject): string {

@@ -15,26 +15,26 @@ import { isLoopback } from './reference.js';
 /** How persistent the client is with a failing registry. */
 export interface RetryPolicy {
   /** Tries of one request, the first included (default 6). */
-  attempts?: number;
+  attempts?: number | undefined;
   /** Stop retrying once this many milliseconds have passed since the first try (default 120000). */
-  maxElapsedMs?: number;
+  maxElapsedMs?: number | undefined;
   /** First backoff delay in ms (default 200); doubled on each retry, with full jitter. */
-  baseDelayMs?: number;
+  baseDelayMs?: number | undefined;
   /** Longest backoff delay in ms (default 10000); a longer `Retry-After` is still honoured within maxElapsedMs. */
-  maxDelayMs?: number;
+  maxDelayMs?: number | undefined;
 }
 
 /** TLS and retry settings of the connection to a registry. */
 export interface TransportOptions {
   /** Verify the registry's TLS certificate (default true). false also allows plain HTTP to any host. */
-  tlsVerify?: boolean;
+  tlsVerify?: boolean | undefined;
   /** A containers-certs.d style directory (`*.crt` CAs, `*.cert`/`*.key` client pairs) used instead of the defaults. */
-  certDir?: string;
+  certDir?: string | undefined;
   /** Roots of the default cert directories (default `~/.config/containers/certs.d`, `/etc/containers/certs.d`, `/etc/docker/certs.d`). */
-  certRoots?: string[];
-  retry?: RetryPolicy;
+  certRoots?: string[] | undefined;
+  retry?: RetryPolicy | undefined;
   /** Milliseconds to wait for response headers, and between body bytes (default 300000). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 const RETRY_STATUS = new Set([408, 429, 500, 502, 503, 504]);
@@ -153,10 +153,10 @@ function sleep(ms: number, signal: AbortSignal | undefined, what: string): Promi
 export interface RetryContext {
   what: string;
   subject: Subject;
-  policy?: RetryPolicy;
-  signal?: AbortSignal;
+  policy?: RetryPolicy | undefined;
+  signal?: AbortSignal | undefined;
   /** Called before each retry (progress: "retrying in 1.2 s: HTTP 503"). */
-  onRetry?: (why: string, delayMs: number, attempt: number) => void;
+  onRetry?: ((why: string, delayMs: number, attempt: number) => void) | undefined;
 }
 
 /**
@@ -228,15 +228,15 @@ export interface SendRequest {
   method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Absolute URL, or a path resolved against the registry's base URL. */
   url: string | URL;
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Sent only to `authOrigin` (default: the registry's own origin), never to another host, not even after a redirect. */
-  authorization?: string;
+  authorization?: string | undefined;
   /** The origin the authorization is for (a token endpoint's); default the registry's. */
-  authOrigin?: string;
-  body?: Buffer | string | Readable | null;
-  signal?: AbortSignal;
+  authOrigin?: string | undefined;
+  body?: Buffer | string | Readable | null | undefined;
+  signal?: AbortSignal | undefined;
   /** Follow redirects (GET and HEAD only; default true). */
-  followRedirects?: boolean;
+  followRedirects?: boolean | undefined;
 }
 
 /**
@@ -244,8 +244,8 @@ export interface SendRequest {
  * scheme it speaks (https, or http where that is allowed and the server speaks no TLS).
  */
 export class Transport {
-  private agentP?: Promise<Agent>;
-  private schemeValue?: 'https' | 'http';
+  private agentP?: Promise<Agent> | undefined;
+  private schemeValue?: 'https' | 'http' | undefined;
   readonly tlsVerify: boolean;
 
   constructor(readonly registry: string, readonly options: TransportOptions = {}) {

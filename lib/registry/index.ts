@@ -5,6 +5,6 @@ export { pushImage, type PushOptions, type PushResult, type PushedBlob } from '.
 export { registryClient, closeRegistryClients, type RegistryOptions } from './client.js';
 export { lookupCredentials, parseCredentials, authFilePaths, type Credentials, type PasswordCredentials, type TokenCredentials, type FoundCredentials, type CredentialLookupOptions } from './credentials.js';
 export { loadTlsMaterial, defaultCertDirs, type TlsMaterial } from './certs.js';
-export { REGISTRY_ERROR_CODES, type RegistryErrorCode } from './errors.js';
+export type { RegistryErrorCode } from './errors.js';
 export type { RetryPolicy, TransportOptions } from './http.js';
 export type { ProgressEvent, ProgressListener } from './progress.js';

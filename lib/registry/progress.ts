@@ -3,26 +3,12 @@
  * throttled to about ten per second per blob (plus start and the final status).
  */
 import { shortDigest } from '../oci/errors.js';
+import { BYTE_EVENTS_PER_SECOND, formatBytes, type ProgressEvent, type ProgressListener } from '../oci/progress.js';
 
-// The library's ProgressEvent (SHAPES.md, lib/oci/progress.ts once the api branch lands); the
-// subset the registry emits, declared here until then.
-export type ProgressPhase = 'pull' | 'push';
-export interface ProgressEvent {
-  phase: 'open' | 'scan' | 'validate' | 'transform' | 'classify' | 'encrypt' | 'layer' | 'write' | 'pull' | 'push' | 'verify' | 'sign' | 'inspect' | 'cleanup';
-  message: string;
-  level?: 'info' | 'warning';
-  transform?: string;
-  image?: string;
-  layer?: number;
-  blob?: string;
-  path?: string;
-  bytesDone?: number;
-  bytesTotal?: number;
-  status?: 'start' | 'progress' | 'done' | 'skipped' | 'mounted';
-}
-export type ProgressListener = (event: ProgressEvent) => void;
+export type { ProgressEvent, ProgressListener } from '../oci/progress.js';
+type ProgressPhase = 'pull' | 'push';
 
-const INTERVAL_MS = 100;
+const INTERVAL_MS = 1000 / BYTE_EVENTS_PER_SECOND;
 
 /** Emits the events of one blob's transfer. */
 export class BlobProgress {
@@ -35,17 +21,25 @@ export class BlobProgress {
     private readonly blob: string,
     private readonly total: number,
     private readonly what: string,
+    /** 0-based index of the layer, for a layer blob. */
+    private readonly layer?: number,
   ) {}
 
-  private emit(status: ProgressEvent['status'], message: string, level?: 'warning'): void {
+  private emit(status: NonNullable<ProgressEvent['status']>, message: string, level?: 'warning'): void {
     this.listener?.({
       phase: this.phase, message, image: this.image, blob: this.blob, bytesDone: this.done, bytesTotal: this.total, status,
+      ...(this.layer !== undefined ? { layer: this.layer } : {}),
       ...(level ? { level } : {}),
     });
   }
 
+  /** The one message of a transfer's start, progress and done events (renderers key on it). */
+  private get line(): string {
+    return `${this.verb()} ${this.what} ${shortDigest(this.blob)} (${formatBytes(this.total)})`;
+  }
+
   start(): void {
-    this.emit('start', `${this.verb()} ${this.what} ${shortDigest(this.blob)} (${formatBytes(this.total)})`);
+    this.emit('start', this.line);
   }
 
   /** Counts bytes moved; `at` sets the absolute offset (a resumed transfer). */
@@ -55,7 +49,7 @@ export class BlobProgress {
     const now = Date.now();
     if (this.listener && now - this.last >= INTERVAL_MS) {
       this.last = now;
-      this.emit('progress', `${this.verb()} ${this.what} ${shortDigest(this.blob)}: ${formatBytes(this.done)} of ${formatBytes(this.total)}`);
+      this.emit('progress', this.line);
     }
   }
 
@@ -65,24 +59,15 @@ export class BlobProgress {
   }
 
   finish(status: 'done' | 'skipped' | 'mounted', from?: string): void {
-    if (status === 'done') this.done = this.total;
-    const how = status === 'done' ? (this.phase === 'push' ? 'pushed' : 'pulled') : status === 'skipped' ? 'already in the registry' : `mounted from ${from}`;
-    this.emit(status, `${this.what} ${shortDigest(this.blob)}: ${how}`);
+    if (status === 'done') {
+      this.done = this.total;
+      this.emit('done', this.line);
+      return;
+    }
+    this.emit(status, `${this.what} ${shortDigest(this.blob)}: ${status === 'skipped' ? 'already in the registry' : `mounted from ${from}`}`);
   }
 
   private verb(): string {
     return this.phase === 'push' ? 'pushing' : 'pulling';
   }
-}
-
-/** `12.3 MB` (powers of 1000, as skopeo and docker print). */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let v = n, i = -1;
-  do {
-    v /= 1000;
-    i++;
-  } while (v >= 1000 && i < units.length - 1);
-  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
 }

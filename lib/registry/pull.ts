@@ -28,11 +28,11 @@ const SCHEMA1 = new Set(['application/vnd.docker.distribution.manifest.v1+json',
 
 /** Options of {@link openRegistryImage}. */
 export interface RegistryReadOptions {
-  registry?: RegistryOptions;
+  registry?: RegistryOptions | undefined;
   /** Platform picked from an index (default linux/amd64: SGX is x86-only). */
-  platform?: Platform;
-  signal?: AbortSignal;
-  onProgress?: ProgressListener;
+  platform?: Platform | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ProgressListener | undefined;
 }
 
 /** A manifest as fetched: exact bytes, media type, digest. */
@@ -45,7 +45,7 @@ const fmtPlatform = (p?: Platform) => (p ? `${p.os}/${p.architecture}${p.variant
  * the digest asked for and against `Docker-Content-Digest`; its `mediaType` must agree with the
  * `Content-Type`.
  */
-export async function fetchManifest(client: RegistryClient, repository: string, reference: string, opts: { signal?: AbortSignal } = {}): Promise<FetchedManifest> {
+export async function fetchManifest(client: RegistryClient, repository: string, reference: string, opts: { signal?: AbortSignal | undefined } = {}): Promise<FetchedManifest> {
   const subject: Subject = { registry: client.registry, repository, manifest: reference };
   const byDigest = reference.includes(':');
   const { res, bytes } = await client.fetchBytes({
@@ -114,7 +114,7 @@ export async function openRegistryImage(ref: RegistryReference, opts: RegistryRe
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
   const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, index: i, name: lname, compression, diffId }) => {
     const open = (verify: boolean) => {
-      const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i + 1}`);
+      const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i + 1}`, i);
       return new BlobDownload(client, ref.repository, d, progress, opts.signal, verify ? lname : undefined);
     };
     return new RegistryLayer(d.mediaType, compression, lname, open, { digest: d.digest, size: d.size, diffId }, d.annotations);
@@ -160,11 +160,11 @@ class RegistryLayer extends BlobLayer {
  */
 export class BlobDownload extends Readable {
   private offset = 0;
-  private body?: Readable;
+  private body?: Readable | undefined;
   private connecting = false;
   private readonly budget: RetryBudget;
   private readonly subject: Subject;
-  private hash?: Hash;
+  private hash?: Hash | undefined;
 
   constructor(
     private readonly client: RegistryClient,

@@ -17,9 +17,9 @@ import { formatRegistryReference, type RegistryReference } from './reference.js'
 
 /** Options of {@link pushImage}. */
 export interface PushOptions {
-  registry?: RegistryOptions;
-  signal?: AbortSignal;
-  onProgress?: ProgressListener;
+  registry?: RegistryOptions | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ProgressListener | undefined;
 }
 
 /** What happened to one blob of a push. */
@@ -30,7 +30,7 @@ export interface PushedBlob {
   /** `pushed`: uploaded; `mounted`: linked from another repository; `skipped`: already there. */
   status: 'pushed' | 'mounted' | 'skipped';
   /** The repository a mounted blob came from. */
-  from?: string;
+  from?: string | undefined;
 }
 
 /** What a push wrote: the manifest (as `writeImage` reports it) and every blob. */
@@ -43,6 +43,8 @@ export interface PushResult {
 }
 
 interface BlobJob {
+  /** 0-based layer index (none for the config). */
+  layer?: number | undefined;
   digest: string;
   size: number;
   mediaType: string;
@@ -76,7 +78,7 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
     // A stored blob goes up as it is, not hashed on the way: the registry verifies each upload
     // against the digest it is pushed as (PUT ?digest=) and refuses a mismatch.
     const open = l instanceof BlobLayer ? () => l.stored() : () => l.compressed();
-    jobs.push({ digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i + 1}`, open });
+    jobs.push({ layer: i, digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i + 1}`, open });
   }
   // One blob per digest (an image may list the same layer twice).
   const unique = [...new Map(jobs.map((j) => [j.digest, j])).values()];
@@ -119,7 +121,7 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
   if (claimed && claimed.startsWith(digest.split(':')[0] + ':') && claimed !== digest) {
     throw registryError('REGISTRY_BAD_RESPONSE', `${describe(subject)}: the registry stored the manifest as ${claimed}, not ${digest}`);
   }
-  opts.onProgress?.({ phase: 'push', message: `${name}: manifest ${shortDigest(digest)} stored`, image: name, status: 'done' });
+  opts.onProgress?.({ phase: 'push', message: `${name}: manifest ${shortDigest(digest)} stored`, image: name });
   return { digest, size: raw.length, mediaType, reference: name, blobs: jobs.map((j) => results.get(j.digest)!) };
 }
 
@@ -160,7 +162,7 @@ class Meter extends Transform {
 /** Reads a source stream in pieces of a given length (one per PATCH of a chunked upload). */
 class Slicer {
   private it: AsyncIterator<Buffer>;
-  private rest?: Buffer;
+  private rest?: Buffer | undefined;
   constructor(private readonly source: Readable) {
     this.it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
@@ -208,7 +210,7 @@ class BlobPusher {
 
   async push(j: BlobJob): Promise<PushedBlob> {
     const subject = this.subject(j.digest);
-    const progress = new BlobProgress(this.opts.onProgress, 'push', this.image, j.digest, j.size, j.what);
+    const progress = new BlobProgress(this.opts.onProgress, 'push', this.image, j.digest, j.size, j.what, j.layer);
     const onRetry = (why: string, ms: number) => progress.retrying(`${why}; retrying in ${(ms / 1000).toFixed(1)} s`);
     const base = { scopes: [pushScope(this.repository)], subject, signal: this.signal, onRetry };
     const head = await this.client.call({ ...base, method: 'HEAD', url: `/v2/${this.repository}/blobs/${j.digest}`, expect: [200, 404], what: 'HEAD blob' });

@@ -12,9 +12,9 @@ export interface RegistryReference {
   /** Repository path, e.g. `library/alpine`. */
   repository: string;
   /** Tag (default `latest` when there is no digest). */
-  tag?: string;
+  tag?: string | undefined;
   /** Manifest digest; wins over the tag when both are given. */
-  digest?: string;
+  digest?: string | undefined;
 }
 
 /** Docker Hub's API host. */

@@ -55,11 +55,11 @@ export interface ExpandManifestOptions {
    * hash; return undefined if unknown (then expansion fails naming the URI). Without it every
    * entry must already carry its `sha256`.
    */
-  resolveSha256?: (uri: string) => string | undefined;
+  resolveSha256?: ((uri: string) => string | undefined) | undefined;
   /** `loader.entrypoint.uri` when the manifest has none. Default {@link DEFAULT_LOADER_ENTRYPOINT_URI}. */
-  defaultLoaderEntrypointUri?: string;
+  defaultLoaderEntrypointUri?: string | undefined;
   /** Name of the manifest for error messages. Default `manifest`. */
-  name?: string;
+  name?: string | undefined;
 }
 
 const manifestError = (name: string, what: string): EnclavifyError =>

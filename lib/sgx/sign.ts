@@ -16,7 +16,7 @@ import {
 export interface PrivateKeySigner {
   privateKey: string | Uint8Array | KeyObject;
   /** Passphrase of an encrypted PEM key. */
-  passphrase?: string;
+  passphrase?: string | undefined;
 }
 
 /**

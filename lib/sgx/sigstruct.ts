@@ -71,7 +71,7 @@ export function leToBigInt(b: Uint8Array): bigint {
 
 /** An unsigned integer to `len` little-endian bytes. */
 export function bigIntToLe(n: bigint, len: number): Uint8Array {
-  if (n < 0n || n >> BigInt(len * 8) !== 0n) throw new RangeError(`integer does not fit in ${len} bytes`);
+  if (n < 0n || n >> BigInt(len * 8) !== 0n) throw new EnclavifyError('BAD_ARGUMENT', `integer does not fit in ${len} bytes`);
   return Uint8Array.from(Buffer.from(n.toString(16).padStart(len * 2, '0'), 'hex').reverse());
 }
 

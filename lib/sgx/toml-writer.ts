@@ -15,6 +15,7 @@
  * smol-toml's form, which parses to the same value but is not byte-identical to Python's.
  */
 import type { TomlTable, TomlValue } from 'smol-toml';
+import { EnclavifyError } from '../oci/errors.js';
 
 const INDENT = '    ';
 const MAX_LINE_LENGTH = 100;
@@ -75,7 +76,7 @@ function literal(v: TomlValue, level: number): string {
     return `[\n${items.join(',\n')},\n${INDENT.repeat(level)}]`;
   }
   if (isTable(v)) return inlineTable(v);
-  throw new TypeError(`cannot write ${typeof v} as TOML`);
+  throw new EnclavifyError('BAD_ARGUMENT', `cannot write ${typeof v} as TOML`);
 }
 
 function inlineTable(t: TomlTable): string {

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { asEnclavifyError } from '../oci/errors.js';
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
@@ -37,7 +38,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     await rename(tmp, file);
   } catch (err) {
     if (created) await unlink(tmp).catch(() => {});
-    throw new Error(`writing ${file}: ${(err as Error).message}`, { cause: err });
+    throw asEnclavifyError(err, `writing ${file}`, 'WRITE_FAILED');
   }
   // Persist the rename itself; some file systems cannot fsync a directory, which is harmless here.
   const d = await open(dir, 'r').catch(() => undefined);

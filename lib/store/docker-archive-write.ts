@@ -17,12 +17,15 @@ import { encodeJson } from '../oci/json.js';
 import type { DockerArchiveRef } from './ref.js';
 import { formatRef } from './ref.js';
 import type { WriteResult } from './oci-layout.js';
+import { ByteProgress, progressTap, type ProgressListener } from '../oci/progress.js';
+import { throwIfAborted, withSignal } from '../oci/abort.js';
 
 const fileEntry = (path: string, size: number): FsEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
 
 /** Writes the image as a docker archive (a new file, written under a temporary name and renamed). */
-export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
+  throwIfAborted(opts.signal, `writing ${name}`);
   const rawConfig = Buffer.from(await image.rawConfig());
   const configName = `${sha256Digest(rawConfig).slice(7)}.json`;
   const layers = await image.layers();
@@ -35,10 +38,13 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
     for (const [i, l] of layers.entries()) {
       if (seen.has(layerNames[i])) continue; // the same blob twice is stored once
       seen.add(layerNames[i]);
-      opts.progress?.(`writing ${l.name}`);
       const size = await l.size();
-      const src = await l.compressed();
-      yield { entry: fileEntry(layerNames[i], size), content: chain(src, new VerifyingStream({ digest: await l.digest(), size }, l.name)) };
+      const blob = await l.digest();
+      const progress = new ByteProgress(opts.onProgress, { phase: 'write', message: `writing ${l.name}`, image: image.name, layer: i, blob }, size).start();
+      const verified = chain(await l.compressed(), new VerifyingStream({ digest: blob, size }, l.name));
+      const content = opts.onProgress ? chain(verified, progressTap(progress)) : verified;
+      content.once('end', () => progress.finish());
+      yield { entry: fileEntry(layerNames[i], size), content };
     }
     yield { entry: fileEntry('manifest.json', manifestJson.length), content: manifestJson };
   }
@@ -47,11 +53,11 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
   }
   const tmp = `${ref.file}.tmp-${randomBytes(6).toString('hex')}`;
   try {
-    await pipe(tarStream(items()), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }));
+    await pipe(tarStream(items()), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }), withSignal(opts.signal));
     await rename(tmp, ref.file);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e instanceof EnclavifyError ? e : new EnclavifyError('WRITE_FAILED', `${name}: ${(e as Error).message}`, { cause: e });
+    throw e instanceof EnclavifyError || opts.signal?.aborted ? e : new EnclavifyError('WRITE_FAILED', `${name}: ${(e as Error).message}`, { cause: e });
   }
   const digest = await image.digest();
   return { digest, size: (await image.rawManifest()).length, mediaType: await image.mediaType(), reference: name };

@@ -12,6 +12,7 @@ import type { Manifest } from '../oci/types.js';
 import type { DockerArchiveRef } from './ref.js';
 import { formatRef } from './ref.js';
 import { TarIndex } from './tar-index.js';
+import { abortable, throwIfAborted, withSignal } from '../oci/abort.js';
 
 interface ArchiveEntry { Config: string; RepoTags?: string[] | null; Layers: string[] }
 
@@ -24,8 +25,10 @@ export function normalizeName(n: string): string {
 }
 
 /** Opens an image in a `docker save` archive. The layers are read in place, never extracted. */
-export async function readDockerArchive(ref: DockerArchiveRef): Promise<Image> {
+export async function readDockerArchive(ref: DockerArchiveRef, opts: { signal?: AbortSignal | undefined } = {}): Promise<Image> {
   const name = formatRef(ref);
+  const signal = opts.signal;
+  throwIfAborted(signal, `opening ${name}`);
   const tar = await TarIndex.open(ref.file);
   const list = parseJson(await tar.read('manifest.json').catch((e) => {
     throw new EnclavifyError('BAD_ARCHIVE', `${name}: not a docker archive: ${(e as Error).message}`);
@@ -73,14 +76,14 @@ export async function readDockerArchive(ref: DockerArchiveRef): Promise<Image> {
         : async () => {
             const h = new HashingStream();
             try {
-              await pipe(tar.stream(file), h, decompressor(c), new VerifyingStream({ digest: diffId }, `${lname} (uncompressed)`), new Writable({ write: (_c, _e, cb) => cb() }));
+              await pipe(tar.stream(file), h, decompressor(c), new VerifyingStream({ digest: diffId }, `${lname} (uncompressed)`), new Writable({ write: (_c, _e, cb) => cb() }), withSignal(signal));
             } catch (e) {
-              if (e instanceof EnclavifyError) throw e;
+              if (e instanceof EnclavifyError || signal?.aborted) throw e;
               throw new EnclavifyError('BAD_LAYER', `${lname}: cannot decompress (${(e as Error).message}): the blob is corrupt`);
             }
             return h.digest!;
           };
-    layers.push(new BlobLayer(dockerLayerType(c), c, lname, async () => tar.stream(file), { digest, size: m.size, diffId }));
+    layers.push(new BlobLayer(dockerLayerType(c), c, lname, async () => abortable(tar.stream(file), signal), { digest, size: m.size, diffId }));
   }
   const manifest = lazy(async (): Promise<Manifest> => ({
     schemaVersion: 2,

@@ -1,55 +1,49 @@
 /** Opening and writing images by reference, whatever the transport. */
-import { EnclavifyError } from '../oci/errors.js';
+import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
 import { readDockerArchive } from './docker-archive.js';
 import { writeDockerArchive } from './docker-archive-write.js';
-import { readOciLayout, writeOciLayout, type ReadOptions, type WriteResult } from './oci-layout.js';
+import { readOciLayout, writeOciLayout, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
+import type { ProgressListener } from '../oci/progress.js';
+import type { Platform } from '../oci/types.js';
 import { openRegistryImage } from '../registry/pull.js';
 import { pushImage, type PushedBlob } from '../registry/push.js';
 import type { RegistryOptions } from '../registry/client.js';
-import type { ProgressListener } from '../registry/progress.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef } from './ref.js';
-export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type ReadOptions, type WriteResult } from './oci-layout.js';
+export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type LayoutReadOptions, type WriteResult } from './oci-layout.js';
 export { writeFileAtomic, type WriteFileAtomicOptions } from './atomic.js';
 export { readDockerArchive } from './docker-archive.js';
 export { writeDockerArchive } from './docker-archive-write.js';
 
 const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parseRef(r) : r);
 
-/** Options for opening an image: the platform, and for `docker://` how to reach the registry. */
-export interface OpenOptions extends ReadOptions {
-  /** Registry access for a `docker://` reference (credentials, auth file, TLS, retries). */
-  registry?: RegistryOptions;
-  signal?: AbortSignal;
-  /** Byte progress of registry downloads (one event type, per blob). */
-  onProgress?: ProgressListener;
+/** Options of {@link openImage}. */
+export interface OpenOptions {
+  /** Platform to pick from a multi-platform index (default linux/<host arch>). */
+  platform?: Platform | undefined;
+  /** Cancels the reads, including every stream later opened on the image's layers (they then fail with `ABORTED`). */
+  signal?: AbortSignal | undefined;
+  /** For `docker://`: how to reach the registry (credentials, auth file, TLS, retries). */
+  registry?: RegistryOptions | undefined;
+  /** For `docker://`: byte progress of each layer download (phase `pull`, per blob). */
+  onProgress?: ProgressListener | undefined;
 }
 
-/**
- * Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`,
- * `docker-archive:FILE[:NAME:TAG]`, `docker://HOST/REPO[:TAG|@DIGEST]`). A registry image's
- * layers stream from the registry when read; the platform of an index defaults to linux/amd64.
- */
-export async function openImage(ref: ImageRef | string, opts: OpenOptions = {}): Promise<Image> {
-  const r = asRef(ref);
-  if (r.transport === 'oci') return readOciLayout(r, opts);
-  if (r.transport === 'docker-archive') return readDockerArchive(r);
-  if (r.transport === 'docker') return openRegistryImage(r, { platform: opts.platform, registry: opts.registry, signal: opts.signal, onProgress: opts.onProgress });
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
-}
-
-/** Options for writing an image. */
+/** Options of {@link writeImage}. */
 export interface WriteOptions {
-  progress?: (msg: string) => void;
-  /** Registry access for a `docker://` destination. */
-  registry?: RegistryOptions;
-  signal?: AbortSignal;
-  /** Byte progress of registry uploads (per blob: start, progress, done, skipped, mounted). */
-  onProgress?: ProgressListener;
+  /** Byte progress of each layer written (phase `write`; `skipped` for blobs already there). */
+  onProgress?: ProgressListener | undefined;
+  /**
+   * Cancels the write: streams are destroyed, temporary blobs removed, index.json left as it was
+   * (a layout this call created is removed; a registry's tag is not moved), and writeImage rejects with `ABORTED`.
+   */
+  signal?: AbortSignal | undefined;
+  /** For `docker://`: how to reach the registry. Progress is then per blob (phase `push`: start, progress, done, skipped, mounted). */
+  registry?: RegistryOptions | undefined;
 }
 
 /** What writing produced; a registry push also lists every blob and what happened to it. */
@@ -57,42 +51,67 @@ export interface WriteImageResult extends WriteResult {
   blobs?: PushedBlob[];
 }
 
-/**
- * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
- * types), a docker archive (layers stored as their blobs), or a registry (manifest pushed as it
- * is, after every blob; layers stream into the registry).
- */
-export async function writeImage(image: Image, ref: ImageRef | string, opts: WriteOptions = {}): Promise<WriteImageResult> {
-  const r = asRef(ref);
-  if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, opts);
-  if (r.transport === 'docker-archive') return writeDockerArchive(image, r, opts);
-  if (r.transport === 'docker') return pushImage(image, r, { registry: opts.registry, signal: opts.signal, onProgress: opts.onProgress });
-  throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
-}
-
 /** Options of {@link copyImage}. */
 export interface CopyOptions {
-  from: ImageRef | string;
-  to: ImageRef | string;
-  readOptions?: OpenOptions;
-  /** How the destination is written (its registry options, for `docker://`). */
-  writeOptions?: WriteOptions;
+  /** Platform to pick from a multi-platform source (default linux/<host arch>). */
+  platform?: Platform | undefined;
   /**
    * Check the layers' contents before writing anything (default true): every layer decompresses
    * to its diff_id, its tar is well formed, and no entry escapes the root (`..`) or writes through
    * a symlink. Without it, only the stored blobs' digests are checked.
    */
   validate?: boolean;
-  progress?: (msg: string) => void;
+  /** Progress of the validation (phase `validate`) and of the write (phase `write`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the copy (see {@link WriteOptions.signal}). */
+  signal?: AbortSignal | undefined;
+  /** Registry access for a `docker://` source. */
+  sourceRegistry?: RegistryOptions | undefined;
+  /** Registry access for a `docker://` destination. */
+  destinationRegistry?: RegistryOptions | undefined;
+}
+
+/**
+ * Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`,
+ * `docker-archive:FILE[:NAME:TAG]`, `docker://HOST/REPO[:TAG|@DIGEST]`). Manifest and config are
+ * read now; layers are read (and verified against their digests) when streamed, from the
+ * registry for `docker://` (where an index resolves to linux/amd64 by default).
+ */
+export async function openImage(ref: ImageRef | string, options: OpenOptions = {}): Promise<Image> {
+  const r = asRef(ref);
+  return coded(`opening ${formatRef(r)}`, async () => {
+    if (r.transport === 'oci') return readOciLayout(r, options);
+    if (r.transport === 'docker-archive') return readDockerArchive(r, options);
+    if (r.transport === 'docker') return openRegistryImage(r, { platform: options.platform, registry: options.registry, signal: options.signal, onProgress: options.onProgress });
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
+  }, options.signal);
+}
+
+/**
+ * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
+ * types; other images in the layout are kept), a docker archive (layers stored as their blobs),
+ * or a registry (every blob first, skipped or mounted where possible, the manifest last as it is).
+ */
+export async function writeImage(image: Image, ref: ImageRef | string, options: WriteOptions = {}): Promise<WriteImageResult> {
+  const r = asRef(ref);
+  return coded(`writing ${image.name} to ${formatRef(r)}`, async (): Promise<WriteImageResult> => {
+    if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, options);
+    if (r.transport === 'docker-archive') return writeDockerArchive(image, r, options);
+    if (r.transport === 'docker') return pushImage(image, r, { registry: options.registry, signal: options.signal, onProgress: options.onProgress });
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
+  }, options.signal);
 }
 
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
-export async function copyImage(opts: CopyOptions): Promise<WriteImageResult> {
-  const src = await openImage(opts.from, opts.readOptions);
-  if (opts.validate !== false) {
-    const layers = await src.layers();
-    opts.progress?.(`validating ${layers.length} layers of ${src.name}`);
-    await layersRootFs(layers);
+export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
+  const { signal, onProgress } = options;
+  const src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
+  if (options.validate !== false) {
+    await coded(`validating ${src.name}`, async () => {
+      const layers = await src.layers();
+      onProgress?.({ phase: 'validate', image: src.name, message: `validating ${layers.length} layers of ${src.name}` });
+      await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
+    }, signal);
   }
-  return writeImage(src, opts.to, { progress: opts.progress, ...opts.writeOptions });
+  return writeImage(src, to, { onProgress, signal, registry: options.destinationRegistry });
 }

@@ -16,6 +16,8 @@ import { withLock } from './lock.js';
 import { writeFileAtomic } from './atomic.js';
 import type { OciRef } from './ref.js';
 import { formatRef } from './ref.js';
+import { ByteProgress, progressTap, type ProgressListener } from '../oci/progress.js';
+import { abortable, throwIfAborted, withSignal } from '../oci/abort.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const MAX_DOC = 4 << 20; // manifests and configs larger than this are refused (registries cap at 4 MiB)
@@ -66,14 +68,18 @@ export function parsePlatform(s: string): Platform {
 const fmtPlatform = (p?: Platform) => (p ? `${p.os}/${p.architecture}${p.variant ? '/' + p.variant : ''}` : 'unknown');
 
 /** Options for reading an image. */
-export interface ReadOptions {
+/** Options of {@link readOciLayout}. */
+export interface LayoutReadOptions {
   /** Platform to pick from a multi-platform index (default linux/<host arch>). */
-  platform?: Platform;
+  platform?: Platform | undefined;
+  /** Cancels the reads, including every stream later opened on the image's layers. */
+  signal?: AbortSignal | undefined;
 }
 
 /** Opens the image a reference names in an OCI image layout. Blobs are verified as they are read. */
-export async function readOciLayout(ref: OciRef, opts: ReadOptions = {}): Promise<Image> {
+export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): Promise<Image> {
   const name = formatRef(ref);
+  throwIfAborted(opts.signal, `opening ${name}`);
   const dir = ref.dir;
   let layoutHeader: string;
   try {
@@ -135,11 +141,11 @@ export async function readOciLayout(ref: OciRef, opts: ReadOptions = {}): Promis
       continue;
     }
     if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
-    return layoutImage(dir, name, bytes, desc);
+    return layoutImage(dir, name, bytes, desc, opts.signal);
   }
 }
 
-function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor): Image {
+function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined): Image {
   const manifest = parseManifest(rawManifest, `${name}: manifest ${shortDigest(desc.digest)}`);
   const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`));
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
@@ -149,7 +155,7 @@ function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descr
       await stat(file).catch(() => {
         throw new EnclavifyError('BLOB_MISSING', `${lname}: blob ${d.digest} is missing from the layout`);
       });
-      return createReadStream(file, { highWaterMark: 1 << 20 });
+      return abortable(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
     }, { digest: d.digest, size: d.size, diffId }, d.annotations);
   }));
   return {
@@ -178,9 +184,13 @@ export interface WriteResult { digest: string; size: number; mediaType: string; 
  * On failure, a layout this call created (or found empty) is removed again; in an existing
  * layout, whole blobs may remain unreferenced, which the image-layout spec allows.
  */
-export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress?: (msg: string) => void } = {}): Promise<WriteResult> {
+export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
+  const signal = opts.signal;
+  throwIfAborted(signal, `writing ${name}`);
   if (ref.digest) throw new EnclavifyError('BAD_REFERENCE', `${name}: a destination cannot name a digest; use oci:DIR[:TAG]`);
+  // Before anything is created: an image that cannot give its layers (e.g. DISPOSED) fails here.
+  const layers = await image.layers();
   const dir = ref.dir;
   const lockFile = path.join(dir, LOCK_NAME);
   const st = await stat(dir).catch(() => undefined);
@@ -202,22 +212,32 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
     const mediaType = await image.mediaType();
     const digest = await image.digest();
     verifyBytes(rawManifest, { digest }, `${name}: manifest`);
-    const layers = await image.layers();
     // Layers: stream each verified blob into place, two at a time (both cores: one may be
     // decompressing or hashing while the other writes).
     let next = 0;
     let failed = false;
     const worker = async () => {
       while (next < layers.length && !failed) {
-        const l = layers[next++];
-        const dst = blobPath(dir, await l.digest(), l.name);
-        if (await existsWithSize(dst, await l.size())) continue;
-        opts.progress?.(`writing ${l.name}`);
+        throwIfAborted(signal, `writing ${name}`);
+        const i = next++;
+        const l = layers[i];
+        const blob = await l.digest();
+        const dst = blobPath(dir, blob, l.name);
+        const size = await l.size();
+        const progress = new ByteProgress(opts.onProgress, { phase: 'write', message: `writing ${l.name}`, image: image.name, layer: i, blob }, size);
+        if (await existsWithSize(dst, size)) {
+          progress.finish('skipped');
+          continue;
+        }
+        progress.start();
         await mkdir(path.dirname(dst), { recursive: true });
         const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
         try {
           // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
-          await pipe(await l.compressed(), createWriteStream(tmp, { mode: 0o644, flush: true, highWaterMark: 4 << 20 }));
+          const out = createWriteStream(tmp, { mode: 0o644, flush: true, highWaterMark: 4 << 20 });
+          if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out, withSignal(signal));
+          else await pipe(await l.compressed(), out, withSignal(signal));
+          progress.finish();
           const written = (await stat(tmp)).size;
           if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
           await rename(tmp, dst);
@@ -232,6 +252,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
     // Wait for both workers even when one fails, so cleanup never races a write in progress.
     const done = await Promise.allSettled([worker(), worker()]);
     for (const d of done) if (d.status === 'rejected') throw d.reason;
+    throwIfAborted(signal, `writing ${name}`);
     const rawConfig = Buffer.from(await image.rawConfig());
     verifyBytes(rawConfig, manifest.config, `${name}: config`);
     for (const [bytes, d] of [[rawConfig, manifest.config.digest], [rawManifest, digest]] as const) {
@@ -242,6 +263,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { progress
       }
     }
     // index.json: replace any descriptor with the same tag, keep everything else.
+    throwIfAborted(signal, `writing ${name}`);
     return await withLock(lockFile, name, async () => {
       const indexPath = path.join(dir, 'index.json');
       const index: Index = await readFile(indexPath).then((b) => parseIndex(b, `${name}: index.json`), () => ({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] }));

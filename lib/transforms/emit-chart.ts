@@ -19,10 +19,10 @@ import {
   type WorkloadType,
 } from '../chart/index.js';
 import type { Transform } from './pipeline.js';
-import { RUNTIME, type RuntimeInfo } from './state.js';
+import { RUNTIME, stateKey, type RuntimeInfo } from './state.js';
 
 /** State key under which emitChart leaves what it emitted. */
-export const CHART = 'enclavify.chart';
+export const CHART = stateKey<ChartInfo>('enclavify.chart');
 
 /** What emitChart records under {@link CHART}. */
 export interface ChartInfo {
@@ -114,7 +114,7 @@ export function emitChart(options: EmitChartOptions): Transform {
   return {
     name: 'emitChart',
     apply(draft) {
-      const info = draft.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const info = draft.state.get(RUNTIME);
       const runtime = options.runtime ?? info?.runtime;
       if (runtime !== 'scone' && runtime !== 'gramine') {
         throw new EnclavifyError('BAD_OPTIONS', runtime ? `emitChart: unknown runtime ${JSON.stringify(runtime)} (scone or gramine)` : 'emitChart: no runtime: run injectRuntime before it, or give runtime');
@@ -148,7 +148,7 @@ export function emitChart(options: EmitChartOptions): Transform {
       try {
         chart = buildChart(chartOptions);
       } catch (e) {
-        throw new EnclavifyError('BAD_CHART', `emitChart: ${(e as Error).message}`, { cause: e });
+        throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_CHART', `emitChart: ${(e as Error).message}`, { cause: e });
       }
       const parent = cleanRelative(options.parentDir ?? 'chart', 'parentDir');
       const dir = parent ? `${parent}/${chart.name}` : chart.name;

@@ -32,10 +32,10 @@ import {
 } from '../policy/index.js';
 import { parseSigstruct, type Sigstruct } from '../sgx/sigstruct.js';
 import type { Draft, Transform } from './pipeline.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from './state.js';
+import { CLASSIFICATION, PROTECTION, RUNTIME, stateKey, type Classification, type Protection, type RuntimeInfo } from './state.js';
 
 /** State key under which emitPolicy leaves what it emitted (for emitChart, the CLI and reports). */
-export const POLICY = 'enclavify.policy';
+export const POLICY = stateKey<PolicyInfo>('enclavify.policy');
 
 /** What emitPolicy records under {@link POLICY}. */
 export interface PolicyInfo {
@@ -203,7 +203,7 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
         attestationMode: s.attestationMode,
       });
     } catch (e) {
-      throw new EnclavifyError('BAD_POLICY', `emitPolicy(scone): ${(e as Error).message}`, { cause: e });
+      throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_POLICY', `emitPolicy(scone): ${(e as Error).message}`, { cause: e });
     }
   };
 
@@ -232,7 +232,7 @@ function skip(draft: Draft, policy: PolicyInfo, why: string): void {
   const info: PolicyInfo = { ...policy, skipped: why };
   draft.state.set(POLICY, info);
   draft.report.emitPolicy = info;
-  draft.progress(`emitPolicy: warning: no ${policy.runtime === 'scone' ? 'CAS session' : 'attestation policy'} written: ${why}`);
+  draft.warn(`emitPolicy: no ${policy.runtime === 'scone' ? 'CAS session' : 'attestation policy'} written: ${why}`);
 }
 
 /** Key material or secret values in a session: FSPF/volume keys, explicit secret values, injected contents. */
@@ -268,8 +268,8 @@ function releasedKeys(protection: Protection | undefined, classification: Classi
 
 function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefined, info: RuntimeInfo | undefined): void {
   const g = o.gramine ?? {};
-  const protection = draft.state.get(PROTECTION) as Protection | undefined;
-  const classification = draft.state.get(CLASSIFICATION) as Classification | undefined;
+  const protection = draft.state.get(PROTECTION);
+  const classification = draft.state.get(CLASSIFICATION);
   const mrenclaves = mrenclavesFor(o, sig, info);
   const signer =
     g.signer ??
@@ -314,14 +314,14 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
   try {
     json = gramineAttestationPolicyToJson(gramineAttestationPolicy(options));
   } catch (e) {
-    throw new EnclavifyError('BAD_POLICY', `emitPolicy(gramine): ${(e as Error).message}`, { cause: e });
+    throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_POLICY', `emitPolicy(gramine): ${(e as Error).message}`, { cause: e });
   }
   const path = o.path ?? 'policy/attestation.json';
   draft.addArtifact({ path, data: json, description: 'Gramine attestation policy (for the key-releasing verifier)' });
   const policy: PolicyInfo = { runtime: 'gramine', path, mrenclaves };
   draft.state.set(POLICY, policy);
   draft.report.emitPolicy = { ...policy, keys: keys.map((k) => k.name), ...(signer ? { mrsigner: hex([signer.mrsigner])[0] } : {}), ...(warnings.length ? { warnings } : {}) };
-  for (const w of warnings) draft.progress(`emitPolicy: warning: ${w}`);
+  for (const w of warnings) draft.warn(`emitPolicy: ${w}`);
   draft.progress(`emitPolicy: Gramine attestation policy -> ${path}`);
 }
 
@@ -334,7 +334,7 @@ export function emitPolicy(options: EmitPolicyOptions = {}): Transform {
   return {
     name: 'emitPolicy',
     async apply(draft) {
-      const info = draft.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const info = draft.state.get(RUNTIME);
       const runtime = options.runtime ?? info?.runtime;
       if (runtime !== 'scone' && runtime !== 'gramine') {
         throw new EnclavifyError('BAD_OPTIONS', runtime ? `emitPolicy: unknown runtime ${JSON.stringify(runtime)} (scone or gramine)` : 'emitPolicy: no runtime: run injectRuntime before it, or give runtime');

@@ -33,10 +33,10 @@ import { matchRules, type Rule } from '../protect/rules.js';
 import type { Layer } from '../oci/image.js';
 import type { FsEntry } from '../fs/entry.js';
 import type { Draft, LayerItem, Transform } from './pipeline.js';
-import { CLASSIFICATION, need, PROTECTION, type Classification, type Protection } from './state.js';
+import { CLASSIFICATION, PROTECTION, stateKey, type Classification, type Protection } from './state.js';
 
 /** Options of {@link encryptFS}. */
-export interface EncryptFsOptions {
+export interface EncryptFSOptions {
   /** Keys to use, by key (region) name: 16 bytes or 32 hex digits. Regions without one get a fresh CSPRNG key. */
   keys?: Record<string, KeyInput>;
   /**
@@ -63,7 +63,7 @@ export interface EncryptFsOptions {
 export const ENCRYPT_REPORT = 'encryptFS';
 
 /** State key: where encryptFS put the keys artifact (so a manifest refresh can update it). */
-const KEYS_ARTIFACT_STATE = 'enclavify.encryptFS.keysArtifact';
+const KEYS_ARTIFACT_STATE = stateKey<string | false>('enclavify.encryptFS.keysArtifact');
 
 /** The encryptFS report section (no key material). */
 export interface EncryptReport {
@@ -177,15 +177,15 @@ function publishManifest(draft: Draft, protection: Protection, sha: string, keys
  * file in a manifest stored at {@link MANIFEST_PATH}. Needs fileClassify before it.
  *
  * ```ts
- * const out = await pipeline(image, fileClassify({ dirs: ['/app/data'] }), encryptFS());
- * const { keys, manifestSha256 } = out.state.get(PROTECTION) as Protection;
+ * const out = await pipeline(image, [fileClassify({ dirs: ['/app/data'] }), encryptFS()]);
+ * const { keys, manifestSha256 } = out.state.get(PROTECTION)!;
  * ```
  */
-export function encryptFS(options: EncryptFsOptions = {}): Transform {
+export function encryptFS(options: EncryptFSOptions = {}): Transform {
   return {
     name: 'encryptFS',
     async apply(draft) {
-      const c = need<Classification>(draft, CLASSIFICATION, 'encryptFS', 'fileClassify');
+      const c = draft.state.require(CLASSIFICATION, 'encryptFS', 'fileClassify');
       const rules: Rule[] = c.rules ?? [];
       const keys = regionKeys({ regions: c.regions, supplied: options.keys, masterKey: options.deterministic?.masterKey, backend: options.backend });
       const fs = await draft.rootfs();
@@ -200,7 +200,9 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         ...(options.backend ? { backend: options.backend } : {}),
         ...(options.deterministic ? { deterministic: options.deterministic } : {}),
         ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-        progress: (m) => draft.progress(m),
+        onProgress: draft.onProgress,
+        progressEvent: { transform: draft.transform ?? 'encryptFS' },
+        signal: draft.signal,
       });
       for (const [i, layer] of [...res.replaced].sort((a, b) => a[0] - b[0])) {
         const n = [...res.encrypted.values()].filter((e) => e.layer === i).length;
@@ -255,33 +257,18 @@ export function encryptFS(options: EncryptFsOptions = {}): Transform {
         deterministic: !!options.deterministic,
         warnings: res.copies.map((x) => `${x.path} holds the same bytes as encrypted ${x.of}, readable in plaintext: encrypting one copy protects nothing (encrypt or remove the other)`),
       };
-      for (const w of report.warnings) draft.progress(`warning: ${w}`);
+      for (const w of report.warnings) draft.warn(w, { phase: 'encrypt' });
       if (options.scrubHistory) {
         const mentions = historyMentions(draft.config, rules);
         if (mentions.length) {
           report.historyScrubbed = scrubHistory(draft.config, mentions);
-          draft.progress(`encryptFS: replaced the text of ${mentions.length} image history entr${mentions.length > 1 ? 'ies' : 'y'} naming encrypted regions`);
+          draft.progress({ phase: 'encrypt', message: `encryptFS: replaced the text of ${mentions.length} image history entr${mentions.length > 1 ? 'ies' : 'y'} naming encrypted regions` });
         }
       }
       draft.report[ENCRYPT_REPORT] = report;
-      draft.progress(`encryptFS: ${res.encrypted.size} file(s) encrypted in ${res.replaced.size} layer(s); manifest ${MANIFEST_PATH} sha256:${sha}`);
+      draft.progress({ phase: 'encrypt', message: `encryptFS: ${res.encrypted.size} file(s) encrypted in ${res.replaced.size} layer(s); manifest ${MANIFEST_PATH} sha256:${sha}` });
     },
   };
-}
-
-/** Formats the encryptFS report for the CLI. */
-export function formatEncryptReport(r: EncryptReport): string {
-  const out = ['Encryption (Gramine encrypted files 2.0, bound to their paths):'];
-  for (const g of r.regions) out.push(`  ${g.path.padEnd(30)} key ${g.name.padEnd(16)} ${g.files} file(s), ${g.bytes.toLocaleString('en-US')} -> ${g.diskBytes.toLocaleString('en-US')} bytes`);
-  // Layers are numbered from 1 (the base) in text, as in layer names; the JSON report has 0-based indexes.
-  const list = (xs: number[]) => (xs.length ? xs.map((i) => i + 1).join(', ') : 'none');
-  out.push(`  layers rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
-  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer + 1}: ${d.path} (${d.why})`);
-  for (const w of r.warnings ?? []) out.push(`  warning: ${w}`);
-  if (r.historyScrubbed?.length) out.push(`  history entries ${r.historyScrubbed.map((i) => i + 1).join(', ')} replaced (they named encrypted regions)`);
-  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer + 1}) sha256:${r.manifestSha256}`);
-  if (r.deterministic) out.push('  deterministic mode: keys and nonces derived from the master key');
-  return out.join('\n');
 }
 
 /** What {@link refreshProtectionManifest} did. */
@@ -347,7 +334,7 @@ function matchesRecord(r: AnyRecord, e: MergedEntry): boolean {
  * ```
  */
 export async function refreshProtectionManifest(draft: Draft): Promise<ManifestRefresh> {
-  const protection = need<Protection>(draft, PROTECTION, 'refreshProtectionManifest', 'encryptFS');
+  const protection = draft.state.require(PROTECTION, 'refreshProtectionManifest', 'encryptFS');
   const index = protection.manifestLayer;
   if (index === undefined || index >= draft.layers.length) throw new EnclavifyError('MANIFEST_LAYER_MISSING', 'refreshProtectionManifest: the protection manifest layer is gone');
   const fs = await draft.rootfs();
@@ -402,9 +389,9 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   }
   for (const p of recorded.keys()) if (!fs.get(p === '/' ? '.' : rel(p))) out.removed.push(p);
   const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length} in all)` : '');
-  if (out.changed.length) draft.progress(`warning: protection manifest: ${out.changed.length} recorded entr${out.changed.length > 1 ? 'ies' : 'y'} changed since it was made, not re-recorded (verify reports them): ${list(out.changed)}`);
-  if (out.removed.length) draft.progress(`warning: protection manifest: ${out.removed.length} recorded entr${out.removed.length > 1 ? 'ies are' : 'y is'} gone (verify reports them): ${list(out.removed)}`);
-  if (out.skipped.length) draft.progress(`warning: protection manifest: ${out.skipped.length} new entr${out.skipped.length > 1 ? 'ies' : 'y'} not recorded (verify reports them): ${list(out.skipped.map((x) => `${x.path} (${x.why})`))}`);
+  if (out.changed.length) draft.warn(`protection manifest: ${out.changed.length} recorded entr${out.changed.length > 1 ? 'ies' : 'y'} changed since it was made, not re-recorded (verify reports them): ${list(out.changed)}`);
+  if (out.removed.length) draft.warn(`protection manifest: ${out.removed.length} recorded entr${out.removed.length > 1 ? 'ies are' : 'y is'} gone (verify reports them): ${list(out.removed)}`);
+  if (out.skipped.length) draft.warn(`protection manifest: ${out.skipped.length} new entr${out.skipped.length > 1 ? 'ies' : 'y'} not recorded (verify reports them): ${list(out.skipped.map((x) => `${x.path} (${x.why})`))}`);
   if (!files.length && !symlinks.length && !entries.length) {
     out.manifestSha256 = manifestSha256(current);
     return out;
@@ -416,6 +403,6 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   const { layer, bytes } = await manifestLayer(draft, manifest, path);
   draft.replaceLayer(index, layer, merge ? 'protection manifest refreshed' : 'protection manifest amended');
   out.manifestSha256 = manifestSha256(bytes);
-  publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE) as string | false | undefined);
+  publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE));
   return out;
 }

@@ -3,7 +3,7 @@
  * encrypted, authenticated or left plain. It changes nothing in the image; encryptFS, the runtimes
  * and the policies read its result from `draft.state` (key {@link CLASSIFICATION}).
  */
-import { classifyImage, formatClassificationReport, type ClassificationReport, type ClassifyRules } from '../protect/classify.js';
+import { classifyImage, type ClassificationReport, type ClassifyRules } from '../protect/classify.js';
 import type { Transform } from './pipeline.js';
 import { CLASSIFICATION } from './state.js';
 
@@ -20,23 +20,23 @@ export const CLASSIFY_REPORT = 'fileClassify';
  * `draft.state[CLASSIFICATION]` and `draft.report.fileClassify` (a {@link ClassificationReport}).
  *
  * ```ts
- * await pipeline(image, fileClassify({ dirs: ['/app/data'] }), encryptFS());
+ * await pipeline(image, [fileClassify({ dirs: ['/app/data'] }), encryptFS()]);
  * ```
  */
-export function fileClassify(rules: FileClassifyOptions = {}): Transform {
+export function fileClassify(options: FileClassifyOptions = {}): Transform {
   return {
     name: 'fileClassify',
     async apply(draft) {
       const fs = await draft.rootfs();
-      const { classification, report } = await classifyImage({ rootfs: fs, config: draft.config, rules });
+      const { classification, report } = await classifyImage({ rootfs: fs, config: draft.config, rules: options });
       draft.state.set(CLASSIFICATION, classification);
       draft.report[CLASSIFY_REPORT] = report;
       // Loud: the history is readable by anyone with the image, whatever the report's fate.
-      for (const w of report.warnings) if (w.startsWith('image history')) draft.progress(`warning: ${w}`);
+      for (const w of report.warnings) if (w.startsWith('image history')) draft.warn(w, { phase: 'classify' });
       const t = report.totals;
-      draft.progress(`fileClassify: ${t.encrypted.files} encrypted, ${t.authenticated.files} authenticated, ${t.plain.files} plain files; ${classification.startup.length} startup files`);
+      draft.progress({ phase: 'classify', message: `fileClassify: ${t.encrypted.files} encrypted, ${t.authenticated.files} authenticated, ${t.plain.files} plain files; ${classification.startup.length} startup files` });
     },
   };
 }
 
-export { formatClassificationReport, type ClassificationReport };
+export type { ClassificationReport };

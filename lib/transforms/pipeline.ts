@@ -4,21 +4,22 @@
  * layer objects, so they are written byte-identical; a pipeline that changes nothing returns the
  * source image itself (same manifest digest).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Readable } from 'node:stream';
-import { EnclavifyError } from '../oci/errors.js';
+import { abortedError, asEnclavifyError, EnclavifyError } from '../oci/errors.js';
+import { throwIfAborted } from '../oci/abort.js';
 import type { Image, Layer } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
-import { buildLayer, type FileLayer } from '../oci/layer.js';
+import { buildLayer } from '../oci/layer.js';
 import type { CompressionOptions } from '../oci/compression.js';
 import type { HistoryEntry, ImageConfig } from '../oci/types.js';
 import type { RootFs } from '../fs/merged.js';
 import { layersRootFs } from '../oci/rootfs.js';
 import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
+import type { ProgressEvent, ProgressListener, ProgressPhase } from '../oci/progress.js';
+import { scopedImage, TempScope } from '../oci/temp.js';
+import { PipelineState } from './state.js';
 
 /** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
 export interface Transform {
@@ -36,7 +37,7 @@ export interface Artifact {
   /** Holds secrets: written with mode 0600 and never printed. */
   secret?: boolean;
   /** One line for listings. */
-  description?: string;
+  description?: string | undefined;
 }
 
 /** An entry to put in a new layer, with its content for regular files. */
@@ -48,75 +49,144 @@ export interface LayerItem {
 /** Options of a pipeline run. */
 export interface PipelineOptions {
   /** Where new layers are staged: a fresh directory is made inside it (default: the OS temp dir) and removed by `dispose()`. */
-  tmpDir?: string;
+  tmpDir?: string | undefined;
   /** Compression of new layers (default gzip, level 6). */
-  compression?: CompressionOptions;
-  /** Progress messages (the CLI prints them on stderr). */
-  progress?: (message: string) => void;
+  compression?: CompressionOptions | undefined;
+  /** Progress events: each transform's start and what transforms report (the CLI prints them on stderr). */
+  onProgress?: ProgressListener | undefined;
   /** Timestamp for history entries and the config's `created` when the image changes (default: SOURCE_DATE_EPOCH if set, else now). */
-  created?: Date;
+  created?: Date | undefined;
+  /**
+   * Cancels the pipeline: streams of the scans, layer builds and reads are destroyed, the staged
+   * layers removed, and the pipeline rejects with `ABORTED`. Transforms see it as `draft.signal`.
+   */
+  signal?: AbortSignal | undefined;
 }
 
-/** The mutable state a pipeline's transforms work on. */
-export class Draft {
+/**
+ * What a transform reports through {@link Draft.progress}: a line, or an event whose `phase`
+ * defaults to `transform` and whose `transform` is the running transform's name.
+ */
+export type DraftProgress = string | (Omit<ProgressEvent, 'phase'> & { phase?: ProgressPhase });
+
+/** The fields of a progress event a transform may add to a warning. */
+export type DraftWarning = Omit<Exclude<DraftProgress, string>, 'message' | 'level'>;
+
+/**
+ * The mutable state a pipeline's transforms work on: the config, the layers, artifacts, shared
+ * state and the report. `pipeline` makes one per run and passes it to each transform's `apply`.
+ */
+export interface Draft {
+  /** The image the pipeline started from. */
+  readonly source: Image;
   /** The image config; transforms edit it in place (Entrypoint, Env, history...). */
   config: ImageConfig;
-  /** Artifacts by path. */
-  readonly artifacts = new Map<string, Artifact>();
-  /** State shared between transforms (e.g. the classification that encryptFS reads). */
-  readonly state = new Map<string, unknown>();
+  /** The current layers, base first (change them with {@link replaceLayer} and {@link addLayer}). */
+  readonly layers: readonly Layer[];
+  /** Artifacts by path (policy, chart files, keys, report). */
+  readonly artifacts: Map<string, Artifact>;
+  /** Values transforms hand to each other, by typed key (e.g. `draft.state.get(PROTECTION)`). */
+  readonly state: PipelineState;
   /** Per-transform report sections (JSON), in order. */
-  readonly report: Record<string, unknown> = {};
-  private layerList: Layer[];
-  private view?: Promise<RootFs>;
+  readonly report: Record<string, unknown>;
+  /** Timestamp of history entries and of the new config. */
   readonly created: Date;
+  /** Where new layers and other staged files go (removed by the result's `dispose()`). */
+  readonly tmpDir: string;
+  /** Compression of new layers. */
+  readonly compression: CompressionOptions;
+  /** The pipeline's signal: pass it to what you read and write. */
+  readonly signal: AbortSignal | undefined;
+  /** The pipeline's progress listener (for byte progress of long steps), if any. */
+  readonly onProgress: ProgressListener | undefined;
+  /** Name of the transform being applied. */
+  readonly transform: string | undefined;
+  /** The merged root file system of the current layers (scanned once, until layers change). */
+  rootfs(): Promise<RootFs>;
+  /** Replaces layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
+  replaceLayer(i: number, layer: Layer, comment: string): void;
+  /** Appends a layer on top, with a history entry. */
+  addLayer(layer: Layer, history: { createdBy: string; comment?: string | undefined }): void;
+  /** Records a config-only change in the history (an `empty_layer` entry). */
+  addHistory(createdBy: string, comment?: string): void;
+  /** Builds a new layer from entries (streamed: tar, compression and digests in one pass), staged in {@link tmpDir}. */
+  buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<Layer>;
+  /** Adds (or replaces) an artifact. */
+  addArtifact(a: Artifact): void;
+  /** Reports progress (see {@link DraftProgress}); the CLI prints it unless --quiet. */
+  progress(event: DraftProgress): void;
+  /** Reports a warning: something the user should read (the CLI prints it even with --quiet). */
+  warn(message: string, event?: DraftWarning): void;
+}
+
+/** The implementation of {@link Draft} (internal: transforms see the interface). */
+class PipelineDraft implements Draft {
+  config: ImageConfig;
+  readonly artifacts = new Map<string, Artifact>();
+  readonly state = new PipelineState();
+  readonly report: Record<string, unknown> = {};
+  readonly created: Date;
+  transform: string | undefined;
+  private layerList: Layer[];
+  private view: Promise<RootFs> | undefined;
 
   constructor(
     readonly source: Image,
     config: ImageConfig,
     layers: Layer[],
-    readonly tmpDir: string,
+    /** Owns the directory new layers are staged in. */
+    private readonly scope: TempScope,
     readonly compression: CompressionOptions,
-    private readonly onProgress?: (message: string) => void,
-    created?: Date,
+    readonly onProgress: ProgressListener | undefined,
+    created: Date | undefined,
+    readonly signal: AbortSignal | undefined,
   ) {
     this.config = structuredClone(config);
     this.layerList = [...layers];
     this.created = created ?? defaultCreated();
   }
 
-  /** The current layers, base first. */
+  get tmpDir(): string {
+    return this.scope.dir;
+  }
+
   get layers(): readonly Layer[] {
     return this.layerList;
   }
 
-  progress(message: string): void {
-    this.onProgress?.(message);
+  private tagged(): { transform?: string } {
+    return this.transform !== undefined ? { transform: this.transform } : {};
   }
 
-  /** The merged root file system of the current layers (scanned once, until layers change). */
+  progress(event: DraftProgress): void {
+    if (!this.onProgress) return;
+    const e = typeof event === 'string' ? { message: event } : event;
+    this.onProgress({ phase: 'transform', ...this.tagged(), ...e });
+  }
+
+  warn(message: string, event: DraftWarning = {}): void {
+    this.progress({ ...event, message, level: 'warning' });
+  }
+
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged() }));
   }
 
-  /** Replace layer `i` (e.g. rewritten with encrypted files); notes `comment` on its history entry. */
   replaceLayer(i: number, layer: Layer, comment: string): void {
-    if (i < 0 || i >= this.layerList.length) throw new EnclavifyError('BAD_LAYER_INDEX', `no layer ${i}`);
+    if (!Number.isInteger(i) || i < 0 || i >= this.layerList.length) throw new EnclavifyError('BAD_LAYER_INDEX', `replaceLayer: no layer ${i} (the draft has ${this.layerList.length})`);
     this.layerList[i] = layer;
     this.view = undefined;
     const h = this.historyFor(i);
     if (h) h.comment = h.comment ? `${h.comment}; ${comment}` : comment;
   }
 
-  /** Append a layer on top, with a history entry. */
-  addLayer(layer: Layer, history: { createdBy: string; comment?: string }): void {
+  addLayer(layer: Layer, history: { createdBy: string; comment?: string | undefined }): void {
     const h = this.alignedHistory();
     this.layerList.push(layer);
     this.view = undefined;
     h?.push({ created: this.created.toISOString(), created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) });
   }
 
-  /** Record a config-only change in the history (an `empty_layer` entry). */
   addHistory(createdBy: string, comment?: string): void {
     this.alignedHistory()?.push({ created: this.created.toISOString(), created_by: createdBy, ...(comment ? { comment } : {}), empty_layer: true });
   }
@@ -139,12 +209,10 @@ export class Draft {
     return nonEmpty === this.layerList.length ? h : undefined;
   }
 
-  /** Build a new layer from entries (streamed: tar, compression and digests in one pass). */
-  async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<FileLayer> {
-    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, ...this.compression });
+  async buildLayer(items: AsyncIterable<LayerItem> | Iterable<LayerItem>, name: string): Promise<Layer> {
+    return buildLayer({ tar: tarStream(toAsync(items)) as Readable, tmpDir: this.tmpDir, name, onProgress: this.onProgress, progressEvent: this.tagged(), signal: this.signal, scope: this.scope, ...this.compression });
   }
 
-  /** Add (or replace) an artifact. */
   addArtifact(a: Artifact): void {
     this.artifacts.set(a.path, a);
   }
@@ -168,51 +236,80 @@ function defaultCreated(): Date {
   return e && /^\d+$/.test(e) ? new Date(Number(e) * 1000) : new Date();
 }
 
-/** What a pipeline returns. Call `dispose()` once the image is written (removes staged layers). */
-export interface PipelineResult {
+/**
+ * What a pipeline returns. Call `dispose()` once the image is written (removes the staged layers;
+ * idempotent), or hold it with `await using`. After that the image's layers (whose bytes were
+ * staged) throw `DISPOSED`, naming the image; its manifest and config stay readable. Left
+ * undisposed, the staged layers are removed when the process exits.
+ */
+export interface PipelineResult extends AsyncDisposable {
   image: Image;
   artifacts: Map<string, Artifact>;
-  state: Map<string, unknown>;
+  state: PipelineState;
   report: Record<string, unknown>;
   dispose(): Promise<void>;
+  /** The same as `dispose()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
- * Applies transforms in order to a draft of `source` and returns the new image and artifacts.
- * The last argument may be a {@link PipelineOptions} object.
+ * Applies `transforms` in order to a draft of `source` and returns the new image, its artifacts,
+ * state and report. Dispose of the result once the image is written (or use `await using`).
  *
  * ```ts
- * const out = await pipeline(await openImage('oci:app:1'), fileClassify({ dirs: ['/app/data'] }), encryptFS());
+ * await using out = await pipeline(await openImage('oci:app:1'), [fileClassify({ dirs: ['/app/data'] }), encryptFS()]);
  * await writeImage(out.image, 'oci:app:1-enc');
- * await out.dispose();
  * ```
  */
-export async function pipeline(source: Image, ...steps: Array<Transform | PipelineOptions>): Promise<PipelineResult> {
-  const last = steps[steps.length - 1];
-  const opts: PipelineOptions = last && !('apply' in last) ? (steps.pop() as PipelineOptions) : {};
-  const transforms = steps as Transform[];
+export async function pipeline(source: Image, transforms: readonly Transform[], options: PipelineOptions = {}): Promise<PipelineResult> {
+  if (!Array.isArray(transforms)) {
+    throw new EnclavifyError('BAD_TRANSFORM', 'pipeline(source, transforms, options): transforms must be an array of transforms');
+  }
   for (const t of transforms) {
     if (!t || typeof (t as Transform).apply !== 'function') throw new EnclavifyError('BAD_TRANSFORM', `pipeline: ${JSON.stringify(t)} is not a transform (an object with name and apply)`);
   }
+  if (options === null || typeof options !== 'object' || 'apply' in options) {
+    throw new EnclavifyError('BAD_OPTIONS', 'pipeline(source, transforms, options): options must be a PipelineOptions object (transforms go in the array)');
+  }
+  const signal = options.signal;
+  throwIfAborted(signal, `pipeline on ${source.name}`);
   // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
   // or on failure, so staged layers never leak.
-  const tmpDir = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'enclavify-'));
-  const cleanup = async () => {
-    await rm(tmpDir, { recursive: true, force: true });
-  };
+  const scope = await TempScope.create(`the pipeline on ${source.name}`, options.tmpDir);
+  const cleanup = () => scope.dispose();
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new Draft(source, config, srcLayers, tmpDir, opts.compression ?? { compression: 'gzip' }, opts.progress, opts.created);
+    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal);
     for (const t of transforms) {
+      throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
+      draft.transform = t.name;
       draft.progress(`${t.name}: start`);
-      await t.apply(draft);
+      try {
+        await t.apply(draft);
+      } catch (e) {
+        if (signal?.aborted) throw abortedError(`pipeline on ${source.name}: ${t.name}`, e);
+        // A transform's own plain error (a custom transform's, or a bug) keeps its message and is the cause.
+        throw asEnclavifyError(e, `pipeline: transform ${t.name}`, 'TRANSFORM_FAILED');
+      }
+      // A transform may have caught what the abort broke and carried on: its result is not used.
+      throwIfAborted(signal, `pipeline on ${source.name}: ${t.name}`);
     }
+    draft.transform = undefined;
     const image = await finish(source, config, srcLayers, draft);
-    return { image, artifacts: draft.artifacts, state: draft.state, report: draft.report, dispose: cleanup };
+    // The source itself (nothing changed) stays usable; a new image lives in the scope.
+    return {
+      image: image === source ? source : scopedImage(image, scope),
+      artifacts: draft.artifacts,
+      state: draft.state,
+      report: draft.report,
+      dispose: cleanup,
+      [Symbol.asyncDispose]: cleanup,
+    };
   } catch (e) {
     await cleanup();
-    throw e;
+    if (signal?.aborted) throw abortedError(`pipeline on ${source.name}`, e);
+    throw asEnclavifyError(e, `pipeline on ${source.name}`);
   }
 }
 

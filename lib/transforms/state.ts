@@ -2,8 +2,66 @@
  * What transforms hand to each other through `draft.state`: typed keys and the shapes behind
  * them. fileClassify → encryptFS → injectRuntime → emitPolicy / emitChart.
  */
-import type { Draft } from './pipeline.js';
 import type { Rule } from '../protect/rules.js';
+import { EnclavifyError } from '../oci/errors.js';
+
+declare const valueType: unique symbol;
+
+/**
+ * A key of `draft.state` that knows the type of its value: `state.get(PROTECTION)` is a
+ * `Protection | undefined`. Keys are compared by `id`, so two modules making the same key share
+ * the value. Make your own with {@link stateKey}.
+ */
+export interface StateKey<T> {
+  /** Unique name, e.g. `enclavify.protection` (prefix yours with your package name). */
+  readonly id: string;
+  /** Only for the type checker: the type of the value. */
+  readonly [valueType]?: T;
+}
+
+/** A typed state key: `const STAMP = stateKey<{ build: string }>('acme.stamp')`. */
+export function stateKey<T>(id: string): StateKey<T> {
+  return Object.freeze({ id }) as StateKey<T>;
+}
+
+/** What transforms share in a pipeline (`draft.state`, and the result's `state`): values by typed key. */
+export class PipelineState {
+  private readonly values = new Map<string, unknown>();
+
+  /** The value set under `key`, if any. */
+  get<T>(key: StateKey<T>): T | undefined {
+    return this.values.get(key.id) as T | undefined;
+  }
+
+  /** Sets the value under `key` (replacing any). */
+  set<T>(key: StateKey<T>, value: T): this {
+    this.values.set(key.id, value);
+    return this;
+  }
+
+  has(key: StateKey<unknown>): boolean {
+    return this.values.has(key.id);
+  }
+
+  delete(key: StateKey<unknown>): boolean {
+    return this.values.delete(key.id);
+  }
+
+  /** The ids of the keys set, in the order they were first set. */
+  ids(): string[] {
+    return [...this.values.keys()];
+  }
+
+  /**
+   * The value under `key`, which an earlier transform must have set: otherwise `PIPELINE_ORDER`,
+   * naming who needs it (`by`) and what must run before (`from`).
+   */
+  require<T>(key: StateKey<T>, by: string, from: string): T {
+    const v = this.get(key);
+    if (v === undefined) throw new EnclavifyError('PIPELINE_ORDER', `${by} needs ${from} to run before it in the pipeline`);
+    return v;
+  }
+}
 
 /** Protection class of a file. */
 export type FileClass = 'encrypted' | 'authenticated' | 'plain';
@@ -95,13 +153,9 @@ export interface RuntimeInfo {
   details?: Record<string, unknown>;
 }
 
-export const CLASSIFICATION = 'enclavify.classification';
-export const PROTECTION = 'enclavify.protection';
-export const RUNTIME = 'enclavify.runtime';
-
-/** Read a state value set by an earlier transform, or fail naming who needs it. */
-export function need<T>(draft: Draft, key: string, by: string, from: string): T {
-  const v = draft.state.get(key) as T | undefined;
-  if (v === undefined) throw new Error(`${by} needs ${from} to run before it in the pipeline`);
-  return v;
-}
+/** fileClassify's result. */
+export const CLASSIFICATION = stateKey<Classification>('enclavify.classification');
+/** encryptFS's result (keys included: never log it). */
+export const PROTECTION = stateKey<Protection>('enclavify.protection');
+/** What injectRuntime (or signGramineImage) did. */
+export const RUNTIME = stateKey<RuntimeInfo>('enclavify.runtime');

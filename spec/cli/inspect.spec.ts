@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import { openImage, pipeline, writeImage, type Transform } from '../../lib/index.js';
+import { openImage, pipeline, writeImage, type PipelineResult, type Transform } from '../../lib/index.js';
 import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
 import { encryptFS } from '../../lib/transforms/encrypt-fs.js';
@@ -20,8 +20,8 @@ import { fileItem, standInRuntime, testKey } from '../runtimes/gramine-helpers.j
 
 const BASE = '/gramine/app/entrypoint';
 
-async function convert(dir: string, tag: string, steps: Transform[]): Promise<{ ref: string; state: Map<string, unknown> }> {
-  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), ...steps, { tmpDir: dir });
+async function convert(dir: string, tag: string, steps: Transform[]): Promise<{ ref: string; state: PipelineResult['state'] }> {
+  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), steps, { tmpDir: dir });
   const ref = `oci:${dir}/img:${tag}`;
   await writeImage(out.image, ref);
   await out.dispose();

@@ -52,8 +52,9 @@ test('copy to and from a registry, tree of a docker:// reference; --json lists e
   assert.deepEqual(res.blobs.map((b: { status: string }) => b.status), ['pushed', 'pushed', 'pushed', 'pushed']);
   assert.ok(res.blobs.every((b: { digest: string; size: number; mediaType: string }) => /^sha256:/.test(b.digest) && b.size > 0 && b.mediaType));
   // Not a terminal: one line per blob on stderr.
-  assert.equal(r.stderr.split('\n').filter((l) => /: pushed \(/.test(l)).length, 4, r.stderr);
+  assert.equal(r.stderr.split('\n').filter((l) => /^enclavify: pushing (config|layer \d) sha256:[0-9a-f]{12} \(/.test(l)).length, 4, r.stderr);
   const again = await runCli(['copy', '--json', `oci:${bbOci}:latest`, dst]);
+  assert.equal(again.stderr.split('\n').filter((l) => /: already in the registry$/.test(l)).length, 4, again.stderr);
   assert.deepEqual(JSON.parse(again.stdout).blobs.map((b: { status: string }) => b.status), ['skipped', 'skipped', 'skipped', 'skipped']);
   const other = await runCli(['copy', '--json', '-q', dst, `docker://${reg.host}/cli/other:1`]);
   assert.equal(other.stderr, '', '--quiet prints nothing');

@@ -22,7 +22,7 @@ const PAL = '/usr/lib/x86_64-linux-gnu/gramine/sgx/libpal.so';
 /** bb-fixture converted with the stand-in runtime, unsigned, at oci:<dir>/img:unsigned. */
 async function unsignedImage(dir: string): Promise<string> {
   const rt = standInRuntime(path.join(dir, 'runtime'));
-  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), injectRuntime(gramine({ runtimeDir: rt })), { tmpDir: dir });
+  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), [injectRuntime(gramine({ runtimeDir: rt }))], { tmpDir: dir });
   const ref = `oci:${dir}/img:unsigned`;
   await writeImage(out.image, ref);
   await out.dispose();
@@ -141,7 +141,7 @@ test('the Gramine options of enclavify convert map onto injectRuntime(gramine(..
     const args = parseArgs(['--runtime-image', rt, '--gramine-loader', 'direct', '--enclave-size', '2G', '--max-threads', '4', '--edmm',
       '--isvprodid', '5', '--isvsvn', '2', '--manifest-fragment', frag, '--passthrough-env', 'POD_IP', '--sign-key', testKey, '--sign-date', '2026-03-04'], gramineConvertOptions);
     const step = await gramineTransformFromArgs(args);
-    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), step, { tmpDir: s.dir });
+    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), [step], { tmpDir: s.dir });
     const ref = `oci:${s.dir}/img:cli`;
     await writeImage(out.image, ref);
     await out.dispose();
@@ -175,14 +175,14 @@ test('signing an image with encrypted regions records the signature files in its
   const s = scratch();
   try {
     const rt = standInRuntime(path.join(s.dir, 'runtime'));
-    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt })), { tmpDir: s.dir });
+    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), [fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt }))], { tmpDir: s.dir });
     const keys = Object.fromEntries((out.state.get(PROTECTION) as { keys: Array<{ name: string; keyHex: string }> }).keys.map((k) => [k.name, k.keyHex]));
     await writeImage(out.image, `oci:${s.dir}/img:u`);
     await out.dispose();
     const r = await runCli(['sign', `oci:${s.dir}/img:u`, '--sign-key', testKey, '--to', `oci:${s.dir}/img:s`, '--json']);
     assert.equal(r.code, 0, r.stderr);
     const facts = JSON.parse(r.stdout) as { protectionManifestSha256: string };
-    const v = await verify({ image: await openImage(`oci:${s.dir}/img:s`), keys });
+    const v = await verify(await openImage(`oci:${s.dir}/img:s`), { keys });
     assert.deepEqual(v.findings, []);
     assert.equal(v.manifestSha256, facts.protectionManifestSha256);
   } finally {

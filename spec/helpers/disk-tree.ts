@@ -3,7 +3,7 @@
  * fixtures' line format, so a layout we write can be compared with the expected tree.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 
 export function diskTree(root: string): string {
@@ -31,4 +31,10 @@ export function diskTree(root: string): string {
   walk('');
   lines.sort((a, b) => Buffer.compare(a[0], b[0]));
   return lines.map(([, l]) => l).join('\n') + '\n';
+}
+
+/** Every regular file under `dir` (relative paths); none when `dir` does not exist. */
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) => lstatSync(path.join(dir, p)).isFile());
 }

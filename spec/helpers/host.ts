@@ -4,7 +4,7 @@ import { lstatSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import type { FsEntry } from '../../lib/fs/entry.js';
 
 /** ldd's view of a host program: `name => path` pairs and the loader line; undefined if ldd fails. */
-export function ldd(program: string): { libs: Array<{ name: string; path: string }>; interpreter?: string } | undefined {
+export function ldd(program: string): { libs: Array<{ name: string; path: string }>; interpreter?: string | undefined } | undefined {
   let out: string;
   try {
     out = execFileSync('ldd', [program], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });

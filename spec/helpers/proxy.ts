@@ -23,13 +23,13 @@ export interface ProxyOptions {
   /** The registry, `127.0.0.1:PORT` (plain HTTP). */
   target: string;
   /** Decide per request (default: forward). */
-  rule?: (req: ProxyRequest) => Action;
+  rule?: ((req: ProxyRequest) => Action) | undefined;
   /** Rewrite absolute Location headers to paths (exercises relative Location handling). */
-  relativeLocations?: boolean;
+  relativeLocations?: boolean | undefined;
   /** Serve HTTPS (terminating TLS; the registry is told the scheme with X-Forwarded-Proto). */
-  tls?: { key: string; cert: string; ca?: string; requireClientCert?: boolean };
+  tls?: { key: string | undefined; cert: string; ca?: string; requireClientCert?: boolean };
   /** Change response headers before they are sent (e.g. a redirect). Return undefined to keep them. */
-  rewriteResponse?: (req: ProxyRequest, status: number, headers: http.IncomingHttpHeaders) => { status: number; headers: http.OutgoingHttpHeaders } | undefined;
+  rewriteResponse?: ((req: ProxyRequest, status: number, headers: http.IncomingHttpHeaders) => { status: number; headers: http.OutgoingHttpHeaders } | undefined) | undefined;
 }
 
 export interface Proxy {

@@ -36,10 +36,10 @@ export interface TestRegistry {
 }
 
 export interface StartOptions {
-  htpasswd?: string;
-  tls?: { cert: string; key: string };
-  configExtra?: string;
-  logLevel?: 'info' | 'warn' | 'debug';
+  htpasswd?: string | undefined;
+  tls?: { cert: string | undefined; key: string };
+  configExtra?: string | undefined;
+  logLevel?: 'info' | 'warn' | 'debug' | undefined;
 }
 
 /** Starts a fresh registry; retried on another port if the chosen one was taken meanwhile. */

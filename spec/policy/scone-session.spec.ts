@@ -113,7 +113,7 @@ test('pwd defaults to / and must be absolute', () => {
 test('names are checked and name the option', () => {
   assert.throws(() => sconeSession(opts({ namespace: 'my ns' })), /namespace segment "my ns"/);
   assert.throws(() => sconeSession(opts({ namespace: 'org/../x' })), /namespace segment "\.\."/);
-  assert.throws(() => sconeSession(opts({ name: 'a/b' })), /^Error: name "a\/b"/);
+  assert.throws(() => sconeSession(opts({ name: 'a/b' })), /^EnclavifyError: name "a\/b"/);
   assert.throws(() => sconeSession(opts({ serviceName: 'svc!' })), /serviceName "svc!"/);
   assert.throws(() => sconeSession(opts({ version: '0.2' })), /version "0\.2"/);
   assert.equal(sconeSession(opts({ namespace: 'org/team' })).name, 'org/team/python-session');

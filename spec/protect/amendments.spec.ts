@@ -11,9 +11,10 @@ import path from 'node:path';
 import { openImage, pipeline, type Image, type LayerItem, type Transform } from '../../lib/index.js';
 import { readTar } from '../../lib/fs/tar-read.js';
 import { buildManifest, MANIFEST_PATH, manifestBefore, manifestSha256, parseManifest, serializeManifest, type ProtectionManifest } from '../../lib/protect/manifest.js';
-import { readKeysFile } from '../../lib/protect/keys.js';
+import { parseKeysFile } from '../../lib/protect/keys.js';
 import { protectionSchemaProblems } from '../../lib/protect/schemas.js';
-import { formatFindings, verify } from '../../lib/protect/verify.js';
+import { verify } from '../../lib/protect/verify.js';
+import { formatFindings } from '../../lib/cli/format.js';
 import { encryptFS, refreshProtectionManifest, type ManifestRefresh } from '../../lib/transforms/encrypt-fs.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
 import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
@@ -22,6 +23,7 @@ import { gramine, signGramineImage } from '../../lib/runtimes/gramine/index.js';
 import { scratch } from '../helpers/images.js';
 import { standInRuntime, testKey } from '../runtimes/gramine-helpers.js';
 import { addLayer, bbRef, collect, convert, editInPlace, fileItem, modify, readImageFiles, sha256, type Converted } from './encrypt-helpers.js';
+import { progressTo } from '../helpers/progress.js';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {
@@ -83,22 +85,22 @@ test('an amendment adds the signature files; verify pinned by the keys file acce
   const original = (await readImageFiles(conv.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!;
   assert.ok(manifestBefore(m, 0).bytes.equals(original));
 
-  const v = await verify({ image: signed.image, keys: keysText });
+  const v = await verify(signed.image, { keys: keysText });
   assert.deepEqual(v.findings, []);
   assert.deepEqual(v.pin, { sha256: conv.protection.manifestSha256, source: 'keys file', matched: true, amended: ['/app/entrypoint.manifest.sgx', '/app/entrypoint.sig'] });
   assert.match(formatFindings(v), /note: 2 path\(s\) recorded after the pinned manifest/);
   // Strict: every record the pin does not cover is a finding.
-  const strict = await verify({ image: signed.image, keys: keysText, amendments: 'refuse' });
+  const strict = await verify(signed.image, { keys: keysText, amendments: 'refuse' });
   assert.deepEqual(strict.findings.map((f) => [f.path, f.code]), [['/app/entrypoint.manifest.sgx', 'AMENDED'], ['/app/entrypoint.sig', 'AMENDED']]);
   // A policy pinning the new digest covers everything.
-  const pinned = await verify({ image: signed.image, keys: keysText, expectedManifestSha256: r.manifestSha256 });
+  const pinned = await verify(signed.image, { keys: keysText, expectedManifestSha256: r.manifestSha256 });
   assert.deepEqual([pinned.findings, pinned.pin?.amended], [[], []]);
   // A second amendment chains on the first; each pin covers its own prefix.
   const again = await attacked(signed.image, lateStep([fileItem('app/late.txt', 'x')], 'later'));
   const m2 = parseManifest((await readImageFiles(again.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!);
   assert.equal(m2.amendments![1].base, r.manifestSha256);
-  assert.deepEqual((await verify({ image: again.image, keys: keysText })).pin?.amended, ['/app/entrypoint.manifest.sgx', '/app/entrypoint.sig', '/app/late.txt']);
-  assert.deepEqual((await verify({ image: again.image, keys: keysText, expectedManifestSha256: r.manifestSha256 })).pin?.amended, ['/app/late.txt']);
+  assert.deepEqual((await verify(again.image, { keys: keysText })).pin?.amended, ['/app/entrypoint.manifest.sgx', '/app/entrypoint.sig', '/app/late.txt']);
+  assert.deepEqual((await verify(again.image, { keys: keysText, expectedManifestSha256: r.manifestSha256 })).pin?.amended, ['/app/late.txt']);
 });
 
 test('an amendment never re-pins a changed, removed or re-owned file: verify still reports it', async () => {
@@ -106,16 +108,18 @@ test('an amendment never re-pins a changed, removed or re-owned file: verify sti
   const progress: string[] = [];
   const out = await pipeline(
     conv.image,
-    addLayer([fileItem('app/server.sh', EVIL, 0o755), { entry: { path: 'bin/busybox', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 0, size: 3 }, content: Buffer.from('bb!') }]),
-    lateStep(SIG),
-    { progress: (x) => progress.push(x) },
+    [
+      addLayer([fileItem('app/server.sh', EVIL, 0o755), { entry: { path: 'bin/busybox', type: 'file', mode: 0o4755, uid: 0, gid: 0, mtime: 0, size: 3 }, content: Buffer.from('bb!') }]),
+      lateStep(SIG),
+    ],
+    { onProgress: progressTo(progress) },
   );
   cleanup.push(() => out.dispose());
   const r = out.report.refresh as ManifestRefresh;
   assert.deepEqual(r.changed, ['/app/server.sh', '/bin/busybox']);
   assert.match(progress.join('\n'), /warning: protection manifest: 2 recorded entries changed since it was made, not re-recorded/);
   for (const expectedManifestSha256 of [undefined, r.manifestSha256]) {
-    const v = await verify({ image: out.image, keys: keysTextOf(conv), ...(expectedManifestSha256 ? { expectedManifestSha256 } : {}) });
+    const v = await verify(out.image, { keys: keysTextOf(conv), ...(expectedManifestSha256 ? { expectedManifestSha256 } : {}) });
     assert.deepEqual(v.findings.map((f) => [f.path, f.code]), [['/app/server.sh', 'HASH_MISMATCH'], ['/bin/busybox', 'METADATA_CHANGED'], ['/bin/busybox', 'HASH_MISMATCH']]);
   }
 });
@@ -127,16 +131,16 @@ test('forged amendments are refused: re-recording a path, special bits, a wrong 
   const amend = (extra: ProtectionManifest['amendments'] & object) => rewriteManifest((m) => buildManifest({ ...m, amendments: [...(m.amendments ?? []), ...extra] }));
   const base = sha256((await readImageFiles(signed, [MANIFEST_PATH])).get(MANIFEST_PATH)!);
   const evil = { path: '/app/server.sh', class: 'authenticated' as const, size: EVIL.length, sha256: sha256(Buffer.from(EVIL)), mode: 0o755, uid: 0, gid: 0 };
-  const codes = async (image: Image) => (await verify({ image, keys: keysText })).findings.map((f) => [f.path, f.code]);
+  const codes = async (image: Image) => (await verify(image, { keys: keysText })).findings.map((f) => [f.path, f.code]);
 
   // The backdoor re-recorded by a second amendment: a path recorded twice.
   const repin = (await attacked(signed, addLayer([fileItem('app/server.sh', EVIL, 0o755)]), amend([{ base, files: [evil], entries: [] }]))).image;
   assert.deepEqual(await codes(repin), [[MANIFEST_PATH, 'MANIFEST_INVALID'], [MANIFEST_PATH, 'MANIFEST_DIGEST']]);
-  assert.match((await verify({ image: repin, keys: keysText })).findings[0].message, /\/app\/server\.sh is recorded twice \(again by amendment 1/);
+  assert.match((await verify(repin, { keys: keysText })).findings[0].message, /\/app\/server\.sh is recorded twice \(again by amendment 1/);
   // A new setuid file.
   const suid = { ...evil, path: '/usr/bin/su2', mode: 0o4755 };
   const bits = (await attacked(signed, addLayer([fileItem('usr/bin/su2', EVIL, 0o4755)]), amend([{ base, files: [suid], entries: [] }]))).image;
-  assert.match((await verify({ image: bits, keys: keysText })).findings[0].message, /an amendment cannot add setuid\/setgid bits/);
+  assert.match((await verify(bits, { keys: keysText })).findings[0].message, /an amendment cannot add setuid\/setgid bits/);
   // A base that is not the manifest before it.
   const newFile = { ...evil, path: '/usr/bin/tool' };
   const wrongBase = (await attacked(signed, addLayer([fileItem('usr/bin/tool', EVIL, 0o755)]), amend([{ base: '0'.repeat(64), files: [newFile], entries: [] }]))).image;
@@ -157,15 +161,15 @@ test('forged amendments are refused: re-recording a path, special bits, a wrong 
     },
   };
   const below = (await attacked(signed, lower, amend([{ base, files: [newFile], entries: [] }]))).image;
-  const b = await verify({ image: below, keys: keysText });
+  const b = await verify(below, { keys: keysText });
   assert.deepEqual(b.findings.map((f) => [f.path, f.code]), [['/usr/bin/tool', 'AMENDED']]);
   assert.match(b.findings[0].message, /not from a layer added after the protection manifest/);
   // What an amendment can do: add a new plain-mode file in a later layer. Accepted against the
   // keys file, but listed; refused in strict mode; a policy pinning the final digest covers it.
   const added = (await attacked(signed, addLayer([fileItem('usr/bin/tool', EVIL, 0o755)]), amend([{ base, files: [newFile], entries: [] }]))).image;
-  const a = await verify({ image: added, keys: keysText });
+  const a = await verify(added, { keys: keysText });
   assert.deepEqual([a.findings, a.pin?.amended], [[], ['/app/entrypoint.manifest.sgx', '/app/entrypoint.sig', '/usr/bin/tool']]);
-  assert.ok((await verify({ image: added, keys: keysText, amendments: 'refuse' })).findings.some((f) => f.path === '/usr/bin/tool' && f.code === 'AMENDED'));
+  assert.ok((await verify(added, { keys: keysText, amendments: 'refuse' })).findings.some((f) => f.path === '/usr/bin/tool' && f.code === 'AMENDED'));
 });
 
 test('refresh outside the converting pipeline: refuses a non-canonical manifest and region plaintext, leaves special entries unrecorded', async () => {
@@ -180,7 +184,7 @@ test('refresh outside the converting pipeline: refuses a non-canonical manifest 
   assert.deepEqual(r.added, ['/app/entrypoint.manifest.sgx', '/app/entrypoint.sig', '/opt/new/file']);
   assert.deepEqual(r.addedEntries, ['/opt', '/opt/new']);
   assert.deepEqual(r.skipped.map((s) => s.path), ['/app/fifo', '/app/link', '/app/su']);
-  const v = await verify({ image: out.image, keys: keysTextOf(conv) });
+  const v = await verify(out.image, { keys: keysTextOf(conv) });
   assert.deepEqual(v.findings.map((f) => [f.path, f.code]), [['/app/fifo', 'UNLISTED'], ['/app/link', 'UNLISTED'], ['/app/su', 'UNLISTED']]);
 });
 
@@ -188,26 +192,26 @@ test('enclavify sign on a converted Gramine image: verify with the conversion ke
   const s = scratch('enclavify-amend-');
   cleanup.push(s.done);
   const rt = standInRuntime(path.join(s.dir, 'rt'));
-  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt })), { tmpDir: s.dir });
+  const out = await pipeline(await openImage(bbRef), [fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt }))], { tmpDir: s.dir });
   cleanup.push(() => out.dispose());
   const keysText = String(out.artifacts.get('keys.json')!.data);
   assert.equal(JSON.parse(keysText).manifest.sha256, (out.state.get(PROTECTION) as Protection).manifestSha256, 'the keys file has the digest after the runtime refresh');
-  const signed = await pipeline(out.image, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { tmpDir: s.dir });
+  const signed = await pipeline(out.image, [signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' })], { tmpDir: s.dir });
   cleanup.push(() => signed.dispose());
-  const v = await verify({ image: signed.image, keys: keysText });
+  const v = await verify(signed.image, { keys: keysText });
   assert.deepEqual(v.findings, [], formatFindings(v));
   assert.deepEqual(v.pin?.amended, ['/gramine/app/entrypoint.manifest.sgx', '/gramine/app/entrypoint.sig']);
   const pm = (signed.report.signGramine as { protectionManifestSha256: string }).protectionManifestSha256;
   assert.equal(manifestSha256((await readImageFiles(signed.image, [MANIFEST_PATH])).get(MANIFEST_PATH)!), pm);
 });
 
-test('readKeysFile: the manifest digest and regions, and errors that never quote the file', () => {
+test('parseKeysFile: the manifest digest and regions, and errors that never quote the file', () => {
   const key = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
-  const ks = readKeysFile(JSON.stringify({ kind: 'enclavify.keys', version: 1, manifest: { path: MANIFEST_PATH, sha256: 'AB'.repeat(32) }, keys: [{ name: 'app_data', region: '/app/data', regions: ['/app/data', '/srv'], key }] }));
+  const ks = parseKeysFile(JSON.stringify({ kind: 'enclavify.keys', version: 1, manifest: { path: MANIFEST_PATH, sha256: 'AB'.repeat(32) }, keys: [{ name: 'app_data', region: '/app/data', regions: ['/app/data', '/srv'], key }] }));
   assert.deepEqual([...ks.keys.keys()], ['app_data']);
   assert.deepEqual(ks.regions.get('app_data'), ['/app/data', '/srv']);
   assert.deepEqual(ks.manifest, { path: MANIFEST_PATH, sha256: 'ab'.repeat(32) });
-  const bad = (text: string, message: RegExp) => assert.throws(() => readKeysFile(text, 'k.json'), (e: Error & { code?: string }) => e.code === 'KEYS_FILE_INVALID' && message.test(e.message) && !e.message.includes('a1b2'));
+  const bad = (text: string, message: RegExp) => assert.throws(() => parseKeysFile(text, 'k.json'), (e: Error & { code?: string }) => e.code === 'KEYS_FILE_INVALID' && message.test(e.message) && !e.message.includes('a1b2'));
   bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key":"${key}"}\n`, /^k\.json: not valid JSON( at line 2, column \d+)?$/);
   bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key": ${key}}]}`, /^k\.json: not valid JSON$/);
   bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key":"${key}0"}]}`, /keys\[0\] \(x\): "key" must be 32 hex digits/);

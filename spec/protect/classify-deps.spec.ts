@@ -33,7 +33,7 @@ const inImage = (hostPath: string) => realpathSync(hostPath);
 
 test('host /bin/ls: the interpreter and every DT_NEEDED library are found and authenticated', { skip }, async () => {
   const d = ldd('/bin/ls')!;
-  const out = await pipeline(await openImage(ref), fileClassify({ dirs: ['/data'] }));
+  const out = await pipeline(await openImage(ref), [fileClassify({ dirs: ['/data'] })]);
   try {
     const c = out.state.get(CLASSIFICATION) as Classification;
     const report = out.report.fileClassify as ClassificationReport;
@@ -62,7 +62,7 @@ test('host /bin/ls: the interpreter and every DT_NEEDED library are found and au
 
 test(`--dir over the library directory is refused, naming each startup library and why`, { skip }, async () => {
   const d = ldd('/bin/ls')!;
-  await assert.rejects(pipeline(await openImage(ref), fileClassify({ dirs: [libDir] })), (e: Error & { code?: string }) => {
+  await assert.rejects(pipeline(await openImage(ref), [fileClassify({ dirs: [libDir] })]), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'CLASSIFY_STARTUP_ENCRYPTED');
     assert.match(e.message, new RegExp(`--dir ${libDir} would encrypt ${d.libs.length + 1} startup files of /bin/ls:`));
     for (const l of d.libs) assert.ok(e.message.includes(`${inImage(l.path)}: library ${l.name} needed by`), `${l.name} named in: ${e.message}`);
@@ -72,16 +72,16 @@ test(`--dir over the library directory is refused, naming each startup library a
   });
   // The same directory through the merged-/usr symlink: named as what it resolves to.
   if (libDir.startsWith('/usr/lib/')) {
-    await assert.rejects(pipeline(await openImage(ref), fileClassify({ dirs: [libDir.slice(4)] })), { code: 'RULE_SYMLINK', message: new RegExp(`resolves to ${libDir}`) });
+    await assert.rejects(pipeline(await openImage(ref), [fileClassify({ dirs: [libDir.slice(4)] })]), { code: 'RULE_SYMLINK', message: new RegExp(`resolves to ${libDir}`) });
   }
 });
 
 test('the startup libraries can be excluded explicitly; the rest of their directory is then encrypted', { skip }, async () => {
-  const out = await pipeline(await openImage(ref), fileClassify({ dirs: [libDir], authenticated: (await startup()).filter((p) => p.startsWith(libDir + '/')) }), encryptFS());
+  const out = await pipeline(await openImage(ref), [fileClassify({ dirs: [libDir], authenticated: (await startup()).filter((p) => p.startsWith(libDir + '/')) }), encryptFS()]);
   try {
     const c = out.state.get(CLASSIFICATION) as Classification;
     assert.equal(c.files.get(`${libDir}/app-data.bin`)!.class, 'encrypted');
-    const r = await verify({ image: out.image, keys: new Map((out.state.get(PROTECTION) as Protection).keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')])) });
+    const r = await verify(out.image, { keys: new Map((out.state.get(PROTECTION) as Protection).keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')])) });
     assert.deepEqual(r.findings, []);
   } finally {
     await out.dispose();
@@ -90,7 +90,7 @@ test('the startup libraries can be excluded explicitly; the rest of their direct
 
 test('converting the ls image keeps every library byte for byte', { skip }, async () => {
   const src = await openImage(ref);
-  const out = await pipeline(src, fileClassify({ dirs: ['/data'] }), encryptFS());
+  const out = await pipeline(src, [fileClassify({ dirs: ['/data'] }), encryptFS()]);
   try {
     const mask = (t: string) => t.split('\n').filter((l) => !l.startsWith('data/secret.txt ') && !l.startsWith('.enclavify')).join('\n');
     assert.equal(mask(formatTree(await rootfsOf(out.image))), mask(formatTree(await rootfsOf(src))));
@@ -100,7 +100,7 @@ test('converting the ls image keeps every library byte for byte', { skip }, asyn
 });
 
 async function startup(): Promise<string[]> {
-  const out = await pipeline(await openImage(ref), fileClassify({}));
+  const out = await pipeline(await openImage(ref), [fileClassify({})]);
   try {
     return (out.state.get(CLASSIFICATION) as Classification).startup;
   } finally {
@@ -114,7 +114,7 @@ const pySkip = pythonImageSkip;
 
 test('python image: python3.11, its interpreter and DT_NEEDED libraries stay authenticated; their directory cannot be encrypted', { skip: pySkip }, async () => {
   const ref = pythonImageRef;
-  const out = await pipeline(await openImage(ref), fileClassify({ dirs: ['/app/data'] }), encryptFS());
+  const out = await pipeline(await openImage(ref), [fileClassify({ dirs: ['/app/data'] }), encryptFS()]);
   try {
     const c = out.state.get(CLASSIFICATION) as Classification;
     const report = out.report.fileClassify as ClassificationReport;
@@ -126,11 +126,11 @@ test('python image: python3.11, its interpreter and DT_NEEDED libraries stay aut
     assert.deepEqual(report.startup!.missing, []);
     assert.equal(c.files.get('/app/data/secret.txt')!.class, 'encrypted');
     const keys = new Map((out.state.get(PROTECTION) as Protection).keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')]));
-    assert.deepEqual((await verify({ image: out.image, keys })).findings, []);
+    assert.deepEqual((await verify(out.image, { keys })).findings, []);
   } finally {
     await out.dispose();
   }
-  await assert.rejects(pipeline(await openImage(ref), fileClassify({ dirs: ['/usr/lib/x86_64-linux-gnu'] })), {
+  await assert.rejects(pipeline(await openImage(ref), [fileClassify({ dirs: ['/usr/lib/x86_64-linux-gnu'] })]), {
     code: 'CLASSIFY_STARTUP_ENCRYPTED',
     message: /--dir \/usr\/lib\/x86_64-linux-gnu would encrypt \d+ startup files of python3:[^]*libc\.so\.6 needed by \/usr\/bin\/python3\.11/,
   });

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openImage, pipeline, type Transform } from '../../lib/index.js';
-import { fileClassify, formatClassificationReport, type ClassificationReport } from '../../lib/transforms/file-classify.js';
+import { fileClassify, type ClassificationReport } from '../../lib/transforms/file-classify.js';
+import { formatClassificationReport } from '../../lib/cli/format.js';
 import { CLASSIFICATION, type Classification } from '../../lib/transforms/state.js';
 import { globToRegExp, matchRules, normalizeRulePath, regionName, type Rule } from '../../lib/protect/rules.js';
 import { protectionSchemaProblems } from '../../lib/protect/schemas.js';
@@ -15,7 +16,7 @@ import type { FileClassifyOptions } from '../../lib/transforms/file-classify.js'
 import { bbRef } from './encrypt-helpers.js';
 
 async function classify(rules: FileClassifyOptions, ...before: Transform[]): Promise<{ c: Classification; report: ClassificationReport }> {
-  const out = await pipeline(await openImage(bbRef), ...before, fileClassify(rules));
+  const out = await pipeline(await openImage(bbRef), [...before, fileClassify(rules)]);
   try {
     return { c: out.state.get(CLASSIFICATION) as Classification, report: out.report.fileClassify as ClassificationReport };
   } finally {

@@ -17,7 +17,7 @@ import { buildLayer } from '../../lib/oci/layer.js';
 import { RootFs } from '../../lib/fs/merged.js';
 import { readTar } from '../../lib/fs/tar-read.js';
 import { fileClassify, type FileClassifyOptions } from '../../lib/transforms/file-classify.js';
-import { encryptFS, type EncryptFsOptions } from '../../lib/transforms/encrypt-fs.js';
+import { encryptFS, type EncryptFSOptions } from '../../lib/transforms/encrypt-fs.js';
 import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
 import { bbOci } from '../helpers/images.js';
 import { hostPathEntries, ldd } from '../helpers/host.js';
@@ -36,9 +36,9 @@ export interface Converted {
 }
 
 /** Converts an image (default bb-fixture) with fileClassify + encryptFS, in memory (staged layers in a temp dir). */
-export async function convert(rules: FileClassifyOptions = { dirs: ['/app/data'] }, enc: EncryptFsOptions = {}, source?: Image, options: PipelineOptions = {}): Promise<Converted> {
+export async function convert(rules: FileClassifyOptions = { dirs: ['/app/data'] }, enc: EncryptFSOptions = {}, source?: Image, options: PipelineOptions = {}): Promise<Converted> {
   const src = source ?? (await openImage(bbRef));
-  const result = await pipeline(src, fileClassify(rules), encryptFS(enc), options);
+  const result = await pipeline(src, [fileClassify(rules), encryptFS(enc)], options);
   const protection = result.state.get(PROTECTION) as Protection;
   const keys = new Map(protection.keys.map((k) => [k.name, new Uint8Array(Buffer.from(k.keyHex, 'hex'))]));
   return { result, image: result.image, protection, keys };
@@ -146,7 +146,7 @@ export function editInPlace(edits: Record<string, (b: Buffer) => Buffer>): Trans
 
 /** Applies transforms to an image; the caller disposes. */
 export async function modify(image: Image, ...t: Transform[]): Promise<PipelineResult> {
-  return pipeline(image, ...t);
+  return pipeline(image, t);
 }
 
 /** Flips one bit of byte `offset`. */

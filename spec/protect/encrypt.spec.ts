@@ -23,6 +23,7 @@ import { nobleBackend } from '../../lib/crypto/index.js';
 import { bbArchive, bbZstd, expectedTree, scratch, umociUnpack } from '../helpers/images.js';
 import { diskTree } from '../helpers/disk-tree.js';
 import { tool } from '../helpers/tools.js';
+import { progressTo } from '../helpers/progress.js';
 import {
   addLayer,
   bbRef,
@@ -228,7 +229,7 @@ test('keys appear only in the keys artifact: not in the image, the report, progr
   const progress: string[] = [];
   const s = scratch();
   try {
-    const conv = await convert({ dirs: ['/app/data'] }, {}, undefined, { progress: (m) => progress.push(m) });
+    const conv = await convert({ dirs: ['/app/data'] }, {}, undefined, { onProgress: progressTo(progress) });
     disposers.push(() => conv.result.dispose());
     const keyHex = conv.protection.keys[0].keyHex;
     const keyRaw = Buffer.from(keyHex, 'hex');
@@ -268,7 +269,7 @@ test('deterministic mode: the same master key gives byte-identical layers and im
   const la = await a.image.layers(), lc = await c.image.layers();
   assert.notEqual(await la[0].digest(), await lc[0].digest());
   assert.equal((a.result.report.encryptFS as { deterministic: boolean }).deterministic, true);
-  assert.equal((await verify({ image: a.image, keys: a.keys })).ok, true);
+  assert.equal((await verify(a.image, { keys: a.keys })).ok, true);
   // Random mode differs every time.
   const r1 = await convert(), r2 = await convert();
   disposers.push(() => r1.result.dispose(), () => r2.result.dispose());
@@ -282,7 +283,7 @@ test('the portable backend (@noble) gives the same bytes as node:crypto in deter
   const p = await convert({ dirs: ['/app/data'] }, { deterministic: { masterKey }, backend: nobleBackend }, undefined, { created });
   disposers.push(() => n.result.dispose(), () => p.result.dispose());
   assert.equal(await p.image.digest(), await n.image.digest());
-  assert.deepEqual((await verify({ image: n.image, keys: n.keys, backend: nobleBackend })).findings, []);
+  assert.deepEqual((await verify(n.image, { keys: n.keys, backend: nobleBackend })).findings, []);
 });
 
 test('supplied keys are used; a key for a region that does not exist is refused', async () => {
@@ -290,7 +291,7 @@ test('supplied keys are used; a key for a region that does not exist is refused'
   const conv = await convert({ dirs: ['/app/data'] }, { keys: { app_data: key } });
   disposers.push(() => conv.result.dispose());
   assert.equal(conv.protection.keys[0].keyHex, key);
-  assert.equal((await verify({ image: conv.image, keys: { app_data: key } })).ok, true);
+  assert.equal((await verify(conv.image, { keys: { app_data: key } })).ok, true);
   await assert.rejects(convert({ dirs: ['/app/data'] }, { keys: { app_dta: key } }), { code: 'KEY_UNKNOWN', message: /app_dta.*no encrypted region uses that name/ });
   await assert.rejects(convert({ dirs: ['/app/data'] }, { keys: { app_data: 'zz' } }), (e: Error) => (e as { code?: string }).code === 'KEY_INVALID' && !e.message.includes('zz'));
 });
@@ -303,7 +304,7 @@ test('one key per region with derived unique names, or one key for the image', a
   const one = await convert({ dirs: ['/app/data', '/app/static'], singleKey: 'image' });
   disposers.push(() => one.result.dispose());
   assert.deepEqual(one.protection.keys.map((k) => [k.name, k.regions]), [['image', ['/app/data', '/app/static']]]);
-  assert.equal((await verify({ image: one.image, keys: one.keys })).ok, true);
+  assert.equal((await verify(one.image, { keys: one.keys })).ok, true);
   // Hard-linked index.html / index-hardlink.html are both in /app/static: each becomes its own encrypted file.
   const enc = await readImageFiles(two.image, ['/app/static/index.html', '/app/static/index-hardlink.html']);
   const k = two.keys.get('app_static')!;
@@ -317,9 +318,11 @@ test('hard links inside a region: each name gets its own encrypted copy, even wh
   const src = await openImage(bbRef);
   const prep = await pipeline(
     src,
-    addLayer([fileItem('app/data/a', 'linked secret content'), { entry: { path: 'app/data/b', type: 'hardlink', linkname: 'app/data/a', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'links'),
-    addLayer([{ entry: { path: 'app/data/c', type: 'hardlink', linkname: 'app/data/a', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'late link'),
-    addLayer([whiteout('app/data/a')], 'delete a'),
+    [
+      addLayer([fileItem('app/data/a', 'linked secret content'), { entry: { path: 'app/data/b', type: 'hardlink', linkname: 'app/data/a', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'links'),
+      addLayer([{ entry: { path: 'app/data/c', type: 'hardlink', linkname: 'app/data/a', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'late link'),
+      addLayer([whiteout('app/data/a')], 'delete a'),
+    ],
   );
   disposers.push(() => prep.dispose());
   const conv = await convert({ dirs: ['/app/data'] }, {}, prep.image);
@@ -337,13 +340,13 @@ test('hard links inside a region: each name gets its own encrypted copy, even wh
       if (content) assert.ok(content.subarray(0, 8).equals(MAGIC), `layer ${i}: ${entry.path}`);
     }
   }
-  const r = await verify({ image: conv.image, keys: conv.keys });
+  const r = await verify(conv.image, { keys: conv.keys });
   assert.deepEqual(r.findings, []);
 });
 
 test('a hard link across the region boundary is refused with an explanation', async () => {
   const src = await openImage(bbRef);
-  const prep = await pipeline(src, addLayer([{ entry: { path: 'app/data/copy.html', type: 'hardlink', linkname: 'app/static/index.html', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'cross link'));
+  const prep = await pipeline(src, [addLayer([{ entry: { path: 'app/data/copy.html', type: 'hardlink', linkname: 'app/static/index.html', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0 } }], 'cross link')]);
   disposers.push(() => prep.dispose());
   await assert.rejects(convert({ dirs: ['/app/data'] }, {}, prep.image), { code: 'CLASSIFY_HARDLINK', message: /hard link \/app\/data\/copy\.html -> \/app\/static\/index\.html.*share one content/ });
 });
@@ -351,7 +354,7 @@ test('a hard link across the region boundary is refused with an explanation', as
 test('a large encrypted file is staged in a temporary file and streams through', async () => {
   const big = Buffer.alloc(3 * 1024 * 1024 + 12345);
   for (let i = 0; i < big.length; i++) big[i] = (i * 131 + 17) & 0xff;
-  const prep = await pipeline(await openImage(bbRef), addLayer([fileItem('app/data/big.bin', big)], 'big'));
+  const prep = await pipeline(await openImage(bbRef), [addLayer([fileItem('app/data/big.bin', big)], 'big')]);
   disposers.push(() => prep.dispose());
   const conv = await convert({ dirs: ['/app/data'] }, {}, prep.image);
   disposers.push(() => conv.result.dispose());
@@ -366,7 +369,7 @@ test('zstd and docker-archive sources convert and verify', async () => {
   for (const ref of [`oci:${bbZstd}:latest`, `docker-archive:${bbArchive}`]) {
     const conv = await convert({ dirs: ['/app/data'] }, {}, await openImage(ref));
     disposers.push(() => conv.result.dispose());
-    const r = await verify({ image: conv.image, keys: conv.keys });
+    const r = await verify(conv.image, { keys: conv.keys });
     assert.deepEqual(r.findings, [], ref);
     assert.equal(r.checked.encrypted, 3);
     const secret = (await readImageFiles(conv.image, ['/app/data/secret.txt'])).get('/app/data/secret.txt')!;
@@ -383,7 +386,7 @@ test('an image without encrypted regions gets a manifest but no keys artifact', 
   const layers = await conv.image.layers();
   const src = await source.layers();
   for (let i = 0; i < 3; i++) assert.equal(layers[i], src[i], `layer ${i} is the source's Layer object`);
-  assert.equal((await verify({ image: conv.image, keys: {} })).ok, true);
+  assert.equal((await verify(conv.image, { keys: {} })).ok, true);
 });
 
 test('refreshProtectionManifest: files a later transform adds are recorded, changed ones are not re-pinned, verify accepts the additions', async () => {
@@ -396,7 +399,7 @@ test('refreshProtectionManifest: files a later transform adds are recorded, chan
     },
   });
   const progress: string[] = [];
-  const out = await pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')]), { progress: (m) => progress.push(m) });
+  const out = await pipeline(await openImage(bbRef), [fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('gramine/lib/libsysdb.so', 'loader'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), fileItem('var/run.pid', '1')])], { onProgress: progressTo(progress) });
   disposers.push(() => out.dispose());
   const r = out.report.refresh as ManifestRefresh;
   assert.deepEqual(r.added, ['/gramine/lib/libsysdb.so', '/var/run.pid']);
@@ -415,10 +418,10 @@ test('refreshProtectionManifest: files a later transform adds are recorded, chan
   assert.equal(m.amendments, undefined, 'merged into the manifest made in this pipeline');
   assert.equal(JSON.parse(String(out.artifacts.get('keys.json')!.data)).manifest.sha256, r.manifestSha256);
   assert.equal((await out.image.layers()).length, 5, 'the manifest layer was rebuilt in place');
-  const v = await verify({ image: out.image, keys: new Map(p.keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')])), expectedManifestSha256: r.manifestSha256 });
+  const v = await verify(out.image, { keys: new Map(p.keys.map((k) => [k.name, Buffer.from(k.keyHex, 'hex')])), expectedManifestSha256: r.manifestSha256 });
   assert.deepEqual(v.findings.map((f) => [f.path, f.code]), [['/etc/passwd', 'HASH_MISMATCH']]);
   // Plaintext under an encrypted region cannot be blessed this way.
-  await assert.rejects(pipeline(await openImage(bbRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('app/data/late.txt', 'plain')])), {
+  await assert.rejects(pipeline(await openImage(bbRef), [fileClassify({ dirs: ['/app/data'] }), encryptFS(), runtime([fileItem('app/data/late.txt', 'plain')])]), {
     code: 'MANIFEST_REFRESH_ENCRYPTED',
     message: /adds \/app\/data\/late\.txt under encrypted region \/app\/data/,
   });

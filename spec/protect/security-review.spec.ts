@@ -23,7 +23,8 @@ import type { FsEntry } from '../../lib/fs/entry.js';
 import { buildLayer } from '../../lib/oci/layer.js';
 import { encryptProtectedFile } from '../../lib/protect/pf/index.js';
 import { MANIFEST_PATH } from '../../lib/protect/manifest.js';
-import { formatFindings, verify, type VerifyResult } from '../../lib/protect/verify.js';
+import { verify, type VerifyResult } from '../../lib/protect/verify.js';
+import { formatFindings } from '../../lib/cli/format.js';
 import { fileClassify, type ClassificationReport } from '../../lib/transforms/file-classify.js';
 import { encryptFS, type EncryptReport } from '../../lib/transforms/encrypt-fs.js';
 import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
@@ -33,6 +34,7 @@ import { runCli } from '../helpers/cli.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { standInRuntime, testKey, toml } from '../runtimes/gramine-helpers.js';
 import { addLayer, bbRef, convert, editInPlace, fileItem, layerEntries, modify, readImageFiles, sha256, whiteout, type Converted } from './encrypt-helpers.js';
+import { progressTo } from '../helpers/progress.js';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {
@@ -160,7 +162,7 @@ test('verify --keys FILE checks the manifest against the digest recorded in the 
     }),
   );
   const missed: string[] = [];
-  if (!(await detected(() => verify({ image: blessed, keys: keysText })))) missed.push('backdoored entrypoint blessed in the manifest');
+  if (!(await detected(() => verify(blessed, { keys: keysText })))) missed.push('backdoored entrypoint blessed in the manifest');
   // The region removed from the manifest and its file replaced by plaintext: "verified: 0 encrypted".
   const unencrypted = await attacked(
     conv.image,
@@ -175,11 +177,11 @@ test('verify --keys FILE checks the manifest against the digest recorded in the 
       },
     }),
   );
-  if (!(await detected(() => verify({ image: unencrypted, keys: keysText })))) missed.push('region removed from the manifest, its file now plaintext');
+  if (!(await detected(() => verify(unencrypted, { keys: keysText })))) missed.push('region removed from the manifest, its file now plaintext');
   assert.deepEqual(missed, [], 'verify --keys keys.json accepted');
   // What the findings say: the digest the keys file records, and the key no region uses.
-  const codes = async (image: Image, keys: Parameters<typeof verify>[0]['keys']) => (await verify({ image, keys })).findings.map((f) => f.code);
-  assert.ok((await verify({ image: blessed, keys: keysText })).findings.some((f) => f.code === 'MANIFEST_DIGEST' && /the keys file records/.test(f.message)));
+  const codes = async (image: Image, keys: NonNullable<Parameters<typeof verify>[1]>['keys']) => (await verify(image, { keys })).findings.map((f) => f.code);
+  assert.ok((await verify(blessed, { keys: keysText })).findings.some((f) => f.code === 'MANIFEST_DIGEST' && /the keys file records/.test(f.message)));
   assert.ok((await codes(unencrypted, keysText)).includes('MANIFEST_DIGEST'));
   const noRegion = await attacked(
     conv.image,
@@ -195,10 +197,10 @@ test('verify --keys FILE checks the manifest against the digest recorded in the 
   );
   assert.deepEqual((await codes(noRegion, keysText)).filter((c) => c === 'MANIFEST_DIGEST' || c.startsWith('KEY_')).sort(), ['KEY_UNUSED', 'MANIFEST_DIGEST']);
   // The untouched image verifies with the keys file alone, pinned by it; an explicit digest wins.
-  const clean = await verify({ image: conv.image, keys: keysText });
+  const clean = await verify(conv.image, { keys: keysText });
   assert.deepEqual(clean.findings, []);
   assert.deepEqual(clean.pin, { sha256: conv.protection.manifestSha256, source: 'keys file', matched: true, amended: [] });
-  assert.deepEqual((await verify({ image: conv.image, keys: keysText, expectedManifestSha256: '0'.repeat(64) })).findings.map((f) => f.code), ['MANIFEST_DIGEST']);
+  assert.deepEqual((await verify(conv.image, { keys: keysText, expectedManifestSha256: '0'.repeat(64) })).findings.map((f) => f.code), ['MANIFEST_DIGEST']);
   // Keys and regions must agree both ways, with or without a keys file.
   const hex = conv.protection.keys[0].keyHex;
   assert.deepEqual(await codes(conv.image, { app_data: hex, other: '00'.repeat(16) }), ['KEY_UNUSED']);
@@ -225,7 +227,7 @@ test('tar: entries the container runtime sees are the entries verify checks', {}
   const missed: string[] = [];
   for (const [name, tar] of Object.entries(cases)) {
     const image = await attacked(conv.image, rawLayer(name, tar));
-    if (!(await detected(() => verify({ image, keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 })))) missed.push(name);
+    if (!(await detected(() => verify(image, { keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 })))) missed.push(name);
   }
   // The same trick in a source image leaves plaintext of the region in the output blob (the
   // layer looks region-free, so it is kept byte-identical) and at /app/data at run time.
@@ -267,8 +269,8 @@ test('verify pins modes, owners, xattrs and non-regular entries', async () => {
   const found: Record<string, string[]> = {};
   for (const [name, items] of Object.entries(attacks)) {
     const image = await attacked(conv.image, addLayer(items, name));
-    if (!(await detected(() => verify({ image, keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 })))) missed.push(name);
-    else found[name] = (await verify({ image, keys: conv.keys })).findings.map((f) => `${f.path}: ${f.code}: ${f.message}`);
+    if (!(await detected(() => verify(image, { keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 })))) missed.push(name);
+    else found[name] = (await verify(image, { keys: conv.keys })).findings.map((f) => `${f.path}: ${f.code}: ${f.message}`);
   }
   assert.deepEqual(missed, [], 'verify accepted these changes');
   // Each finding names the path and what changed.
@@ -283,17 +285,17 @@ test('verify pins modes, owners, xattrs and non-regular entries', async () => {
   });
   // Symlink owners and removed directories too.
   const more = await attacked(conv.image, addLayer([{ ...link('bin/sh', 'busybox'), entry: { ...link('bin/sh', 'busybox').entry, uid: 1000 } }, whiteout('app/empty-dir')], 'more'));
-  assert.deepEqual((await verify({ image: more, keys: conv.keys })).findings.map((f) => [f.path, f.code]), [['/app/empty-dir', 'MISSING'], ['/bin/sh', 'METADATA_CHANGED']]);
+  assert.deepEqual((await verify(more, { keys: conv.keys })).findings.map((f) => [f.path, f.code]), [['/app/empty-dir', 'MISSING'], ['/bin/sh', 'METADATA_CHANGED']]);
 });
 
 test('verify fails closed on writes through symlinked directories and flags duplicate paths either way', async () => {
   const conv = await converted();
   const through = await attacked(conv.image, addLayer([link('app/d2', 'data')], 'link'), exactLayer('through', [fileItem('app/d2/evil.txt', 'plaintext')]));
-  await assert.rejects(verify({ image: through, keys: conv.keys }), { code: 'LAYER_WRITE_THROUGH_SYMLINK' });
+  await assert.rejects(verify(through, { keys: conv.keys }), { code: 'LAYER_WRITE_THROUGH_SYMLINK' });
   const sec = (await readImageFiles(conv.image, ['/app/data/secret.txt'])).get('/app/data/secret.txt')!;
   for (const order of [['plain', 'enc'], ['enc', 'plain']]) {
     const items = order.map((o) => fileItem('app/data/secret.txt', o === 'plain' ? 'the original secret\n' : sec, 0o600));
-    const r = await verify({ image: await attacked(conv.image, addLayer(items, 'dup')), keys: conv.keys });
+    const r = await verify(await attacked(conv.image, addLayer(items, 'dup')), { keys: conv.keys });
     assert.deepEqual(r.findings.map((f) => [f.path, f.code]), [['/app/data/secret.txt', 'PLAINTEXT_IN_REGION']], order.join(' then '));
   }
 });
@@ -330,7 +332,7 @@ test('no plaintext of a region file survives elsewhere in the layers', async () 
   const dropped = (c: Converted) => (c.result.report.encryptFS as EncryptReport).dropped.map((d) => `${d.path}: ${d.why}`);
   assert.deepEqual(dropped(c1).filter((d) => d.startsWith('/build')), ['/build/secret.txt: hidden copy of the plaintext of encrypted /app/data/moved.txt']);
   assert.deepEqual(dropped(c2).filter((d) => d.includes('.wh.')), ['/app/data/.wh..wh.notes: whiteout entry carried 30 bytes inside encrypted region /app/data', '/app/data/.wh.gone: whiteout entry carried 30 bytes inside encrypted region /app/data']);
-  for (const c of [c1, c2]) assert.deepEqual((await verify({ image: c.image, keys: c.keys })).findings, []);
+  for (const c of [c1, c2]) assert.deepEqual((await verify(c.image, { keys: c.keys })).findings, []);
   // A visible copy outside the regions is kept, with a warning.
   const visible = await attacked(base, addLayer([fileItem('app/data/pw', SECRET), fileItem('etc/pw-copy', SECRET)]));
   const c3 = await convert({ dirs: ['/app/data'] }, {}, visible);
@@ -344,7 +346,7 @@ test('no plaintext of a region file survives elsewhere in the layers', async () 
     addLayer([fileItem('opt/stash', SECRET), fileItem('app/data/.wh.x', SECRET)], 'stash'),
     addLayer([whiteout('opt/stash')], 'hide'),
   );
-  assert.deepEqual((await verify({ image: planted, keys: c4.keys })).findings.map((f) => [f.path, f.code]), [
+  assert.deepEqual((await verify(planted, { keys: c4.keys })).findings.map((f) => [f.path, f.code]), [
     ['/app/data/.wh.x', 'PLAINTEXT_IN_REGION'],
     ['/opt', 'UNLISTED'],
     ['/opt/stash', 'PLAINTEXT_COPY'],
@@ -361,7 +363,7 @@ test('build history that wrote region plaintext is flagged', async () => {
     }),
   );
   const progress: string[] = [];
-  const c = await convert({ dirs: ['/app/data'] }, {}, src, { progress: (m) => progress.push(m) });
+  const c = await convert({ dirs: ['/app/data'] }, {}, src, { onProgress: progressTo(progress) });
   cleanup.push(() => c.result.dispose());
   const warnings = (c.result.report.fileClassify as ClassificationReport).warnings.join('\n');
   assert.ok(!(await secretHits(c.image)).config || /history/.test(warnings), 'history mentioning /app/data is neither scrubbed nor warned about');
@@ -446,7 +448,7 @@ async function gramineConvert(opts: Partial<GramineOptions>, ...extra: Transform
   const rt = standInRuntime(path.join(dir, 'rt'));
   const progress: string[] = [];
   const src = extra.length ? await attacked(await openImage(bbRef), ...extra) : await openImage(bbRef);
-  const out = await pipeline(src, fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, ...opts })), { tmpDir: dir, progress: (m) => progress.push(m) });
+  const out = await pipeline(src, [fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, ...opts }))], { tmpDir: dir, onProgress: progressTo(progress) });
   cleanup.push(() => out.dispose());
   return { out, progress };
 }
@@ -575,11 +577,11 @@ test('enclavify sign does not bless tampered authenticated files', async () => {
     addLayer([fileItem('app/server.sh', EVIL, 0o755)]),
     editInPlace({ [M]: (b) => Buffer.from(b.toString().replace(/(uri = "file:\/app\/server\.sh"\nsha256 = ")[0-9a-f]+/, `$1${sha256(Buffer.from(EVIL))}`)) }),
   );
-  const before = await verify({ image: tampered, keys, expectedManifestSha256: protection.manifestSha256 });
+  const before = await verify(tampered, { keys, expectedManifestSha256: protection.manifestSha256 });
   assert.ok(before.findings.some((f) => f.path === '/app/server.sh' && f.code === 'HASH_MISMATCH'));
   let signed: Awaited<ReturnType<typeof pipeline>>;
   try {
-    signed = await pipeline(tampered, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }));
+    signed = await pipeline(tampered, [signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' })]);
   } catch (e) {
     // refusing to sign a tampered image is the fix; the refusal lists what changed
     assert.equal((e as { code?: string }).code, 'GRAMINE_SIGN_REFUSED', String(e));
@@ -589,7 +591,7 @@ test('enclavify sign does not bless tampered authenticated files', async () => {
   }
   cleanup.push(() => signed.dispose());
   const pinned = (signed.report.signGramine as { protectionManifestSha256: string }).protectionManifestSha256;
-  const after = await verify({ image: signed.image, keys, expectedManifestSha256: pinned });
+  const after = await verify(signed.image, { keys, expectedManifestSha256: pinned });
   assert.ok(after.findings.some((f) => f.path === '/app/server.sh'), `sign re-pinned the backdoor: ${formatFindings(after)}`);
 });
 
@@ -600,7 +602,7 @@ test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ k
   const progress: string[] = [];
   let signed: Awaited<ReturnType<typeof pipeline>>;
   try {
-    signed = await pipeline(weakened, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { progress: (m) => progress.push(m) });
+    signed = await pipeline(weakened, [signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' })], { onProgress: progressTo(progress) });
     const first = signed;
     cleanup.push(() => first.dispose());
     assert.fail('a manifest edited after conversion was signed');
@@ -614,12 +616,12 @@ test('enclavify sign flags what it signs: debug, allow_all_but_log, insecure__ k
   const frag = 'sgx.file_check_policy = "allow_all_but_log"\nsgx.debug = true\nsys.insecure__allow_eventfd = true';
   const chosen = (await gramineConvert({ manifestFragment: frag })).out.image;
   progress.length = 0;
-  signed = await pipeline(chosen, signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' }), { progress: (m) => progress.push(m) });
+  signed = await pipeline(chosen, [signGramineImage({ signKey: readFileSync(testKey), signDate: '2026-01-01' })], { onProgress: progressTo(progress) });
   cleanup.push(() => signed.dispose());
   assert.match(progress.join('\n') + JSON.stringify(signed.report), /allow_all_but_log/);
   const warnings = (signed.report.signGramine as { warnings: string[] }).warnings.join('\n');
   for (const k of [/sgx\.file_check_policy = "allow_all_but_log"/, /sgx\.debug = true/, /sys\.insecure__allow_eventfd/]) assert.match(warnings, k);
-  await assert.rejects(pipeline(chosen, signGramineImage({ signKey: readFileSync(testKey), production: true })), (e: Error & { code?: string }) => e.code === 'GRAMINE_INSECURE_IN_PRODUCTION' && /allow_all_but_log/.test(e.message));
+  await assert.rejects(pipeline(chosen, [signGramineImage({ signKey: readFileSync(testKey), production: true })]), (e: Error & { code?: string }) => e.code === 'GRAMINE_INSECURE_IN_PRODUCTION' && /allow_all_but_log/.test(e.message));
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { openImage } from '../../lib/index.js';
-import { verify, formatFindings, type VerifyResult } from '../../lib/protect/verify.js';
+import { verify, type VerifyResult } from '../../lib/protect/verify.js';
+import { formatFindings } from '../../lib/cli/format.js';
 import { MANIFEST_PATH } from '../../lib/protect/manifest.js';
 import { addLayer, bbRef, convert, editInPlace, fileItem, flip, modify, readImageFiles, whiteout, type Converted } from './encrypt-helpers.js';
 import type { Image, Transform } from '../../lib/index.js';
@@ -29,7 +30,7 @@ async function attacked(...attack: Transform[]): Promise<VerifyResult> {
   const conv = await converted();
   const out = await modify(conv.image, ...attack);
   disposers.push(() => out.dispose());
-  return verify({ image: out.image, keys: conv.keys });
+  return verify(out.image, { keys: conv.keys });
 }
 
 /** The single finding of a result (fails with the whole list otherwise). */
@@ -41,7 +42,7 @@ function only(r: VerifyResult) {
 
 test('an untouched conversion verifies', async () => {
   const conv = await converted();
-  const r = await verify({ image: conv.image, keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 });
+  const r = await verify(conv.image, { keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 });
   assert.deepEqual(r.findings, []);
   assert.equal(r.ok, true);
   assert.deepEqual(r.checked, { encrypted: 3, authenticated: 9, plain: 1, symlinks: 18, entries: 23, hiddenEntries: 0, layers: 4 });
@@ -167,21 +168,21 @@ test('unlisted files and symlinks, changed symlinks and removed files are report
 
 test('wrong or missing keys, a removed or changed manifest', async () => {
   const conv = await converted();
-  const wrong = await verify({ image: conv.image, keys: { app_data: '000102030405060708090a0b0c0d0e0f' } });
+  const wrong = await verify(conv.image, { keys: { app_data: '000102030405060708090a0b0c0d0e0f' } });
   assert.deepEqual(wrong.findings.map((f) => f.code), ['PF_BAD_MAC', 'PF_BAD_MAC', 'PF_BAD_MAC']);
-  const none = await verify({ image: conv.image, keys: {} });
+  const none = await verify(conv.image, { keys: {} });
   assert.deepEqual(none.findings.map((f) => [f.path, f.code]), [['/app/data', 'KEY_MISSING']]);
-  assert.equal((await verify({ image: await openImage(bbRef), keys: {} })).findings[0].code, 'MANIFEST_MISSING');
+  assert.equal((await verify(await openImage(bbRef), { keys: {} })).findings[0].code, 'MANIFEST_MISSING');
   const r = await attacked(addLayer([whiteout(MANIFEST_PATH.slice(1))]));
   assert.deepEqual(r.findings.map((f) => f.code), ['MANIFEST_MISSING']);
   // A manifest rewritten to bless a change: the policy's digest catches it.
   const edited = await modify(conv.image, editInPlace({ [MANIFEST_PATH]: (b) => Buffer.from(b.toString().replace('"/var/cache/old/c","class":"plain"', '"/var/cache/old/c","class":"plain","hostPath":true')) }));
   disposers.push(() => edited.dispose());
-  const d = await verify({ image: edited.image, keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 });
+  const d = await verify(edited.image, { keys: conv.keys, expectedManifestSha256: conv.protection.manifestSha256 });
   assert.deepEqual(d.findings.map((f) => [f.path, f.code]), [[MANIFEST_PATH, 'MANIFEST_DIGEST']]);
   const bad = await modify(conv.image, editInPlace({ [MANIFEST_PATH]: () => Buffer.from('{"kind":"x"}') }));
   disposers.push(() => bad.dispose());
-  assert.deepEqual((await verify({ image: bad.image, keys: conv.keys })).findings.map((f) => f.code), ['MANIFEST_INVALID']);
+  assert.deepEqual((await verify(bad.image, { keys: conv.keys })).findings.map((f) => f.code), ['MANIFEST_INVALID']);
 });
 
 test('findings never print keys', async () => {
@@ -195,11 +196,11 @@ test('findings never print keys', async () => {
 test('a whole-image region (--dir /, startup files authenticated) converts and verifies', async () => {
   const conv = await convert({ dirs: ['/'], authenticated: ['/app/server.sh', '/bin/busybox'] });
   disposers.push(() => conv.result.dispose());
-  const r = await verify({ image: conv.image, keys: conv.keys });
+  const r = await verify(conv.image, { keys: conv.keys });
   assert.deepEqual(r.findings, []);
   assert.equal(r.checked.encrypted, 10);
   const added = await modify(conv.image, addLayer([fileItem('etc/new', 'x')]));
   disposers.push(() => added.dispose());
-  const f = only(await verify({ image: added.image, keys: conv.keys }));
+  const f = only(await verify(added.image, { keys: conv.keys }));
   assert.deepEqual([f.path, f.code], ['/etc/new', 'PLAINTEXT_IN_REGION']);
 });

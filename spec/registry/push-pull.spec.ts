@@ -23,9 +23,8 @@ import type { ProgressEvent } from '../../lib/registry/progress.js';
 import { pipeline } from '../../lib/transforms/pipeline.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
 import { encryptFS } from '../../lib/transforms/encrypt-fs.js';
-import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
+import { PROTECTION } from '../../lib/transforms/state.js';
 import { verify } from '../../lib/protect/verify.js';
-import { parseKeysFile } from '../../lib/protect/keys.js';
 import { bbArchive, bbOci, bbZstd, expectedTree, scratch, umociUnpack, writableCopy } from '../helpers/images.js';
 import { diskTree } from '../helpers/disk-tree.js';
 import { tool } from '../helpers/tools.js';
@@ -189,7 +188,7 @@ test('a multi-platform index pushed by skopeo --all: linux/amd64 by default, --p
     assert.equal((await arm.config()).architecture, 'arm64');
     await assert.rejects(openRegistryImage(ref('multi/bb:1'), { platform: { os: 'linux', architecture: 's390x' } }), /no manifest for platform linux\/s390x \(available: linux\/amd64, linux\/arm64\)/);
 
-    const out = await pipeline(amd, fileClassify({ dirs: ['/app/data'] }), encryptFS({ keysArtifact: 'keys.json' }));
+    const out = await pipeline(amd, [fileClassify({ dirs: ['/app/data'] }), encryptFS({ keysArtifact: 'keys.json' })]);
     try {
       const pushed = await pushImage(out.image, ref('multi/bb-conf:1'));
       // Unchanged layers are not uploaded again: they are mounted from the source repository.
@@ -197,10 +196,9 @@ test('a multi-platform index pushed by skopeo --all: linux/amd64 by default, --p
       assert.ok(pushed.blobs.some((b) => b.status === 'pushed'));
       const back = await openRegistryImage(ref('multi/bb-conf:1'));
       assert.equal((await back.config()).architecture, 'amd64');
-      const keys = parseKeysFile(String(out.artifacts.get('keys.json')!.data), 'keys.json');
-      const r = await verify({ image: back, keys });
+      const r = await verify(back, { keys: String(out.artifacts.get('keys.json')!.data) });
       assert.equal(r.ok, true, JSON.stringify(r.findings));
-      assert.ok((out.state.get(PROTECTION) as Protection | undefined)?.manifestPath);
+      assert.ok(out.state.get(PROTECTION)?.manifestPath);
     } finally {
       await out.dispose();
     }

@@ -47,7 +47,7 @@ function debianLibraryLinks(rt: string): Record<string, string> {
 }
 
 async function convertWith(dir: string, rt: string, src: string, opts: Partial<GramineOptions>, tag: string) {
-  const out = await pipeline(await openImage(src), injectRuntime(gramine({ runtimeDir: rt, ...opts } as GramineOptions)), { tmpDir: dir, created: new Date('2026-01-01T00:00:00Z') });
+  const out = await pipeline(await openImage(src), [injectRuntime(gramine({ runtimeDir: rt, ...opts } as GramineOptions))], { tmpDir: dir, created: new Date('2026-01-01T00:00:00Z') });
   const ref = `oci:${dir}/out:${tag}`;
   try {
     await writeImage(out.image, ref);

@@ -156,7 +156,7 @@ test('a DT_RUNPATH of a startup object into a plain directory is refused (the ho
 /** bb-fixture + fileClassify + encryptFS + gramine(opts), in memory; disposed by the caller. */
 async function converted(dir: string, opts: Partial<GramineOptions>, steps: Transform[] = [fileClassify({ dirs: ['/app/data'] }), encryptFS()], after: Transform[] = []) {
   const rt = standInRuntime(path.join(dir, `rt-${Math.random().toString(36).slice(2)}`));
-  return pipeline(await openImage(`oci:${bbOci}:latest`), ...steps, injectRuntime(gramine({ runtimeDir: rt, ...opts } as GramineOptions)), ...after, { tmpDir: dir });
+  return pipeline(await openImage(`oci:${bbOci}:latest`), [...steps, injectRuntime(gramine({ runtimeDir: rt, ...opts } as GramineOptions)), ...after], { tmpDir: dir });
 }
 
 test('sigtermInjection sets sys.enable_sigterm_injection (allowed in production); harmless passthrough is allowed in production, code-loading passthrough is not', async () => {
@@ -191,11 +191,11 @@ test('CLI: --secret-provisioning needs --secret-provisioning-ca (an authenticate
     const rt = standInRuntime(path.join(s.dir, 'rt'));
     await assert.rejects(gramineTransformFromArgs(parseArgs(['--runtime-image', rt, '--secret-provisioning', 'kms:4433'], gramineConvertOptions)), /needs --secret-provisioning-ca/);
     await assert.rejects(gramineTransformFromArgs(parseArgs(['--runtime-image', rt, '--secret-provisioning-ca', '/etc/ca.pem'], gramineConvertOptions)), /goes with --secret-provisioning/);
-    const src = await pipeline(await openImage(`oci:${bbOci}:latest`), {
+    const src = await pipeline(await openImage(`oci:${bbOci}:latest`), [{
       name: 'ca', apply: async (d: Draft) => d.addLayer(await d.buildLayer([fileItem('etc/kms-ca.pem', 'CA')], 'ca'), { createdBy: 'ca' }),
-    }, { tmpDir: s.dir });
+    }], { tmpDir: s.dir });
     const step = await gramineTransformFromArgs(parseArgs(['--runtime-image', rt, '--secret-provisioning', 'kms:4433', '--secret-provisioning-ca', '/etc/kms-ca.pem', '--sigterm-injection', '--production'], gramineConvertOptions));
-    const out = await pipeline(src.image, fileClassify({ dirs: ['/app/data'] }), encryptFS(), step, { tmpDir: s.dir });
+    const out = await pipeline(src.image, [fileClassify({ dirs: ['/app/data'] }), encryptFS(), step], { tmpDir: s.dir });
     try {
       const m = toml((await readImageFiles(out.image, [M])).get(M)!);
       const env = (m.loader as TomlTable).env as Record<string, string>;
@@ -232,7 +232,7 @@ async function signingCheck(image: Awaited<ReturnType<typeof converted>>['image'
   let result: SigningCheck | undefined;
   const m = doc(new TextDecoder().decode((await readImageFiles(image, [M])).get(M)!));
   edit(m);
-  const run = await pipeline(image, { name: 'check', apply: async (d: Draft) => void (result = await checkImageForSigning({ draft: d, manifest: m, protectionPath: '/.enclavify/protection.json', ...(expected ? { expectedProtectionSha256: expected } : {}) })) });
+  const run = await pipeline(image, [{ name: 'check', apply: async (d: Draft) => void (result = await checkImageForSigning({ draft: d, manifest: m, protectionPath: '/.enclavify/protection.json', ...(expected ? { expectedProtectionSha256: expected } : {}) })) }]);
   await run.dispose();
   return result!;
 }
@@ -305,7 +305,7 @@ test('enclavify sign --protection-sha256 refuses a protection manifest rewritten
         d.addLayer(await d.buildLayer([fileItem('app/server.sh', EVIL, 0o755), fileItem('.enclavify/protection.json', JSON.stringify(pm)), fileItem(M.slice(1), gm)], 'rewrite'), { createdBy: 'rewrite' });
       },
     };
-    const tampered = await pipeline(out.image, rewrite, { tmpDir: s.dir });
+    const tampered = await pipeline(out.image, [rewrite], { tmpDir: s.dir });
     await writeImage(tampered.image, `oci:${s.dir}/t:x`);
     await tampered.dispose();
     await out.dispose();

@@ -22,7 +22,7 @@ test('python image: python3 through PATH and symlinks, every library under /lib 
   const s = scratch();
   try {
     const rt = standInRuntime(path.join(s.dir, 'runtime'));
-    const out = await pipeline(await openImage(pythonImageRef), fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, insecureDevKeys: true })), { tmpDir: s.dir });
+    const out = await pipeline(await openImage(pythonImageRef), [fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, insecureDevKeys: true }))], { tmpDir: s.dir });
     const ref = `oci:${s.dir}/out:py`;
     await writeImage(out.image, ref);
     await out.dispose();

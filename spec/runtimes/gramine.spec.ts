@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TomlTable } from 'smol-toml';
-import { openImage, pipeline, writeImage, type Transform } from '../../lib/index.js';
+import { openImage, pipeline, writeImage, type PipelineResult, type Transform } from '../../lib/index.js';
 import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
 import { encryptFS } from '../../lib/transforms/encrypt-fs.js';
@@ -37,7 +37,7 @@ interface Converted {
   ref: string;
   doc: TomlTable;
   manifestText: string;
-  state: Map<string, unknown>;
+  state: PipelineResult['state'];
   report: Record<string, unknown>;
 }
 
@@ -45,7 +45,7 @@ interface Converted {
 async function convert(dir: string, src: string, opts: Partial<GramineOptions>, tag = 'out', steps: Transform[] = []): Promise<Converted> {
   const rt = path.join(dir, 'runtime');
   if (!existsSync(rt)) standInRuntime(rt);
-  const out = await pipeline(await openImage(src), ...steps, injectRuntime(gramine({ runtimeDir: rt, ...opts } as GramineOptions)), { tmpDir: dir, created: new Date('2026-01-01T00:00:00Z') });
+  const out = await pipeline(await openImage(src), [...steps, injectRuntime(gramine({ runtimeDir: rt, ...opts } as GramineOptions))], { tmpDir: dir, created: new Date('2026-01-01T00:00:00Z') });
   const ref = `oci:${dir}/out:${tag}`;
   try {
     await writeImage(out.image, ref);
@@ -233,7 +233,7 @@ test('with fileClassify + encryptFS: one encrypted mount per region with its key
     // the enclave does not pin it; verify accepts the whole converted image against it.
     assert.ok(!uris.includes('file:/.enclavify/protection.json'));
     const keys = Object.fromEntries(protection.keys.map((k) => [k.name, k.keyHex]));
-    const v = await verify({ image: await openImage(c.ref), keys });
+    const v = await verify(await openImage(c.ref), { keys });
     assert.deepEqual(v.findings, []);
     assert.equal(v.manifestSha256, protection.manifestSha256);
     assert.ok(!c.manifestText.includes(region.keyHex), 'no key in a production manifest');

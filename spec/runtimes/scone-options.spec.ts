@@ -46,7 +46,7 @@ test('--runtime scone: scone runtime, session and chart from the sconify options
     ], spec);
     const steps = runtimePolicyChartTransforms(args, ctx);
     assert.deepEqual(steps.map((t) => t.name), ['injectRuntime(scone)', 'emitPolicy', 'emitChart']);
-    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), ...steps);
+    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), steps);
     try {
       const env = (await out.image.config()).config!.Env!;
       assert.ok(env.includes('SCONE_CONFIG_ID=acme/bb/web'));
@@ -75,7 +75,7 @@ test('--runtime gramine: policy and chart only; SCONE-only options are refused, 
   const sig = path.join(fixtures, 'sgx-sigstruct', 'gramine-echo.sig');
   const steps = runtimePolicyChartTransforms(parseArgs([`--sigstruct=${sig}`, '--k8s-helm-output-dir=/tmp/out/k8s'], spec), ctx);
   assert.deepEqual(steps.map((t) => t.name), ['emitPolicy', 'emitChart']);
-  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), ...steps);
+  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), steps);
   try {
     const policy = JSON.parse(String(out.artifacts.get('policy/attestation.json')!.data));
     assert.equal(policy.name, 'bb-conf:1.0');
@@ -106,7 +106,7 @@ test('option mapping errors are usage errors that name the option', () => {
 test('--binary with Gramine: accepted when it names the program the image runs, refused otherwise', async () => {
   const { fileClassify } = await import('../../lib/transforms/file-classify.js');
   const steps = (binary: string) => [fileClassify({}), ...runtimePolicyChartTransforms(parseArgs([`--binary=${binary}`, `--mrenclave=${MR}`], spec), ctx)];
-  const ok = await pipeline(await openImage(`oci:${bbOci}:latest`), ...steps('/app/server.sh'));
+  const ok = await pipeline(await openImage(`oci:${bbOci}:latest`), steps('/app/server.sh'));
   await ok.dispose();
-  await assert.rejects(pipeline(await openImage(`oci:${bbOci}:latest`), ...steps('/usr/bin/python3')), (e: Error) => e instanceof UsageError && /enclave runs the image's own program/.test(e.message));
+  await assert.rejects(pipeline(await openImage(`oci:${bbOci}:latest`), steps('/usr/bin/python3')), (e: Error) => e instanceof UsageError && /enclave runs the image's own program/.test(e.message));
 });

@@ -29,7 +29,7 @@ async function readAll(img: Awaited<ReturnType<typeof bb>>, paths: string[]): Pr
 }
 
 test('scone: Env carries CAS, LAS, config id and runtime settings; the binary becomes the Entrypoint', async () => {
-  const out = await pipeline(await bb(), injectRuntime(scone({ namespace: 'acme/prod', name: 'bb-session', serviceName: 'web', binary: '/bin/sh', cas: 'cas.example:8081', heap: '256M', dlopen: 2, log: 'INFO', mrenclaves: [MR.toUpperCase()] })));
+  const out = await pipeline(await bb(), [injectRuntime(scone({ namespace: 'acme/prod', name: 'bb-session', serviceName: 'web', binary: '/bin/sh', cas: 'cas.example:8081', heap: '256M', dlopen: 2, log: 'INFO', mrenclaves: [MR.toUpperCase()] }))]);
   try {
     const c = await out.image.config();
     // /bin/sh is not the program /app/server.sh names, so it interprets it
@@ -63,14 +63,14 @@ test('scone: Env carries CAS, LAS, config id and runtime settings; the binary be
 });
 
 test('scone: the default binary is the image program; argv[0] naming the binary (via PATH or symlinks) is replaced', async () => {
-  let out = await pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's' })));
+  let out = await pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's' }))]);
   try {
     assert.deepEqual((await out.image.config()).config!.Entrypoint, ['/app/server.sh']);
   } finally {
     await out.dispose();
   }
   // `sh` through PATH is /bin/sh -> busybox: the same file as --binary /bin/busybox
-  out = await pipeline(await bb(), setConfig({ Entrypoint: ['sh', '-c'], Cmd: ['echo hi'], Env: ['PATH=/usr/bin:/bin', 'SCONE_HEAP=9G'] }), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/busybox' })));
+  out = await pipeline(await bb(), [setConfig({ Entrypoint: ['sh', '-c'], Cmd: ['echo hi'], Env: ['PATH=/usr/bin:/bin', 'SCONE_HEAP=9G'] }), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/busybox' }))]);
   try {
     const c = (await out.image.config()).config!;
     assert.deepEqual(c.Entrypoint, ['/bin/busybox', '-c', 'echo hi']);
@@ -82,8 +82,8 @@ test('scone: the default binary is the image program; argv[0] naming the binary 
 });
 
 test('scone: refuses a missing binary, bad settings, and images whose files were encrypted for Gramine', async () => {
-  await assert.rejects(pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/usr/bin/python3' }))), /binary \/usr\/bin\/python3: no such file/);
-  await assert.rejects(pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/app' }))), /is a dir/);
+  await assert.rejects(pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/usr/bin/python3' }))]), /binary \/usr\/bin\/python3: no such file/);
+  await assert.rejects(pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/app' }))]), /is a dir/);
   assert.throws(() => scone({ namespace: 'ns', name: 's', heap: 'lots' }), /heap "lots"/);
   assert.throws(() => scone({ namespace: 'ns', name: 's', dlopen: 3 as 1 }), /dlopen 3/);
   assert.throws(() => scone({ namespace: 'ns', name: '..' }), /name/);
@@ -97,8 +97,8 @@ test('scone: refuses a missing binary, bad settings, and images whose files were
   });
   const encrypted = protection(1);
   // authenticated only (no keys): no file changed, SCONE can run it
-  await (await pipeline(await bb(), protection(0), injectRuntime(scone({ namespace: 'ns', name: 's' })))).dispose();
-  await assert.rejects(pipeline(await bb(), encrypted, injectRuntime(scone({ namespace: 'ns', name: 's' }))), (e: Error & { code?: string }) => e.code === 'SCONE_FSPF_UNSUPPORTED' && /proprietary/.test(e.message));
+  await (await pipeline(await bb(), [protection(0), injectRuntime(scone({ namespace: 'ns', name: 's' }))])).dispose();
+  await assert.rejects(pipeline(await bb(), [encrypted, injectRuntime(scone({ namespace: 'ns', name: 's' }))]), (e: Error & { code?: string }) => e.code === 'SCONE_FSPF_UNSUPPORTED' && /proprietary/.test(e.message));
 });
 
 test('checkSconeFileProtection: --dir with SCONE fails and says why', () => {
@@ -130,12 +130,14 @@ test('scone binaryImage: the enclave-ready binary replaces the native file behin
     const bin = await binaryImage(s.dir);
     const out = await pipeline(
       src,
-      injectRuntime(scone({
-        namespace: 'ns',
-        name: 's',
-        binary: '/bin/sh',
-        binaryImage: { image: bin, path: '/opt/scone/bin/sh-enclave', files: [{ from: '/opt/scone/lib/libscone-demo.so', to: '/usr/lib/scone/libscone-demo.so' }] },
-      })),
+      [
+        injectRuntime(scone({
+          namespace: 'ns',
+          name: 's',
+          binary: '/bin/sh',
+          binaryImage: { image: bin, path: '/opt/scone/bin/sh-enclave', files: [{ from: '/opt/scone/lib/libscone-demo.so', to: '/usr/lib/scone/libscone-demo.so' }] },
+        })),
+      ],
       { tmpDir: s.dir },
     );
     try {
@@ -174,21 +176,21 @@ test('scone binaryImage: missing source files and other architectures are refuse
   try {
     const bin = await binaryImage(s.dir);
     await assert.rejects(
-      pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: bin, path: '/opt/scone/bin/python3' } })), { tmpDir: s.dir }),
+      pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: bin, path: '/opt/scone/bin/python3' } }))], { tmpDir: s.dir }),
       (e: Error & { code?: string }) => e.code === 'SCONE_BINARY_NOT_FOUND' && e.message.includes('/opt/scone/bin/python3'),
     );
     await assert.rejects(
-      pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: bin, path: '/opt/scone/bin' } })), { tmpDir: s.dir }),
+      pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: bin, path: '/opt/scone/bin' } }))], { tmpDir: s.dir }),
       /is a dir/,
     );
     const arm = await binaryImage(path.join(s.dir), { os: 'linux', architecture: 'arm64' });
     await assert.rejects(
-      pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: arm, path: '/opt/scone/bin/sh-enclave' } })), { tmpDir: s.dir }),
+      pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: arm, path: '/opt/scone/bin/sh-enclave' } }))], { tmpDir: s.dir }),
       (e: Error & { code?: string }) => e.code === 'SCONE_ARCH_MISMATCH',
     );
     // a target that is a directory in the native image
     await assert.rejects(
-      pipeline(await bb(), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: bin, path: '/opt/scone/bin/sh-enclave', files: [{ from: '/opt/scone/lib/libscone-demo.so', to: '/app/data' }] } })), { tmpDir: s.dir }),
+      pipeline(await bb(), [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/sh', binaryImage: { image: bin, path: '/opt/scone/bin/sh-enclave', files: [{ from: '/opt/scone/lib/libscone-demo.so', to: '/app/data' }] } }))], { tmpDir: s.dir }),
       (e: Error & { code?: string }) => e.code === 'SCONE_BAD_TARGET',
     );
   } finally {

@@ -138,7 +138,7 @@ test('pipeline: a transform can add a layer to an image without history (or with
     },
   };
   for (const edit of [(c: Record<string, unknown>) => { delete c.history; }, (c: Record<string, unknown>) => { c.history = []; }]) {
-    const out = await pipeline(withConfig(src, edit), add);
+    const out = await pipeline(withConfig(src, edit), [add]);
     try {
       const c = await out.image.config();
       assert.equal(c.rootfs.diff_ids.length, 4);
@@ -149,7 +149,7 @@ test('pipeline: a transform can add a layer to an image without history (or with
     }
   }
   // A config-only change must not be refused because the source's history is empty.
-  const out = await pipeline(withConfig(src, (c) => { c.history = []; }), { name: 'env', apply(d) { d.config.config = { ...d.config.config, Env: ['A=1'] }; } });
+  const out = await pipeline(withConfig(src, (c) => { c.history = []; }), [{ name: 'env', apply(d) { d.config.config = { ...d.config.config, Env: ['A=1'] }; } }]);
   await out.dispose();
 });
 
@@ -358,9 +358,9 @@ test('pipeline: staged layers in a caller-given tmpDir are removed on failure an
     const add = { name: 'add', async apply(d: import('../../lib/transforms/pipeline.js').Draft) { d.addLayer(await d.buildLayer([fileItem('x', 'x')], 'x'), { createdBy: 'add' }); } };
     const stage = path.join(s.dir, 'stage');
     mkdirSync(stage);
-    await assert.rejects(pipeline(src, add, { name: 'boom', apply() { throw new Error('boom'); } }, { tmpDir: stage }), /boom/);
+    await assert.rejects(pipeline(src, [add, { name: 'boom', apply() { throw new Error('boom'); } }], { tmpDir: stage }), /boom/);
     assert.deepEqual(readdirSync(stage), [], 'after a failed pipeline');
-    const out = await pipeline(src, add, { tmpDir: stage });
+    const out = await pipeline(src, [add], { tmpDir: stage });
     await out.dispose();
     assert.deepEqual(readdirSync(stage), [], 'after dispose()');
   } finally {
@@ -414,7 +414,7 @@ test('CLI: tree --json prints one JSON object, as --help promises for --json', {
 test('pipeline: options.created sets the config `created` of a changed image, as its TSDoc says', {  }, async () => {
   const created = new Date('2030-01-02T03:04:05Z');
   const src = await openImage(`oci:${bbOci}:latest`);
-  const out = await pipeline(src, { name: 'env', apply(d) { d.config.config = { ...d.config.config, Env: ['A=1'] }; d.addHistory('env'); } }, { created });
+  const out = await pipeline(src, [{ name: 'env', apply(d) { d.config.config = { ...d.config.config, Env: ['A=1'] }; d.addHistory('env'); } }], { created });
   try {
     assert.equal((await out.image.config()).created, created.toISOString());
   } finally {

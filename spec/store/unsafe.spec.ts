@@ -27,7 +27,7 @@ const addRaw = (items: Array<{ entry: FsEntry; content?: Buffer }>): Transform =
 });
 
 async function makeImage(dir: string, items: Array<{ entry: FsEntry; content?: Buffer }>): Promise<string> {
-  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), addRaw(items), { tmpDir: dir });
+  const out = await pipeline(await openImage(`oci:${bbOci}:latest`), [addRaw(items)], { tmpDir: dir });
   await writeImage(out.image, `oci:${dir}/evil:x`);
   await out.dispose();
   return `oci:${dir}/evil:x`;
@@ -52,7 +52,7 @@ test('an entry with a ".." component is refused by copy and tree, naming layer a
         d.addLayer(layer, { createdBy: 'test' });
       },
     };
-    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), evil, { tmpDir: s.dir });
+    const out = await pipeline(await openImage(`oci:${bbOci}:latest`), [evil], { tmpDir: s.dir });
     await writeImage(out.image, `oci:${s.dir}/evil:x`);
     const ref = `oci:${s.dir}/evil:x`;
     for (const args of [['copy', ref, `oci:${s.dir}/out:y`], ['tree', ref]]) {

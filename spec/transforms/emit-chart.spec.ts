@@ -28,8 +28,10 @@ test('emitChart(scone): the chart renders with chart-render to exactly the manif
   try {
     const out = await pipeline(
       await bb(),
-      injectRuntime(scone({ namespace: 'acme', name: 'bb', serviceName: 'web', binary: '/bin/sh', heap: '512M', cas: 'cas.acme:8081' })),
-      emitChart({ image: 'registry.example/bb-confidential:1.0', expose: [8080], encryptedVolumes: ['data:/data'], volumes: ['cache:/var/cache'], set: ['replicaCount=2'], manifestsPath: 'manifests.yaml' }),
+      [
+        injectRuntime(scone({ namespace: 'acme', name: 'bb', serviceName: 'web', binary: '/bin/sh', heap: '512M', cas: 'cas.acme:8081' })),
+        emitChart({ image: 'registry.example/bb-confidential:1.0', expose: [8080], encryptedVolumes: ['data:/data'], volumes: ['cache:/var/cache'], set: ['replicaCount=2'], manifestsPath: 'manifests.yaml' }),
+      ],
     );
     try {
       const info = out.state.get(CHART) as ChartInfo;
@@ -71,7 +73,7 @@ test('emitChart(scone): the chart renders with chart-render to exactly the manif
 test('emitChart(gramine) without injectRuntime: runtime from the options, name from the image, device mode and parent dir', { skip: chartRenderTool.skip }, async () => {
   const t = tempDir();
   try {
-    const out = await pipeline(await bb(), emitChart({ image: 'registry.example/team/bb-conf:2.1', runtime: 'gramine', workloadType: 'statefulset', sgxDevice: 'disabled', parentDir: 'k8s', manifestsPath: 'k8s/manifests.yaml' }));
+    const out = await pipeline(await bb(), [emitChart({ image: 'registry.example/team/bb-conf:2.1', runtime: 'gramine', workloadType: 'statefulset', sgxDevice: 'disabled', parentDir: 'k8s', manifestsPath: 'k8s/manifests.yaml' })]);
     try {
       const info = out.state.get(CHART) as ChartInfo;
       assert.equal(info.dir, 'k8s/enclavify-bb-conf');
@@ -93,9 +95,9 @@ test('emitChart(gramine) without injectRuntime: runtime from the options, name f
 
 test('emitChart: bad options fail with the option named', async () => {
   assert.throws(() => emitChart({ image: '' }), /image/);
-  await assert.rejects(pipeline(await bb(), emitChart({ image: 'x:1' })), /no runtime/);
-  await assert.rejects(pipeline(await bb(), emitChart({ image: 'x:1', runtime: 'gramine', workloadType: 'pod' as 'job' })), (e: Error & { code?: string }) => e.code === 'BAD_CHART' && /pod/.test(e.message));
-  await assert.rejects(pipeline(await bb(), emitChart({ image: 'x:1', runtime: 'gramine', volumes: ['v:relative'] })), /not absolute/);
-  await assert.rejects(pipeline(await bb(), emitChart({ image: 'x:1', runtime: 'gramine', manifestsPath: '../escape.yaml' })), /inside the output directory/);
-  await assert.rejects(pipeline(await bb(), emitChart({ image: 'x:1', runtime: 'gramine', parentDir: '/abs' })), /inside the output directory/);
+  await assert.rejects(pipeline(await bb(), [emitChart({ image: 'x:1' })]), /no runtime/);
+  await assert.rejects(pipeline(await bb(), [emitChart({ image: 'x:1', runtime: 'gramine', workloadType: 'pod' as 'job' })]), (e: Error & { code?: string }) => e.code === 'BAD_CHART' && /pod/.test(e.message));
+  await assert.rejects(pipeline(await bb(), [emitChart({ image: 'x:1', runtime: 'gramine', volumes: ['v:relative'] })]), /not absolute/);
+  await assert.rejects(pipeline(await bb(), [emitChart({ image: 'x:1', runtime: 'gramine', manifestsPath: '../escape.yaml' })]), /inside the output directory/);
+  await assert.rejects(pipeline(await bb(), [emitChart({ image: 'x:1', runtime: 'gramine', parentDir: '/abs' })]), /inside the output directory/);
 });

@@ -38,11 +38,11 @@ function text(a: { data: Uint8Array | string } | undefined): string {
 }
 
 test('emitPolicy(scone): the session validates against the schema and carries command, env, pwd and volumes from bb-fixture', async () => {
-  const out = await pipeline(await bb(), emitPolicy({
+  const out = await pipeline(await bb(), [emitPolicy({
     runtime: 'scone',
     mrenclaves: [MR],
     scone: { namespace: 'acme', name: 'bb', volumes: ['data:/data', 'results:/results::acme/consumer-1:acme/consumer-2', 'in:/in:acme/producer'], env: ['EXTRA=1'] },
-  }));
+  })]);
   try {
     const a = out.artifacts.get('policy/session.yaml')!;
     assert.equal(a.secret, false, 'no key material, no secret values');
@@ -75,8 +75,10 @@ test('emitPolicy(scone): the session validates against the schema and carries co
 test('emitPolicy(scone) after injectRuntime(scone): names from SCONE_CONFIG_ID, command = the new entrypoint, SCONE plumbing kept out', async () => {
   const out = await pipeline(
     await bb(),
-    injectRuntime(scone({ namespace: 'acme/prod', name: 'bb', serviceName: 'web', binary: '/bin/sh', mrenclaves: [MR] })),
-    emitPolicy({ allowDebugMode: true, allowTcbVulnerabilities: true, scone: { createNamespace: true } }),
+    [
+      injectRuntime(scone({ namespace: 'acme/prod', name: 'bb', serviceName: 'web', binary: '/bin/sh', mrenclaves: [MR] })),
+      emitPolicy({ allowDebugMode: true, allowTcbVulnerabilities: true, scone: { createNamespace: true } }),
+    ],
   );
   try {
     const session = parse(text(out.artifacts.get('policy/session.yaml')));
@@ -100,11 +102,11 @@ test('emitPolicy(scone) after injectRuntime(scone): names from SCONE_CONFIG_ID, 
 
 test('emitPolicy(scone): an FSPF key or secret values make the artifact secret', async () => {
   const secretsYaml = 'secrets:\n  - name: api_token\n    kind: ascii\n    value: "s3cr3t-value"\n';
-  const out = await pipeline(await bb(), emitPolicy({
+  const out = await pipeline(await bb(), [emitPolicy({
     runtime: 'scone',
     mrenclaves: [MR],
     scone: { namespace: 'n', name: 's', secrets: [{ source: 'secrets.yaml', text: secretsYaml }], env: ['TOKEN=$$SCONE::api_token$$'] },
-  }));
+  })]);
   try {
     const a = out.artifacts.get('policy/session.yaml')!;
     assert.equal(a.secret, true);
@@ -112,7 +114,7 @@ test('emitPolicy(scone): an FSPF key or secret values make the artifact secret',
   } finally {
     await out.dispose();
   }
-  const fspf = await pipeline(await bb(), emitPolicy({ runtime: 'scone', mrenclaves: [MR], scone: { namespace: 'n', name: 's', fspf: { path: '/fspf/fs.fspf', key: 'aa'.repeat(32), tag: 'bb'.repeat(16) } } }));
+  const fspf = await pipeline(await bb(), [emitPolicy({ runtime: 'scone', mrenclaves: [MR], scone: { namespace: 'n', name: 's', fspf: { path: '/fspf/fs.fspf', key: 'aa'.repeat(32), tag: 'bb'.repeat(16) } } })]);
   try {
     const a = fspf.artifacts.get('policy/session.yaml')!;
     assert.equal(a.secret, true);
@@ -123,32 +125,32 @@ test('emitPolicy(scone): an FSPF key or secret values make the artifact secret',
 });
 
 test('emitPolicy(scone): refuses a missing MRENCLAVE, a session that is not the image\'s config id, and bad fragments', async () => {
-  await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'scone', scone: { namespace: 'n', name: 's' } })), (e: Error & { code?: string }) => e.code === 'NO_MRENCLAVE' && /--mrenclave/.test(e.message));
-  await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'scone', mrenclaves: [MR] })), /namespace and name/);
+  await assert.rejects(pipeline(await bb(), [emitPolicy({ runtime: 'scone', scone: { namespace: 'n', name: 's' } })]), (e: Error & { code?: string }) => e.code === 'NO_MRENCLAVE' && /--mrenclave/.test(e.message));
+  await assert.rejects(pipeline(await bb(), [emitPolicy({ runtime: 'scone', mrenclaves: [MR] })]), /namespace and name/);
   await assert.rejects(
-    pipeline(await bb(), injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ mrenclaves: [MR], scone: { name: 'other' } })),
+    pipeline(await bb(), [injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ mrenclaves: [MR], scone: { name: 'other' } })]),
     (e: Error & { code?: string }) => e.code === 'SCONE_CONFIG_MISMATCH',
   );
-  await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'scone', mrenclaves: ['zz'], scone: { namespace: 'n', name: 's' } })), /mrenclaves\[0\]/);
+  await assert.rejects(pipeline(await bb(), [emitPolicy({ runtime: 'scone', mrenclaves: ['zz'], scone: { namespace: 'n', name: 's' } })]), /mrenclaves\[0\]/);
   // an error in a secrets fragment names the file, never the value
   await assert.rejects(
-    pipeline(await bb(), emitPolicy({ runtime: 'scone', mrenclaves: [MR], scone: { namespace: 'n', name: 's', secrets: [{ source: 'bad.yaml', text: '- name: x\n  kind: nonsense\n  value: hunter2\n' }] } })),
+    pipeline(await bb(), [emitPolicy({ runtime: 'scone', mrenclaves: [MR], scone: { namespace: 'n', name: 's', secrets: [{ source: 'bad.yaml', text: '- name: x\n  kind: nonsense\n  value: hunter2\n' }] } })]),
     (e: Error) => e.message.includes('bad.yaml') && !e.message.includes('hunter2'),
   );
-  await assert.rejects(pipeline(await bb(), emitPolicy()), /no runtime/);
-  await assert.rejects(pipeline(await bb(), injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ runtime: 'gramine', mrenclaves: [MR] })), /prepared for scone/);
+  await assert.rejects(pipeline(await bb(), [emitPolicy()]), /no runtime/);
+  await assert.rejects(pipeline(await bb(), [injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ runtime: 'gramine', mrenclaves: [MR] })]), /prepared for scone/);
 });
 
 test('emitPolicy --sigstruct: the SIGSTRUCT fixture gives the documented MRENCLAVE', async () => {
-  const out = await pipeline(await bb(), emitPolicy({ runtime: 'scone', sigstructFile: sigFile, scone: { namespace: 'n', name: 's' } }));
+  const out = await pipeline(await bb(), [emitPolicy({ runtime: 'scone', sigstructFile: sigFile, scone: { namespace: 'n', name: 's' } })]);
   try {
     const session = parse(text(out.artifacts.get('policy/session.yaml')));
     assert.deepEqual(session.services[0].mrenclaves, [sigExpected.mr_enclave]);
   } finally {
     await out.dispose();
   }
-  await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'scone', sigstructFile: path.join(fixtures, 'sgx-sigstruct', 'gramine-echo.expected.json'), scone: { namespace: 'n', name: 's' } })), /--sigstruct .*expected 1808 bytes/);
-  await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'scone', sigstructFile: '/nonexistent.sig', scone: { namespace: 'n', name: 's' } })), /--sigstruct \/nonexistent.sig/);
+  await assert.rejects(pipeline(await bb(), [emitPolicy({ runtime: 'scone', sigstructFile: path.join(fixtures, 'sgx-sigstruct', 'gramine-echo.expected.json'), scone: { namespace: 'n', name: 's' } })]), /--sigstruct .*expected 1808 bytes/);
+  await assert.rejects(pipeline(await bb(), [emitPolicy({ runtime: 'scone', sigstructFile: '/nonexistent.sig', scone: { namespace: 'n', name: 's' } })]), /--sigstruct \/nonexistent.sig/);
 });
 
 /** What a signed Gramine image and encryptFS would leave in the state. */
@@ -168,7 +170,7 @@ function gramineState(keyHex: string): Transform {
 
 test('emitPolicy(gramine): the attestation policy from a RuntimeInfo: identity, key names only, manifest digest', async () => {
   const keyHex = '5f'.repeat(16);
-  const out = await pipeline(await bb(), gramineState(keyHex), emitPolicy({ gramine: { name: 'registry.example/bb:1' } }));
+  const out = await pipeline(await bb(), [gramineState(keyHex), emitPolicy({ gramine: { name: 'registry.example/bb:1' } })]);
   try {
     const a = out.artifacts.get('policy/attestation.json')!;
     assert.equal(a.secret ?? false, false);
@@ -192,7 +194,7 @@ test('emitPolicy(gramine): the attestation policy from a RuntimeInfo: identity, 
 });
 
 test('emitPolicy(gramine) with --sigstruct: MRENCLAVE, MRSIGNER and ISV values of the SIGSTRUCT; a debug enclave is flagged', async () => {
-  const out = await pipeline(await bb(), emitPolicy({ runtime: 'gramine', sigstructFile: sigFile, gramine: { keys: ['default'] } }));
+  const out = await pipeline(await bb(), [emitPolicy({ runtime: 'gramine', sigstructFile: sigFile, gramine: { keys: ['default'] } })]);
   try {
     const policy = JSON.parse(text(out.artifacts.get('policy/attestation.json')));
     assert.ok(gramineSchema(policy), JSON.stringify(gramineSchema.errors));
@@ -205,11 +207,11 @@ test('emitPolicy(gramine) with --sigstruct: MRENCLAVE, MRSIGNER and ISV values o
   } finally {
     await out.dispose();
   }
-  await assert.rejects(pipeline(await bb(), emitPolicy({ runtime: 'gramine' })), (e: Error & { code?: string }) => e.code === 'NO_MRENCLAVE');
+  await assert.rejects(pipeline(await bb(), [emitPolicy({ runtime: 'gramine' })]), (e: Error & { code?: string }) => e.code === 'NO_MRENCLAVE');
 });
 
 test('emitPolicy missingIdentity "skip": no policy, the reason and (SCONE) the session id are reported', async () => {
-  const out = await pipeline(await bb(), injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ missingIdentity: 'skip' }));
+  const out = await pipeline(await bb(), [injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ missingIdentity: 'skip' })]);
   try {
     assert.equal(out.artifacts.size, 0);
     const info = out.state.get(POLICY) as PolicyInfo;
@@ -221,10 +223,10 @@ test('emitPolicy missingIdentity "skip": no policy, the reason and (SCONE) the s
   }
   // skipping still checks the other options
   await assert.rejects(
-    pipeline(await bb(), injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ missingIdentity: 'skip', scone: { volumes: ['bad'] } })),
+    pipeline(await bb(), [injectRuntime(scone({ namespace: 'a', name: 'b' })), emitPolicy({ missingIdentity: 'skip', scone: { volumes: ['bad'] } })]),
     (e: Error & { code?: string }) => e.code === 'BAD_POLICY' && /--volume "bad"/.test(e.message),
   );
-  const g = await pipeline(await bb(), emitPolicy({ runtime: 'gramine', missingIdentity: 'skip' }));
+  const g = await pipeline(await bb(), [emitPolicy({ runtime: 'gramine', missingIdentity: 'skip' })]);
   try {
     assert.equal(g.artifacts.size, 0);
     assert.match((g.report.emitPolicy as PolicyInfo).skipped!, /sign the image/);
@@ -241,7 +243,7 @@ test('emitPolicy(gramine): only the keys the runtime asks for are released; bake
       d.state.set(RUNTIME, { ...info, keyNames: [], details: { insecureDevKeys: true } });
     },
   };
-  const out = await pipeline(await bb(), gramineState('11'.repeat(16)), devKeys, emitPolicy());
+  const out = await pipeline(await bb(), [gramineState('11'.repeat(16)), devKeys, emitPolicy()]);
   try {
     const policy = JSON.parse(text(out.artifacts.get('policy/attestation.json')));
     assert.deepEqual(policy.keys, []);

@@ -11,7 +11,7 @@ import { tool } from '../helpers/tools.js';
 
 test('a pipeline with no transforms reproduces the source manifest digest', async () => {
   const src = await openImage(`oci:${bbOci}:latest`);
-  const out = await pipeline(src);
+  const out = await pipeline(src, []);
   try {
     assert.equal(await out.image.digest(), await src.digest());
     const s = scratch();
@@ -30,7 +30,7 @@ test('a user transform adds a layer: history, diff_ids and digests stay consiste
   const s = scratch();
   try {
     const src = await openImage(`docker-archive:${bbArchive}`);
-    const out = await pipeline(src, stamp({ build: 'test-42' }), { tmpDir: s.dir });
+    const out = await pipeline(src, [stamp({ build: 'test-42' })], { tmpDir: s.dir });
     const res = await writeImage(out.image, `oci:${s.dir}/o:stamped`);
     await out.dispose();
     const m = await out.image.manifest();
@@ -61,8 +61,8 @@ test('a failing transform propagates its error and removes staged files', async 
     const tmp = path.join(s.dir, 'stage');
     const boom: Transform = { name: 'boom', apply() { throw new Error('boom: refused'); } };
     const src = await openImage(`oci:${bbOci}:latest`);
-    await assert.rejects(pipeline(src, stamp({}), boom), /boom: refused/);
-    await assert.rejects(pipeline(src, { notATransform: true } as never, boom), /not a transform/);
+    await assert.rejects(pipeline(src, [stamp({}), boom]), /boom: refused/);
+    await assert.rejects(pipeline(src, [{ notATransform: true } as never, boom]), /not a transform/);
     assert.ok(!existsSync(tmp));
   } finally {
     s.done();

@@ -2,7 +2,7 @@
  * Errors of the encrypted-files reader and writer. Each names the file's path and what is wrong,
  * with a stable code a verifier can report; keys never appear in messages.
  */
-import { EnclavifyError } from '../../oci/errors.js';
+import { EnclavifyError, type ErrorCode } from '../../oci/errors.js';
 
 /**
  * - `PF_FORMAT`: not an encrypted file, unsupported version or flags, malformed metadata.
@@ -12,7 +12,7 @@ import { EnclavifyError } from '../../oci/errors.js';
  * - `PF_OVERLONG`: the file has bytes beyond the nodes its stored size requires.
  * - `PF_INPUT`: the writer's input is invalid (path too long, content size differs from `size`).
  */
-export type PfErrorCode = 'PF_FORMAT' | 'PF_BAD_MAC' | 'PF_PATH_MISMATCH' | 'PF_TRUNCATED' | 'PF_OVERLONG' | 'PF_INPUT';
+export type PfErrorCode = Extract<ErrorCode, `PF_${string}`>;
 
 /** Where in the file an error was found. */
 export interface PfErrorLocation {

@@ -40,6 +40,7 @@ import {
   classifyNode,
   pfLayout,
 } from './format.js';
+import { EnclavifyError } from '../../oci/errors.js';
 
 /** Options of {@link decryptProtectedFile} and {@link verifyProtectedFile}. */
 export interface ReadProtectedFileOptions {
@@ -73,7 +74,7 @@ async function* nodesOf(
   const node = new Uint8Array(NODE_SIZE);
   let fill = 0;
   for await (const chunk of chunks) {
-    if (!(chunk instanceof Uint8Array)) throw new TypeError('encrypted file source must yield bytes (Buffer/Uint8Array), not strings');
+    if (!(chunk instanceof Uint8Array)) throw new EnclavifyError('BAD_ARGUMENT', 'encrypted file source must yield bytes (Buffer/Uint8Array), not strings');
     let off = 0;
     while (off < chunk.length) {
       if (fill === 0 && chunk.length - off >= NODE_SIZE) {
@@ -199,7 +200,7 @@ async function* readNodes(
     if (what.kind === 'mht') {
       const pair = what.mht === 0 ? meta.rootPair : childPairs.get(what.mht);
       childPairs.delete(what.mht);
-      if (!pair) throw new Error(`internal: no key for MHT node ${what.mht}`);
+      if (!pair) throw new EnclavifyError('INTERNAL', `internal: no key for MHT node ${what.mht}`);
       const plain = openNode(backend, pair, step.value, path, { kind: 'mht', index: what.mht, physical });
       groupPairs = plain.subarray(0, MHT_CHILDREN_OFFSET);
       // Remember the pairs of this node's children that exist; they come later on disk.

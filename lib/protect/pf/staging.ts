@@ -8,13 +8,14 @@
  * memory, so node keys never reach the disk in the clear.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { CryptoBackend } from '../../crypto/backend.js';
 import { NODE_SIZE } from './format.js';
+import { EnclavifyError } from '../../oci/errors.js';
+import { makeTempDir, removeTemp } from '../../oci/temp.js';
 
 /** Positional node store for one file being written. */
 export interface Staging {
@@ -44,7 +45,7 @@ export class MemoryStaging implements Staging {
   }
 
   private get bytes(): Buffer {
-    if (!this.buf) throw new Error('encrypted file staging was disposed');
+    if (!this.buf) throw new EnclavifyError('DISPOSED', 'encrypted file staging was disposed');
     return this.buf;
   }
 
@@ -113,20 +114,20 @@ export class FileStaging implements Staging {
   }
 
   /** Creates the temporary directory and file under `tmpDir` (default: the OS temp dir). */
-  static async create(opts: { tmpDir?: string; backend: CryptoBackend }): Promise<FileStaging> {
-    const dir = await mkdtemp(path.join(opts.tmpDir ?? tmpdir(), 'enclavify-pf-'));
+  static async create(opts: { tmpDir?: string | undefined; backend: CryptoBackend }): Promise<FileStaging> {
+    const dir = await makeTempDir('enclavify-pf-', opts.tmpDir);
     const file = path.join(dir, 'staged.pf');
     try {
       const fh = await open(file, 'w+', 0o600);
       return new FileStaging(dir, file, fh, opts.backend);
     } catch (err) {
-      await rm(dir, { recursive: true, force: true });
+      await removeTemp(dir);
       throw err;
     }
   }
 
   private get handle(): FileHandle {
-    if (!this.fh) throw new Error(`encrypted file staging ${this.file} was disposed or finished`);
+    if (!this.fh) throw new EnclavifyError('DISPOSED', `encrypted file staging ${this.file} was disposed or finished`);
     return this.fh;
   }
 
@@ -197,7 +198,7 @@ export class FileStaging implements Staging {
     await this.drain();
     const sealed = Buffer.alloc(length + 16);
     const { bytesRead } = await this.handle.read(sealed, 0, sealed.length, physical * NODE_SIZE);
-    if (bytesRead !== sealed.length) throw new Error(`temporary file ${this.file} is short at node ${physical}`);
+    if (bytesRead !== sealed.length) throw new EnclavifyError('IO_ERROR', `temporary file ${this.file} is short at node ${physical}`);
     // A failure here means someone modified our private temporary file.
     return this.backend.aesGcmDecrypt(this.parkKey, this.parkIv(physical), sealed.subarray(0, length), sealed.subarray(length));
   }
@@ -212,7 +213,7 @@ export class FileStaging implements Staging {
   }
 
   stream(): Readable {
-    if (this.disposed) throw new Error(`encrypted file staging ${this.file} was disposed`);
+    if (this.disposed) throw new EnclavifyError('DISPOSED', `encrypted file staging ${this.file} was disposed`);
     return createReadStream(this.file, { highWaterMark: 1 << 20 });
   }
 
@@ -224,6 +225,6 @@ export class FileStaging implements Staging {
     this.parkKey.fill(0);
     await this.inflight; // never rejects (errors are captured)
     await fh?.close().catch(() => {});
-    await rm(this.dir, { recursive: true, force: true });
+    await removeTemp(this.dir);
   }
 }

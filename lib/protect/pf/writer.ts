@@ -40,6 +40,7 @@ import {
 } from './format.js';
 import { FileStaging, MemoryStaging } from './staging.js';
 import type { Staging } from './staging.js';
+import { EnclavifyError } from '../../oci/errors.js';
 
 /** Default largest on-disk size staged in memory; larger files go to a temporary file. */
 export const DEFAULT_MEMORY_THRESHOLD = 1 << 20;
@@ -55,17 +56,17 @@ export interface EncryptProtectedFileOptions {
   /** The content, e.g. a tar entry's stream or a Readable. */
   plaintext: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Crypto implementation; default node:crypto. */
-  backend?: CryptoBackend;
+  backend?: CryptoBackend | undefined;
   /** Directory for the temporary staging file of large files; default the OS temp dir. */
-  tmpDir?: string;
+  tmpDir?: string | undefined;
   /** Largest on-disk size staged in memory (bytes); default 1 MiB. */
-  memoryThreshold?: number;
+  memoryThreshold?: number | undefined;
   /**
    * Reproducible output: derive node keys and the metadata nonce with HKDF from `masterKey`, the
    * path and each node's plaintext instead of drawing them at random. Same input + keys = same bytes.
    * Use a key dedicated to this purpose (not the wrap key). See docs/encrypted-files.md.
    */
-  deterministic?: { masterKey: Uint8Array };
+  deterministic?: { masterKey: Uint8Array } | undefined;
 }
 
 /** An encrypted file, staged and ready to be read out. Call `dispose` when done. */
@@ -208,7 +209,7 @@ async function writeNodes(s: WriteState): Promise<void> {
     node.fill(0, nodeFill); // the last data node is zero-padded
     await sealData(node);
   }
-  if (dataIndex !== layout.dataNodes) throw new Error(`internal: wrote ${dataIndex} data nodes, expected ${layout.dataNodes}`);
+  if (dataIndex !== layout.dataNodes) throw new EnclavifyError('INTERNAL', `internal: wrote ${dataIndex} data nodes, expected ${layout.dataNodes}`);
 
   // MHT nodes bottom-up: children have higher numbers than their parent, so sealing in decreasing
   // order has every child's key/tag ready when its parent is sealed.

@@ -72,15 +72,15 @@ export interface LoaderEnvInput {
   /** The image config's Env. */
   imageEnv: readonly string[] | undefined;
   /** Gramine's patched glibc directory in the image, when the program uses glibc. */
-  runtimeGlibc?: string;
+  runtimeGlibc?: string | undefined;
   /** Library directories of the image (ld.so.conf) to keep after the runtime glibc. */
-  libraryDirs?: readonly string[];
+  libraryDirs?: readonly string[] | undefined;
   /** Directory of the program interpreter (PT_INTERP), so Gramine finds it when LD_LIBRARY_PATH is set. */
-  interpreterDir?: string;
+  interpreterDir?: string | undefined;
   /** Variables taken from the host at run time (`{ passthrough = true }`). */
-  passthrough?: readonly string[];
+  passthrough?: readonly string[] | undefined;
   /** Added or overriding variables (secret provisioning, user options). */
-  extra?: Record<string, string>;
+  extra?: Record<string, string> | undefined;
 }
 
 /**

@@ -34,7 +34,7 @@ export interface ManifestRiskOptions {
    * ld.so.conf directories, the directories searched for libraries the image lacks. `from` names
    * where the directory comes from (e.g. `/etc/ld.so.conf`) and becomes the risk's key.
    */
-  librarySearchDirs?: ReadonlyArray<{ dir: string; from: string }>;
+  librarySearchDirs?: ReadonlyArray<{ dir: string; from: string }> | undefined;
 }
 
 /** Variables glibc removes from the environment of setuid programs (sysdeps/generic/unsecvars.h), besides LD_* and MALLOC_*. */

@@ -21,7 +21,7 @@ export type { SigningCheck, SigningCheckInput, SigningFinding } from './sign-che
 export { manifestRisks, hostEnvRisk, hostEnvNames } from './hardening.js';
 export type { ManifestRisk, ManifestRiskOptions, RiskKind } from './hardening.js';
 export type { SignGramineImageOptions, SigningOptions } from './sign.js';
-export { inspectImage, formatInspection } from './inspect.js';
-export type { ImageInspection, GramineInspection, SigstructInfo } from './inspect.js';
+export { inspectImage } from './inspect.js';
+export type { ImageInspection, GramineInspection, SigstructInfo, InspectOptions } from './inspect.js';
 export { fileLists, allowedCovers } from './files.js';
 export type { FileLists, FileListsInput, Listing } from './files.js';

@@ -8,13 +8,14 @@
 import { createHash } from 'node:crypto';
 import { parse, type TomlTable } from 'smol-toml';
 import type { Image } from '../../oci/image.js';
-import { RootFs } from '../../fs/merged.js';
 import { measureGramineEnclave, parseSigstruct, verifySigstructSignature } from '../../sgx/index.js';
 import { MANIFEST_PATH as PROTECTION_MANIFEST } from '../../protect/manifest.js';
 import { parseEnv } from './env.js';
 import { hostEnvNames, manifestRisks } from './hardening.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, LABELS } from './layout.js';
-
+import { coded } from '../../oci/errors.js';
+import type { ProgressListener } from '../../oci/progress.js';
+import { layersRootFs } from '../../oci/rootfs.js';
 
 /** The SIGSTRUCT of a signed Gramine image. */
 export interface SigstructInfo {
@@ -37,17 +38,17 @@ export interface SigstructInfo {
 export interface GramineInspection {
   manifestPath: string;
   manifestSha256: string;
-  manifestSgxPath?: string;
+  manifestSgxPath?: string | undefined;
   /** Loader the image's Entrypoint starts by default (label), `sgx` or `direct`. */
-  loader?: string;
-  libosEntrypoint?: string;
-  argv?: string[];
-  startDir?: string;
-  enclaveSize?: string;
-  maxThreads?: number;
-  debug?: boolean;
-  edmm?: boolean;
-  remoteAttestation?: string;
+  loader?: string | undefined;
+  libosEntrypoint?: string | undefined;
+  argv?: string[] | undefined;
+  startDir?: string | undefined;
+  enclaveSize?: string | undefined;
+  maxThreads?: number | undefined;
+  debug?: boolean | undefined;
+  edmm?: boolean | undefined;
+  remoteAttestation?: string | undefined;
   trustedEntries: number;
   allowedEntries: number;
   mounts: Array<{ path: string; type: string; keyName?: string }>;
@@ -93,13 +94,25 @@ export interface ImageInspection {
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 const asInt = (v: unknown) => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : undefined);
 
+/** Options of {@link inspectImage}. */
+export interface InspectOptions {
+  /** Byte progress of the scan (phase `scan`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the scan; inspectImage then rejects with `ABORTED`. */
+  signal?: AbortSignal | undefined;
+}
+
 /** Reads what a (converted) image holds; scans its layers once. */
-export async function inspectImage(image: Image): Promise<ImageInspection> {
+export async function inspectImage(image: Image, options: InspectOptions = {}): Promise<ImageInspection> {
+  return coded(`inspect ${image.name}`, () => inspect(image, options), options.signal);
+}
+
+async function inspect(image: Image, options: InspectOptions): Promise<ImageInspection> {
   const cfg = await image.config();
   const cc = cfg.config ?? {};
   const labels = cc.Labels ?? {};
   const layers = await image.layers();
-  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const fs = await layersRootFs(layers, { onProgress: options.onProgress, signal: options.signal, progressEvent: { image: image.name } });
   const isFile = (p: string) => fs.stat(p)?.type === 'file';
   const read = async (paths: string[]) => fs.readFiles(paths.filter(isFile));
 
@@ -224,38 +237,3 @@ function gramineInfo(manifestPath: string, base: string, palPath: string, files:
   return info;
 }
 
-/** The inspection as text, one fact per line (what `enclavify inspect` prints without --json). */
-export function formatInspection(i: ImageInspection): string {
-  const l: string[] = [];
-  l.push(`Image:        ${i.image}`, `Digest:       ${i.digest}`, `Runtime:      ${i.runtime}`);
-  l.push(`Entrypoint:   ${JSON.stringify(i.entrypoint)}${i.cmd.length ? `  Cmd: ${JSON.stringify(i.cmd)}` : ''}`);
-  const g = i.gramine;
-  if (g) {
-    l.push(`Manifest:     ${g.manifestPath} (sha256 ${g.manifestSha256})${g.manifestSgxPath ? `, ${g.manifestSgxPath}` : ''}`);
-    if (g.loader) l.push(`Loader:       gramine-${g.loader} (ENCLAVIFY_GRAMINE_LOADER=sgx|direct overrides)`);
-    l.push(`Enclave:      ${g.libosEntrypoint ?? '?'} argv ${JSON.stringify(g.argv ?? [])}${g.startDir ? ` in ${g.startDir}` : ''}`);
-    l.push(`Settings:     size ${g.enclaveSize ?? 'default'}, ${g.maxThreads ?? 'default'} threads, debug ${g.debug ?? false}, EDMM ${g.edmm ?? false}, attestation ${g.remoteAttestation ?? 'none'}`);
-    l.push(`Files:        ${g.trustedEntries} trusted entries, ${g.allowedEntries} allowed entries`);
-    for (const m of g.mounts) l.push(`Mount:        ${m.path} (${m.type}${m.keyName ? `, key ${m.keyName}` : ''})`);
-    if (g.sigtermInjection) l.push('SIGTERM:      passed to the program once (sys.enable_sigterm_injection)');
-    if (g.hostEnv.length) l.push(`Host env:     ${g.hostEnv.join(', ')} (taken from the host at run time, not measured)`);
-    if (g.insecureKeyNames.length) l.push(`WARNING:      INSECURE development keys in the manifest (fs.insecure__keys: ${g.insecureKeyNames.join(', ')}): never deploy this image`);
-    for (const w of g.warnings) l.push(`Warning:      ${w}`);
-    const s = g.sigstruct;
-    if (s) {
-      l.push(`MRENCLAVE:    ${s.mrenclave}`, `MRSIGNER:     ${s.mrsigner}`, `ISVPRODID:    ${s.isvProdId}`, `ISVSVN:       ${s.isvSvn}`, `DEBUG:        ${s.debug}`, `Date:         ${s.date}`);
-      l.push(`Signature:    ${s.signatureValid ? 'valid' : 'INVALID'}${s.mrenclaveMatchesImage === undefined ? '' : s.mrenclaveMatchesImage ? '; MRENCLAVE matches the .manifest.sgx and PAL in the image' : '; MRENCLAVE does NOT match the image'}`);
-    } else l.push('Signature:    none (unsigned: gramine-sgx needs .manifest.sgx and .sig; run enclavify sign)');
-    for (const p of g.problems) l.push(`Problem:      ${p}`);
-  }
-  if (i.scone) {
-    l.push(`SCONE config: ${i.scone.configId ?? '(none)'}`, `CAS:          ${i.scone.cas ?? '(default)'}`, `LAS:          ${i.scone.las ?? '(default)'}`);
-  }
-  if (i.protection) {
-    l.push(`Protection:   ${i.protection.path} (sha256 ${i.protection.sha256})`);
-    for (const r of i.protection.regions) l.push(`Region:       ${r.path} (key ${r.name}${r.files !== undefined ? `, ${r.files} files` : ''})`);
-    for (const h of i.protection.hostPaths) l.push(`Host path:    ${h}`);
-    if (i.protection.files) l.push(`Classes:      ${i.protection.files.encrypted} encrypted, ${i.protection.files.authenticated} authenticated, ${i.protection.files.plain} plain files`);
-  } else if (i.runtime !== 'native') l.push('Protection:   no protection manifest (no encrypted regions)');
-  return l.join('\n');
-}

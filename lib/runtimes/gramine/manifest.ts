@@ -49,10 +49,10 @@ export interface GramineManifestInput {
   /** `loader.env`, in order. */
   env: Map<string, LoaderEnvValue>;
   /** `fs.start_dir`. */
-  startDir?: string;
+  startDir?: string | undefined;
   /** `loader.uid` / `loader.gid`. */
-  uid?: number;
-  gid?: number;
+  uid?: number | undefined;
+  gid?: number | undefined;
   /** `loader.entrypoint.uri`: the LibOS (`file:.../libsysdb.so`). */
   loaderEntrypointUri: string;
   /**
@@ -60,22 +60,22 @@ export interface GramineManifestInput {
    * (`gramine-sgx-sign --chroot`, `gramine-manifest`) need not hash the URI on the host, where
    * the file is missing or is another Gramine's. Dropped if a fragment changes the URI.
    */
-  loaderEntrypointSha256?: string;
+  loaderEntrypointSha256?: string | undefined;
   /** `loader.log_level` (default `error`). */
-  logLevel?: 'none' | 'error' | 'warning' | 'debug' | 'trace' | 'all';
+  logLevel?: 'none' | 'error' | 'warning' | 'debug' | 'trace' | 'all' | undefined;
   mounts: GramineMount[];
   trusted: TrustedFile[];
   allowed: string[];
   /** `fs.insecure__keys` (development only). Values are 32 hex digits. */
-  insecureKeys?: Record<string, string>;
+  insecureKeys?: Record<string, string> | undefined;
   sgx: EnclaveSettings;
   /**
    * `sys.enable_sigterm_injection`: let Gramine deliver the host's SIGTERM once (graceful stop).
    * Host input: the host picks the moment.
    */
-  sigtermInjection?: boolean;
+  sigtermInjection?: boolean | undefined;
   /** The user's TOML fragment (text or parsed), merged last. */
-  fragment?: string | TomlTable;
+  fragment?: string | TomlTable | undefined;
 }
 
 /** Keys whose arrays a fragment extends instead of replacing. */

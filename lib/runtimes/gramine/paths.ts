@@ -23,7 +23,7 @@ export interface ReachableOptions {
   /** Absolute paths not to enter (and not to list), e.g. `/proc`, a tmpfs or an encrypted mount. */
   skip?: readonly string[];
   /** Stop with `GRAMINE_TOO_MANY_PATHS` beyond this many paths (default 1,000,000). */
-  limit?: number;
+  limit?: number | undefined;
 }
 
 /** Whether absolute `p` is one of `dirs` or below one of them. */

@@ -16,7 +16,7 @@ import { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES } from '../../protect/rules.js'
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import { refreshProtectionManifest } from '../../transforms/encrypt-fs.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from '../../transforms/state.js';
+import { CLASSIFICATION, PROTECTION, RUNTIME, type RuntimeInfo } from '../../transforms/state.js';
 import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
 import { launcherScript } from './launcher.js';
@@ -38,9 +38,9 @@ export const DEFAULT_PLAIN: readonly string[] = [...DEFAULT_PLAIN_DIRS.filter((d
 /** Options of {@link gramine}. */
 export interface GramineOptions extends SigningOptions {
   /** Runtime image holding Gramine (reference such as `oci:/images/gramine:1.9`, or an opened Image). */
-  runtimeImage?: string | Image;
+  runtimeImage?: string | Image | undefined;
   /** Or a directory holding a Gramine installation (a root file system, e.g. an unpacked runtime image or a DESTDIR). */
-  runtimeDir?: string;
+  runtimeDir?: string | undefined;
   /** Where Gramine's files are in the source (default: Debian/Ubuntu packages, {@link DEBIAN_LAYOUT}). */
   layout?: Partial<GramineLayout>;
   /** Source paths to copy (default: the two launchers and the directory of `libsysdb.so`). */
@@ -118,7 +118,7 @@ export interface GramineOptions extends SigningOptions {
 
 /**
  * The Gramine runtime for {@link injectRuntime}:
- * `pipeline(image, fileClassify(...), encryptFS(), injectRuntime(gramine({ runtimeImage: 'oci:gramine:1.9', signKey })))`.
+ * `pipeline(image, [fileClassify(...), encryptFS(), injectRuntime(gramine({ runtimeImage: 'oci:gramine:1.9', signKey }))])`.
  * Options are checked here; the work happens when the pipeline runs.
  */
 export function gramine(options: GramineOptions): Runtime {
@@ -273,7 +273,7 @@ function runtimeItems(rt: RuntimeFiles, app: RootFs, mtime: number, warn: (m: st
 }
 
 /** Writes the runtime layer; returns the merged view with it (without rescanning the image) and the PAL if asked. */
-async function addRuntimeLayer(draft: Draft, rt: RuntimeFiles, app: RootFs, mtime: number, prefix: string, palPath: string | undefined, warn: (m: string) => void): Promise<{ view: RootFs; runtimePaths: Set<string>; sgxPal?: Uint8Array }> {
+async function addRuntimeLayer(draft: Draft, rt: RuntimeFiles, app: RootFs, mtime: number, prefix: string, palPath: string | undefined, warn: (m: string) => void): Promise<{ view: RootFs; runtimePaths: Set<string>; sgxPal?: Uint8Array | undefined }> {
   try {
     const items = runtimeItems(rt, app, mtime, warn);
     const sgxPal = palPath ? await rt.read(palPath) : undefined;
@@ -292,7 +292,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const warnings: string[] = [];
   const warn = (m: string) => {
     warnings.push(m);
-    draft.progress(`warning: ${m}`);
+    draft.warn(m);
   };
   const layout: GramineLayout = { ...DEBIAN_LAYOUT, ...o.layout };
   const prefix = o.prefix ? `/${norm(o.prefix)}` : '';
@@ -304,8 +304,8 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const argv = o.argv ?? [...(cc.Entrypoint ?? []), ...(cc.Cmd ?? [])];
   if (!argv.length) throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${draft.source.name} has neither Entrypoint nor Cmd: give the command (argv option / --command)`);
 
-  const classification = draft.state.get(CLASSIFICATION) as Classification | undefined;
-  const protection = draft.state.get(PROTECTION) as Protection | undefined;
+  const classification = draft.state.get(CLASSIFICATION);
+  const protection = draft.state.get(PROTECTION);
   const regions = [...(classification?.regions ?? [])].sort((a, b) => compareBytewise(a.path, b.path));
   const signer = signerFrom(o);
   const loaderMode = o.loader ?? 'sgx';
@@ -327,7 +327,8 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   try {
     startup = await findStartupFiles({ lookup, command: argv[0], env: cc.Env, workingDir: cc.WorkingDir || '/' });
   } catch (e) {
-    if (e instanceof EnclavifyError) throw e;
+    // Reading errors (a corrupt layer...) keep their codes; what makes the entrypoint unusable is one code here.
+    if (e instanceof EnclavifyError && !e.code.startsWith('STARTUP_')) throw e;
     throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${draft.source.name}: cannot start ${JSON.stringify(argv[0])}: ${(e as Error).message}`, { cause: e });
   }
   const command = enclaveCommand(argv, startup);
@@ -344,6 +345,8 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     optional: [layout.gramineSgx, layout.gramineDirect],
     prefix,
     tmpDir: draft.tmpDir,
+    onProgress: draft.onProgress,
+    signal: draft.signal,
   });
   if (rt.hostLibraries.length) draft.progress(`gramine: adding what the SGX loader needs and the image lacks: ${rt.hostLibraries.join(', ')}`);
   if (rt.linkedFiles.length) draft.progress(`gramine: adding what the runtime's symlinks point to: ${rt.linkedFiles.join(', ')}`);

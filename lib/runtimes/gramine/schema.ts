@@ -10,7 +10,7 @@ type Spec =
   | { t: 'string' | 'bool' | 'int' | 'any' | 'true' }
   | { t: 'enum'; values: readonly string[] }
   | { t: 'array'; of: Spec }
-  | { t: 'table'; keys: Record<string, Spec>; required?: readonly string[]; open?: Spec }
+  | { t: 'table'; keys: Record<string, Spec>; required?: readonly string[]; open?: Spec | undefined }
   | { t: 'oneOf'; of: readonly Spec[] };
 
 const str: Spec = { t: 'string' };

@@ -22,6 +22,7 @@ import { parseManifest } from '../../protect/manifest.js';
 import { verify } from '../../protect/verify.js';
 import { allowedCovers } from './files.js';
 import { isUnder, reachableFiles } from './paths.js';
+import { EnclavifyError } from '../../oci/errors.js';
 
 /** One reason not to sign. */
 export interface SigningFinding {
@@ -81,7 +82,7 @@ async function draftImage(draft: Draft): Promise<Image> {
   const src = await draft.source.layers();
   if (src.length === draft.layers.length && src.every((l, i) => l === draft.layers[i])) return draft.source;
   const missing = (what: string) => async (): Promise<never> => {
-    throw new Error(`${what} of a pipeline draft is not available before the pipeline finishes`);
+    throw new EnclavifyError('INTERNAL', `${what} of a pipeline draft is not available before the pipeline finishes`);
   };
   return {
     name: draft.source.name,
@@ -128,7 +129,7 @@ export async function checkImageForSigning(input: SigningCheckInput): Promise<Si
 
   // 1. The image against its protection manifest, without keys.
   if (hasManifestFile) {
-    const v = await verify({ image: await draftImage(draft), keys: new Map(), manifestPath: protectionPath, ...(expectedProtectionSha256 ? { expectedManifestSha256: expectedProtectionSha256 } : {}) });
+    const v = await verify(await draftImage(draft), { keys: new Map(), manifestPath: protectionPath, signal: draft.signal, ...(expectedProtectionSha256 ? { expectedManifestSha256: expectedProtectionSha256 } : {}) });
     const reported = new Set<string>();
     for (const f of v.findings) {
       if (f.code.startsWith('KEY_')) continue; // no keys here: encrypted files are compared by their bytes' hash below

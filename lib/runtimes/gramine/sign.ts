@@ -126,7 +126,7 @@ export interface SignGramineImageOptions extends SigningOptions {
 /**
  * A transform that signs an already converted (unsigned) Gramine image: adds one layer holding
  * `<base>.manifest.sgx` and `<base>.sig` next to the manifest, and records MRENCLAVE/MRSIGNER under
- * the `RUNTIME` state key. Use it alone in a pipeline: `pipeline(image, signGramineImage({ signKey }))`.
+ * the `RUNTIME` state key. Use it alone in a pipeline: `pipeline(image, [signGramineImage({ signKey })])`.
  *
  * Before signing, the image is checked against its protection manifest and the manifest's hashes
  * against both (see sign-check.ts): any finding refuses the signature (`GRAMINE_SIGN_REFUSED`),
@@ -167,11 +167,11 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
       if (check.findings.length) {
         throw new EnclavifyError('GRAMINE_SIGN_REFUSED', `refusing to sign ${draft.source.name}: ${check.findings.length} finding(s) against ${check.protectionChecked ? `its protection manifest ${pm} and ` : ''}the image (changed after conversion?):\n${formatSigningFindings(check.findings)}`);
       }
-      for (const n of check.notes) draft.progress(`sign: ${n}`);
+      for (const n of check.notes) draft.progress({ phase: 'sign', message: `sign: ${n}` });
       const risks = manifestRisks(doc).map((r) => r.message);
       if (labels[LABELS.loader] === 'direct') risks.push(`the image's Entrypoint starts gramine-direct (label ${LABELS.loader}=direct): it runs without SGX unless ENCLAVIFY_GRAMINE_LOADER=sgx is set`);
       if (opts.production && risks.length) throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', `refusing to sign ${manifestPath} for production: ${risks.join('; ')}`);
-      for (const r of risks) draft.progress(`warning: ${r}`);
+      for (const r of risks) draft.warn(r, { phase: 'sign' });
       if (!signed) {
         const signer = signerFrom(opts);
         if (!signer) throw new EnclavifyError('GRAMINE_BAD_OPTIONS', 'signGramineImage needs signKey, signer or external');
@@ -201,9 +201,9 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         if (own.length === 1 && own[0].path === pmEntry.path) {
           draft.state.set(PROTECTION, { manifestPath: pm, manifestSha256: pmEntry.sha256!, keys: [], manifestLayer: pmEntry.layer } satisfies Protection);
           protectionManifestSha256 = (await refreshProtectionManifest(draft)).manifestSha256;
-        } else draft.progress(`warning: ${pm} shares its layer with other files; the signature files are not recorded in it (enclavify verify will list them)`);
+        } else draft.warn(`${pm} shares its layer with other files; the signature files are not recorded in it (enclavify verify will list them)`);
       }
-      const prev = draft.state.get(RUNTIME) as RuntimeInfo | undefined;
+      const prev = draft.state.get(RUNTIME);
       const info: RuntimeInfo = {
         ...(prev ?? { runtime: 'gramine', entrypoint: draft.config.config?.Entrypoint ?? [], keyNames: [] }),
         manifestPath,
@@ -221,7 +221,7 @@ export function signGramineImage(opts: SignGramineImageOptions): Transform {
         protectionChecked: check.protectionChecked,
         warnings: risks,
       };
-      draft.progress(`signed ${base}.sig: MRENCLAVE ${signed.mrenclave}`);
+      draft.progress({ phase: 'sign', message: `signed ${base}.sig: MRENCLAVE ${signed.mrenclave}` });
     },
   };
 }

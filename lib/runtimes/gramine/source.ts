@@ -5,23 +5,26 @@
  * one pass per layer, never held in memory).
  */
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { EnclavifyError } from '../../oci/errors.js';
 import type { Image } from '../../oci/image.js';
 import { compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js';
-import { RootFs } from '../../fs/merged.js';
 import { resolvePath, type DirectoryLookup, type FileLookup } from '../../fs/lookup.js';
 import { findStartupFiles } from '../../protect/deps.js';
 import { parseElf } from '../../fs/elf.js';
 import { openImage } from '../../store/index.js';
+import type { ProgressListener } from '../../oci/progress.js';
+import { layersRootFs } from '../../oci/rootfs.js';
+import { withSignal } from '../../oci/abort.js';
+import { makeTempDir, removeTemp } from '../../oci/temp.js';
 
 /** One entry taken from the runtime source, at the path it will have in the image (normalised, no leading `/`). */
 export interface RuntimeEntry {
   entry: FsEntry;
   /** Host file holding the content, for regular files. */
-  file?: string;
+  file?: string | undefined;
 }
 
 /** The files picked from a runtime source. Call `dispose()` when done (removes staged copies). */
@@ -147,7 +150,7 @@ async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
     const e = await tree.lstat(here);
     if (!e) return undefined;
     if (e.type === 'symlink') {
-      if (++hops > 40) throw new EnclavifyError('FS_SYMLINK_LOOP', `${tree.name}: ${JSON.stringify(p)}: too many levels of symbolic links`);
+      if (++hops > 40) throw new EnclavifyError('ELOOP', `${tree.name}: ${JSON.stringify(p)}: too many levels of symbolic links`);
       const t = e.linkname ?? '';
       if (t.startsWith('/')) cur.length = 0;
       todo.push(...t.split('/').reverse());
@@ -160,11 +163,11 @@ async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
 }
 
 /** An image's merged root file system; contents are staged under `tmpDir`. */
-async function imageTree(image: string | Image, tmpDir: string): Promise<Tree> {
-  const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' } }) : image;
+async function imageTree(image: string | Image, tmpDir: string, onProgress: ProgressListener | undefined, signal: AbortSignal | undefined): Promise<Tree> {
+  const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' }, signal }) : image;
   const layers = await img.layers();
-  const fs = await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() })));
-  const stageDir = await mkdtemp(path.join(tmpDir, 'gramine-runtime-'));
+  const fs = await layersRootFs(layers, { onProgress, signal, progressEvent: { image: img.name } });
+  const stageDir = await makeTempDir('enclavify-gramine-runtime-', tmpDir);
   let n = 0;
   return {
     name: `Gramine runtime image ${img.name}`,
@@ -175,13 +178,13 @@ async function imageTree(image: string | Image, tmpDir: string): Promise<Tree> {
       const out = new Map<string, string>();
       await fs.streamFiles(paths, async (f, content) => {
         const file = path.join(stageDir, `f${n++}`);
-        await pipe(content, createWriteStream(file));
+        await pipe(content, createWriteStream(file), withSignal(signal));
         for (const p of f.paths) out.set(p, file);
       });
       return out;
     },
     lookup: fs,
-    dispose: () => rm(stageDir, { recursive: true, force: true }),
+    dispose: () => removeTemp(stageDir),
   };
 }
 
@@ -197,6 +200,10 @@ export async function loadRuntimeFiles(opts: {
   optional?: string[];
   prefix?: string;
   tmpDir: string;
+  /** Byte progress of the runtime image's scan. */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the reads. */
+  signal?: AbortSignal | undefined;
   /**
    * The host loader (source path, e.g. Gramine's `sgx/loader`): the ELF interpreter and shared
    * libraries it needs are copied too (without prefix, where its loader will look for them in the
@@ -209,10 +216,10 @@ export async function loadRuntimeFiles(opts: {
     where: (openedAs: string) => string | undefined;
   };
 }): Promise<RuntimeFiles> {
-  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir);
+  const tree = 'dir' in opts.source ? await dirTree(opts.source.dir) : await imageTree(opts.source.image, opts.tmpDir, opts.onProgress, opts.signal);
   const prefix = opts.prefix ? norm(opts.prefix) : '';
   const target = (p: string) => (prefix ? (p === '.' ? prefix : `${prefix}/${p}`) : p);
-  const picked = new Map<string, { entry: FsEntry; real?: string }>(); // by image path
+  const picked = new Map<string, { entry: FsEntry; real?: string | undefined }>(); // by image path
   const optional = new Set((opts.optional ?? []).map(norm));
 
   const links: string[] = []; // symlinks copied at their own source path, whose targets must come too
@@ -316,7 +323,7 @@ export async function loadRuntimeFiles(opts: {
 async function followLinks(
   tree: Tree,
   links: string[],
-  picked: Map<string, { entry: FsEntry; real?: string }>,
+  picked: Map<string, { entry: FsEntry; real?: string | undefined }>,
   target: (p: string) => string,
 ): Promise<string[]> {
   const added: string[] = [];

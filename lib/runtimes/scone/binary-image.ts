@@ -19,6 +19,8 @@ import { RootFs, type MergedEntry } from '../../fs/merged.js';
 import { openImage } from '../../store/index.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import type { SconeBinaryImage } from './options.js';
+import { layersRootFs } from '../../oci/rootfs.js';
+import { withSignal } from '../../oci/abort.js';
 
 /** One file copied from the binary image. */
 export interface CopiedFile {
@@ -92,12 +94,12 @@ function placeTarget(fs: RootFs, to: string, mtime: number): { path: string; rep
  * regular file, or the images' architectures differ.
  */
 export async function copyFromBinaryImage(draft: Draft, spec: SconeBinaryImage, binary: string): Promise<BinaryImageResult> {
-  const src: Image = typeof spec.image === 'string' ? await openImage(spec.image) : spec.image;
+  const src: Image = typeof spec.image === 'string' ? await openImage(spec.image, { signal: draft.signal }) : spec.image;
   const srcConfig = await src.config();
   if (srcConfig.architecture && draft.config.architecture && srcConfig.architecture !== draft.config.architecture) {
     throw new EnclavifyError('SCONE_ARCH_MISMATCH', `scone binaryImage ${src.name}: architecture ${srcConfig.architecture} differs from the image's ${draft.config.architecture}`);
   }
-  const srcFs = await RootFs.scan((await src.layers()).map((l) => ({ name: l.name, open: () => l.uncompressed() })));
+  const srcFs = await layersRootFs(await src.layers(), { onProgress: draft.onProgress, signal: draft.signal, progressEvent: { image: src.name, ...(draft.transform !== undefined ? { transform: draft.transform } : {}) } });
   const native = await draft.rootfs();
   const mtime = Math.floor(draft.created.getTime() / 1000);
 
@@ -123,7 +125,7 @@ export async function copyFromBinaryImage(draft: Draft, spec: SconeBinaryImage, 
     await srcFs.streamFiles([...new Set(plans.map((p) => p.from))], async ({ paths }, content) => {
       const file = path.join(draft.tmpDir, `scone-binary-${randomBytes(8).toString('hex')}.tmp`);
       files.push(file);
-      await pipe(content, createWriteStream(file, { mode: 0o600 }));
+      await pipe(content, createWriteStream(file, { mode: 0o600 }), withSignal(draft.signal));
       for (const p of paths) staged.set(p, file);
     });
 

@@ -3,6 +3,7 @@
  * the generated chart), their validation, and the SCONE_* variables they put into the image.
  */
 import type { Image } from '../../oci/image.js';
+import { EnclavifyError } from '../../oci/errors.js';
 
 /** Run-time settings that sconify_image bakes into the image as SCONE_* variables. */
 export interface SconeRuntimeSettings {
@@ -82,7 +83,7 @@ const ADDRESS = /^[A-Za-z0-9_.:[\]-]+$/;
 const LOG = /^[A-Za-z0-9_]{1,32}$/;
 
 function bad(option: string, value: unknown, expected: string): never {
-  throw new Error(`scone: ${option} ${JSON.stringify(value)}: ${expected}`);
+  throw new EnclavifyError('SCONE_BAD_OPTIONS', `scone: ${option} ${JSON.stringify(value)}: ${expected}`);
 }
 
 /** Checks a session name, namespace (may be nested) and service name; returns the config id. */

@@ -13,7 +13,7 @@ import { EnclavifyError } from '../../oci/errors.js';
 import type { RootFs } from '../../fs/merged.js';
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft } from '../../transforms/pipeline.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type RuntimeInfo } from '../../transforms/state.js';
+import { CLASSIFICATION, PROTECTION, RUNTIME, type RuntimeInfo } from '../../transforms/state.js';
 import { copyFromBinaryImage, type BinaryImageResult } from './binary-image.js';
 import { SCONE_FSPF_UNSUPPORTED_MESSAGE } from './limits.js';
 import { resolveSettings, sconeConfigIdOf, sconeImageEnv, SCONE_DEFAULTS, type SconeOptions } from './options.js';
@@ -44,7 +44,7 @@ export interface SconeRuntimeDetails {
 function hexList(list: (string | Uint8Array)[] | undefined): string[] {
   return [...new Set((list ?? []).map((m, i) => {
     const hex = m instanceof Uint8Array ? Buffer.from(m).toString('hex') : m;
-    if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error(`scone: mrenclaves[${i}]: expected 32 bytes as 64 hex digits`);
+    if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new EnclavifyError('SCONE_BAD_OPTIONS', `scone: mrenclaves[${i}]: expected 32 bytes as 64 hex digits`);
     return hex.toLowerCase();
   }))];
 }
@@ -76,14 +76,14 @@ export function scone(options: SconeOptions): Runtime {
   const settings = resolveSettings(options);
   const mrenclaves = hexList(options.mrenclaves);
   if (options.binary !== undefined && !options.binary.startsWith('/')) {
-    throw new Error(`scone: binary ${JSON.stringify(options.binary)}: expected an absolute path in the image`);
+    throw new EnclavifyError('SCONE_BAD_OPTIONS', `scone: binary ${JSON.stringify(options.binary)}: expected an absolute path in the image`);
   }
 
   return {
     name: 'scone',
     async inject(draft: Draft): Promise<void> {
       // Files encrypted for Gramine are unreadable to SCONE; authentication alone changes no file.
-      const protection = draft.state.get(PROTECTION) as Protection | undefined;
+      const protection = draft.state.get(PROTECTION);
       if (protection && protection.keys.length > 0) throw new EnclavifyError('SCONE_FSPF_UNSUPPORTED', SCONE_FSPF_UNSUPPORTED_MESSAGE);
       const cfg = (draft.config.config ??= {});
       const argv = [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
@@ -92,7 +92,7 @@ export function scone(options: SconeOptions): Runtime {
 
       let binary = options.binary;
       if (!binary) {
-        const classified = draft.state.get(CLASSIFICATION) as Classification | undefined;
+        const classified = draft.state.get(CLASSIFICATION);
         const program = classified?.entrypoint?.program ?? (argv[0] !== undefined ? findProgram(await draft.rootfs(), argv[0], env, workingDir) : undefined);
         if (!program) throw new EnclavifyError('SCONE_NO_BINARY', 'scone: the image has no Entrypoint/Cmd program to run in the enclave; give binary (--binary)');
         binary = program.startsWith('/') ? program : `/${program}`;

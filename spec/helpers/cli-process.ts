@@ -1,0 +1,7 @@
+/** The CLI as its own process (what bin/enclavify.js runs, from the sources): `node --import tsx spec/helpers/cli-process.ts ARGS`. */
+import { run } from '../../lib/cli/main.js';
+
+process.exitCode = 1;
+run(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
