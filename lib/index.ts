@@ -19,7 +19,9 @@ export type { CompressionOptions } from './oci/compression.js';
 export type { FsEntry, EntryType } from './fs/entry.js';
 export type { RootFs, MergedEntry } from './fs/merged.js';
 // Opening, writing and copying images
-export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type OciRef, type DockerArchiveRef, type OpenOptions, type WriteOptions, type CopyOptions, type WriteResult } from './store/index.js';
+export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef, type OpenOptions, type WriteOptions, type CopyOptions, type WriteResult, type WriteImageResult } from './store/index.js';
+// Registries (docker://): references, pull, push, credentials
+export { parseRegistryReference, formatRegistryReference, openRegistryImage, pushImage, closeRegistryClients, lookupCredentials, parseCredentials, type RegistryReference, type RegistryOptions, type RegistryReadOptions, type PushOptions, type PushResult, type PushedBlob, type Credentials, type RetryPolicy } from './registry/index.js';
 export { imageFromDirectory, type ImageFromDirectoryOptions, type DirectoryImage } from './fs/from-directory.js';
 // Pipelines and the state transforms share
 export { pipeline, type Draft, type DraftProgress, type DraftWarning, type Transform, type Artifact, type LayerItem, type PipelineOptions, type PipelineResult } from './transforms/pipeline.js';

@@ -23,6 +23,7 @@ import { CHART } from '../transforms/emit-chart.js';
 import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
@@ -34,6 +35,8 @@ export interface ConvertContext {
   outputDir: string;
   /** The destination reference (`--to`). */
   to: string;
+  /** Opens another image the conversion reads (`--runtime-image`, `--binary-image` as docker://) with the command's registry options. */
+  openExtra?: ((ref: string) => Promise<Image>) | undefined;
 }
 
 /** A group of convert options and the transforms they produce. */
@@ -120,8 +123,14 @@ export const runtimeStage: ConvertStage = {
       const gramineOnly = Object.keys(gramineConvertOptions).filter((o) => given(args, o));
       if (gramineOnly.length) throw new UsageError(`${gramineOnly.map((o) => `--${o}`).join(', ')}: only with the Gramine runtime`);
     }
-    const out: Transform[] = runtime === 'gramine' ? [await gramineTransformFromArgs(args)] : [];
-    out.push(...runtimePolicyChartTransforms(args, { to: ctx.to, outputDir: ctx.outputDir }));
+    const isRegistry = (v: string | undefined): v is string => !!v && v.startsWith('docker://');
+    const rtImage = args.strings['runtime-image'];
+    const binImage = args.strings['binary-image'];
+    const out: Transform[] = runtime === 'gramine'
+      ? [await gramineTransformFromArgs(args, isRegistry(rtImage) && ctx.openExtra ? await ctx.openExtra(rtImage) : undefined)]
+      : [];
+    const binaryImage = runtime === 'scone' && isRegistry(binImage) && ctx.openExtra ? await ctx.openExtra(binImage) : undefined;
+    out.push(...runtimePolicyChartTransforms(args, { to: ctx.to, outputDir: ctx.outputDir, ...(binaryImage ? { binaryImage } : {}) }));
     return out;
   },
   report(result) {
@@ -148,10 +157,11 @@ export const convertStages: ConvertStage[] = [protectStage, runtimeStage];
 /** Options of `enclavify convert` that are not a stage's. */
 const baseOptions: Record<string, OptionSpec> = {
   from: { kind: 'string', arg: 'SRC', help: 'the native image (reference)' },
-  to: { kind: 'string', arg: 'DST', help: 'where to write the converted image (oci:DIR[:TAG])' },
+  to: { kind: 'string', arg: 'DST', help: 'where to write the converted image (oci:DIR[:TAG], docker-archive:FILE, docker://REF)' },
   platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
   'keys-out': { kind: 'string', arg: 'FILE', help: 'write the keys here (mode 0600; default OUTPUT-DIR/keys.json)' },
   'output-dir': { kind: 'string', arg: 'DIR', help: 'where the keys, report.json and other artifacts go (default: the current directory)' },
+  'push-image': { kind: 'flag', help: 'sconify_image compatibility: the result is pushed whenever --to is docker://REF; this flag checks that it is' },
 };
 
 /** Every option of `enclavify convert`: base, then each stage's, then the common ones. */
@@ -162,6 +172,10 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} of stage ${s.name} is defined twice`);
       out[k] = v;
     }
+  }
+  for (const [k, v] of Object.entries(copyRegistryFlags)) {
+    if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
+    out[k] = v;
   }
   return { ...out, ...COMMON };
 }
@@ -234,10 +248,12 @@ References:
     if (src.transport === 'oci' && dst.transport === 'oci' && path.resolve(src.dir) === path.resolve(dst.dir) && (args.lists.dir?.length ?? 0) > 0) {
       io.err(`enclavify convert: WARNING: ${dst.dir} also holds the source image, whose blobs contain the plaintext of the directories being encrypted; write the converted image to a layout of its own before shipping it`);
     }
+    if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
-    const source = await openImage(from, { platform, signal: io.signal });
-    const ctx: ConvertContext = { io, source, outputDir, to };
+    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
+    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress });
+    const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
     const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal });
     try {
@@ -269,7 +285,7 @@ References:
       }
       let written;
       try {
-        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal });
+        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       } catch (e) {
         // Keys and a policy for an image that was not written would only mislead: remove them.
         await Promise.all(files.map((f) => rm(f, { force: true })));
@@ -277,7 +293,7 @@ References:
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {
-        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, report: result.report }));
+        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, ...(written.blobs ? { blobs: written.blobs } : {}), report: result.report }));
       } else {
         io.out(written.digest);
         // As sconify_image prints it: the session to upload to CAS.

@@ -3,6 +3,7 @@ import { copyImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -15,19 +16,30 @@ layers' contents are checked (tar well formed, diff_ids, no entry escaping the r
 through a symlink): an unsafe image is refused and no destination is left behind. Prints the manifest digest of the
 written image on stdout.
 
+With a docker:// source, layers stream from the registry (resumed when a download is cut); with a
+docker:// destination, blobs the registry has are skipped, blobs another repository of the same
+registry holds are mounted, the rest are uploaded, and the manifest is pushed last, as it is (a
+registry copy keeps the Docker or OCI manifest and its digest). --json lists every blob pushed,
+mounted or skipped. Credentials are looked up per registry (auth files, credential helpers)
+unless --creds/--src-creds/--dest-creds give them; see docs/registry.md.
+
 References:
   ${ACCEPTED_FORMS}`,
   options: {
     'no-validate': { kind: 'flag', help: 'skip the check of layer contents (tar well-formed, diff_ids, no ".." or writes through symlinks); blob digests are still verified' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
+    ...copyRegistryFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
     const [from, to] = args.positionals;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const res = await copyImage(from, to, { platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal });
-    io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference }) : res.digest);
+    const res = await copyImage(from, to, {
+      platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal,
+      sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
+    });
+    io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference, ...(res.blobs ? { blobs: res.blobs } : {}) }) : res.digest);
     return EXIT.ok;
   },
 };

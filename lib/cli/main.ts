@@ -5,15 +5,26 @@ import { removeAllTemps } from '../oci/temp.js';
 import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
 import { ProgressRenderer } from './progress.js';
-import { convertCommand } from './convert.js';
-import { copyCommand } from './copy.js';
-import { inspectCommand } from './inspect.js';
-import { signCommand } from './sign.js';
-import { treeCommand } from './tree.js';
-import { verifyCommand } from './verify.js';
+import { closeRegistryClients } from '../registry/client.js';
 
-/** All commands, in --help order. */
-export const commands: Command[] = [convertCommand, copyCommand, treeCommand, verifyCommand, signCommand, inspectCommand];
+/**
+ * All commands, in --help order, each loaded only when it runs (or for --help): a command's
+ * dependencies (Gramine, policies, charts, the registry client) cost start-up time the others
+ * should not pay.
+ */
+export const commandLoaders: Array<{ name: string; load: () => Promise<Command> }> = [
+  { name: 'convert', load: async () => (await import('./convert.js')).convertCommand },
+  { name: 'copy', load: async () => (await import('./copy.js')).copyCommand },
+  { name: 'tree', load: async () => (await import('./tree.js')).treeCommand },
+  { name: 'verify', load: async () => (await import('./verify.js')).verifyCommand },
+  { name: 'sign', load: async () => (await import('./sign.js')).signCommand },
+  { name: 'inspect', load: async () => (await import('./inspect.js')).inspectCommand },
+];
+
+/** Every command, loaded. */
+export async function loadCommands(): Promise<Command[]> {
+  return Promise.all(commandLoaders.map((c) => c.load()));
+}
 
 function version(): string {
   try {
@@ -23,7 +34,7 @@ function version(): string {
   }
 }
 
-function topHelp(): string {
+function topHelp(commands: Command[]): string {
   const w = Math.max(...commands.map((c) => c.name.length)) + 2;
   return `enclavify ${version()}: turn native container images into confidential images (Intel SGX:
 Gramine, SCONE): encrypted and authenticated files, runtime, attestation policy and Helm chart.
@@ -53,19 +64,20 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const sink: Io = { out, err, progress: io?.progress ?? renderer.listener, signal: io?.signal };
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    const c = commands.find((x) => x.name === rest[0]);
-    out(c ? commandHelp(c) : topHelp());
+    const entry = commandLoaders.find((x) => x.name === rest[0]);
+    out(entry ? commandHelp(await entry.load()) : topHelp(await loadCommands()));
     return name ? EXIT.ok : EXIT.usage;
   }
   if (name === '--version' || name === '-V') {
     out(version());
     return EXIT.ok;
   }
-  const cmd = commands.find((c) => c.name === name);
-  if (!cmd) {
-    err(`enclavify: unknown command ${JSON.stringify(name)}\n\n${topHelp()}`);
+  const entry = commandLoaders.find((c) => c.name === name);
+  if (!entry) {
+    err(`enclavify: unknown command ${JSON.stringify(name)}\n\n${topHelp(await loadCommands())}`);
     return EXIT.usage;
   }
+  const cmd = await entry.load();
   try {
     const args = parseArgs(rest, cmd.options);
     if (args.flags.help) {
@@ -86,6 +98,8 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     return exit;
   } finally {
     renderer.finish();
+    // Idle keep-alive connections to registries must not hold the process open.
+    await closeRegistryClients();
   }
 }
 

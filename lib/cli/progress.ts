@@ -24,7 +24,9 @@ export function statusOf(e: ProgressEvent): string {
   const label = e.layer !== undefined ? `${VERB[e.phase] ?? e.phase} layer ${e.layer + 1}` : e.message;
   if (e.bytesTotal === undefined) return `${label} ${formatBytes(done)}`;
   const pct = e.bytesTotal > 0 ? Math.floor((done / e.bytesTotal) * 100) : 100;
-  return `${label} ${pct}% (${formatBytes(done)}/${formatBytes(e.bytesTotal)})`;
+  // Registry transfers get a bar: the blobs of a pull or push move side by side.
+  const bar = e.phase === 'pull' || e.phase === 'push' ? ` [${'#'.repeat(Math.round(pct / 10)).padEnd(10, '.')}]` : '';
+  return `${label}${bar} ${pct}% (${formatBytes(done)}/${formatBytes(e.bytesTotal)})`;
 }
 
 /** Renders events; `listener` is what commands pass as `onProgress`. */
@@ -60,9 +62,13 @@ export class ProgressRenderer {
         if (e.blob !== undefined) this.print(`enclavify: ${e.message}`);
         if (this.out.tty) this.active.set(key, e);
         break;
-      case 'done':
       case 'skipped':
       case 'mounted':
+        // A blob the registry already had, or linked from another repository: its one line.
+        if (e.blob !== undefined) this.print(`enclavify: ${e.message}`);
+        this.active.delete(key);
+        break;
+      case 'done':
         this.active.delete(key);
         break;
       default:

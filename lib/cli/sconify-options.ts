@@ -19,13 +19,14 @@ import { injectRuntime } from '../transforms/inject-runtime.js';
 import type { Transform } from '../transforms/pipeline.js';
 import { CLASSIFICATION } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
+import type { Image } from '../oci/image.js';
 
 /** Runtime, policy and chart options of `enclavify convert` (sconify_image names where they exist). */
 export const sconifyOptions: Record<string, OptionSpec> = {
   runtime: { kind: 'string', arg: 'gramine|scone', help: 'confidential runtime: gramine (open; default) or scone (SCONE users; needs SCONE\'s runtime and CAS)' },
   'image-name': { kind: 'string', arg: 'REF', help: 'registry reference the image will be pushed to (chart image, session default name); default derived from --to' },
   binary: { kind: 'string', arg: 'PATH', help: 'the binary that runs in the enclave (scone: becomes the Entrypoint); default the image\'s program' },
-  'binary-image': { kind: 'string', arg: 'REF', help: 'scone: copy an enclave-ready --binary from this image (oci:DIR[:TAG], docker-archive:FILE) over the native one' },
+  'binary-image': { kind: 'string', arg: 'REF', help: 'scone: copy an enclave-ready --binary from this image (oci:DIR[:TAG], docker-archive:FILE, docker://REF) over the native one' },
   'binary-image-path': { kind: 'string', arg: 'PATH', help: 'scone: path of the binary inside --binary-image (default: the --binary path)' },
   'binary-image-file': { kind: 'list', arg: 'FROM[:TO]', help: 'scone: also copy this file (e.g. a library) from --binary-image (repeatable)' },
   name: { kind: 'string', arg: 'NAME', help: 'scone: policy session name (default: from --to, "/", ":", "." replaced by "-")' },
@@ -71,6 +72,8 @@ export interface SconifyContext {
   to: string;
   /** `--output-dir` (artifacts are written relative to it). */
   outputDir: string;
+  /** `--binary-image`, already opened (a registry image, with the command's registry options). */
+  binaryImage?: Image;
 }
 
 /**
@@ -81,6 +84,7 @@ export interface SconifyContext {
 export function imageNameFor(to: string): string {
   const r = parseRef(to);
   if (r.transport === 'docker') return r.reference;
+
   if (r.transport === 'docker-archive') return r.name ?? `${repoName(path.basename(r.file).replace(/\.tar$/, ''))}:latest`;
   const repo = repoName(path.basename(path.resolve(r.dir)));
   return r.digest ? `${repo}@${r.digest}` : `${repo}:${r.tag ?? 'latest'}`;
@@ -245,7 +249,7 @@ export function runtimePolicyChartTransforms(parsed: Parsed, ctx: SconifyContext
     ...(binaryImage
       ? {
           binaryImage: {
-            image: binaryImage,
+            image: ctx.binaryImage ?? binaryImage,
             ...(parsed.strings['binary-image-path'] ? { path: parsed.strings['binary-image-path'] } : {}),
             files: list(parsed, 'binary-image-file').map((f) => {
               const [from, to, extra] = f.split(':');

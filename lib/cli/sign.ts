@@ -15,6 +15,8 @@ import { pipeline, type Transform } from '../transforms/pipeline.js';
 import { RUNTIME } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
+import type { Image } from '../oci/image.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -40,7 +42,7 @@ async function readSigning(args: Parsed): Promise<Pick<GramineOptions, 'signKey'
 
 /** The Gramine runtime options of `enclavify convert`. */
 export const gramineConvertOptions: Record<string, OptionSpec> = {
-  'runtime-image': { kind: 'string', arg: 'REF|DIR', help: 'gramine: the Gramine 1.9 installation: a runtime image (oci:DIR[:TAG], docker-archive:FILE) or a directory holding one' },
+  'runtime-image': { kind: 'string', arg: 'REF|DIR', help: 'gramine: the Gramine 1.9 installation: a runtime image (oci:DIR[:TAG], docker-archive:FILE, docker://REF) or a directory holding one' },
   'gramine-prefix': { kind: 'string', arg: 'DIR', help: 'gramine: put the runtime under DIR in the image (default: Gramine\'s own paths, /usr/bin, /usr/lib/x86_64-linux-gnu/gramine)' },
   'gramine-loader': { kind: 'string', arg: 'sgx|direct', help: 'gramine: loader the Entrypoint starts (default sgx; direct = no SGX, development); ENCLAVIFY_GRAMINE_LOADER overrides it at run time' },
   'insecure-dev-keys': { kind: 'flag', help: 'gramine: put the region keys into the manifest (fs.insecure__keys) so the image runs without attestation. INSECURE, development only' },
@@ -81,7 +83,7 @@ function isRuntimeDir(v: string): boolean {
  * `injectRuntime(gramine(...))` from the parsed convert options. Throws `UsageError` for a missing
  * `--runtime-image` and malformed values. `production` refuses insecure combinations.
  */
-export async function gramineTransformFromArgs(args: Parsed): Promise<Transform> {
+export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Image): Promise<Transform> {
   const src = args.strings['runtime-image'];
   if (!src) throw new UsageError('--runtime gramine needs --runtime-image REF|DIR: the Gramine 1.9 installation to add (an image such as oci:gramine:1.9, or a directory)');
   const loader = args.strings['gramine-loader'];
@@ -98,7 +100,7 @@ export async function gramineTransformFromArgs(args: Parsed): Promise<Transform>
   const isvProdId = int(args, 'isvprodid', 65535);
   const isvSvn = int(args, 'isvsvn', 65535);
   const opts: GramineOptions = {
-    ...(isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
+    ...(runtimeImage ? { runtimeImage } : isRuntimeDir(src) ? { runtimeDir: src } : { runtimeImage: /^(oci|docker-archive|docker):/.test(src) ? src : `oci:${src}` }),
     ...(args.strings['gramine-prefix'] ? { prefix: args.strings['gramine-prefix'] } : {}),
     ...(loader ? { loader } : {}),
     ...(args.flags['insecure-dev-keys'] ? { insecureDevKeys: true } : {}),
@@ -159,6 +161,7 @@ References:
     'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed: the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
     production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    ...copyRegistryFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -170,7 +173,7 @@ References:
     if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
     if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const source = await openImage(args.positionals[0], { platform, signal: io.signal });
+    const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
     const step = signGramineImage({
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
@@ -180,7 +183,7 @@ References:
     });
     const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal });
     try {
-      const written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal });
+      const written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       const info = result.state.get(RUNTIME)!;
       const report = result.report.signGramine as { protectionManifestSha256?: string; warnings?: string[] } | undefined;
       const pm = report?.protectionManifestSha256;
@@ -188,6 +191,7 @@ References:
       const facts = {
         digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
         isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}), warnings,
+        ...(written.blobs ? { blobs: written.blobs } : {}),
       };
       if (args.flags.json) io.out(JSON.stringify(facts));
       else {

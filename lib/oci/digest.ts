@@ -32,7 +32,7 @@ export class HashingStream extends Transform {
   bytes = 0;
   digest?: string;
   constructor(private readonly algorithm: 'sha256' | 'sha512' = 'sha256') {
-    super();
+    super({ highWaterMark: 1 << 20 });
     this.hash = createHash(algorithm);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -60,7 +60,8 @@ export class VerifyingStream extends Transform {
     private readonly what: string,
     private before?: Promise<void>,
   ) {
-    super();
+    // Large buffers: chunks of a socket or a file pass without a pause per chunk.
+    super({ highWaterMark: 1 << 20 });
     const [alg] = parseDigest(expected.digest, what);
     this.hash = createHash(alg);
   }

@@ -38,6 +38,14 @@ export class BlobLayer implements Layer {
     this.size = typeof s === 'number' ? async () => s : lazy(s);
     this.diffId = async () => desc.diffId;
   }
+  /**
+   * The stored blob's bytes, **unverified**: for a consumer that checks the digest itself (a
+   * registry verifies every upload against the digest it is pushed as, so a push need not hash
+   * it again). Everyone else reads {@link compressed}.
+   */
+  async stored(): Promise<Readable> {
+    return this.open();
+  }
   async compressed(): Promise<Readable> {
     const raw = await this.open();
     const v = new VerifyingStream({ digest: await this.digest(), size: await this.size() }, this.name);

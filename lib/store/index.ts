@@ -9,8 +9,11 @@ import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
 import type { ProgressListener } from '../oci/progress.js';
 import type { Platform } from '../oci/types.js';
+import { openRegistryImage } from '../registry/pull.js';
+import { pushImage, type PushedBlob } from '../registry/push.js';
+import type { RegistryOptions } from '../registry/client.js';
 
-export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef } from './ref.js';
+export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef } from './ref.js';
 export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type LayoutReadOptions, type WriteResult } from './oci-layout.js';
 export { writeFileAtomic, type WriteFileAtomicOptions } from './atomic.js';
 export { readDockerArchive } from './docker-archive.js';
@@ -24,6 +27,10 @@ export interface OpenOptions {
   platform?: Platform | undefined;
   /** Cancels the reads, including every stream later opened on the image's layers (they then fail with `ABORTED`). */
   signal?: AbortSignal | undefined;
+  /** For `docker://`: how to reach the registry (credentials, auth file, TLS, retries). */
+  registry?: RegistryOptions | undefined;
+  /** For `docker://`: byte progress of each layer download (phase `pull`, per blob). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** Options of {@link writeImage}. */
@@ -32,9 +39,16 @@ export interface WriteOptions {
   onProgress?: ProgressListener | undefined;
   /**
    * Cancels the write: streams are destroyed, temporary blobs removed, index.json left as it was
-   * (a layout this call created is removed), and writeImage rejects with `ABORTED`.
+   * (a layout this call created is removed; a registry's tag is not moved), and writeImage rejects with `ABORTED`.
    */
   signal?: AbortSignal | undefined;
+  /** For `docker://`: how to reach the registry. Progress is then per blob (phase `push`: start, progress, done, skipped, mounted). */
+  registry?: RegistryOptions | undefined;
+}
+
+/** What writing produced; a registry push also lists every blob and what happened to it. */
+export interface WriteImageResult extends WriteResult {
+  blobs?: PushedBlob[];
 }
 
 /** Options of {@link copyImage}. */
@@ -51,39 +65,47 @@ export interface CopyOptions {
   onProgress?: ProgressListener | undefined;
   /** Cancels the copy (see {@link WriteOptions.signal}). */
   signal?: AbortSignal | undefined;
+  /** Registry access for a `docker://` source. */
+  sourceRegistry?: RegistryOptions | undefined;
+  /** Registry access for a `docker://` destination. */
+  destinationRegistry?: RegistryOptions | undefined;
 }
 
 /**
  * Opens the image a reference names (`oci:DIR[:TAG]`, `oci:DIR@DIGEST`,
- * `docker-archive:FILE[:NAME:TAG]`). Manifest and config are read now; layers are read (and
- * verified against their digests) when streamed.
+ * `docker-archive:FILE[:NAME:TAG]`, `docker://HOST/REPO[:TAG|@DIGEST]`). Manifest and config are
+ * read now; layers are read (and verified against their digests) when streamed, from the
+ * registry for `docker://` (where an index resolves to linux/amd64 by default).
  */
 export async function openImage(ref: ImageRef | string, options: OpenOptions = {}): Promise<Image> {
   const r = asRef(ref);
   return coded(`opening ${formatRef(r)}`, async () => {
     if (r.transport === 'oci') return readOciLayout(r, options);
     if (r.transport === 'docker-archive') return readDockerArchive(r, options);
-    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: registries are not supported yet; use skopeo copy to an oci: layout first`);
+    if (r.transport === 'docker') return openRegistryImage(r, { platform: options.platform, registry: options.registry, signal: options.signal, onProgress: options.onProgress });
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
   }, options.signal);
 }
 
 /**
  * Writes an image to a destination reference: an OCI layout (images are converted to OCI media
- * types; other images in the layout are kept) or a docker archive (layers stored as their blobs).
+ * types; other images in the layout are kept), a docker archive (layers stored as their blobs),
+ * or a registry (every blob first, skipped or mounted where possible, the manifest last as it is).
  */
-export async function writeImage(image: Image, ref: ImageRef | string, options: WriteOptions = {}): Promise<WriteResult> {
+export async function writeImage(image: Image, ref: ImageRef | string, options: WriteOptions = {}): Promise<WriteImageResult> {
   const r = asRef(ref);
-  return coded(`writing ${image.name} to ${formatRef(r)}`, async () => {
+  return coded(`writing ${image.name} to ${formatRef(r)}`, async (): Promise<WriteImageResult> => {
     if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, options);
     if (r.transport === 'docker-archive') return writeDockerArchive(image, r, options);
-    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: writing to ${r.transport} is not supported yet (write to oci:DIR[:TAG] or docker-archive:FILE)`);
+    if (r.transport === 'docker') return pushImage(image, r, { registry: options.registry, signal: options.signal, onProgress: options.onProgress });
+    throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
   }, options.signal);
 }
 
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
-export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteResult> {
+export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
-  const src = await openImage(from, { platform: options.platform, signal });
+  const src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
   if (options.validate !== false) {
     await coded(`validating ${src.name}`, async () => {
       const layers = await src.layers();
@@ -91,5 +113,5 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
       await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
     }, signal);
   }
-  return writeImage(src, to, { onProgress, signal });
+  return writeImage(src, to, { onProgress, signal, registry: options.destinationRegistry });
 }

@@ -9,7 +9,8 @@ import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { encodeJson, parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
-import { isIndexType, isManifestType, layerCompression, MT } from '../oci/media-types.js';
+import { manifestLayers } from '../oci/manifest-layers.js';
+import { isIndexType, isManifestType, MT } from '../oci/media-types.js';
 import type { Descriptor, Index, Platform } from '../oci/types.js';
 import { withLock } from './lock.js';
 import { writeFileAtomic } from './atomic.js';
@@ -148,24 +149,15 @@ function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descr
   const manifest = parseManifest(rawManifest, `${name}: manifest ${shortDigest(desc.digest)}`);
   const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`));
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
-  const layers = lazy(async (): Promise<Layer[]> => {
-    const cfg = await config();
-    if (cfg.rootfs.diff_ids.length !== manifest.layers.length) {
-      throw new EnclavifyError('BAD_CONFIG', `${name}: the manifest has ${manifest.layers.length} layers but the config lists ${cfg.rootfs.diff_ids.length} diff_ids`);
-    }
-    return manifest.layers.map((d, i) => {
-      const lname = `layer ${i + 1} (${shortDigest(d.digest)}) of ${name}`;
-      const c = layerCompression(d.mediaType);
-      if (c === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${lname}: unsupported layer media type ${d.mediaType}`);
-      const file = blobPath(dir, d.digest, lname);
-      return new BlobLayer(d.mediaType, c, lname, async () => {
-        await stat(file).catch(() => {
-          throw new EnclavifyError('BLOB_MISSING', `${lname}: blob ${d.digest} is missing from the layout`);
-        });
-        return abortable(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
-      }, { digest: d.digest, size: d.size, diffId: cfg.rootfs.diff_ids[i] }, d.annotations);
-    });
-  });
+  const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, name: lname, compression, diffId }) => {
+    const file = blobPath(dir, d.digest, lname);
+    return new BlobLayer(d.mediaType, compression, lname, async () => {
+      await stat(file).catch(() => {
+        throw new EnclavifyError('BLOB_MISSING', `${lname}: blob ${d.digest} is missing from the layout`);
+      });
+      return abortable(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
+    }, { digest: d.digest, size: d.size, diffId }, d.annotations);
+  }));
   return {
     name,
     mediaType: async () => manifest.mediaType ?? desc.mediaType,
@@ -241,7 +233,8 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
         await mkdir(path.dirname(dst), { recursive: true });
         const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
         try {
-          const out = createWriteStream(tmp, { mode: 0o644, flush: true });
+          // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
+          const out = createWriteStream(tmp, { mode: 0o644, flush: true, highWaterMark: 4 << 20 });
           if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out, withSignal(signal));
           else await pipe(await l.compressed(), out, withSignal(signal));
           progress.finish();

@@ -1,19 +1,24 @@
 /** Image references in skopeo's transport:details style. */
 import { EnclavifyError } from '../oci/errors.js';
+import { formatRegistryReference, parseRegistryReference, type RegistryReference } from '../registry/reference.js';
 
 /** An OCI image layout directory, optionally a tag (`ref.name`) or a manifest digest in it. */
 export interface OciRef { transport: 'oci'; dir: string; tag?: string; digest?: string }
 /** A `docker save` archive, optionally naming one of its images (`name:tag`). */
 export interface DockerArchiveRef { transport: 'docker-archive'; file: string; name?: string }
-/** A registry reference (`docker://host/repo:tag`); reading and writing come with the registry client. */
-export interface RegistryRef { transport: 'docker'; reference: string }
+/**
+ * A registry reference (`docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`, or a Docker Hub short form),
+ * normalised (`docker://alpine` is registry-1.docker.io/library/alpine:latest); `reference` keeps
+ * the text as written (e.g. for a Kubernetes image name).
+ */
+export interface RegistryRef extends RegistryReference { transport: 'docker'; reference: string }
 export type ImageRef = OciRef | DockerArchiveRef | RegistryRef;
 
 export const ACCEPTED_FORMS = [
   'oci:DIR[:TAG]            an OCI image layout directory, image tagged TAG (org.opencontainers.image.ref.name)',
   'oci:DIR@sha256:HEX       the manifest with that digest in an OCI image layout',
   'docker-archive:FILE[:NAME:TAG]  a `docker save` archive (NAME:TAG picks an image; when writing, the tag to record)',
-  'docker://HOST/REPO[:TAG]  a registry (not supported yet)',
+  'docker://HOST[:PORT]/REPO[:TAG|@DIGEST]  a registry (docker://alpine: Docker Hub, library/alpine:latest)',
 ].join('\n  ');
 
 function bad(ref: string, why: string): EnclavifyError {
@@ -62,8 +67,14 @@ export function parseRef(ref: string): ImageRef {
     return { transport: 'docker-archive', file, name };
   }
   if (transport === 'docker') {
-    if (!rest.startsWith('//') || rest.length <= 2) throw bad(ref, 'a registry reference is docker://HOST/REPO[:TAG]');
-    return { transport: 'docker', reference: rest.slice(2) };
+    if (!rest.startsWith('//') || rest.length <= 2) throw bad(ref, 'a registry reference is docker://HOST[:PORT]/REPO[:TAG|@DIGEST]');
+    let parsed: RegistryReference;
+    try {
+      parsed = parseRegistryReference(rest.slice(2));
+    } catch (e) {
+      throw bad(ref, (e as Error).message.replace(/^invalid registry reference "[^"]*": /, '').replace(/ \(expected docker:\/\/.*$/, ''));
+    }
+    return { transport: 'docker', reference: rest.slice(2), ...parsed };
   }
   throw bad(ref, `unknown transport ${JSON.stringify(transport)}`);
 }
@@ -72,5 +83,5 @@ export function parseRef(ref: string): ImageRef {
 export function formatRef(r: ImageRef): string {
   if (r.transport === 'oci') return `oci:${r.dir}${r.digest ? '@' + r.digest : r.tag ? ':' + r.tag : ''}`;
   if (r.transport === 'docker-archive') return `docker-archive:${r.file}${r.name ? ':' + r.name : ''}`;
-  return `docker://${r.reference}`;
+  return `docker://${formatRegistryReference(r)}`;
 }

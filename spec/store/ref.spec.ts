@@ -16,8 +16,11 @@ test('docker-archive references with and without NAME:TAG', () => {
   assert.deepEqual(parseRef('docker-archive:a.tar:docker.io/library/bb:1'), { transport: 'docker-archive', file: 'a.tar', name: 'docker.io/library/bb:1' });
 });
 
-test('registry references are recognised (for a later registry client)', () => {
-  assert.deepEqual(parseRef('docker://registry.example/app:1'), { transport: 'docker', reference: 'registry.example/app:1' });
+test('registry references are parsed and normalised (Docker Hub short forms); malformed ones show the accepted forms', () => {
+  assert.deepEqual(parseRef('docker://registry.example/app:1'), { transport: 'docker', reference: 'registry.example/app:1', registry: 'registry.example', repository: 'app', tag: '1' });
+  assert.deepEqual(parseRef('docker://alpine'), { transport: 'docker', reference: 'alpine', registry: 'registry-1.docker.io', repository: 'library/alpine', tag: 'latest' });
+  assert.equal(formatRef(parseRef('docker://index.docker.io/gramineproject/gramine:1.9')), 'docker://registry-1.docker.io/gramineproject/gramine:1.9');
+  assert.throws(() => parseRef('docker://Reg.example/UPPER'), /invalid image reference .*is not a valid repository name[^]*accepted forms/);
 });
 
 test('malformed references name the problem and show the accepted forms', () => {
