@@ -64,10 +64,12 @@ export function formatFindings(r: VerifyResult): string {
   if (r.ok) {
     const c = r.checked;
     const pinned = r.pin ? ` (${r.pin.source === 'expected' ? 'the expected digest' : 'pinned by the keys file'})` : ' (not pinned: no digest in the keys file or given)';
-    lines.push(`verified: ${c.encrypted} encrypted, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.entries} directories and other entries, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}${pinned}`);
+    const encrypted = r.notChecked ? `${c.encrypted} encrypted (${r.notChecked.encrypted} not checked: no keys; ciphertext digests compared)` : `${c.encrypted} encrypted`;
+    lines.push(`verified: ${encrypted}, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.entries} directories and other entries, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}${pinned}`);
   } else {
     lines.push(`${r.findings.length} finding(s):`, ...r.findings.map((f) => `  ${f.path}: ${f.code}: ${f.message}`));
   }
+  if (!r.ok && r.notChecked) lines.push(`not checked: ${r.notChecked.encrypted} encrypted file(s): ${r.notChecked.reason}`);
   if (r.pin?.matched && r.pin.amended.length) {
     const shown = r.pin.amended.slice(0, 10).join(', ') + (r.pin.amended.length > 10 ? `, ... (${r.pin.amended.length} in all)` : '');
     lines.push(`note: ${r.pin.amended.length} path(s) recorded after the pinned manifest (amendments, e.g. by enclavify sign), checked but not covered by the pin: ${shown}`);

@@ -140,7 +140,8 @@ Before signing, the image is checked against its protection manifest (what 'encl
 checks without keys: authenticated files' hashes, added, missing or changed entries, the bytes of
 encrypted files) and the Gramine manifest's trusted-file hashes against the image and the
 protection manifest; any finding refuses the signature (exit 1, findings listed), so a file changed
-after conversion is never signed. Give --protection-sha256 (printed by the conversion) so that a
+after conversion is never signed. Give --manifest-sha256 (the protection manifest digest the
+conversion printed; --protection-sha256 is the same option under its older name) so that a
 protection manifest rewritten along with the files is refused too.
 
 Insecure manifest settings (debug, allow_all_but_log, insecure__ keys, host-supplied code or trust
@@ -158,7 +159,8 @@ References:
     'manifest-sgx': { kind: 'string', arg: 'FILE', help: 'the .manifest.sgx the external --sigstruct was made for' },
     manifest: { kind: 'string', arg: 'PATH', help: 'the .manifest in the image (default: from the image labels, else /gramine/app/entrypoint.manifest)' },
     pal: { kind: 'string', arg: 'PATH', help: 'the SGX libpal.so in the image (default: from the image labels, else Gramine\'s Debian path)' },
-    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed: the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
+    'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed (as for verify): the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
+    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the older name of --manifest-sha256 (same option)' },
     production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...copyRegistryFlags,
@@ -172,6 +174,11 @@ References:
     if ((sig === undefined) !== (msgx === undefined)) throw new UsageError('--sigstruct and --manifest-sgx go together');
     if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
     if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
+    const pins = [args.strings['manifest-sha256'], args.strings['protection-sha256']].filter((p): p is string => p !== undefined);
+    if (pins.length === 2 && pins[0]!.toLowerCase().replace(/^sha256:/, '') !== pins[1]!.toLowerCase().replace(/^sha256:/, '')) {
+      throw new UsageError('--manifest-sha256 and --protection-sha256 are one option (the protection manifest digest) given two different values');
+    }
+    const manifestPin = pins[0];
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
     const step = signGramineImage({
@@ -179,7 +186,7 @@ References:
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
       ...(args.strings.pal ? { palPath: args.strings.pal } : {}),
       ...(args.flags.production ? { production: true } : {}),
-      ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
+      ...(manifestPin ? { expectedProtectionSha256: manifestPin } : {}),
     });
     const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal });
     try {

@@ -119,7 +119,11 @@ test('convert refuses --dir over the library directory of a dynamically linked e
 test('usage errors exit 2; help lists convert and verify', async () => {
   assert.equal((await runCli(['convert', '--from', src, '--dir', '/app/data'])).code, 2);
   assert.equal((await runCli(['convert', '--from', src, '--to', `oci:${s.dir}/u:x`, '--bogus'])).code, 2);
-  assert.equal((await runCli(['verify', src])).code, 2);
+  assert.equal((await runCli(['verify'])).code, 2);
+  // without --keys an unconverted image is checked too: it has no protection manifest (a finding)
+  const plain = await runCli(['verify', src]);
+  assert.equal(plain.code, 3);
+  assert.match(plain.stdout, /MANIFEST_MISSING/);
   const help = await runCli(['--help']);
   assert.match(help.stdout, /convert\s+convert a native image/);
   assert.match(help.stdout, /verify\s+check a converted image/);
