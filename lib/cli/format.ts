@@ -47,13 +47,13 @@ export function formatClassificationReport(r: ClassificationReport): string {
 export function formatEncryptReport(r: EncryptReport): string {
   const out = ['Encryption (Gramine encrypted files 2.0, bound to their paths):'];
   for (const g of r.regions) out.push(`  ${g.path.padEnd(30)} key ${g.name.padEnd(16)} ${g.files} file(s), ${g.bytes.toLocaleString('en-US')} -> ${g.diskBytes.toLocaleString('en-US')} bytes`);
-  // Layers are numbered from 1 (the base) in text, as in layer names; the JSON report has 0-based indexes.
-  const list = (xs: number[]) => (xs.length ? xs.map((i) => i + 1).join(', ') : 'none');
-  out.push(`  layers rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
-  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer + 1}: ${d.path} (${d.why})`);
+  // Layers are numbered from 0 (the base) everywhere: in text, in layer names and in the JSON report.
+  const list = (xs: number[]) => (xs.length ? xs.join(', ') : 'none');
+  out.push(`  layers (0 = base) rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
+  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer}: ${d.path} (${d.why})`);
   for (const w of r.warnings ?? []) out.push(`  warning: ${w}`);
-  if (r.historyScrubbed?.length) out.push(`  history entries ${r.historyScrubbed.map((i) => i + 1).join(', ')} replaced (they named encrypted regions)`);
-  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer + 1}) sha256:${r.manifestSha256}`);
+  if (r.historyScrubbed?.length) out.push(`  history entries ${r.historyScrubbed.join(', ')} (0-based) replaced (they named encrypted regions)`);
+  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer}) sha256:${r.manifestSha256}`);
   if (r.deterministic) out.push('  deterministic mode: keys and nonces derived from the master key');
   return out.join('\n');
 }

@@ -58,6 +58,7 @@ export const gramineConvertOptions: Record<string, OptionSpec> = {
   'passthrough-env': { kind: 'list', arg: 'NAME', help: 'gramine: take this variable from the host at run time (not measured; repeatable)' },
   'secret-provisioning': { kind: 'string', arg: 'HOST:PORT[;...]', help: 'gramine: get the region key from a Gramine secret-provisioning server after attestation (needs --secret-provisioning-ca)' },
   'secret-provisioning-ca': { kind: 'string', arg: 'PATH', help: 'gramine: the CA certificate (chain) the enclave checks the secret-provisioning server with: a path in the image, which must be an authenticated file (required by Gramine 1.9 with --secret-provisioning)' },
+  'gramine-log-level': { kind: 'string', arg: 'error|warning|debug|trace|all', help: 'gramine: loader.log_level in the manifest (default error; debug and above print file names and syscalls on stderr: development only)' },
   'sigterm-injection': { kind: 'flag', help: 'gramine: sys.enable_sigterm_injection = true: pass the host\'s SIGTERM to the program once (graceful docker stop / pod deletion; without it Gramine ignores SIGTERM and the container is killed after the grace period). The host picks the moment' },
   ...signingOptions,
 };
@@ -96,6 +97,9 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
   const ca = args.strings['secret-provisioning-ca'];
   if (sp && !ca) throw new UsageError('--secret-provisioning needs --secret-provisioning-ca PATH: Gramine 1.9\'s secret provisioning stops the enclave at start without a CA chain (a CA file in the image, authenticated)');
   if (ca && !sp) throw new UsageError('--secret-provisioning-ca goes with --secret-provisioning HOST:PORT');
+  const logLevel = args.strings['gramine-log-level'];
+  const LOG_LEVELS = ['error', 'warning', 'debug', 'trace', 'all'] as const;
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--gramine-log-level=${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
   const maxThreads = int(args, 'max-threads', 65535);
   const isvProdId = int(args, 'isvprodid', 65535);
   const isvSvn = int(args, 'isvsvn', 65535);
@@ -116,6 +120,7 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
     ...(args.lists['passthrough-env']?.length ? { passthroughEnv: args.lists['passthrough-env'] } : {}),
     ...(sp && ca ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
     ...(args.flags['sigterm-injection'] ? { sigtermInjection: true } : {}),
+    ...(logLevel !== undefined ? { logLevel: logLevel as (typeof LOG_LEVELS)[number] } : {}),
     ...(await readSigning(args)),
   };
   return injectRuntime(gramine(opts));
