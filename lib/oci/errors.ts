@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   CHART_OUTPUT_CONFLICT: { exit: 1, summary: 'The chart output directory exists and is not a chart enclavify may replace (not a directory, or not empty and without Chart.yaml).' },
   CLASSIFY_HARDLINK: { exit: 1, summary: 'A hard link joins an encrypted region and another path (or another region): both names share one content; put both in one region or replace the link by a copy.' },
   CLASSIFY_STARTUP_ENCRYPTED: { exit: 1, summary: 'A rule would encrypt a file the entrypoint needs before keys exist (program, ELF interpreter, libraries); narrow the region or exclude them.' },
+  CLASSIFY_SYMLINK: { exit: 1, summary: 'An encrypted region holds a symlink to a directory, out of the region, or to nothing; Gramine\'s encrypted mounts cannot hold symlinks: remove or move the link (a link to a file of the region becomes an encrypted copy).' },
   CRYPTO_AUTH_FAILED: { exit: 1, summary: 'AES-GCM authentication failed: wrong key, or the data was modified.' },
   DISPOSED: { exit: 1, summary: 'A pipeline result (or an image from a directory) was used after dispose(): its staged layers are gone; write it before disposing.' },
   ELF_INVALID: { exit: 1, summary: 'A file that starts like an ELF executable or library is malformed; the message names the file and the problem.' },
