@@ -120,7 +120,7 @@ export const ERROR_CODES = {
   SCONE_BAD_OPTIONS: { exit: 1, summary: 'The options of scone() are invalid (names, addresses, sizes, MRENCLAVE, binary path).' },
   SCONE_BAD_PATH: { exit: 1, summary: 'A path of the SCONE binary image options is not an absolute file path.' },
   SCONE_BAD_TARGET: { exit: 1, summary: 'A file of the SCONE binary image would replace something that is not a file in the image.' },
-  SCONE_BINARY_MISMATCH: { exit: 2, summary: '--binary is not the file the kernel starts for the Entrypoint (the program, or a script\'s #! interpreter, symlinks resolved); give that file or change the Entrypoint.' },
+  SCONE_BINARY_MISMATCH: { exit: 2, summary: 'The binary (--binary) is not the file the kernel starts for the Entrypoint (the program, or a script\'s #! interpreter, symlinks resolved); give that file or change the Entrypoint.' },
   SCONE_BINARY_NOT_FOUND: { exit: 1, summary: 'The SCONE binary image lacks a file it was asked to provide.' },
   SCONE_CONFIG_MISMATCH: { exit: 1, summary: 'The image\'s SCONE_CONFIG_ID differs from the session the policy describes.' },
   SCONE_FSPF_UNSUPPORTED: { exit: 1, summary: 'SCONE cannot read Gramine encrypted files; use SCONE\'s own file protection (FSPF) or the Gramine runtime.' },
