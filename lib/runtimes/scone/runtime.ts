@@ -92,7 +92,12 @@ export function scone(options: SconeOptions): Runtime {
       const fs = await draft.rootfs();
       const real = fs.resolve(binary);
       const entry = real === undefined ? undefined : fs.get(real);
-      if (!entry || entry.type !== 'file') {
+      let missingWarning: string | undefined;
+      if (!entry && command.missingInterpreter !== undefined) {
+        // The image cannot start natively either; SCONE deployments put a SCONE-built interpreter there.
+        missingWarning = `scone: ${argv[0]} is a script for ${command.missingInterpreter} (#!${command.scripts[0]!.line}), which is not in the image: the SCONE image cannot start until a SCONE-built ${command.missingInterpreter} is added (binaryImage, --binary-image)`;
+        draft.warn(missingWarning);
+      } else if (!entry || entry.type !== 'file') {
         throw new EnclavifyError('SCONE_NO_BINARY', `scone: binary ${binary}: ${entry ? `is a ${entry.type}` : 'no such file'} in the image${options.binaryImage ? '' : ' (binaryImage can copy one from another image)'}`);
       }
       const entrypoint = command.argv;
@@ -137,7 +142,7 @@ export function scone(options: SconeOptions): Runtime {
         env: Object.fromEntries(vars),
         binary,
         ...(command.scripts.length ? { scripts: command.scripts } : {}),
-        ...(forkWarning ? { warnings: [forkWarning] } : {}),
+        ...(forkWarning || missingWarning ? { warnings: [missingWarning, forkWarning].filter((w): w is string => !!w) } : {}),
         ...(copied ? { binaryImage: copied } : {}),
         ...(mrenclaves.length ? { mrenclave: mrenclaves } : {}),
       };
