@@ -2,8 +2,10 @@
  * The SCONE runtime for `injectRuntime(scone(options))`: rewires a native image the way
  * sconify_image does, for users who run SCONE. The image's Env gets SCONE_CAS_ADDR,
  * SCONE_LAS_ADDR, SCONE_CONFIG_ID (`<namespace>/<session>/<service>`) and the heap, stack, dlopen,
- * fork and log settings; its Entrypoint becomes the binary that runs in the enclave; optionally an
- * enclave-ready binary from another image replaces the native one.
+ * fork and log settings; its Entrypoint becomes the command as the kernel starts it (argv[0] as
+ * the image names it, a script through its `#!` interpreter: see `command.ts`), whose executed
+ * file is the enclave binary; optionally an enclave-ready binary from another image replaces the
+ * native one.
  *
  * It does not protect files: SCONE's file shield is proprietary (see `limits.ts`), so a pipeline
  * that encrypted files for Gramine is refused here (one that only authenticated them is fine: no
