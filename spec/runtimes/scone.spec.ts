@@ -219,6 +219,14 @@ test('scone: a script whose #! interpreter is not in the image gets the interpre
     } finally {
       await out.dispose();
     }
+    // an image without Entrypoint/Cmd runs the binary it is given
+    const bare = await pipeline(await bb(), [setConfig({ Entrypoint: [], Cmd: [] }), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/busybox' }))], { tmpDir: s.dir });
+    try {
+      assert.deepEqual((await bare.image.config()).config!.Entrypoint, ['/bin/busybox']);
+    } finally {
+      await bare.dispose();
+    }
+    await assert.rejects(pipeline(await bb(), [setConfig({ Entrypoint: [], Cmd: [] }), injectRuntime(scone({ namespace: 'ns', name: 's' }))], { tmpDir: s.dir }), (e: Error & { code?: string }) => e.code === 'SCONE_NO_BINARY');
     // any other --binary is not what the kernel would run
     await assert.rejects(pipeline(image, [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/app/run.sh' }))], { tmpDir: s.dir }), (e: Error & { code?: string }) => e.code === 'SCONE_BINARY_MISMATCH');
   } finally {

@@ -81,7 +81,8 @@ export function scone(options: SconeOptions): Runtime {
       // The command as the kernel starts it natively: argv[0] as the image names it, a script
       // through the interpreter of its #! line; the file the kernel executes is the enclave binary.
       const native = await draft.rootfs();
-      const command = await sconeCommand(native, argv, { env, workingDir });
+      // An image without Entrypoint/Cmd runs the binary it is given, without arguments.
+      const command = await sconeCommand(native, argv.length || !options.binary ? argv : [options.binary], { env, workingDir });
       const binary = options.binary ?? command.program;
       const nativeReal = native.resolve(binary);
       if ((nativeReal === undefined ? binary.replace(/^\/+/, '') : nativeReal) !== command.program.replace(/^\/+/, '')) {
