@@ -25,12 +25,18 @@ signature files of enclavify sign) are accepted and listed after the findings; -
 reports them instead. Keys no region uses, and regions without a key, are findings.
 
 Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: reason),
-1 the image or the keys file cannot be read.`,
+1 the image or the keys file cannot be read.
+
+A keys file readable by group or others gives a warning (stderr; "warnings" with --json). A keys
+file reached through a symlink is refused unless every directory on the way is writable only by
+its owner (root or you), or is sticky with the entry owned by root or you (a Kubernetes Secret
+volume passes); --allow-keys-symlink overrides.`,
   options: {
     keys: { kind: 'string', arg: 'FILE', help: 'the keys file written by enclavify convert' },
     'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest digest a policy expects (default: the one the keys file records)' },
     'strict-manifest': { kind: 'flag', help: 'report records added to the manifest after the pinned one (e.g. by enclavify sign) as findings' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    'allow-keys-symlink': { kind: 'flag', help: 'read a keys file reached through a symlink even where other users could redirect the link' },
     ...registryFlags,
     ...COMMON,
   },
@@ -40,7 +46,9 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     if (!keysPath) throw new UsageError('verify needs --keys FILE');
     const expected = args.strings['manifest-sha256'];
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
-    const keys = await readKeysFile(keysPath);
+    const keys = await readKeysFile(keysPath, { allowSymlink: args.flags['allow-keys-symlink'] === true });
+    const warnings = keys.warnings ?? [];
+    for (const w of warnings) io.err(`enclavify verify: WARNING: ${w}`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
     const r = await verify(image, {
@@ -50,7 +58,7 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
       onProgress: io.progress,
       signal: io.signal,
     });
-    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r }));
+    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, warnings }));
     else io.out(formatFindings(r));
     return r.ok ? EXIT.ok : EXIT.findings;
   },
