@@ -231,8 +231,8 @@ async function writeArtifacts(result: PipelineResult, outputDir: string, w: Writ
     const file = path.join(outputDir, a.path);
     if (path.relative(outputDir, file).startsWith('..')) throw new EnclavifyError('BAD_ARTIFACT', `artifact ${a.path} would be written outside ${outputDir}`);
     await makeDir(outputDir, path.dirname(file), w);
-    w.files.push(file);
     await writeFileAtomic(file, a.data, { mode: a.secret ? 0o600 : 0o644 });
+    w.files.push(file); // only once written: a refused path (a symlink) is not ours to remove
   }
 }
 
@@ -391,15 +391,15 @@ References:
           const { keys, ...head } = doc;
           const text = JSON.stringify({ ...head, conversion, keys }, null, 2) + '\n';
           await makeDir(path.resolve(path.dirname(keysOut)), path.resolve(path.dirname(keysOut)), w);
-          w.files.push(pending);
           await writeFileAtomic(pending, text, { mode: 0o600 });
+          w.files.push(pending);
         }
         await makeDir(path.resolve(outputDir), path.resolve(outputDir), w);
         await writeArtifacts(result, outputDir, w);
         if (args.strings['output-dir']) {
           const report = path.join(outputDir, 'report.json');
-          w.files.push(report);
           await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
+          w.files.push(report);
         }
         // 2. The image, tagged.
         written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
