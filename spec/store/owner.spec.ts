@@ -90,3 +90,31 @@ test('sweeps leave recent temporaries without a socket, others\' directories, an
     s.done();
   }
 });
+
+test('the layout lock: a live owner socket keeps the lock even when its pid means nothing here (another container); a killed owner\'s lock is taken over', async () => {
+  const { withLock } = await import('../../lib/store/lock.js');
+  const s = scratch();
+  try {
+    const sock = path.join(s.dir, '.owner-aaaaaaaaaaaa-01');
+    const code = `
+      import { claimOwnership } from './lib/oci/owner.ts';
+      await claimOwnership(${JSON.stringify(sock)});
+      console.log('ready');
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      for await (const chunk of child.stdout!) if (String(chunk).includes('ready')) break;
+      const lock = path.join(s.dir, 'index.json.lock');
+      // pid 2^22+1 is above Linux's pid_max: no process here has it, as for a writer in another pid namespace.
+      writeFileSync(lock, `pid ${2 ** 22 + 1} owner .owner-aaaaaaaaaaaa-01`);
+      await assert.rejects(withLock(lock, 'test layout', async () => 1, 300), /locked by another writer/);
+      assert.ok(existsSync(lock));
+    } finally {
+      child.kill('SIGKILL');
+      await once(child, 'close').catch(() => undefined);
+    }
+    assert.equal(await withLock(path.join(s.dir, 'index.json.lock'), 'test layout', async () => 42, 300), 42);
+  } finally {
+    s.done();
+  }
+});
