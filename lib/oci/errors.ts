@@ -150,8 +150,8 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { exit: 1, summary: 'A manifest, index or layer has a media type enclavify does not read.' },
   UNSUPPORTED_TRANSPORT: { exit: 1, summary: 'The reference names a transport enclavify does not know (it reads and writes oci:, docker-archive: and docker://).' },
   USAGE: { exit: 2, summary: 'The command line is wrong (unknown option, missing argument); see the command\'s --help.' },
-  WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
   WRITE_FAILED: { exit: 1, summary: 'Writing the destination failed; nothing was left half-written.' },
+  WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
 } as const satisfies Record<string, { exit: 1 | 2 | 3; summary: string }>;
 
 /** A code of {@link ERROR_CODES}: the stable part of an error programs switch on. */
