@@ -11,6 +11,7 @@ import type { Image } from '../oci/image.js';
 import { openImage, parsePlatform, writeFileAtomic, writeImage } from '../store/index.js';
 import { ACCEPTED_FORMS, formatRef, parseRef, type ImageRef } from '../store/ref.js';
 import { mkdirNoFollow, refuseSymlink } from '../store/no-follow.js';
+import { isTmpFileName, sweepDir, tmpOwnerSocket } from '../oci/owner.js';
 import type { PipelineResult, Transform } from '../transforms/pipeline.js';
 import { pipeline } from '../transforms/pipeline.js';
 import { CLASSIFY_REPORT, fileClassify, type ClassificationReport } from '../transforms/file-classify.js';
@@ -380,6 +381,9 @@ References:
         if (!args.flags.quiet) io.err([...sections(), `Dry run: would write ${to} (${digest}) and ${[...result.artifacts.keys()].join(', ') || 'no artifacts'}; wrote nothing`].join('\n'));
         return EXIT.ok;
       }
+      // What killed runs left next to the keys and artifacts (atomic writes' temporaries, proved dead).
+      const sweepOpts = { isTemp: isTmpFileName, socketOf: tmpOwnerSocket };
+      await Promise.all([...new Set([outputDir, path.dirname(keysOut)])].map((d) => sweepDir(d, sweepOpts).catch(() => undefined)));
       const w: Written = { files: [], dirs: [] };
       let written;
       try {
