@@ -203,7 +203,8 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
   if (st && !st.isDirectory()) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} exists and is not a directory`);
   for (const n of ['blobs', 'index.json', 'oci-layout', LOCK_NAME]) await refuseSymlink(path.join(dir, n), `${name}: layout`);
   // mkdir tells whether this call created the directory; an existing empty one counts the same.
-  const created = (await mkdir(dir, { recursive: true })) !== undefined || (await readdir(dir)).length === 0;
+  const firstCreated = await mkdir(dir, { recursive: true });
+  const created = firstCreated !== undefined || (await readdir(dir)).length === 0;
   try {
     await withLock(lockFile, name, async () => {
       const entries = (await readdir(dir)).filter((e) => e !== LOCK_NAME && !isTmpFileName(e) && !e.startsWith('.owner-'));
@@ -295,7 +296,13 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
         if (await stat(path.join(dir, 'index.json')).catch(() => undefined)) return; // someone else's image landed
         for (const n of await readdir(dir)) if (n !== LOCK_NAME) await rm(path.join(dir, n), { recursive: true, force: true });
       }).catch(() => undefined);
-      if (st === undefined) await rmdir(dir).catch(() => undefined);
+      // The directory and the parents this call created (`oci:new/a/b`), when empty.
+      if (st === undefined) {
+        const top = path.resolve(firstCreated ?? dir);
+        for (let d = path.resolve(dir); d === top || d.startsWith(top + path.sep); d = path.dirname(d)) {
+          if (!(await rmdir(d).then(() => true, () => false))) break;
+        }
+      }
     }
     throw e;
   }

@@ -14,6 +14,7 @@ import { bbOci, scratch } from '../helpers/images.js';
 import { runCli } from '../helpers/cli.js';
 import { ensureFreeSpace } from '../../lib/store/space.js';
 import { EnclavifyError } from '../../lib/oci/errors.js';
+import { encryptProtectedFile } from '../../lib/protect/pf/writer.js';
 
 const s = scratch('enclavify-disk-full-');
 const mounts: string[] = [];
@@ -84,4 +85,28 @@ test('free-space check before staging: fails early with the numbers', { skip }, 
     assert.match(e.message, /staging the encrypted file \/big: needs 20\.0 GiB in the temporary directory .* but the file system at .* \(tmpfs\), 64\.0 KiB free of 64\.0 KiB/);
     return true;
   });
+});
+
+test('a 20 GiB file to encrypt fails before anything is staged or read, naming the file and the numbers', { skip }, async () => {
+  const fs = tmpfs('stage', '1m')!;
+  let read = 0;
+  async function* plaintext() {
+    read++;
+    yield new Uint8Array(4096);
+  }
+  await assert.rejects(encryptProtectedFile({ wrapKey: new Uint8Array(16), path: '/data/huge.bin', size: 20 * 2 ** 30, plaintext: plaintext(), tmpDir: fs }), (e: unknown) => {
+    assert.ok(e instanceof EnclavifyError && e.code === 'NO_SPACE', String(e));
+    assert.match(e.message, /staging the encrypted file \/data\/huge\.bin: needs 20\.\d GiB in the temporary directory/);
+    assert.ok(e.message.includes(`the file system at ${fs} (tmpfs)`), e.message);
+    return true;
+  });
+  assert.equal(read, 0, 'no plaintext was read');
+  assert.deepEqual(readdirSync(fs), [], 'nothing staged');
+});
+
+test('a destination in new directories: the directories a failed write created are removed too', { skip }, async () => {
+  const fs = tmpfs('nested', '1m')!;
+  const r = await runCli(['copy', '-q', `oci:${bbOci}:latest`, `oci:${fs}/a/b/layout:x`]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(readdirSync(fs), []);
 });
