@@ -5,6 +5,7 @@
  * and may add a section to the text report.
  */
 import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { access, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Image } from '../oci/image.js';
@@ -237,9 +238,18 @@ async function writeArtifacts(result: PipelineResult, outputDir: string, w: Writ
   }
 }
 
+/** `p` resolved through symlinks as far as it exists (two spellings of one layout compare equal). */
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
 /** Whether writing `dst` would move the tag `src` names (the same layout and tag, the same registry tag). */
 function sameTag(src: ImageRef, dst: ImageRef): boolean {
-  if (src.transport === 'oci' && dst.transport === 'oci') return !src.digest && path.resolve(src.dir) === path.resolve(dst.dir) && src.tag === dst.tag;
+  if (src.transport === 'oci' && dst.transport === 'oci') return !src.digest && real(src.dir) === real(dst.dir) && src.tag === dst.tag;
   if (src.transport === 'docker' && dst.transport === 'docker') return formatRef(src) === formatRef(dst);
   return false;
 }
@@ -278,6 +288,11 @@ With a runtime (--runtime-image for Gramine, or --runtime scone) the image also 
 and its new Entrypoint, and a policy is written (policy/session.yaml for SCONE, policy/attestation.json
 for Gramine) when the enclave's identity is known (--sign-key, --mrenclave, --sigstruct); a Helm chart
 when a --k8s-helm-* option asks for one. docs/cli.md maps every sconify_image option.
+
+Rerunning the identical command after a crash or kill needs no cleanup: keys are committed after
+the image (KEYS.pending, then the tag, then a rename; docs/keys.md), so an interrupted conversion
+is completed or replaced and a completed one is left alone (exit 0). --to must not name the
+source's own tag (exit 2).
 
 Prints the converted image's digest on stdout, then (SCONE) the session id NAMESPACE/SESSION; with
 --json, one JSON object. The report goes to stderr. --dry-run computes everything and writes nothing.
