@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { scratch } from '../helpers/images.js';
 import { sweepTemps } from '../../lib/oci/temp.js';
 import { sweepTemporaries } from '../../lib/store/oci-layout.js';
+import { probeOwner, tmpOwnerSocket } from '../../lib/oci/owner.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -38,15 +39,20 @@ async function owner(tmp: string, layout: string): Promise<{ child: ChildProcess
   return { child, ...(JSON.parse(out) as { dir: string; blob: string }) };
 }
 
-test('a live owner\'s temporaries survive a sweep by another process; a killed owner\'s are swept', async () => {
+for (const deep of [false, true]) test(`a live owner's temporaries survive a sweep by another process; a killed owner's are swept${deep ? ' (paths longer than a socket address: through /proc/self/fd)' : ''}`, async () => {
   const s = scratch();
   try {
-    const tmp = path.join(s.dir, 'tmp');
-    const layout = path.join(s.dir, 'layout');
-    mkdirSync(tmp);
+    // Deep: socket paths beyond sun_path's 108 bytes, which Node would truncate silently.
+    const base = deep ? path.join(s.dir, 'd'.repeat(120)) : s.dir;
+    const tmp = path.join(base, 'tmp');
+    const layout = path.join(base, 'layout');
+    mkdirSync(tmp, { recursive: true });
     mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
     const o = await owner(tmp, layout);
+    if (deep) assert.ok(readdirSync(o.dir).includes('.owner') && readdirSync(path.join(layout, 'blobs', 'sha256')).some((n) => n.startsWith('.owner-')), 'the sockets exist under their full names');
     try {
+      assert.equal(await probeOwner(path.join(o.dir, '.owner')), 'live');
+      assert.equal(await probeOwner(tmpOwnerSocket(o.blob)), 'live');
       assert.deepEqual(await sweepTemps(tmp), [], 'live owner: nothing swept');
       assert.deepEqual(await sweepTemporaries(layout), []);
       // Stopped is not dead: the kernel still accepts connections on its socket.
@@ -59,6 +65,7 @@ test('a live owner\'s temporaries survive a sweep by another process; a killed o
       await once(o.child, 'close').catch(() => undefined);
     }
     assert.ok(existsSync(o.dir) && existsSync(o.blob), 'kill -9 left debris');
+    assert.equal(await probeOwner(path.join(o.dir, '.owner')), 'dead');
     assert.deepEqual(await sweepTemps(tmp), [path.basename(o.dir)]);
     assert.ok(!existsSync(o.dir));
     await sweepTemporaries(layout);
