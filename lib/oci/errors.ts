@@ -72,6 +72,7 @@ export const ERROR_CODES = {
   INTERNAL: { exit: 1, summary: 'An unexpected error inside enclavify (a bug: please report it with the message and its cause).' },
   IO_ERROR: { exit: 1, summary: 'Reading or writing a host file failed; the message names the file and the system error.' },
   KEYS_FILE_INVALID: { exit: 1, summary: 'The keys file is not valid JSON or not a keys file of a supported version.' },
+  KEYS_FILE_SYMLINK: { exit: 1, summary: 'The keys file is reached through a symlink in a directory others can write (they could redirect it); move it, fix the directory\'s mode, or pass --allow-keys-symlink.' },
   KEY_INVALID: { exit: 1, summary: 'A key is not 16 bytes (32 hex digits), or a master key is too short.' },
   KEY_UNKNOWN: { exit: 1, summary: 'A key was supplied under a name no encrypted region uses.' },
   LAYER_AMBIGUOUS_WHITEOUT: { exit: 1, summary: 'A layer has a whiteout after the entry it deletes; runtimes disagree on what that means, so the layer is refused.' },
@@ -89,7 +90,7 @@ export const ERROR_CODES = {
   NOT_A_DIRECTORY: { exit: 1, summary: 'A host path that must be a directory is something else.' },
   NOT_FOUND: { exit: 1, summary: 'The image, tag, platform, file or directory named does not exist.' },
   NO_MRENCLAVE: { exit: 1, summary: 'The policy needs the enclave\'s MRENCLAVE; give it (--mrenclave, --sigstruct) or skip the policy.' },
-  NO_SPACE: { exit: 1, summary: 'The disk (or quota) is full; free space or point the temporary directory elsewhere.' },
+  NO_SPACE: { exit: 1, summary: 'The disk (or quota) is full, or would be: the message names the file system (temporary directory or destination), the path and what was being written; free space or point TMPDIR elsewhere.' },
   PERMISSION_DENIED: { exit: 1, summary: 'The operating system refused access to a host file or directory; the message names it.' },
   PF_BAD_MAC: { exit: 1, summary: 'An encrypted file does not authenticate: wrong key, or the file was modified.' },
   PF_FORMAT: { exit: 1, summary: 'A file is not a Gramine encrypted file of a supported version.' },
@@ -153,6 +154,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_TRANSPORT: { exit: 1, summary: 'The reference names a transport enclavify does not know (it reads and writes oci:, docker-archive: and docker://).' },
   USAGE: { exit: 2, summary: 'The command line is wrong (unknown option, missing argument); see the command\'s --help.' },
   WRITE_FAILED: { exit: 1, summary: 'Writing the destination failed; nothing was left half-written.' },
+  WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
 } as const satisfies Record<string, { exit: 1 | 2 | 3; summary: string }>;
 
 /** A code of {@link ERROR_CODES}: the stable part of an error programs switch on. */
