@@ -208,6 +208,8 @@ export async function isEncryptedImage(image: Image): Promise<boolean> {
  */
 export async function decryptingImage(image: Image, keys: DecryptionKeys): Promise<Image> {
   const layers = await image.layers();
+  // No keys at all: the image stays as read, its encrypted layers refusing reads (ENCRYPTED_LAYER).
+  if (!keys.jwe.length && !keys.keks.length) return image;
   if (!layers.some((l) => isEncryptedType(l.mediaType))) return image;
   const out = layers.map((l) => (isEncryptedType(l.mediaType) ? decryptLayer(l, keys) : l));
   return assembleImage({ name: image.name, config: await image.config(), layers: out, annotations: (await image.manifest()).annotations });
