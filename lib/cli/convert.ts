@@ -23,6 +23,8 @@ import { CHART } from '../transforms/emit-chart.js';
 import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { decryptedFrom, decryptionFlags, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
+import { encryptedImage } from '../ocicrypt/layers.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
@@ -173,7 +175,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries(copyRegistryFlags)) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -251,7 +253,8 @@ References:
     if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
-    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
+    const source = await decryptedFrom(await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress }), args);
+    const encryption = await encryptionFrom(args);
     const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress });
     const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
@@ -285,10 +288,11 @@ References:
       }
       let written;
       try {
-        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
+        const out = encryption ? await encryptedImage(result.image, { ...encryption.encryption, signal: io.signal }) : result.image;
+        written = await writeImage(out, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       } catch (e) {
         // Keys and a policy for an image that was not written would only mislead: remove them.
-        await Promise.all(files.map((f) => rm(f, { force: true })));
+        await Promise.all([...files, ...(encryption?.kekFile ? [encryption.kekFile] : [])].map((f) => rm(f, { force: true })));
         throw e;
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);

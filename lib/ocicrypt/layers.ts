@@ -12,9 +12,12 @@ import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { VerifyingStream } from '../oci/digest.js';
 import { chain } from '../oci/layer.js';
 import { decompressor } from '../oci/compression.js';
-import { assembleImage } from '../oci/assemble.js';
+import { toOciImage } from '../oci/convert.js';
+import { sha256Digest } from '../oci/digest.js';
+import { encodeJson } from '../oci/json.js';
+import type { Descriptor, Manifest } from '../oci/types.js';
 import type { Image, Layer } from '../oci/image.js';
-import { layerCompression, ociLayerType, type Compression } from '../oci/media-types.js';
+import { layerCompression, MT, ociLayerType, type Compression } from '../oci/media-types.js';
 import { withSignal } from '../oci/abort.js';
 import { LayerDecryptStream, LayerEncryptStream, newLayerKey, type LayerKey } from './cipher.js';
 import { decodePrivateOptions, decodePublicOptions, encodePrivateOptions, encodePublicOptions, encryptedType, isEncryptedType, JWE_ANNOTATION, KEYS_PREFIX, plainType, PUBOPTS, withoutEncAnnotations, type PrivateOptions } from './annotations.js';
@@ -184,17 +187,51 @@ export interface EncryptImageOptions extends EncryptLayerOptions {
   name?: string | undefined;
 }
 
+/**
+ * The image with some layers replaced, keeping everything else of the manifest as it was (field
+ * order, config descriptor and the config's bytes, other descriptors' fields), as c/image does
+ * when it encrypts or decrypts: an image encrypted and then decrypted gets its manifest digest
+ * back. Docker schema2 images become OCI first (encrypted media types are OCI's).
+ */
+async function withLayers(source: Image, replace: ReadonlyMap<number, Layer>): Promise<Image> {
+  const image = await toOciImage(source);
+  const src = await image.manifest();
+  const layers = (await image.layers()).map((l, i) => replace.get(i) ?? l);
+  const descs = await Promise.all(src.layers.map(async (d, i) => {
+    const l = replace.get(i);
+    if (!l) return d;
+    const out: Descriptor = { ...d, mediaType: l.mediaType, digest: await l.digest(), size: await l.size() };
+    if (l.annotations && Object.keys(l.annotations).length) out.annotations = l.annotations;
+    else delete out.annotations;
+    return out;
+  }));
+  const manifest: Manifest = { ...src, layers: descs };
+  const raw = encodeJson(manifest);
+  const digest = sha256Digest(raw);
+  return {
+    name: image.name,
+    mediaType: async () => MT.ociManifest,
+    manifest: async () => manifest,
+    rawManifest: async () => raw,
+    digest: async () => digest,
+    config: () => image.config(),
+    rawConfig: () => image.rawConfig(),
+    layers: async () => layers,
+  };
+}
+
 /** The image with the selected layers encrypted (an OCI manifest; the config is unchanged in content). */
 export async function encryptedImage(image: Image, options: EncryptImageOptions): Promise<Image> {
   const layers = await image.layers();
   const chosen = selectLayers(layers.length, options.layers, image.name);
-  const out: Layer[] = [];
+  const out = new Map<number, Layer>();
   for (const [i, l] of layers.entries()) {
-    if (!chosen.has(i)) out.push(l);
-    else if (isEncryptedType(l.mediaType)) throw new EnclavifyError('OCICRYPT_UNSUPPORTED', `${l.name} is already encrypted; decrypt the image first (--decryption-key) to encrypt it for other recipients`);
-    else out.push(await encryptLayer(l, options));
+    if (!chosen.has(i)) continue;
+    if (isEncryptedType(l.mediaType)) throw new EnclavifyError('OCICRYPT_UNSUPPORTED', `${l.name} is already encrypted; decrypt the image first (--decryption-key) to encrypt it for other recipients`);
+    out.set(i, await encryptLayer(l, options));
   }
-  return assembleImage({ name: options.name ?? image.name, config: await image.config(), layers: out, annotations: (await image.manifest()).annotations });
+  const img = await withLayers(image, out);
+  return options.name ? { ...img, name: options.name } : img;
 }
 
 /** Whether any layer of the image is encrypted. */
@@ -211,6 +248,7 @@ export async function decryptingImage(image: Image, keys: DecryptionKeys): Promi
   // No keys at all: the image stays as read, its encrypted layers refusing reads (ENCRYPTED_LAYER).
   if (!keys.jwe.length && !keys.keks.length) return image;
   if (!layers.some((l) => isEncryptedType(l.mediaType))) return image;
-  const out = layers.map((l) => (isEncryptedType(l.mediaType) ? decryptLayer(l, keys) : l));
-  return assembleImage({ name: image.name, config: await image.config(), layers: out, annotations: (await image.manifest()).annotations });
+  const out = new Map<number, Layer>();
+  for (const [i, l] of layers.entries()) if (isEncryptedType(l.mediaType)) out.set(i, decryptLayer(l, keys));
+  return withLayers(image, out);
 }

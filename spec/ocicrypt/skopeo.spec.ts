@@ -133,7 +133,7 @@ test('attacks: a flipped ciphertext byte, a truncated layer, annotations swapped
   const attacks: Array<[string, (layout: string) => void]> = [
     ['flipped byte', (l) => { const d = manifestOf(l).manifest.layers[2].digest; const b = readFileSync(blobFile(l, d)); b[b.length >> 1] ^= 0x40; replaceBlob(l, 2, b); }],
     ['truncated', (l) => { const d = manifestOf(l).manifest.layers[2].digest; const b = readFileSync(blobFile(l, d)); replaceBlob(l, 2, b.subarray(0, b.length - 100)); }],
-    ['swapped annotations', (l) => rewriteManifest(l, (m) => { const a = m.layers[1].annotations; m.layers[1].annotations = m.layers[2].annotations; m.layers[2].annotations = a; })],
+    ['swapped annotations', (l) => rewriteManifest(l, (m) => { const a = m.layers[1].annotations!; m.layers[1].annotations = m.layers[2].annotations!; m.layers[2].annotations = a; })],
   ];
   for (const [what, attack] of attacks) {
     const enc = await encryptTo(bbOci, [jwe(k.rsa.pub)]);
