@@ -152,8 +152,35 @@ export class DecryptedLayer implements Layer {
   }
   async uncompressed(): Promise<Readable> {
     const diffId = await this.diffId();
-    const dec = chain(await this.compressed(), decompressor(this.compression), this.name);
-    return chain(dec, new VerifyingStream({ digest: diffId }, `${this.name} (decrypted, uncompressed, diff_id ${shortDigest(diffId)})`));
+    const comp = await this.compressed();
+    const compDone = new Promise<void>((resolve, reject) => {
+      comp.once('end', resolve);
+      comp.once('error', reject);
+    });
+    compDone.catch(() => undefined);
+    const dec = decompressor(this.compression);
+    const out = new VerifyingStream({ digest: diffId }, `${this.name} (decrypted, uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
+    comp.on('error', (e) => out.destroy(e));
+    dec.on('error', (e: Error) => {
+      // Plaintext that fails to decompress may be forged: the HMAC at the end of the ciphertext
+      // decides what is reported, so drain it first and report its failure if it fails.
+      comp.unpipe(dec);
+      comp.resume();
+      compDone.then(() => out.destroy(new EnclavifyError('BAD_LAYER', `${this.name}: the decrypted layer does not decompress (${e.message})`)), (ce: unknown) => out.destroy(ce as Error));
+    });
+    dec.once('end', () => {
+      if (!comp.readableEnded) {
+        comp.unpipe(dec);
+        comp.resume();
+      }
+    });
+    out.on('close', () => {
+      if (!comp.readableEnded && !comp.destroyed && out.errored === null) comp.destroy();
+      dec.destroy();
+    });
+    comp.pipe(dec);
+    dec.pipe(out);
+    return out;
   }
 }
 
