@@ -5,6 +5,7 @@ import { formatFindings } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { decryptedFrom, decryptionFlags } from './ocicrypt-options.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const verifyCommand: Command = {
@@ -46,6 +47,7 @@ volume passes); --allow-keys-symlink overrides.`,
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     'allow-keys-symlink': { kind: 'flag', help: 'read a keys file reached through a symlink even where other users could redirect the link' },
     ...registryFlags,
+    ...decryptionFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -59,7 +61,7 @@ volume passes); --allow-keys-symlink overrides.`,
     const warnings = keys?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify verify: WARNING: ${w}`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress }), args);
     const r = await verify(image, {
       ...(keys ? { keys } : {}),
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
