@@ -5,4 +5,4 @@ export { AA_ANNOTATION, aaWrap, aaParse, aaUnwrap, parseKbsId, type AaAlgorithm,
 export { PUBOPTS, JWE_ANNOTATION, KEYS_PREFIX, isEncryptedType, encryptedType, plainType, encodePrivateOptions, decodePrivateOptions, encodePublicOptions, decodePublicOptions, type PrivateOptions, type PublicOptions } from './annotations.js';
 export { parseRecipient, parsePublicKey, parsePrivateKey, readDecryptionKeys, readKek, type Recipient, type DecryptionKeys } from './keys.js';
 export { encryptLayer, decryptLayer, encryptedImage, decryptingImage, isEncryptedImage, selectLayers, unwrapLayerOptions, EncryptedLayer, DecryptedLayer, type EncryptLayerOptions, type EncryptImageOptions, type ResolvedRecipient } from './layers.js';
-export { verifyOcicrypt, type VerifyOcicryptOptions, type OcicryptReport, type OcicryptFinding, type OcicryptLayerReport } from './verify.js';
+export { verifyOcicrypt, bundleKeks, type VerifyOcicryptOptions, type OcicryptReport, type OcicryptFinding, type OcicryptLayerReport } from './verify.js';

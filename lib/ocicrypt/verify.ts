@@ -136,3 +136,23 @@ async function checkBundle(dir: string, kids: Set<string>, keks: Uint8Array[], f
     if (!['sha256', 'sha384', 'sha512'].includes(alg) || createHash(alg).update(toml).digest('hex') !== hex) bad('initdata.digest is not the digest of initdata.toml');
   }
 }
+
+/** The KEKs a Trustee bundle holds for the attestation-agent kids of an image's layers. */
+export async function bundleKeks(dir: string, image: Image): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  const kids = new Set<string>();
+  for (const l of await image.layers()) {
+    for (const v of (l.annotations?.[AA_ANNOTATION] ?? '').split(',').filter(Boolean)) {
+      try {
+        kids.add(aaParse(v, l.name).kid);
+      } catch {
+        // a malformed packet is verifyOcicrypt's finding
+      }
+    }
+  }
+  for (const kid of kids) {
+    const kek = await readFile(path.join(dir, 'kbs', parseKbsId(kid, 'kid'))).catch(() => undefined);
+    if (kek?.length === 32) out.push(new Uint8Array(kek));
+  }
+  return out;
+}

@@ -80,3 +80,23 @@ test('convert --runtime coco refuses --dir, a missing --tee or --kbs, SGX option
 });
 
 import { readdirSync as readdir } from 'node:fs';
+
+test('verify of a CoCo image: structure without keys; with --trustee every layer opens and the protection manifest is checked; a removed KEK is a finding', async () => {
+  const out = path.join(work.dir, 'vout');
+  const img = path.join(work.dir, 'vimg');
+  const c = await runCli(['convert', '--from', `oci:${bbOci}:latest`, '--to', `oci:${img}:v`, '--runtime', 'coco', '--tee', 'snp', '--kbs', 'http://10.0.0.1:8080', '--output-dir', out]);
+  assert.equal(c.code, 0, c.stderr);
+  const bare = await runCli(['verify', '--expect-encrypted', `oci:${img}:v`]);
+  assert.equal(bare.code, 0, bare.stderr + bare.stdout);
+  assert.match(bare.stdout, /4 of 4 layers encrypted; protection manifest not checked/);
+  const full = await runCli(['verify', '--json', '--trustee', path.join(out, 'trustee'), '--expect-encrypted', `oci:${img}:v`]);
+  assert.equal(full.code, 0, full.stderr + full.stdout);
+  const j = JSON.parse(full.stdout) as { ok: boolean; ocicrypt: { layers: Array<{ decrypted: boolean }> } };
+  assert.ok(j.ok && j.ocicrypt.layers.every((l) => l.decrypted));
+  rmSync(path.join(out, 'trustee/kbs/default/image-kek/vimg-v'));
+  const missing = await runCli(['verify', '--trustee', path.join(out, 'trustee'), `oci:${img}:v`]);
+  assert.equal(missing.code, 3, missing.stdout);
+  assert.match(missing.stdout, /trustee bundle: BUNDLE_MISMATCH: .*no KEK for kbs:\/\/\/default\/image-kek\/vimg-v/);
+});
+
+import { rmSync } from 'node:fs';
