@@ -7,6 +7,7 @@ import { writeDockerArchive } from './docker-archive-write.js';
 import { readOciLayout, writeOciLayout, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
 import { layersRootFs } from '../oci/rootfs.js';
+import { validatingImage } from './validate.js';
 import type { ProgressListener } from '../oci/progress.js';
 import type { Platform } from '../oci/types.js';
 import { openRegistryImage } from '../registry/pull.js';
@@ -102,10 +103,29 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
   }, options.signal);
 }
 
-/** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
+/**
+ * `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical.
+ * With validation (the default), an OCI layout or docker archive destination is written and
+ * checked in the same pass (each blob read once, from a registry downloaded once), and nothing
+ * is committed until every layer passed; a registry destination is checked first, then pushed.
+ */
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
+  const dst = asRef(to);
   const src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
+  if (options.validate !== false && dst.transport !== 'docker') {
+    const v = await validatingImage(src, { signal, onProgress });
+    const beforeCommit = () => coded(`validating ${src.name}`, () => v.validated(), signal);
+    try {
+      return await coded(`writing ${src.name} to ${formatRef(dst)}`, async (): Promise<WriteImageResult> => {
+        if (dst.transport === 'oci') return writeOciLayout(await toOciImage(v.image), dst, { onProgress, signal, beforeCommit });
+        return writeDockerArchive(v.image, dst, { onProgress, signal, beforeCommit });
+      }, signal);
+    } catch (e) {
+      v.cancel(e as Error);
+      throw e;
+    }
+  }
   if (options.validate !== false) {
     await coded(`validating ${src.name}`, async () => {
       const layers = await src.layers();
@@ -113,5 +133,5 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
       await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
     }, signal);
   }
-  return writeImage(src, to, { onProgress, signal, registry: options.destinationRegistry });
+  return writeImage(src, dst, { onProgress, signal, registry: options.destinationRegistry });
 }
