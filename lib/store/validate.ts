@@ -72,7 +72,16 @@ export async function validatingImage(image: Image, options: { signal?: AbortSig
   }));
 
   return {
-    image: { ...image, layers: async () => layers },
+    image: {
+      name: image.name,
+      mediaType: () => image.mediaType(),
+      manifest: () => image.manifest(),
+      rawManifest: () => image.rawManifest(),
+      digest: () => image.digest(),
+      config: () => image.config(),
+      rawConfig: () => image.rawConfig(),
+      layers: async () => layers,
+    },
     async validated() {
       if (cancelled) throw cancelled;
       for (const s of slots) s.scan ??= scanOf(s, () => s.layer.uncompressed());
