@@ -122,6 +122,7 @@ export class Transient extends EnclavifyError {
 
 /** Whether an error from undici or a stream is a dropped or timed-out connection (worth a retry). */
 export function isTransientError(e: unknown): boolean {
+  if (e instanceof Transient) return true;
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code && TRANSIENT_CODES.has(code)) return true;
   const cause = (e as { cause?: unknown })?.cause;
@@ -325,7 +326,7 @@ export class Transport {
         return;
       }
       // No bytes for `timeout` ms, before the headers or within the body: a dropped connection.
-      req.setTimeout(timeout, () => req.destroy(Object.assign(new Error(`no data for ${timeout} ms`), { code: 'ETIMEDOUT' })));
+      req.setTimeout(timeout, () => req.destroy(new Transient(`no data for ${timeout} ms`)));
       req.on('error', reject);
       req.on('response', (res: IncomingMessage) => {
         const body = res as IncomingMessage & ResponseBody;
