@@ -2,6 +2,8 @@
 import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
+import { decryptingImage, encryptedImage, type EncryptImageOptions } from '../ocicrypt/layers.js';
+import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { readDockerArchive } from './docker-archive.js';
 import { writeDockerArchive } from './docker-archive-write.js';
 import { readOciLayout, writeOciLayout, type WriteResult } from './oci-layout.js';
@@ -68,6 +70,10 @@ export interface CopyOptions {
   sourceRegistry?: RegistryOptions | undefined;
   /** Registry access for a `docker://` destination. */
   destinationRegistry?: RegistryOptions | undefined;
+  /** Keys that open the source's ocicrypt-encrypted layers (they are written decrypted, unless re-encrypted). */
+  decryptionKeys?: DecryptionKeys | undefined;
+  /** Encrypt layers with ocicrypt for these recipients (the destination must carry it: oci: or docker://). */
+  encryption?: EncryptImageOptions | undefined;
 }
 
 /**
@@ -111,8 +117,10 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
   const dst = asRef(to);
-  const src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
-  if (options.validate !== false && dst.transport !== 'docker') {
+  let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
+  if (options.decryptionKeys) src = await decryptingImage(src, options.decryptionKeys);
+  // One pass (write and check the same bytes) when the layers are written as they are read.
+  if (options.validate !== false && dst.transport !== 'docker' && !options.encryption) {
     const { validatingImage } = await import('./validate.js');
     const v = await validatingImage(src, { signal, onProgress });
     const beforeCommit = () => coded(`validating ${src.name}`, () => v.validated(), signal);
@@ -133,5 +141,6 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
       await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
     }, signal);
   }
+  if (options.encryption) src = await encryptedImage(src, { ...options.encryption, signal });
   return writeImage(src, dst, { onProgress, signal, registry: options.destinationRegistry });
 }
