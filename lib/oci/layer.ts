@@ -54,37 +54,43 @@ export class BlobLayer implements Layer {
   }
   async uncompressed(): Promise<Readable> {
     const diffId = await this.diffId();
-    const comp = await this.compressed();
-    // The stored blob is verified only once all of it has been read. A decompressor may stop
-    // early (bytes after the end of a gzip stream): the rest is then drained, and the stream the
-    // consumer reads ends only when the blob's digest has been checked too.
-    const compDone = new Promise<void>((resolve, reject) => {
-      comp.once('end', resolve);
-      comp.once('error', reject);
-    });
-    compDone.catch(() => undefined);
-    const dec = decompressor(this.compression);
-    dec.on('error', (e: Error) => {
-      if (!e.message.includes(this.name)) e.message = `${this.name}: ${e.message}`;
-    });
-    comp.on('error', (e) => dec.destroy(e));
-    comp.pipe(dec);
-    dec.once('end', () => {
-      if (!comp.readableEnded) {
-        comp.unpipe(dec);
-        comp.resume();
-      }
-    });
-    // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
-    const out = new VerifyingStream({ digest: diffId }, `${this.name} (uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
-    dec.on('error', (e) => out.destroy(e));
-    out.on('close', () => {
-      if (!comp.readableEnded) comp.destroy();
-      dec.destroy();
-    });
-    dec.pipe(out);
-    return out;
+    return uncompressedFrom(await this.compressed(), this.compression, diffId, this.name);
   }
+}
+
+/**
+ * The uncompressed tar of a layer from its (verifying) compressed stream `comp`, checked against
+ * the diff_id. The stored blob is verified only once all of it has been read: a decompressor may
+ * stop early (bytes after the end of a gzip stream), the rest is then drained, and the stream
+ * the consumer reads ends only when the blob's digest has been checked too.
+ */
+export function uncompressedFrom(comp: Readable, compression: Compression, diffId: string, name: string): Readable {
+  const compDone = new Promise<void>((resolve, reject) => {
+    comp.once('end', resolve);
+    comp.once('error', reject);
+  });
+  compDone.catch(() => undefined);
+  const dec = decompressor(compression);
+  dec.on('error', (e: Error) => {
+    if (!e.message.includes(name)) e.message = `${name}: ${e.message}`;
+  });
+  comp.on('error', (e) => dec.destroy(e));
+  comp.pipe(dec);
+  dec.once('end', () => {
+    if (!comp.readableEnded) {
+      comp.unpipe(dec);
+      comp.resume();
+    }
+  });
+  // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
+  const out = new VerifyingStream({ digest: diffId }, `${name} (uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
+  dec.on('error', (e) => out.destroy(e));
+  out.on('close', () => {
+    if (!comp.readableEnded) comp.destroy();
+    dec.destroy();
+  });
+  dec.pipe(out);
+  return out;
 }
 
 /**
