@@ -81,10 +81,10 @@ volume passes); --allow-keys-symlink overrides.`,
       if (oc.layers.some((l) => l.encrypted && !l.decrypted)) {
         // Layers that did not open: nothing more can be read.
         if (args.flags.json) io.out(JSON.stringify({ image: raw.name, ok: oc.ok, ocicrypt: oc, protection: 'not checked: encrypted layers without a key' }));
-        else io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted; protection manifest not checked (give --decryption-key or --trustee to open the layers)`].join('\n'));
+        else io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted; protection manifest not checked: ${trustee || given ? 'the keys given do not open every layer' : 'give --decryption-key or --trustee to open the layers'}`].join('\n'));
         return oc.ok ? EXIT.ok : EXIT.findings;
       }
-      if (!args.flags.json && lines.length) io.out(lines.join('\n'));
+      if (!args.flags.json) io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted, every one decrypted and checked (HMAC, digest, diff_id)${trustee ? `; Trustee bundle ${trustee} ${oc.findings.some((f) => f.layer < 0) ? 'has findings' : 'agrees with the image'}` : ''}`].join('\n'));
     }
     const image = layerKeys ? await decryptingImage(raw, layerKeys) : raw;
     const r = await verify(image, {
