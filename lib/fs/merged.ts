@@ -308,7 +308,7 @@ class DigestCheck extends Transform {
   }
   override _flush(cb: TransformCallback): void {
     const got = this.h.digest('hex');
-    cb(got === this.expected ? null : fail('LAYER_CHANGED', `${this.what}: content has SHA-256 ${got} but the scan saw ${this.expected}; the layer changed between reads`));
+    cb(got === this.expected ? null : fail('LAYER_CHANGED', `${this.what}: content differs from what the scan saw (SHA-256 ${this.expected}); the layer changed between reads`));
   }
 }
 
@@ -511,7 +511,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
         const data = Buffer.concat(parts);
         const got = createHash('sha256').update(data).digest('hex');
         if (got !== f.entry.sha256) {
-          throw fail('LAYER_CHANGED', `${this.sources[layer].name}: ${JSON.stringify(f.entry.content!.path)} has SHA-256 ${got} but the scan saw ${f.entry.sha256}; the layer changed between reads`);
+          throw fail('LAYER_CHANGED', `${this.sources[layer].name}: ${JSON.stringify(f.entry.content!.path)} differs from what the scan saw (SHA-256 ${f.entry.sha256}); the layer changed between reads`);
         }
         for (const p of f.paths) out.set(p, data);
       }),

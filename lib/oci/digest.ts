@@ -87,11 +87,20 @@ export class VerifyingStream extends Transform {
     }
     const got = `${this.expected.digest.split(':')[0]}:${this.hash.digest('hex')}`;
     if (got !== this.expected.digest) {
-      cb(new EnclavifyError('BLOB_DIGEST_MISMATCH', `${this.what}: blob ${this.expected.digest} does not match its content (content digest ${got})`));
+      cb(new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(this.what, this.expected)));
       return;
     }
     cb();
   }
+}
+
+/**
+ * The message of a digest mismatch: the expected digest and size only. Never the digest of the
+ * bytes found: they may be a host file reached through a symlink, and its digest tells which one.
+ */
+export function mismatchMessage(what: string, expected: { digest: string; size?: number | undefined }): string {
+  const size = expected.size !== undefined ? ` (${expected.size} bytes)` : '';
+  return `${what}: blob ${expected.digest}${size} does not match its content: the blob is corrupt or was tampered with`;
 }
 
 /** Verifies bytes already in memory against a descriptor. */
@@ -102,6 +111,6 @@ export function verifyBytes(data: Uint8Array, expected: { digest: string; size?:
   }
   const got = `${alg}:${createHash(alg).update(data).digest('hex')}`;
   if (got !== expected.digest) {
-    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${what}: blob ${expected.digest} does not match its content (content digest ${got})`);
+    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(what, { digest: expected.digest, size: data.length }));
   }
 }

@@ -6,6 +6,7 @@
  *
  * Keys are secrets: no function here puts key bytes into an error message.
  */
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../oci/json.js';
 import { readFile } from 'node:fs/promises';
 import type { CryptoBackend } from '../crypto/backend.js';
 import { defaultBackend } from '../crypto/index.js';
@@ -142,6 +143,7 @@ function jsonErrorWhere(text: string, e: unknown): string {
 export function parseKeysFile(input: string | unknown, source = 'keys file'): KeySet {
   let doc: unknown = input;
   if (typeof input === 'string') {
+    checkJsonDepth(input, MAX_JSON_DEPTH, source);
     try {
       doc = JSON.parse(input);
     } catch (e) {

@@ -52,7 +52,7 @@ export async function readDockerArchive(ref: DockerArchiveRef, opts: { signal?: 
   // Both archive forms name the config by its digest (`<hex>.json`, `blobs/sha256/<hex>`): check it.
   const configHex = digestInName(entry.Config);
   if (configHex && sha256Digest(rawConfig) !== `sha256:${configHex}`) {
-    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${name}: config ${entry.Config} does not match the digest it is named by (content digest ${sha256Digest(rawConfig)})`);
+    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${name}: config ${entry.Config} (${rawConfig.length} bytes) does not match the digest it is named by`);
   }
   const config = parseConfig(rawConfig, `${name}: config ${entry.Config}`);
   if (config.rootfs.diff_ids.length !== entry.Layers.length) {

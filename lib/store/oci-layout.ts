@@ -87,13 +87,9 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
   } catch {
     throw new EnclavifyError('NOT_FOUND', `${name}: ${dir} is not an OCI image layout (no oci-layout file)`);
   }
-  let version: unknown;
-  try {
-    version = (JSON.parse(layoutHeader) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
-  } catch {
-    throw new EnclavifyError('BAD_JSON', `${name}: oci-layout is malformed JSON`);
-  }
-  if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+  const header = parseJson(layoutHeader, `${name}: oci-layout`) as { imageLayoutVersion?: unknown } | null;
+  const version: unknown = typeof header === 'object' && header !== null ? header.imageLayoutVersion : undefined;
+  if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${typeof version === 'string' && version.length <= 32 ? JSON.stringify(version) : '(missing or not a short string)'}`);
   const index = parseIndex(await readFile(path.join(dir, 'index.json')).catch(() => {
     throw new EnclavifyError('BAD_LAYOUT', `${name}: index.json is missing`);
   }), `${name}: index.json`);
@@ -128,7 +124,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
     const bytes = await readBlob(dir, desc, `${name}: manifest ${shortDigest(desc.digest)}`);
     const mt = desc.mediaType === MT.ociManifest || desc.mediaType === MT.dockerManifest || isIndexType(desc.mediaType)
       ? desc.mediaType
-      : ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? desc.mediaType);
+      : (mediaTypeOf(parseJson(bytes, `${name}: manifest ${shortDigest(desc.digest)}`)) ?? desc.mediaType);
     if (isIndexType(mt)) {
       const idx: Index = parseIndex(bytes, `${name}: index ${shortDigest(desc.digest)}`);
       const match = idx.manifests.filter((d) => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && (!want.variant || d.platform.variant === want.variant));
@@ -143,6 +139,11 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
     if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
     return layoutImage(dir, name, bytes, desc, opts.signal);
   }
+}
+
+function mediaTypeOf(doc: unknown): string | undefined {
+  const mt = typeof doc === 'object' && doc !== null ? (doc as { mediaType?: unknown }).mediaType : undefined;
+  return typeof mt === 'string' ? mt : undefined;
 }
 
 function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined): Image {
