@@ -24,6 +24,7 @@ import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
@@ -173,7 +174,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries(copyRegistryFlags)) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...sourceFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -251,8 +252,8 @@ References:
     if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const started = Date.now();
-    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
-    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress });
+    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) });
+    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress, ...sourceOptionsFrom(args) });
     const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
     const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal });

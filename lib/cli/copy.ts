@@ -4,6 +4,7 @@ import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -29,6 +30,7 @@ References:
     'no-validate': { kind: 'flag', help: 'skip the check of layer contents (tar well-formed, diff_ids, no ".." or writes through symlinks); blob digests are still verified' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
     ...copyRegistryFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -36,7 +38,7 @@ References:
     const [from, to] = args.positionals;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const res = await copyImage(from, to, {
-      platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal,
+      platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal, ...sourceOptionsFrom(args),
       sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
     });
     io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference, ...(res.blobs ? { blobs: res.blobs } : {}) }) : res.digest);

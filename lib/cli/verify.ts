@@ -6,6 +6,7 @@ import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -32,6 +33,7 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     'strict-manifest': { kind: 'flag', help: 'report records added to the manifest after the pinned one (e.g. by enclavify sign) as findings' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...registryFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -42,7 +44,7 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
     const keys = await readKeysFile(keysPath);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) });
     const r = await verify(image, {
       keys,
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),

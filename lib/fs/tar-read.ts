@@ -9,6 +9,7 @@
  * global records), GNU long names/links and base-256 numbers.
  */
 import { Readable } from 'node:stream';
+import { heldError } from '../oci/digest.js';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import { normalizePath, ROOT, shortenPath, type EntryType, type FsEntry } from './entry.js';
 
@@ -41,7 +42,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 class ByteSource {
   private buf: Buffer = EMPTY;
   private ended = false;
-  private failure: unknown;
+  /** The input's own error, once it failed (passed through as it is). */
+  failure: unknown;
   /** Bytes handed out so far (offset into the archive, for messages). */
   offset = 0;
   private readonly it: AsyncIterator<unknown>;
@@ -283,6 +285,8 @@ export function checkPathLimits(p: string, what: string, where: () => string): v
  * not UTF-8), `TAR_UNSAFE_PATH` (a `..` component in a path or hard link target; leading `/` and
  * `./` are simply stripped) and `TAR_UNSUPPORTED_TYPE` (e.g. GNU sparse files). Errors of the input
  * stream itself pass through unchanged. A root entry (`./`) is yielded with path `.`.
+ * When `input` carries a blob check (a layer's stream, see `setBlobCheck`), the reader's own
+ * errors are held until the blob is verified, and a digest mismatch is thrown in their place.
  *
  * Whatever of the input follows the end-of-archive blocks is read and discarded, so a verifying
  * stream upstream sees every byte. Leaving the loop early destroys the input.
@@ -453,6 +457,11 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       await skipPadding(src, size, where);
     }
     finished = true;
+  } catch (e) {
+    // A problem with the archive is reported only once the blob it comes from has been verified:
+    // until then its bytes (names quoted in the message) may be anything, e.g. a host file.
+    if (e === src.failure) throw e;
+    throw await heldError(input, e);
   } finally {
     if (!finished) {
       if (current && !current.destroyed) current.destroy();

@@ -99,8 +99,8 @@ export class VerifyingStream extends Transform {
  * bytes found: they may be a host file reached through a symlink, and its digest tells which one.
  */
 export function mismatchMessage(what: string, expected: { digest: string; size?: number | undefined }): string {
-  const size = expected.size !== undefined ? ` (${expected.size} bytes)` : '';
-  return `${what}: blob ${expected.digest}${size} does not match its content: the blob is corrupt or was tampered with`;
+  const size = expected.size !== undefined ? ` ${expected.size}-byte` : '';
+  return `${what}: blob ${expected.digest} does not match its content (the${size} blob is corrupt or was tampered with)`;
 }
 
 /** Verifies bytes already in memory against a descriptor. */
@@ -113,4 +113,39 @@ export function verifyBytes(data: Uint8Array, expected: { digest: string; size?:
   if (got !== expected.digest) {
     throw new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(what, { digest: expected.digest, size: data.length }));
   }
+}
+
+const BLOB_CHECK = Symbol('enclavify.blobCheck');
+
+/**
+ * Attaches to a stream of a blob's bytes (or of what they decompress to) the check that the blob
+ * matches its digest: resolves once it is verified, rejects with the mismatch. Readers that find a
+ * problem before the stream has ended call it through {@link heldError} before saying anything
+ * about the bytes, since until then the bytes may be anything (a host file, through a symlink).
+ */
+export function setBlobCheck<T extends object>(stream: T, check: () => Promise<void>): T {
+  (stream as { [BLOB_CHECK]?: () => Promise<void> })[BLOB_CHECK] = check;
+  return stream;
+}
+
+/** The check {@link setBlobCheck} attached to `stream`, if any. */
+export function blobCheckOf(stream: unknown): (() => Promise<void>) | undefined {
+  return typeof stream === 'object' && stream !== null ? (stream as { [BLOB_CHECK]?: () => Promise<void> })[BLOB_CHECK] : undefined;
+}
+
+/**
+ * The error to report for a problem `e` found while reading `stream` before its end: the blob's
+ * digest is checked first (finishing or repeating the read of the stored blob), and a mismatch
+ * replaces `e`, whose message may quote bytes of the blob. `e` itself when the blob verifies or the
+ * stream carries no check.
+ */
+export async function heldError(stream: unknown, e: unknown): Promise<unknown> {
+  const check = blobCheckOf(stream);
+  if (!check) return e;
+  try {
+    await check();
+  } catch (mismatch) {
+    return mismatch;
+  }
+  return e;
 }

@@ -2,13 +2,13 @@
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline as pipe } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { compressor, decompressor, type CompressionOptions } from './compression.js';
-import { HashingStream, VerifyingStream } from './digest.js';
-import { shortDigest } from './errors.js';
+import { blobCheckOf, HashingStream, heldError, setBlobCheck, VerifyingStream } from './digest.js';
+import { EnclavifyError, shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener } from './progress.js';
@@ -57,15 +57,28 @@ export class BlobLayer implements Layer {
     // The stored blob is verified only once all of it has been read. A decompressor may stop
     // early (bytes after the end of a gzip stream): the rest is then drained, and the stream the
     // consumer reads ends only when the blob's digest has been checked too.
+    let compState: 'pending' | 'ok' | { error: unknown } = 'pending';
     const compDone = new Promise<void>((resolve, reject) => {
-      comp.once('end', resolve);
-      comp.once('error', reject);
+      comp.once('end', () => {
+        compState = 'ok';
+        resolve();
+      });
+      comp.once('error', (e) => {
+        compState = { error: e };
+        reject(e);
+      });
     });
     compDone.catch(() => undefined);
+    // Whether the stored blob matches its digest: known once it was read to the end, otherwise
+    // found out by reading it again (only on error paths: a problem found mid-stream is reported
+    // only once the bytes it is about are known to be the blob's).
+    const check = async (): Promise<void> => {
+      const st = compState as typeof compState;
+      if (st === 'ok') return;
+      if (typeof st === 'object') throw st.error;
+      await pipe(await this.compressed(), new Writable({ write: (_c, _e, cb) => cb() }));
+    };
     const dec = decompressor(this.compression);
-    dec.on('error', (e: Error) => {
-      if (!e.message.includes(this.name)) e.message = `${this.name}: ${e.message}`;
-    });
     comp.on('error', (e) => dec.destroy(e));
     comp.pipe(dec);
     dec.once('end', () => {
@@ -76,13 +89,25 @@ export class BlobLayer implements Layer {
     });
     // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
     const out = new VerifyingStream({ digest: diffId }, `${this.name} (uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
-    dec.on('error', (e) => out.destroy(e));
+    // A decompression error is held until the blob's digest is known: a blob that does not match
+    // is reported as that, and nothing about what its bytes decompress to.
+    dec.on('error', (e: Error) => {
+      if (e instanceof EnclavifyError) {
+        out.destroy(e);
+        return;
+      }
+      heldError(out, e).then((r) => {
+        if (r === e) {
+          out.destroy(new EnclavifyError('BAD_LAYER', `${this.name}: cannot decompress the ${this.compression} blob (${e.message}): the blob is corrupt or not what its media type says`, { cause: e }));
+        } else out.destroy(r as Error);
+      }, (x: unknown) => out.destroy(x as Error));
+    });
     out.on('close', () => {
       if (!comp.readableEnded) comp.destroy();
       dec.destroy();
     });
     dec.pipe(out);
-    return out;
+    return setBlobCheck(out, check);
   }
 }
 
@@ -100,7 +125,8 @@ export function chain<T extends NodeJS.ReadWriteStream & Readable>(src: Readable
   src.on('error', (e) => dst.destroy(e));
   dst.on('close', () => src.destroy());
   src.pipe(dst);
-  return dst;
+  const check = blobCheckOf(src);
+  return check ? setBlobCheck(dst, check) : dst;
 }
 
 /** What owns a staged layer's file: reading the layer after its owner is disposed fails with `DISPOSED`. */

@@ -31,6 +31,11 @@ export interface OpenOptions {
   registry?: RegistryOptions | undefined;
   /** For `docker://`: byte progress of each layer download (phase `pull`, per blob). */
   onProgress?: ProgressListener | undefined;
+  /**
+   * `oci:` sources: follow blob files that are symlinks (default false: such a blob is refused with
+   * `BLOB_SYMLINK`, naming it), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
 }
 
 /** Options of {@link writeImage}. */
@@ -65,6 +70,11 @@ export interface CopyOptions {
   onProgress?: ProgressListener | undefined;
   /** Cancels the copy (see {@link WriteOptions.signal}). */
   signal?: AbortSignal | undefined;
+  /**
+   * `oci:` sources: follow blob files that are symlinks (default false: such a blob is refused with
+   * `BLOB_SYMLINK`, naming it), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
   /** Registry access for a `docker://` source. */
   sourceRegistry?: RegistryOptions | undefined;
   /** Registry access for a `docker://` destination. */
@@ -105,7 +115,7 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
 /** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
-  const src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
+  const src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress, followBlobSymlinks: options.followBlobSymlinks });
   if (options.validate !== false) {
     await coded(`validating ${src.name}`, async () => {
       const layers = await src.layers();

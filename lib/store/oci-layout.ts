@@ -1,6 +1,6 @@
 /** Reading and writing OCI image layouts (image-spec image-layout.md). */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir } from 'node:fs/promises';
+import { constants as fsc, createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
@@ -27,20 +27,41 @@ function blobPath(dir: string, digest: string, what: string): string {
   return path.join(dir, 'blobs', alg, hex);
 }
 
-async function readBlob(dir: string, d: Descriptor, what: string): Promise<Buffer> {
-  if (d.size > MAX_DOC) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: blob ${shortDigest(d.digest)} is ${d.size} bytes, more than a manifest or config may be`);
-  const file = blobPath(dir, d.digest, what);
-  // Never read more than the descriptor allows: a layout is untrusted input (a huge file, or a
-  // symlink to /dev/zero, must not exhaust memory).
-  let fh;
+/**
+ * Opens a blob file of a source layout for reading. A symlink is refused (`BLOB_SYMLINK`) unless
+ * `follow`: a layout is untrusted input, and a link to a host file with a made-up digest must not
+ * make us read (and talk about) that file. Whatever it is reached through must be a regular file:
+ * a FIFO or a device is refused without blocking on it (O_NONBLOCK).
+ */
+async function openBlob(dir: string, digest: string, what: string, follow: boolean): Promise<FileHandle> {
+  const file = blobPath(dir, digest, what);
+  const flags = fsc.O_RDONLY | fsc.O_NONBLOCK | (follow ? 0 : fsc.O_NOFOLLOW);
+  let fh: FileHandle;
   try {
-    fh = await open(file, 'r');
+    fh = await open(file, flags);
   } catch (e) {
-    throw new EnclavifyError('BLOB_MISSING', `${what}: blob ${d.digest} is missing from the layout (${(e as NodeJS.ErrnoException).code})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') {
+      throw new EnclavifyError('BLOB_SYMLINK', `${what}: blob ${digest} is a symlink in the layout (${file}); refused, as it could point at any file of this host. For a store that deduplicates by linking, pass followBlobSymlinks (CLI: --follow-blob-symlinks); the digest is verified either way`);
+    }
+    throw new EnclavifyError('BLOB_MISSING', `${what}: blob ${digest} is missing from the layout (${code})`);
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: blob ${d.digest} is not a regular file`);
+    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: blob ${digest} is not a regular file`);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
+}
+
+async function readBlob(dir: string, d: Descriptor, what: string, follow: boolean): Promise<Buffer> {
+  if (d.size > MAX_DOC) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: blob ${shortDigest(d.digest)} is ${d.size} bytes, more than a manifest or config may be`);
+  // Never read more than the descriptor allows: a layout is untrusted input (a huge file must not
+  // exhaust memory), and the bytes are verified before anything parses them.
+  const fh = await openBlob(dir, d.digest, what, follow);
+  try {
     const bytes = Buffer.alloc(d.size + 1);
     const { bytesRead } = await fh.read(bytes, 0, d.size + 1, 0);
     if (bytesRead > d.size) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${what}: blob ${shortDigest(d.digest)} is larger than the ${d.size} bytes its descriptor says`);
@@ -74,6 +95,11 @@ export interface LayoutReadOptions {
   platform?: Platform | undefined;
   /** Cancels the reads, including every stream later opened on the image's layers. */
   signal?: AbortSignal | undefined;
+  /**
+   * Follow blob files that are symlinks (default false: refused with `BLOB_SYMLINK`, naming the
+   * blob), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
 }
 
 /** Opens the image a reference names in an OCI image layout. Blobs are verified as they are read. */
@@ -81,6 +107,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
   const name = formatRef(ref);
   throwIfAborted(opts.signal, `opening ${name}`);
   const dir = ref.dir;
+  const follow = opts.followBlobSymlinks === true;
   let layoutHeader: string;
   try {
     layoutHeader = await readFile(path.join(dir, 'oci-layout'), 'utf8');
@@ -102,7 +129,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
       // Not in index.json: any blob of the layout may be named by digest; its media type is in it.
       const st = await stat(blobPath(dir, ref.digest, name)).catch(() => undefined);
       if (!st?.isFile()) throw new EnclavifyError('NOT_FOUND', `${name}: no manifest with digest ${ref.digest} in the layout`);
-      const bytes = await readBlob(dir, { mediaType: '', digest: ref.digest, size: st.size }, `${name}: ${shortDigest(ref.digest)}`);
+      const bytes = await readBlob(dir, { mediaType: '', digest: ref.digest, size: st.size }, `${name}: ${shortDigest(ref.digest)}`, follow);
       const mt = (parseJson(bytes, `${name}: ${shortDigest(ref.digest)}`) as { mediaType?: unknown }).mediaType;
       desc = { mediaType: typeof mt === 'string' ? mt : MT.ociManifest, digest: ref.digest, size: st.size };
     }
@@ -121,7 +148,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
   const want = opts.platform ?? hostPlatform();
   for (let depth = 0; ; depth++) {
     if (depth > 4) throw new EnclavifyError('BAD_INDEX', `${name}: indexes nested too deeply`);
-    const bytes = await readBlob(dir, desc, `${name}: manifest ${shortDigest(desc.digest)}`);
+    const bytes = await readBlob(dir, desc, `${name}: manifest ${shortDigest(desc.digest)}`, follow);
     const mt = desc.mediaType === MT.ociManifest || desc.mediaType === MT.dockerManifest || isIndexType(desc.mediaType)
       ? desc.mediaType
       : (mediaTypeOf(parseJson(bytes, `${name}: manifest ${shortDigest(desc.digest)}`)) ?? desc.mediaType);
@@ -137,7 +164,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
       continue;
     }
     if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
-    return layoutImage(dir, name, bytes, desc, opts.signal);
+    return layoutImage(dir, name, bytes, desc, opts.signal, follow);
   }
 }
 
@@ -146,17 +173,15 @@ function mediaTypeOf(doc: unknown): string | undefined {
   return typeof mt === 'string' ? mt : undefined;
 }
 
-function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined): Image {
+function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined, follow: boolean): Image {
   const manifest = parseManifest(rawManifest, `${name}: manifest ${shortDigest(desc.digest)}`);
-  const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`));
+  const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`, follow));
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
   const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, name: lname, compression, diffId }) => {
-    const file = blobPath(dir, d.digest, lname);
+    blobPath(dir, d.digest, lname); // a malformed digest fails now
     return new BlobLayer(d.mediaType, compression, lname, async () => {
-      await stat(file).catch(() => {
-        throw new EnclavifyError('BLOB_MISSING', `${lname}: blob ${d.digest} is missing from the layout`);
-      });
-      return abortable(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
+      const fh = await openBlob(dir, d.digest, lname, follow);
+      return abortable(createReadStream('', { fd: fh, highWaterMark: 1 << 20 }), signal);
     }, { digest: d.digest, size: d.size, diffId }, d.annotations);
   }));
   return {
