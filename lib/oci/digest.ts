@@ -1,7 +1,7 @@
 /** Content digests: computing them while bytes stream, and refusing blobs that do not match. */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { EnclavifyError, shortDigest } from './errors.js';
+import { clip, EnclavifyError, shortDigest } from './errors.js';
 
 const DIGEST_RE = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 const HEX = { sha256: /^[a-f0-9]{64}$/, sha512: /^[a-f0-9]{128}$/ } as const;
@@ -17,12 +17,12 @@ export function sha256Digest(data: Uint8Array | string): string {
  */
 export function parseDigest(digest: unknown, what: string): ['sha256' | 'sha512', string] {
   const m = typeof digest === 'string' ? DIGEST_RE.exec(digest) : null;
-  if (!m) throw new EnclavifyError('BAD_DIGEST', `${what}: ${JSON.stringify(digest)} is not a valid digest`);
+  if (!m) throw new EnclavifyError('BAD_DIGEST', `${what}: ${typeof digest === 'string' ? JSON.stringify(clip(digest)) : `a ${digest === null ? 'null' : typeof digest}`} is not a valid digest`);
   const alg = m[1];
   if (alg !== 'sha256' && alg !== 'sha512') {
-    throw new EnclavifyError('UNSUPPORTED_DIGEST', `${what}: digest algorithm ${alg} is not supported (sha256, sha512)`);
+    throw new EnclavifyError('UNSUPPORTED_DIGEST', `${what}: digest algorithm ${clip(alg)} is not supported (sha256, sha512)`);
   }
-  if (!HEX[alg].test(m[2])) throw new EnclavifyError('BAD_DIGEST', `${what}: ${digest} has a malformed ${alg} encoding`);
+  if (!HEX[alg].test(m[2])) throw new EnclavifyError('BAD_DIGEST', `${what}: ${clip(digest as string)} has a malformed ${alg} encoding`);
   return [alg, m[2]];
 }
 

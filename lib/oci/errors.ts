@@ -179,8 +179,23 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
+/**
+ * A string from an untrusted document as messages quote it: at most about 100 characters (the
+ * first 60 and the last 40 of a longer one, joined by `…`).
+ */
+export function clip(s: string, head = 60, tail = 40): string {
+  return s.length <= head + tail + 1 ? s : `${s.slice(0, head)}…${s.slice(-tail)}`;
+}
+
+/** A list of names (tags, images) for a message: each clipped, at most `max` of them. */
+export function listForMessage(items: readonly unknown[], max = 10): string {
+  const shown = items.slice(0, max).map((t) => clip(String(t)));
+  return shown.join(', ') + (items.length > max ? `, … (${items.length - max} more)` : '');
+}
+
 /** Short form of a digest for messages: `sha256:0123456789ab`. */
 export function shortDigest(d: string): string {
+  if (typeof d !== 'string') return String(typeof d);
   const i = d.indexOf(':');
   return i < 0 ? d.slice(0, 12) : d.slice(0, i + 13);
 }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { verifyBytes, parseDigest } from '../oci/digest.js';
-import { EnclavifyError, shortDigest } from '../oci/errors.js';
+import { clip, EnclavifyError, listForMessage, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { encodeJson, parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
@@ -138,9 +138,9 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
     const tags = images.map((d) => d.annotations?.[REF_NAME]).filter(Boolean);
     const found = ref.tag ? images.filter((d) => d.annotations?.[REF_NAME] === ref.tag) : images;
     if (found.length === 0) {
-      throw new EnclavifyError('NOT_FOUND', ref.tag ? `${name}: no image tagged ${ref.tag} (tags: ${tags.join(', ') || 'none'})` : `${name}: the layout holds no image`);
+      throw new EnclavifyError('NOT_FOUND', ref.tag ? `${name}: no image tagged ${ref.tag} (tags: ${listForMessage(tags) || 'none'})` : `${name}: the layout holds no image`);
     }
-    if (found.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: ${found.length} images match; name one with :TAG (tags: ${tags.join(', ') || 'none'}) or @DIGEST`);
+    if (found.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: ${found.length} images match; name one with :TAG (tags: ${listForMessage(tags) || 'none'}) or @DIGEST`);
     desc = found[0];
   }
 
@@ -158,12 +158,12 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
       // A child index without a platform (an index of indexes) is descended into, as containerd does.
       const nested = idx.manifests.filter((d) => !d.platform && isIndexType(d.mediaType));
       if (match.length === 0 && nested.length === 0) {
-        throw new EnclavifyError('NOT_FOUND', `${name}: no manifest for platform ${fmtPlatform(want)} (available: ${idx.manifests.map((d) => fmtPlatform(d.platform)).join(', ')})`);
+        throw new EnclavifyError('NOT_FOUND', `${name}: no manifest for platform ${fmtPlatform(want)} (available: ${listForMessage(idx.manifests.map((d) => fmtPlatform(d.platform)))})`);
       }
       desc = match[0] ?? nested[0];
       continue;
     }
-    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
+    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${JSON.stringify(clip(String(mt)))}, not an image manifest`);
     return layoutImage(dir, name, bytes, desc, opts.signal, follow);
   }
 }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { copyImage, openImage } from '../../lib/store/index.js';
@@ -189,4 +189,23 @@ test('tar headers that used to hang or mislead, end to end: refused naming the l
   const long = archive(paxHeader({ path: `app/${'n'.repeat(300)}` }), fileEntry('x', 'data'));
   e = await refused('TAR_PATH_TOO_LONG', () => readAll(layout({ layers: [{ tar: long }] }).ref));
   assert.ok(e.message.length < 500, e.message);
+});
+
+// Findings of the fuzzer (fuzz/), kept as regressions.
+test('fuzz findings: non-string diff_ids, huge tags and digests: coded errors with bounded messages', async () => {
+  const tar = archive(fileEntry('a', 'x'));
+  // diff_ids of the wrong type made shortDigest throw a TypeError
+  let e = await refused('BAD_CONFIG', () => readAll(layout({ layers: [{ tar }], config: JSON.stringify({ rootfs: { type: 'layers', diff_ids: [{ a: 1 }] } }) }).ref));
+  assert.match(e.message, /diff_ids\[0\]/);
+  // a 5000-character tag in index.json was quoted whole in NOT_FOUND
+  const l = layout({ layers: [{ tar }] });
+  const idx = JSON.parse(readFileSync(path.join(l.dir, 'index.json'), 'utf8')) as { manifests: Array<{ annotations: Record<string, string> }> };
+  idx.manifests[0].annotations['org.opencontainers.image.ref.name'] = 'x'.repeat(5000);
+  writeFileSync(path.join(l.dir, 'index.json'), JSON.stringify(idx));
+  e = await refused('NOT_FOUND', () => readAll(l.ref));
+  assert.ok(e.message.length < 400, `${e.message.length} characters`);
+  // a 5000-character digest in a manifest was quoted whole in BAD_DIGEST
+  const bad = layout({ layers: [{ tar }], manifest: JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: 'x'.repeat(5000), size: 2 }, layers: [] }) });
+  e = await refused('BAD_DIGEST', () => readAll(bad.ref));
+  assert.ok(e.message.length < 400, `${e.message.length} characters`);
 });
