@@ -19,6 +19,8 @@ for (const ev of ['uncaughtException', 'unhandledRejection'] as const) {
   });
 }
 const send = (m: unknown) => process.send?.(m);
+/** Sends and waits until the message is written: an iteration that then spins synchronously must not swallow its tick. */
+const sendNow = (m: unknown) => new Promise<void>((resolve) => (process.send ? process.send(m, undefined, {}, () => resolve()) : resolve()));
 const seeds = loadSeeds();
 send({ type: 'ready' });
 const targets = job.targets ?? [...TARGETS];
@@ -31,6 +33,8 @@ try {
       const rng = new Rng(seed * 7919 + TARGETS.indexOf(target) + 1);
       for (let i = 0; i < job.iterations; i++) {
         if (Date.now() > deadline) break outer;
+        last = { target, seed, iteration: i };
+        await sendNow({ type: 'tick', ...last });
         const outcome = await runTarget(target, seeds, rng);
         runs++;
         const bad = judge(target, outcome);
