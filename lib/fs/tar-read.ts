@@ -9,7 +9,7 @@
  * global records), GNU long names/links and base-256 numbers.
  */
 import { Readable } from 'node:stream';
-import { heldError } from '../oci/digest.js';
+import { heldError, knownLengthOf } from '../oci/digest.js';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import { normalizePath, ROOT, shortenPath, type EntryType, type FsEntry } from './entry.js';
 
@@ -295,12 +295,13 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
   const { source } = options;
   const maxData = options.maxHeaderData ?? 8 * 1024 * 1024;
   const src = new ByteSource(input);
+  const length = options.length ?? knownLengthOf(input);
   /** Refuses a size that runs past the known end of the stream (or past exact integers). */
   const checkRemaining = (size: number, offset: number, where: () => string) => {
     const end = offset + size;
     if (!Number.isSafeInteger(end)) throw err('TAR_BAD_NUMBER', `${where()}: size ${size} runs beyond the largest exact offset`);
-    if (options.length !== undefined && end > options.length) {
-      throw err('TAR_TRUNCATED', `${where()}: size ${size} runs ${end - options.length} bytes past the end of the ${options.length}-byte archive`);
+    if (length !== undefined && end > length) {
+      throw err('TAR_TRUNCATED', `${where()}: size ${size} runs ${end - length} bytes past the end of the ${length}-byte archive`);
     }
   };
   let finished = false;

@@ -149,3 +149,16 @@ export async function heldError(stream: unknown, e: unknown): Promise<unknown> {
   }
   return e;
 }
+
+const KNOWN_LENGTH = Symbol('enclavify.knownLength');
+
+/** Records how many bytes `stream` will yield (e.g. an uncompressed layer blob: its size). */
+export function setKnownLength<T extends object>(stream: T, length: number): T {
+  (stream as { [KNOWN_LENGTH]?: number })[KNOWN_LENGTH] = length;
+  return stream;
+}
+
+/** The length {@link setKnownLength} recorded, if any. */
+export function knownLengthOf(stream: unknown): number | undefined {
+  return typeof stream === 'object' && stream !== null ? (stream as { [KNOWN_LENGTH]?: number })[KNOWN_LENGTH] : undefined;
+}

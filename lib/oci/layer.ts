@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { compressor, decompressor, type CompressionOptions } from './compression.js';
-import { blobCheckOf, HashingStream, heldError, setBlobCheck, VerifyingStream } from './digest.js';
+import { blobCheckOf, HashingStream, heldError, setBlobCheck, setKnownLength, VerifyingStream } from './digest.js';
 import { EnclavifyError, shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
@@ -107,6 +107,8 @@ export class BlobLayer implements Layer {
       dec.destroy();
     });
     dec.pipe(out);
+    // An uncompressed blob's length is its size: the tar reader refuses entries running past it at once.
+    if (this.compression === 'none') setKnownLength(out, await this.size());
     return setBlobCheck(out, check);
   }
 }

@@ -209,3 +209,9 @@ test('fuzz findings: non-string diff_ids, huge tags and digests: coded errors wi
   e = await refused('BAD_DIGEST', () => readAll(bad.ref));
   assert.ok(e.message.length < 400, `${e.message.length} characters`);
 });
+
+test('an uncompressed layer: an entry size running past the blob is refused before anything is read', async () => {
+  const tar = archive(header({ name: 'big', size: 1 << 30 }));
+  const e = await refused('TAR_TRUNCATED', () => readAll(layout({ layers: [{ tar, compression: 'none' }] }).ref));
+  assert.match(e.message, /past the end of the \d+-byte archive/);
+});
