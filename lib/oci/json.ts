@@ -70,7 +70,7 @@ export function parseIndex(bytes: Uint8Array | string, what: string): Index {
     throw new EnclavifyError('BAD_INDEX', `${what}: not an image index (needs schemaVersion 2 and a manifests array)`);
   }
   if (x.mediaType !== undefined && !isIndexType(x.mediaType as string)) {
-    throw new EnclavifyError('BAD_INDEX', `${what}: media type ${JSON.stringify(clip(String(x.mediaType)))} is not an image index`);
+    throw new EnclavifyError('BAD_INDEX', `${what}: media type ${clip(String(x.mediaType))} is not an image index`);
   }
   x.manifests.forEach((d, i) => checkDescriptor(d, `${what}: manifests[${i}]`));
   return x as unknown as Index;
@@ -80,7 +80,7 @@ export function parseManifest(bytes: Uint8Array | string, what: string): Manifes
   const x = parseJson(bytes, what);
   if (!isObj(x) || x.schemaVersion !== 2) throw new EnclavifyError('BAD_MANIFEST', `${what}: not an image manifest (schemaVersion must be 2)`);
   if (x.mediaType !== undefined && !isManifestType(x.mediaType as string)) {
-    throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${what}: media type ${JSON.stringify(clip(String(x.mediaType)))} is not an image manifest`);
+    throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${what}: media type ${clip(String(x.mediaType))} is not an image manifest`);
   }
   checkDescriptor(x.config, `${what}: config`);
   if (!Array.isArray(x.layers)) throw new EnclavifyError('BAD_MANIFEST', `${what}: layers must be an array`);

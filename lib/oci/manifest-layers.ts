@@ -25,7 +25,7 @@ export function manifestLayers(image: string, manifest: Manifest, config: ImageC
   return manifest.layers.map((desc, index) => {
     const name = `layer ${index + 1} (${shortDigest(desc.digest)}) of ${image}`;
     const compression = layerCompression(desc.mediaType);
-    if (compression === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: unsupported layer media type ${JSON.stringify(clip(String(desc.mediaType)))}`);
+    if (compression === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: unsupported layer media type ${clip(String(desc.mediaType))}`);
     return make({ desc, index, name, compression, diffId: config.rootfs.diff_ids[index] });
   });
 }

@@ -163,7 +163,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
       desc = match[0] ?? nested[0];
       continue;
     }
-    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${JSON.stringify(clip(String(mt)))}, not an image manifest`);
+    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${clip(String(mt))}, not an image manifest`);
     return layoutImage(dir, name, bytes, desc, opts.signal, follow);
   }
 }
