@@ -215,3 +215,23 @@ test('an uncompressed layer: an entry size running past the blob is refused befo
   const e = await refused('TAR_TRUNCATED', () => readAll(layout({ layers: [{ tar, compression: 'none' }] }).ref));
   assert.match(e.message, /past the end of the \d+-byte archive/);
 });
+
+test('every command that reads images takes --follow-blob-symlinks and explains it', async () => {
+  for (const cmd of ['convert', 'sign', 'verify', 'inspect', 'copy', 'tree']) {
+    const r = await runCli([cmd, '--help']);
+    assert.match(r.stdout + r.stderr, /--follow-blob-symlinks/, cmd);
+  }
+});
+
+test('attack through convert: the symlinked blob is refused; followed, only the mismatch is told', async () => {
+  const l = layout({ layers: [{ tar: archive(fileEntry('a', 'x')), digest: madeUp, size: shadow.length, symlinkTo: hostFile }] });
+  const out = path.join(tmp, `conv${n++}`);
+  let r = await runCli(['convert', '--from', l.ref, '--to', `oci:${out}:x`, '--output-dir', out + '-art']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /is a symlink in the layout/);
+  assertNoLeak(r.stdout + r.stderr, shadow);
+  r = await runCli(['convert', '--follow-blob-symlinks', '--from', l.ref, '--to', `oci:${out}:x`, '--output-dir', out + '-art']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /does not match its content/);
+  assertNoLeak(r.stdout + r.stderr, shadow);
+});
