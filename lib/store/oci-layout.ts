@@ -73,6 +73,27 @@ async function readBlob(dir: string, d: Descriptor, what: string, follow: boolea
   }
 }
 
+const MAX_INDEX = 64 << 20; // index.json lists every image of a layout: generous, but bounded
+
+/**
+ * Reads `oci-layout` or `index.json` of a source layout: a regular file (a FIFO or device is
+ * refused without blocking on it) of at most `max` bytes. System errors pass through (missing).
+ */
+async function readLayoutFile(file: string, what: string, max: number): Promise<Buffer> {
+  const fh = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: not a regular file`);
+    if (st.size > max) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: ${st.size} bytes, more than the ${max} accepted`);
+    const buf = Buffer.alloc(st.size + 1);
+    const { bytesRead } = await fh.read(buf, 0, st.size + 1, 0);
+    if (bytesRead > st.size) throw new EnclavifyError('BAD_LAYOUT', `${what}: grew while it was read`);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** The platform a multi-platform index is resolved to by default: linux on this machine's architecture. */
 export function hostPlatform(): Platform {
   const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' } as Record<string, string>)[process.arch] ?? process.arch;
@@ -110,14 +131,16 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
   const follow = opts.followBlobSymlinks === true;
   let layoutHeader: string;
   try {
-    layoutHeader = await readFile(path.join(dir, 'oci-layout'), 'utf8');
-  } catch {
+    layoutHeader = (await readLayoutFile(path.join(dir, 'oci-layout'), `${name}: oci-layout`, 4096)).toString('utf8');
+  } catch (e) {
+    if (e instanceof EnclavifyError) throw e;
     throw new EnclavifyError('NOT_FOUND', `${name}: ${dir} is not an OCI image layout (no oci-layout file)`);
   }
   const header = parseJson(layoutHeader, `${name}: oci-layout`) as { imageLayoutVersion?: unknown } | null;
   const version: unknown = typeof header === 'object' && header !== null ? header.imageLayoutVersion : undefined;
   if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${typeof version === 'string' && version.length <= 32 ? JSON.stringify(version) : '(missing or not a short string)'}`);
-  const index = parseIndex(await readFile(path.join(dir, 'index.json')).catch(() => {
+  const index = parseIndex(await readLayoutFile(path.join(dir, 'index.json'), `${name}: index.json`, MAX_INDEX).catch((e: unknown) => {
+    if (e instanceof EnclavifyError) throw e;
     throw new EnclavifyError('BAD_LAYOUT', `${name}: index.json is missing`);
   }), `${name}: index.json`);
 

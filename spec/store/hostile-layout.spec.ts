@@ -138,6 +138,14 @@ test('a blob that is a FIFO is refused without blocking on it, followed or not',
   await refused('BLOB_SYMLINK', () => readAll(l.ref));
   const e = await refused('BAD_LAYOUT', () => readAll(l.ref, { followBlobSymlinks: true }));
   assert.match(e.message, /not a regular file/);
+  // index.json and oci-layout as FIFOs: refused too, not waited on
+  for (const f of ['index.json', 'oci-layout']) {
+    const m = layout({ layers: [{ tar: archive(fileEntry('a', 'x')) }] });
+    rmSync(path.join(m.dir, f));
+    execFileSync('mkfifo', [path.join(m.dir, f)]);
+    const x = await refused('BAD_LAYOUT', () => readAll(m.ref));
+    assert.match(x.message, new RegExp(`${f}: not a regular file`));
+  }
 });
 
 test('corrupt gzip and zstd streams: BAD_LAYER naming the layer when the digest is right; only the mismatch when it is not', async () => {
@@ -166,7 +174,7 @@ test('deeply nested JSON is refused naming the document, not with a stack overfl
   assert.match(e.message, /manifest/);
   e = await refused('JSON_TOO_DEEP', () => readAll(layout({ ...base, index: deepObj }).ref));
   assert.match(e.message, /index\.json/);
-  e = await refused('JSON_TOO_DEEP', () => readAll(layout({ ...base, ociLayout: deep }).ref));
+  e = await refused('JSON_TOO_DEEP', () => readAll(layout({ ...base, ociLayout: '['.repeat(100) + ']'.repeat(100) }).ref));
   assert.match(e.message, /oci-layout/);
   // 64 levels are fine; brackets inside strings do not count
   const ok = `{"rootfs":{"type":"layers","diff_ids":[]},"x":${'['.repeat(60)}"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["${']'.repeat(60)}}`;
