@@ -28,7 +28,7 @@ import { Transform, pipeline, type Readable, type TransformCallback } from 'node
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, shortenPath, type FsEntry } from './entry.js';
 import { resolvePath, type DirectoryLookup, type FileLookup } from './lookup.js';
-import { checkPathLimits, readTar } from './tar-read.js';
+import { readTar } from './tar-read.js';
 import { heldError } from '../oci/digest.js';
 
 /** A layer to read: its uncompressed tar, opened as often as needed. */
@@ -96,7 +96,7 @@ export function classifyWhiteout(path: string, source: string): Whiteout | undef
   if (base.startsWith('.wh..wh.')) return { kind: 'meta' };
   const name = base.slice(4);
   if (name === '' || name === '.' || name === '..') {
-    throw fail('LAYER_BAD_WHITEOUT', `${source}: entry ${JSON.stringify(shortenPath(path))} is not a valid whiteout (it names no file)`);
+    throw fail('LAYER_BAD_WHITEOUT', `${source}: entry ${JSON.stringify(path)} is not a valid whiteout (it names no file)`);
   }
   return { kind: 'file', target: dir === ROOT ? name : `${dir}/${name}` };
 }
@@ -199,9 +199,7 @@ class Builder {
   }
 
   private entry(layer: number, k: number, e: LayerEntry, source: string): void {
-    const where = () => `${source}: entry ${JSON.stringify(shortenPath(e.path))}`;
-    // Also for indexes that did not come from our tar reader (fromIndexes): no runtime unpacks such paths.
-    checkPathLimits(e.path, 'the path', where);
+    const where = () => `${source}: entry ${JSON.stringify(e.path)}`;
     if (e.whiteout) return this.whiteout(e, where);
     if (e.path === ROOT) {
       const r = this.root.inode;
@@ -218,9 +216,9 @@ class Builder {
       }
       const t = n.inode.meta.type;
       if (t === 'symlink') {
-        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()} would be written through the symlink ${JSON.stringify(shortenPath(a))} (-> ${JSON.stringify(shortenPath(n.inode.meta.linkname))}); refusing to write outside its path`);
+        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()} would be written through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(n.inode.meta.linkname)}); refusing to write outside its path`);
       }
-      if (t !== 'dir') throw fail('LAYER_NOT_A_DIRECTORY', `${where()}: its parent ${JSON.stringify(shortenPath(a))} is a ${t}, not a directory`);
+      if (t !== 'dir') throw fail('LAYER_NOT_A_DIRECTORY', `${where()}: its parent ${JSON.stringify(a)} is a ${t}, not a directory`);
     }
     const existing = this.nodes.get(e.path);
     if (existing && existing.inode.meta.type === 'dir' && e.type === 'dir') {
@@ -231,8 +229,8 @@ class Builder {
       if (existing) this.drop(e.path);
       if (e.type === 'hardlink') {
         const target = this.nodes.get(e.linkname!);
-        if (!target) throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(shortenPath(e.linkname))} does not exist in this or a lower layer`);
-        if (target.inode.meta.type === 'dir') throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(shortenPath(e.linkname))} is a directory`);
+        if (!target) throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} does not exist in this or a lower layer`);
+        if (target.inode.meta.type === 'dir') throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
         this.link(e.path, target.inode, layer);
       } else {
         const extra: Partial<Inode> = {};
@@ -256,7 +254,7 @@ class Builder {
       if (!n) return; // nothing there to delete
       const t = n.inode.meta.type;
       if (t === 'symlink') {
-        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()}: whiteout would act through the symlink ${JSON.stringify(shortenPath(a))} (-> ${JSON.stringify(shortenPath(n.inode.meta.linkname))})`);
+        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()}: whiteout would act through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(n.inode.meta.linkname)})`);
       }
       if (t !== 'dir') return;
     }
@@ -264,7 +262,7 @@ class Builder {
       // The image spec says a whiteout spares its own layer (umoci agrees), but containerd and
       // Docker apply `.wh.X` in archive order and delete an X written earlier in the same layer.
       // Readers disagree on what such a layer holds, so it is refused.
-      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${where()}: whiteout comes after ${JSON.stringify(shortenPath(wh.target))} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
+      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${where()}: whiteout comes after ${JSON.stringify(wh.target)} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
     }
     if (wh.kind === 'file' && this.nodes.has(wh.target)) this.removeLower(wh.target);
   }
@@ -375,7 +373,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   private key(path: string): string {
     const n = normalizePath(path);
-    if (n instanceof Error) throw fail('FS_BAD_PATH', `${JSON.stringify(shortenPath(path))}: ".." components are not allowed here`);
+    if (n instanceof Error) throw fail('FS_BAD_PATH', `${JSON.stringify(path)}: ".." components are not allowed here`);
     return n ?? ROOT;
   }
 
@@ -450,8 +448,8 @@ export class RootFs implements FileLookup, DirectoryLookup {
     for (const p of paths) {
       const r = this.resolve(p);
       const e = r === undefined ? undefined : this.get(r);
-      if (!e) throw fail('FS_NOT_FOUND', `${JSON.stringify(shortenPath(p))}: no such file in the image`);
-      if (e.type !== 'file' || !e.content) throw fail('FS_NOT_A_FILE', `${JSON.stringify(shortenPath(p))}: is a ${e.type}, not a regular file`);
+      if (!e) throw fail('FS_NOT_FOUND', `${JSON.stringify(p)}: no such file in the image`);
+      if (e.type !== 'file' || !e.content) throw fail('FS_NOT_A_FILE', `${JSON.stringify(p)}: is a ${e.type}, not a regular file`);
       const { layer, index } = e.content;
       let m = byLayer.get(layer);
       if (!m) byLayer.set(layer, (m = new Map()));
@@ -508,7 +506,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
     const layers = [...plan.keys()].sort((a, b) => a - b);
     await mapLimit(layers, options.concurrency ?? 1, (layer) =>
       this.pass(layer, plan.get(layer)!, async (f, content) => {
-        const checked = new DigestCheck(f.entry.sha256!, `${this.sources[layer].name}: ${JSON.stringify(shortenPath(f.entry.content!.path))}`);
+        const checked = new DigestCheck(f.entry.sha256!, `${this.sources[layer].name}: ${JSON.stringify(f.entry.content!.path)}`);
         pipeline(content, checked, () => {});
         await onFile(f, checked);
       }),
@@ -529,7 +527,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
         const data = Buffer.concat(parts);
         const got = createHash('sha256').update(data).digest('hex');
         if (got !== f.entry.sha256) {
-          throw fail('LAYER_CHANGED', `${this.sources[layer].name}: ${JSON.stringify(shortenPath(f.entry.content!.path))} differs from what the scan saw (SHA-256 ${f.entry.sha256}); the layer changed between reads`);
+          throw fail('LAYER_CHANGED', `${this.sources[layer].name}: ${JSON.stringify(f.entry.content!.path)} differs from what the scan saw (SHA-256 ${f.entry.sha256}); the layer changed between reads`);
         }
         for (const p of f.paths) out.set(p, data);
       }),
