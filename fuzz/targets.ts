@@ -12,7 +12,7 @@ import { EnclavifyError, isErrorCode } from '../lib/oci/errors.js';
 import { readTar } from '../lib/fs/tar-read.js';
 import { RootFs, type LayerSource } from '../lib/fs/merged.js';
 import { openImage } from '../lib/store/index.js';
-import { layersRootFs } from '../lib/oci/rootfs.js';
+import { layerSources, layersRootFs } from '../lib/oci/rootfs.js';
 import { compressLayer, sha256, writeLayout, type LayerCompression, type LayoutSpec } from './layout-build.js';
 import { mutateBytes, mutateJson, mutateTar, type Rng } from './mutate.js';
 import type { Seeds } from './seeds.js';
@@ -62,10 +62,14 @@ export function cleanup(): void {
   scratch = undefined;
 }
 
-async function readImage(ref: string): Promise<void> {
+/** Reads an image as the commands do: through layersRootFs (which re-checks blobs on failure), or each layer's tar directly (as encryptFS and verify do), or a bare RootFs scan. */
+async function readImage(ref: string, how: number = 0): Promise<void> {
   const img = await openImage(ref);
   await img.config();
-  await layersRootFs(await img.layers());
+  const layers = await img.layers();
+  if (how === 1) for (const l of layers) await drainTar(await l.uncompressed(), l.name);
+  else if (how === 2) await RootFs.scan(layerSources(layers));
+  else await layersRootFs(layers);
 }
 
 async function withLayout<T>(spec: LayoutSpec, fn: (ref: string) => Promise<T>): Promise<T> {
@@ -109,13 +113,14 @@ export async function runTarget(target: TargetName, seeds: Seeds, rng: Rng): Pro
       else if (which === 'ociLayout') spec.ociLayout = mutateJson('{"imageLayoutVersion":"1.0.0"}', rng);
       else if (which === 'index') spec.index = mutateJson(seeds.json.index, rng);
       else spec.manifest = mutateJson(seeds.json.manifest, rng);
-      return attempt(() => withLayout(spec, readImage));
+      return attempt(() => withLayout(spec, (ref) => readImage(ref)));
     }
     case 'compressed': {
       const tar = rng.pick(seeds.tars);
       const c: LayerCompression = rng.pick(['gzip', 'zstd', 'none'] as const);
       const blob = mutateBytes(compressLayer(tar, c), rng);
-      return attempt(() => withLayout({ layers: [{ tar, compression: c, blob }] }, readImage));
+      const how = rng.int(3);
+      return attempt(() => withLayout({ layers: [{ tar, compression: c, blob }] }, (ref) => readImage(ref, how)));
     }
     case 'unverified': {
       // The manifest names the honest blob; the file holds other bytes (a mutated tar, compressed
@@ -126,7 +131,8 @@ export async function runTarget(target: TargetName, seeds: Seeds, rng: Rng): Pro
       const other = rng.chance(0.5) ? compressLayer(mutateTar(tar, rng), c) : mutateBytes(honest, rng);
       if (other.equals(honest)) return {};
       const sameSize = rng.chance(0.5) && other.length !== honest.length ? Buffer.concat([other, Buffer.alloc(Math.max(0, honest.length - other.length))]).subarray(0, honest.length) : other;
-      const r = await attempt(() => withLayout({ layers: [{ tar, compression: c, blob: sameSize, digest: sha256(honest), size: honest.length }] }, readImage));
+      const how = rng.int(3);
+      const r = await attempt(() => withLayout({ layers: [{ tar, compression: c, blob: sameSize, digest: sha256(honest), size: honest.length }] }, (ref) => readImage(ref, how)));
       if (sameSize.equals(honest)) return {};
       return { ...r, unverified: sameSize };
     }
