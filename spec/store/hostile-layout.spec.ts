@@ -115,7 +115,7 @@ test('attack: the symlinked host file is a tar with a made-up digest: the reader
   // the same tar, honestly digested: the reader's error is told, naming the layer and the entry
   const honest = layout({ layers: [{ tar: hostTar, compression: 'gzip' }] });
   const e = await refused('TAR_BAD_NUMBER', () => readAll(honest.ref));
-  assert.match(e.message, /layer 1 .*"secret-name-2".*size field is negative/);
+  assert.match(e.message, /layer \d+ .*"secret-name-2".*size field is negative/);
 });
 
 test('attack: a config blob symlinked to a host file: refused; followed, the mismatch without a byte of it', async () => {
@@ -164,7 +164,7 @@ test('corrupt gzip and zstd streams: BAD_LAYER naming the layer when the digest 
     for (let i = 4; i < Math.min(bad.length, 40); i++) bad[i] ^= 0x5a;
     const honest = layout({ layers: [{ tar, compression: c, blob: bad }] });
     const e = await refused('BAD_LAYER', () => readAll(honest.ref));
-    assert.match(e.message, /layer 1/);
+    assert.match(e.message, /layer \d+ \(sha256:/);
     const lying = layout({ layers: [{ tar, compression: c, blob: bad, digest: madeUp }] });
     const m = await refused('BLOB_DIGEST_MISMATCH', () => readAll(lying.ref));
     assert.ok(!/decompress|header check|zstd/i.test(m.message), m.message);
@@ -198,7 +198,7 @@ test('malformed JSON errors say where, never what the bytes are', async () => {
 test('tar headers that used to hang or mislead, end to end: refused naming the layer and the entry', async () => {
   const negative = archive(header({ name: 'evil', raw: { size: base256(-1n, 12) } }), padded(Buffer.from('x')));
   let e = await refused('TAR_BAD_NUMBER', () => readAll(layout({ layers: [{ tar: negative }] }).ref));
-  assert.match(e.message, /layer 1 .*"evil"/);
+  assert.match(e.message, /layer \d+ .*"evil"/);
   const r = await runCli(['tree', layout({ layers: [{ tar: negative, compression: 'zstd' }] }).ref]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /size field/);
