@@ -27,6 +27,9 @@ import { CHART } from '../transforms/emit-chart.js';
 import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { decryptedFrom, decryptionFlags, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
+import { encryptedImage } from '../ocicrypt/layers.js';
+import { cocoOptions, cocoPlatform, cocoTransforms, type CocoPlan } from './coco-options.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 import { EnclavifyError } from '../oci/errors.js';
@@ -42,6 +45,8 @@ export interface ConvertContext {
   to: string;
   /** Opens another image the conversion reads (`--runtime-image`, `--binary-image` as docker://) with the command's registry options. */
   openExtra?: ((ref: string) => Promise<Image>) | undefined;
+  /** Set by the coco stage: how the written image's layers are encrypted. */
+  cocoPlan?: CocoPlan | undefined;
 }
 
 /** A group of convert options and the transforms they produce. */
@@ -128,7 +133,13 @@ export const runtimeStage: ConvertStage = {
       if (stray.length) throw new UsageError(`${stray.map((o) => `--${o}`).join(', ')}: need a runtime: --runtime-image REF|DIR (Gramine) or --runtime scone`);
       return [];
     }
-    if (runtime !== 'gramine' && runtime !== 'scone') throw new UsageError(`--runtime=${runtime}: expected gramine or scone`);
+    if (runtime === 'coco') {
+      // The coco stage does the work; SGX runtime options mean nothing in a CoCo guest.
+      const sgxOnly = Object.keys(runtimeOptions).filter((o) => !['dry-run', 'runtime', 'k8s-helm-workload-type'].includes(o) && given(args, o));
+      if (sgxOnly.length) throw new UsageError(`${sgxOnly.map((o) => `--${o}`).join(', ')}: not with --runtime coco (no SGX runtime goes into a CoCo image)`);
+      return [];
+    }
+    if (runtime !== 'gramine' && runtime !== 'scone') throw new UsageError(`--runtime=${runtime}: expected gramine, scone or coco`);
     if (runtime === 'scone') {
       const gramineOnly = Object.keys(gramineConvertOptions).filter((o) => given(args, o));
       if (gramineOnly.length) throw new UsageError(`${gramineOnly.map((o) => `--${o}`).join(', ')}: only with the Gramine runtime`);
@@ -162,7 +173,23 @@ export const runtimeStage: ConvertStage = {
 };
 
 /** The stages of `enclavify convert`, in pipeline order. */
-export const convertStages: ConvertStage[] = [protectStage, runtimeStage];
+/** `--runtime coco`: the Trustee bundle, the keys file, the chart; the writer encrypts the layers. */
+export const cocoStage: ConvertStage = {
+  name: 'coco',
+  options: cocoOptions,
+  async transforms(args, ctx) {
+    const r = await cocoTransforms(args, ctx);
+    if (!r) return [];
+    ctx.cocoPlan = r.plan;
+    return r.transforms;
+  },
+  report(result) {
+    const c = result.report.coco as { tee: string; kid: string; runtimeClassName: string; initData: string } | undefined;
+    return c && `CoCo: ${c.tee} (runtime class ${c.runtimeClassName}); every layer encrypted for ${c.kid}; init data ${c.initData}; load trustee/ into the KBS (trustee/set-resources.sh)`;
+  },
+};
+
+export const convertStages: ConvertStage[] = [protectStage, runtimeStage, cocoStage];
 
 /** Options of `enclavify convert` that are not a stage's. */
 const baseOptions: Record<string, OptionSpec> = {
@@ -183,7 +210,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...sourceFlags })) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags, ...sourceFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -308,7 +335,7 @@ References:
     const outputDir = args.strings['output-dir'] ?? '.';
     const keysOut = args.strings['keys-out'] ?? path.join(outputDir, KEYS_ARTIFACT);
     const pending = `${keysOut}.pending`;
-    const wantsKeys = (args.lists.dir?.length ?? 0) > 0;
+    const wantsKeys = (args.lists.dir?.length ?? 0) > 0 || args.strings.runtime === 'coco';
     // Keys and artifacts never go into an OCI layout: blobs there are shipped to registries.
     const dst = parseRef(to);
     if (dst.transport === 'oci') {
@@ -326,9 +353,10 @@ References:
       io.err(`enclavify convert: WARNING: ${dst.dir} also holds the source image, whose blobs contain the plaintext of the directories being encrypted; write the converted image to a layout of its own before shipping it`);
     }
     if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
-    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : cocoPlatform(args);
     const started = Date.now();
-    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) });
+    const source = await decryptedFrom(await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) }), args);
+    let encryption = await encryptionFrom(args);
     const invocation = invocationOf(args, await source.digest());
     if (wantsKeys && !args.flags['dry-run']) {
       await refuseSymlink(keysOut, '--keys-out');
@@ -376,6 +404,10 @@ References:
     const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress, ...sourceOptionsFrom(args) });
     const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
+    if (ctx.cocoPlan) {
+      if (args.lists['encrypt-layer']?.length) throw new UsageError('--encrypt-layer: with --runtime coco every layer is encrypted');
+      encryption = { encryption: { recipients: [...(encryption?.encryption.recipients ?? []), ctx.cocoPlan.recipient] }, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}) };
+    }
     const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal });
     try {
       const policy = result.state.get(POLICY);
@@ -403,11 +435,13 @@ References:
       const w: Written = { files: [], dirs: [] };
       let written;
       try {
+        // ocicrypt (--encryption-key, --runtime coco): the image written is the encrypted one.
+        const out = encryption ? await encryptedImage(result.image, { ...encryption.encryption, signal: io.signal }) : result.image;
         const keysArtifact = result.artifacts.get(KEYS_ARTIFACT);
         if (keysArtifact) {
           // 1. The keys, as KEYS.pending, bound to the image about to be written.
           const doc = JSON.parse(Buffer.from(keysArtifact.data).toString('utf8')) as Record<string, unknown>;
-          const conversion: KeysConversion = { image: await result.image.digest(), reference: to, source: await source.digest(), invocation };
+          const conversion: KeysConversion = { image: await out.digest(), reference: to, source: await source.digest(), invocation };
           const { keys, ...head } = doc;
           const text = JSON.stringify({ ...head, conversion, keys }, null, 2) + '\n';
           await makeDir(path.resolve(path.dirname(keysOut)), path.resolve(path.dirname(keysOut)), w);
@@ -422,11 +456,12 @@ References:
           w.files.push(report);
         }
         // 2. The image, tagged.
-        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
+        written = await writeImage(out, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       } catch (e) {
         // Keys and a policy for an image that was not written would only mislead: remove them,
         // and the directories this run created.
         await undo(w);
+        if (encryption?.kekFile) await rm(encryption.kekFile, { force: true });
         throw e;
       }
       // 3. The keys become final (atomic rename; a crash before it is completed by a rerun).

@@ -5,6 +5,10 @@ import { formatFindings } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { decryptionFlags, decryptionKeysFrom } from './ocicrypt-options.js';
+import { bundleKeks, verifyOcicrypt, type OcicryptReport } from '../ocicrypt/verify.js';
+import { decryptingImage, isEncryptedImage } from '../ocicrypt/layers.js';
+import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
@@ -45,8 +49,11 @@ volume passes); --allow-keys-symlink overrides.`,
     'require-pin': { kind: 'flag', help: 'an unpinned manifest (no --manifest-sha256, no keys file digest) is an error, not a warning' },
     'strict-manifest': { kind: 'flag', help: 'report records added to the manifest after the pinned one (e.g. by enclavify sign) as findings' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    trustee: { kind: 'string', arg: 'DIR', help: 'ocicrypt/CoCo: check the Trustee bundle (OUTPUT/trustee) against the image, and open its layers with the bundle\'s KEKs' },
+    'expect-encrypted': { kind: 'flag', help: 'ocicrypt: every layer must be encrypted (a plain layer is a finding)' },
     'allow-keys-symlink': { kind: 'flag', help: 'read a keys file reached through a symlink even where other users could redirect the link' },
     ...registryFlags,
+    ...decryptionFlags,
     ...sourceFlags,
     ...COMMON,
   },
@@ -61,7 +68,27 @@ volume passes); --allow-keys-symlink overrides.`,
     const warnings = keys?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify verify: WARNING: ${w}`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) });
+    const raw = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) });
+    // ocicrypt layers: their structure always, their decryption with --decryption-key or the
+    // bundle's KEKs; the protection manifest can only be checked when every layer opens.
+    const trustee = args.strings.trustee;
+    const given = await decryptionKeysFrom(args);
+    let oc: OcicryptReport | undefined;
+    let layerKeys: DecryptionKeys | undefined = given;
+    if (trustee || args.flags['expect-encrypted'] || (await isEncryptedImage(raw))) {
+      const keks = trustee ? await bundleKeks(trustee, raw) : [];
+      if (keks.length) layerKeys = { jwe: given?.jwe ?? [], keks: [...(given?.keks ?? []), ...keks] };
+      oc = await verifyOcicrypt(raw, { keys: layerKeys, bundleDir: trustee, expectEncrypted: args.flags['expect-encrypted'] ? 'all' : undefined, signal: io.signal });
+      const lines = oc.findings.map((f) => `${f.layer < 0 ? 'trustee bundle' : `layer ${f.layer}`}: ${f.code}: ${f.message}`);
+      if (oc.layers.some((l) => l.encrypted && !l.decrypted)) {
+        // Layers that did not open: nothing more can be read.
+        if (args.flags.json) io.out(JSON.stringify({ image: raw.name, ok: oc.ok, ocicrypt: oc, protection: 'not checked: encrypted layers without a key' }));
+        else io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted; protection manifest not checked (give --decryption-key or --trustee to open the layers)`].join('\n'));
+        return oc.ok ? EXIT.ok : EXIT.findings;
+      }
+      if (!args.flags.json && lines.length) io.out(lines.join('\n'));
+    }
+    const image = layerKeys ? await decryptingImage(raw, layerKeys) : raw;
     const r = await verify(image, {
       ...(keys ? { keys } : {}),
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
@@ -70,12 +97,12 @@ volume passes); --allow-keys-symlink overrides.`,
       signal: io.signal,
     });
     const unpinned = r.manifestSha256 !== undefined && !r.pin;
-    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, pinned: !unpinned, warnings }));
+    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, ok: r.ok && (oc?.ok ?? true), pinned: !unpinned, warnings, ...(oc ? { ocicrypt: oc } : {}) }));
     else io.out(formatFindings(r));
     if (unpinned) {
       io.err(`enclavify verify: ${requirePin ? 'error' : 'warning'}: the protection manifest (sha256:${r.manifestSha256}) is not pinned: a changed file with a rewritten manifest would pass; give --manifest-sha256 with the digest convert printed or the policy holds${requirePin ? '' : ' (--require-pin makes this an error)'}`);
       if (requirePin) return EXIT.findings;
     }
-    return r.ok ? EXIT.ok : EXIT.findings;
+    return r.ok && (oc?.ok ?? true) ? EXIT.ok : EXIT.findings;
   },
 };

@@ -32,6 +32,12 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
   const rawConfig = Buffer.from(await image.rawConfig());
   const configName = `${sha256Digest(rawConfig).slice(7)}.json`;
   const layers = await image.layers();
+  const sealed = layers.find((l) => l.mediaType.endsWith('+encrypted'));
+  if (sealed) {
+    // A docker archive lists layers by file name only: no media type, no annotations. An encrypted
+    // layer written there could never be decrypted, so refuse instead of writing ciphertext.
+    throw new EnclavifyError('OCICRYPT_UNSUPPORTED', `${name}: a docker archive cannot carry encrypted layers (no layer media types or annotations): ${sealed.name} would become unreadable ciphertext; write to oci: or docker:// instead`);
+  }
   const layerNames = await Promise.all(layers.map(async (l) => `${(await l.digest()).split(':')[1]}.tar`));
   const repoTag = ref.name ? [ref.name] : [];
   const manifestJson = encodeJson([{ Config: configName, RepoTags: repoTag, Layers: layerNames }]);
