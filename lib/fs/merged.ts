@@ -103,9 +103,12 @@ export function classifyWhiteout(path: string, source: string): Whiteout | undef
 
 /**
  * Reads a layer once: every entry's metadata, whiteouts recognised, and the SHA-256 of every
- * regular file's content (streamed, never buffered).
+ * regular file's content (streamed, never buffered). With `hashContents: false` (a check that
+ * keeps no index, e.g. copy's validation) the contents are read but not hashed (`sha256` is
+ * empty: the index can be merged, hence checked, but not used to read files).
  */
-export async function scanLayer(src: LayerSource): Promise<LayerIndex> {
+export async function scanLayer(src: LayerSource, options: { hashContents?: boolean } = {}): Promise<LayerIndex> {
+  const hash = options.hashContents !== false;
   const input = await src.open();
   const entries: LayerEntry[] = [];
   try {
@@ -113,10 +116,13 @@ export async function scanLayer(src: LayerSource): Promise<LayerIndex> {
       const e: LayerEntry = entry;
       const wh = classifyWhiteout(e.path, src.name);
       if (wh) e.whiteout = wh;
-      if (content) {
+      if (content && hash) {
         const h = createHash('sha256');
         for await (const chunk of content) h.update(chunk as Buffer);
         e.sha256 = h.digest('hex');
+      } else if (content) {
+        for await (const chunk of content) void chunk;
+        e.sha256 = ''; // unknown: such an index can be merged (checked), not read from
       }
       entries.push(e);
     }

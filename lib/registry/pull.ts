@@ -15,7 +15,7 @@ import { isIndexType, isManifestType, MT, type Compression } from '../oci/media-
 import type { Descriptor, Platform } from '../oci/types.js';
 import { registryClient, type RegistryClient, type RegistryOptions } from './client.js';
 import { describe, registryError, type Subject } from './errors.js';
-import { header, isTransientError, RetryBudget } from './http.js';
+import { header, isTransientError, RetryBudget, Transient } from './http.js';
 import { rememberBlob } from './locations.js';
 import { BlobProgress, type ProgressListener } from './progress.js';
 import { formatRegistryReference, type RegistryReference } from './reference.js';
@@ -258,7 +258,7 @@ export class BlobDownload extends Readable {
       if (this.body !== body) return;
       this.body = undefined;
       if (this.destroyed) return;
-      if (isTransientError(e) || (e as NodeJS.ErrnoException).code === 'UND_ERR_ABORTED' && !this.signal?.aborted) this.interrupted(`connection lost after ${this.offset} of ${this.desc.size} bytes (${(e as NodeJS.ErrnoException).code ?? e.message})`);
+      if (isTransientError(e) || (e as NodeJS.ErrnoException).code === 'UND_ERR_ABORTED' && !this.signal?.aborted) this.interrupted(`connection lost after ${this.offset} of ${this.desc.size} bytes (${e instanceof Transient ? e.why : (e as NodeJS.ErrnoException).code ?? e.message})`);
       else this.destroy(this.signal?.aborted ? new EnclavifyError('ABORTED', `${describe(this.subject)}: download cancelled`) : e);
     });
   }

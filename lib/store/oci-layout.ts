@@ -237,7 +237,7 @@ export interface WriteResult { digest: string; size: number; mediaType: string; 
  * On failure, a layout this call created (or found empty) is removed again; in an existing
  * layout, whole blobs may remain unreferenced, which the image-layout spec allows.
  */
-export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined } = {}): Promise<WriteResult> {
+export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined; beforeCommit?: (() => Promise<void>) | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   const signal = opts.signal;
   throwIfAborted(signal, `writing ${name}`);
@@ -270,8 +270,14 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
     const mediaType = await image.mediaType();
     const digest = await image.digest();
     verifyBytes(rawManifest, { digest }, `${name}: manifest`);
+    // The config (a registry round trip) is fetched while the layers stream.
+    const configP = image.rawConfig();
+    configP.catch(() => undefined);
     // Layers: stream each verified blob into place, two at a time (both cores: one may be
     // decompressing or hashing while the other writes).
+    // With `beforeCommit` (a copy validating while it writes), the layer blobs stay under their
+    // temporary names until it has resolved: nothing unchecked lands in blobs/.
+    const staged: Array<{ tmp: string; dst: string; owner: Awaited<ReturnType<typeof claimOwnership>> }> = [];
     let next = 0;
     let failed = false;
     const worker = async () => {
@@ -292,6 +298,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
         const tmp = tmpFileName(dst);
         // Proof of life for sweeps by other processes (lib/oci/owner.ts), held while the temporary exists.
         const owner = await claimOwnership(tmpOwnerSocket(tmp));
+        let keep = false;
         try {
           // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
           const out = createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true, highWaterMark: 4 << 20 });
@@ -300,21 +307,38 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
           progress.finish();
           const written = (await stat(tmp)).size;
           if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
-          await rename(tmp, dst);
+          if (opts.beforeCommit) {
+            staged.push({ tmp, dst, owner });
+            keep = true;
+          } else await rename(tmp, dst);
         } catch (e) {
           failed = true;
           throw (await noSpaceError(e, dst, `${name}: writing ${l.name} into the destination layout`)) ?? e;
         } finally {
-          await rm(tmp, { force: true });
-          await owner.release();
+          if (!keep) {
+            await rm(tmp, { force: true });
+            await owner.release();
+          }
         }
       }
     };
-    // Wait for both workers even when one fails, so cleanup never races a write in progress.
-    const done = await Promise.allSettled([worker(), worker()]);
-    for (const d of done) if (d.status === 'rejected') throw d.reason;
+    try {
+      // Wait for both workers even when one fails, so cleanup never races a write in progress.
+      const done = await Promise.allSettled([worker(), worker()]);
+      for (const d of done) if (d.status === 'rejected') throw d.reason;
+      if (opts.beforeCommit) {
+        await opts.beforeCommit();
+        throwIfAborted(signal, `writing ${name}`);
+        for (const s of staged) await rename(s.tmp, s.dst);
+      }
+    } finally {
+      for (const s of staged) {
+        await rm(s.tmp, { force: true });
+        await s.owner.release();
+      }
+    }
     throwIfAborted(signal, `writing ${name}`);
-    const rawConfig = Buffer.from(await image.rawConfig());
+    const rawConfig = Buffer.from(await configP);
     verifyBytes(rawConfig, manifest.config, `${name}: config`);
     for (const [bytes, d] of [[rawConfig, manifest.config.digest], [rawManifest, digest]] as const) {
       const dst = blobPath(dir, d, name);
