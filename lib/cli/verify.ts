@@ -10,6 +10,7 @@ import { bundleKeks, verifyOcicrypt, type OcicryptReport } from '../ocicrypt/ver
 import { decryptingImage, isEncryptedImage } from '../ocicrypt/layers.js';
 import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -53,6 +54,7 @@ volume passes); --allow-keys-symlink overrides.`,
     'allow-keys-symlink': { kind: 'flag', help: 'read a keys file reached through a symlink even where other users could redirect the link' },
     ...registryFlags,
     ...decryptionFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -66,7 +68,7 @@ volume passes); --allow-keys-symlink overrides.`,
     const warnings = keys?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify verify: WARNING: ${w}`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const raw = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const raw = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) });
     // ocicrypt layers: their structure always, their decryption with --decryption-key or the
     // bundle's KEKs; the protection manifest can only be checked when every layer opens.
     const trustee = args.strings.trustee;

@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { parseDigest, verifyBytes } from '../oci/digest.js';
+import { mismatchMessage, parseDigest, verifyBytes } from '../oci/digest.js';
 import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
@@ -246,7 +246,7 @@ export class BlobDownload extends Readable {
         if (this.hash) {
           const got = `${this.desc.digest.split(':')[0]}:${this.hash.digest('hex')}`;
           if (got !== this.desc.digest) {
-            this.destroy(new EnclavifyError('BLOB_DIGEST_MISMATCH', `${this.verifyAs}: blob ${this.desc.digest} does not match its content (content digest ${got})`));
+            this.destroy(new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(this.verifyAs ?? 'blob', this.desc)));
             return;
           }
         }

@@ -32,6 +32,11 @@ export interface OpenOptions {
   registry?: RegistryOptions | undefined;
   /** For `docker://`: byte progress of each layer download (phase `pull`, per blob). */
   onProgress?: ProgressListener | undefined;
+  /**
+   * `oci:` sources: follow blob files that are symlinks (default false: such a blob is refused with
+   * `BLOB_SYMLINK`, naming it), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
 }
 
 /** Options of {@link writeImage}. */
@@ -66,6 +71,11 @@ export interface CopyOptions {
   onProgress?: ProgressListener | undefined;
   /** Cancels the copy (see {@link WriteOptions.signal}). */
   signal?: AbortSignal | undefined;
+  /**
+   * `oci:` sources: follow blob files that are symlinks (default false: such a blob is refused with
+   * `BLOB_SYMLINK`, naming it), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
   /** Registry access for a `docker://` source. */
   sourceRegistry?: RegistryOptions | undefined;
   /** Registry access for a `docker://` destination. */
@@ -117,7 +127,7 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
   const dst = asRef(to);
-  let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
+  let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress, followBlobSymlinks: options.followBlobSymlinks });
   if (options.decryptionKeys) src = await decryptingImage(src, options.decryptionKeys);
   // One pass (write and check the same bytes) when the layers are written as they are read.
   if (options.validate !== false && dst.transport !== 'docker' && !options.encryption) {
