@@ -47,13 +47,13 @@ export function formatClassificationReport(r: ClassificationReport): string {
 export function formatEncryptReport(r: EncryptReport): string {
   const out = ['Encryption (Gramine encrypted files 2.0, bound to their paths):'];
   for (const g of r.regions) out.push(`  ${g.path.padEnd(30)} key ${g.name.padEnd(16)} ${g.files} file(s), ${g.bytes.toLocaleString('en-US')} -> ${g.diskBytes.toLocaleString('en-US')} bytes`);
-  // Layers are numbered from 1 (the base) in text, as in layer names; the JSON report has 0-based indexes.
-  const list = (xs: number[]) => (xs.length ? xs.map((i) => i + 1).join(', ') : 'none');
-  out.push(`  layers rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
-  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer + 1}: ${d.path} (${d.why})`);
+  // Layers are numbered from 0 (the base) everywhere: in text, in layer names and in the JSON report.
+  const list = (xs: number[]) => (xs.length ? xs.join(', ') : 'none');
+  out.push(`  layers (0 = base) rewritten: ${list(r.rewrittenLayers)}; unchanged (byte-identical): ${list(r.unchangedLayers)}`);
+  for (const d of r.dropped) out.push(`  dropped from layer ${d.layer}: ${d.path} (${d.why})`);
   for (const w of r.warnings ?? []) out.push(`  warning: ${w}`);
-  if (r.historyScrubbed?.length) out.push(`  history entries ${r.historyScrubbed.map((i) => i + 1).join(', ')} replaced (they named encrypted regions)`);
-  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer + 1}) sha256:${r.manifestSha256}`);
+  if (r.historyScrubbed?.length) out.push(`  history entries ${r.historyScrubbed.join(', ')} (0-based) replaced (they named encrypted regions)`);
+  out.push(`Protection manifest: ${r.manifestPath} (layer ${r.manifestLayer}) sha256:${r.manifestSha256}`);
   if (r.deterministic) out.push('  deterministic mode: keys and nonces derived from the master key');
   return out.join('\n');
 }
@@ -64,10 +64,12 @@ export function formatFindings(r: VerifyResult): string {
   if (r.ok) {
     const c = r.checked;
     const pinned = r.pin ? ` (${r.pin.source === 'expected' ? 'the expected digest' : 'pinned by the keys file'})` : ' (not pinned: no digest in the keys file or given)';
-    lines.push(`verified: ${c.encrypted} encrypted, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.entries} directories and other entries, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}${pinned}`);
+    const encrypted = r.notChecked ? `${c.encrypted} encrypted (${r.notChecked.encrypted} not checked: no keys; ciphertext digests compared)` : `${c.encrypted} encrypted`;
+    lines.push(`verified: ${encrypted}, ${c.authenticated} authenticated, ${c.plain} plain files, ${c.symlinks} symlinks, ${c.entries} directories and other entries, ${c.hiddenEntries} hidden entries in encrypted regions; manifest sha256:${r.manifestSha256}${pinned}`);
   } else {
     lines.push(`${r.findings.length} finding(s):`, ...r.findings.map((f) => `  ${f.path}: ${f.code}: ${f.message}`));
   }
+  if (!r.ok && r.notChecked) lines.push(`not checked: ${r.notChecked.encrypted} encrypted file(s): ${r.notChecked.reason}`);
   if (r.pin?.matched && r.pin.amended.length) {
     const shown = r.pin.amended.slice(0, 10).join(', ') + (r.pin.amended.length > 10 ? `, ... (${r.pin.amended.length} in all)` : '');
     lines.push(`note: ${r.pin.amended.length} path(s) recorded after the pinned manifest (amendments, e.g. by enclavify sign), checked but not covered by the pin: ${shown}`);

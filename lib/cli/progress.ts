@@ -21,7 +21,7 @@ const VERB: Partial<Record<ProgressEvent['phase'], string>> = { write: 'writing'
 /** The status-line text of one active byte stream: `writing layer 2 45% (12.3 MB/27.0 MB)`. */
 export function statusOf(e: ProgressEvent): string {
   const done = e.bytesDone ?? 0;
-  const label = e.layer !== undefined ? `${VERB[e.phase] ?? e.phase} layer ${e.layer + 1}` : e.message;
+  const label = e.layer !== undefined ? `${VERB[e.phase] ?? e.phase} layer ${e.layer}` : e.message;
   if (e.bytesTotal === undefined) return `${label} ${formatBytes(done)}`;
   const pct = e.bytesTotal > 0 ? Math.floor((done / e.bytesTotal) * 100) : 100;
   // Registry transfers get a bar: the blobs of a pull or push move side by side.

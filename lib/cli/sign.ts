@@ -58,6 +58,7 @@ export const gramineConvertOptions: Record<string, OptionSpec> = {
   'passthrough-env': { kind: 'list', arg: 'NAME', help: 'gramine: take this variable from the host at run time (not measured; repeatable)' },
   'secret-provisioning': { kind: 'string', arg: 'HOST:PORT[;...]', help: 'gramine: get the region key from a Gramine secret-provisioning server after attestation (needs --secret-provisioning-ca)' },
   'secret-provisioning-ca': { kind: 'string', arg: 'PATH', help: 'gramine: the CA certificate (chain) the enclave checks the secret-provisioning server with: a path in the image, which must be an authenticated file (required by Gramine 1.9 with --secret-provisioning)' },
+  'gramine-log-level': { kind: 'string', arg: 'error|warning|debug|trace|all', help: 'gramine: loader.log_level in the manifest (default error; debug and above print file names and syscalls on stderr: development only)' },
   'sigterm-injection': { kind: 'flag', help: 'gramine: sys.enable_sigterm_injection = true: pass the host\'s SIGTERM to the program once (graceful docker stop / pod deletion; without it Gramine ignores SIGTERM and the container is killed after the grace period). The host picks the moment' },
   ...signingOptions,
 };
@@ -96,6 +97,9 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
   const ca = args.strings['secret-provisioning-ca'];
   if (sp && !ca) throw new UsageError('--secret-provisioning needs --secret-provisioning-ca PATH: Gramine 1.9\'s secret provisioning stops the enclave at start without a CA chain (a CA file in the image, authenticated)');
   if (ca && !sp) throw new UsageError('--secret-provisioning-ca goes with --secret-provisioning HOST:PORT');
+  const logLevel = args.strings['gramine-log-level'];
+  const LOG_LEVELS = ['error', 'warning', 'debug', 'trace', 'all'] as const;
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--gramine-log-level=${logLevel}: expected one of ${LOG_LEVELS.join(', ')}`);
   const maxThreads = int(args, 'max-threads', 65535);
   const isvProdId = int(args, 'isvprodid', 65535);
   const isvSvn = int(args, 'isvsvn', 65535);
@@ -116,6 +120,7 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
     ...(args.lists['passthrough-env']?.length ? { passthroughEnv: args.lists['passthrough-env'] } : {}),
     ...(sp && ca ? { secretProvisioning: { servers: sp, caChainPath: ca } } : {}),
     ...(args.flags['sigterm-injection'] ? { sigtermInjection: true } : {}),
+    ...(logLevel !== undefined ? { logLevel: logLevel as (typeof LOG_LEVELS)[number] } : {}),
     ...(await readSigning(args)),
   };
   return injectRuntime(gramine(opts));
@@ -140,7 +145,8 @@ Before signing, the image is checked against its protection manifest (what 'encl
 checks without keys: authenticated files' hashes, added, missing or changed entries, the bytes of
 encrypted files) and the Gramine manifest's trusted-file hashes against the image and the
 protection manifest; any finding refuses the signature (exit 1, findings listed), so a file changed
-after conversion is never signed. Give --protection-sha256 (printed by the conversion) so that a
+after conversion is never signed. Give --manifest-sha256 (the protection manifest digest the
+conversion printed; --protection-sha256 is the same option under its older name) so that a
 protection manifest rewritten along with the files is refused too.
 
 Insecure manifest settings (debug, allow_all_but_log, insecure__ keys, host-supplied code or trust
@@ -158,7 +164,8 @@ References:
     'manifest-sgx': { kind: 'string', arg: 'FILE', help: 'the .manifest.sgx the external --sigstruct was made for' },
     manifest: { kind: 'string', arg: 'PATH', help: 'the .manifest in the image (default: from the image labels, else /gramine/app/entrypoint.manifest)' },
     pal: { kind: 'string', arg: 'PATH', help: 'the SGX libpal.so in the image (default: from the image labels, else Gramine\'s Debian path)' },
-    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed: the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
+    'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed (as for verify): the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
+    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the older name of --manifest-sha256 (same option)' },
     production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...copyRegistryFlags,
@@ -172,6 +179,11 @@ References:
     if ((sig === undefined) !== (msgx === undefined)) throw new UsageError('--sigstruct and --manifest-sgx go together');
     if (sig && args.strings['sign-key']) throw new UsageError('give --sign-key, or --sigstruct with --manifest-sgx, not both');
     if (!sig && !args.strings['sign-key']) throw new UsageError('sign needs --sign-key FILE (or --sigstruct FILE --manifest-sgx FILE)');
+    const pins = [args.strings['manifest-sha256'], args.strings['protection-sha256']].filter((p): p is string => p !== undefined);
+    if (pins.length === 2 && pins[0]!.toLowerCase().replace(/^sha256:/, '') !== pins[1]!.toLowerCase().replace(/^sha256:/, '')) {
+      throw new UsageError('--manifest-sha256 and --protection-sha256 are one option (the protection manifest digest) given two different values');
+    }
+    const manifestPin = pins[0];
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
     const step = signGramineImage({
@@ -179,7 +191,7 @@ References:
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),
       ...(args.strings.pal ? { palPath: args.strings.pal } : {}),
       ...(args.flags.production ? { production: true } : {}),
-      ...(args.strings['protection-sha256'] ? { expectedProtectionSha256: args.strings['protection-sha256'] } : {}),
+      ...(manifestPin ? { expectedProtectionSha256: manifestPin } : {}),
     });
     const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal });
     try {

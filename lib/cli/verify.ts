@@ -1,4 +1,4 @@
-/** `enclavify verify IMAGE --keys FILE`: offline check of a converted image's file protection. */
+/** `enclavify verify IMAGE [--keys FILE]`: offline check of a converted image's file protection. */
 import { readKeysFile } from '../protect/keys.js';
 import { verify } from '../protect/verify.js';
 import { formatFindings } from './format.js';
@@ -9,9 +9,9 @@ import { registryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
-  summary: 'check a converted image against its keys and protection manifest',
-  usage: 'enclavify verify [options] IMAGE --keys FILE',
-  description: `Checks, without running the image, that its file protection is intact: every encrypted
+  summary: 'check a converted image against its protection manifest (and its keys)',
+  usage: 'enclavify verify [options] IMAGE [--keys FILE] [--manifest-sha256 HEX] [--require-pin]',
+  description: `Checks, without running the image, that its file protection is intact: with --keys, every encrypted
 file decrypts with its key, bound to its path, to the recorded size (every 4 KiB node's MAC is
 checked) and is the ciphertext the protection manifest records; every authenticated file has its
 recorded SHA-256; no file under an encrypted directory is plaintext, in any layer (entries hidden
@@ -19,16 +19,24 @@ by later layers included); every recorded file, symlink, directory, device and F
 recorded mode, owner, group and xattrs; no hidden layer entry holds an encrypted file's
 plaintext; nothing unlisted was added and nothing listed is missing.
 
+Without --keys (conversions without --dir write no keys file: every SCONE conversion and
+authenticate-only Gramine ones) every authenticated and plain record is checked all the same;
+encrypted files are not decrypted (their ciphertext is still compared with the digest the
+manifest records) and are reported as "not checked".
+
 The protection manifest must be the one the keys file records (its SHA-256), unless
---manifest-sha256 gives another digest (a policy's). Records a later step added to it (e.g. the
+--manifest-sha256 gives another digest (a policy's, or the one convert printed). Without
+either the manifest is not pinned: whoever changed a file could have rewritten the manifest too,
+so verify warns (exit 0 when there is no finding); --require-pin makes that an error. Records a later step added to it (e.g. the
 signature files of enclavify sign) are accepted and listed after the findings; --strict-manifest
 reports them instead. Keys no region uses, and regions without a key, are findings.
 
-Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: reason),
-1 the image or the keys file cannot be read.`,
+Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: reason; with
+--require-pin an unpinned manifest too), 2 usage error, 1 the image or the keys file cannot be read.`,
   options: {
-    keys: { kind: 'string', arg: 'FILE', help: 'the keys file written by enclavify convert' },
-    'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest digest a policy expects (default: the one the keys file records)' },
+    keys: { kind: 'string', arg: 'FILE', help: 'the keys file written by enclavify convert: also decrypt and check the encrypted files (default: they are reported as not checked)' },
+    'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest digest to pin (a policy\'s, or the one convert printed; default: the one the keys file records)' },
+    'require-pin': { kind: 'flag', help: 'an unpinned manifest (no --manifest-sha256, no keys file digest) is an error, not a warning' },
     'strict-manifest': { kind: 'flag', help: 'report records added to the manifest after the pinned one (e.g. by enclavify sign) as findings' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...registryFlags,
@@ -37,21 +45,27 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('verify needs one image reference');
     const keysPath = args.strings.keys;
-    if (!keysPath) throw new UsageError('verify needs --keys FILE');
     const expected = args.strings['manifest-sha256'];
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
-    const keys = await readKeysFile(keysPath);
+    const requirePin = args.flags['require-pin'] === true;
+    if (requirePin && !keysPath && expected === undefined) throw new UsageError('--require-pin needs the digest to pin: --manifest-sha256 HEX (printed by convert, or a policy\'s), or --keys FILE');
+    const keys = keysPath ? await readKeysFile(keysPath) : undefined;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
     const r = await verify(image, {
-      keys,
+      ...(keys ? { keys } : {}),
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
       ...(args.flags['strict-manifest'] ? { amendments: 'refuse' as const } : {}),
       onProgress: io.progress,
       signal: io.signal,
     });
-    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r }));
+    const unpinned = r.manifestSha256 !== undefined && !r.pin;
+    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, pinned: !unpinned }));
     else io.out(formatFindings(r));
+    if (unpinned) {
+      io.err(`enclavify verify: ${requirePin ? 'error' : 'warning'}: the protection manifest (sha256:${r.manifestSha256}) is not pinned: a changed file with a rewritten manifest would pass; give --manifest-sha256 with the digest convert printed or the policy holds${requirePin ? '' : ' (--require-pin makes this an error)'}`);
+      if (requirePin) return EXIT.findings;
+    }
     return r.ok ? EXIT.ok : EXIT.findings;
   },
 };

@@ -23,7 +23,7 @@ export function manifestLayers(image: string, manifest: Manifest, config: ImageC
     throw new EnclavifyError('BAD_CONFIG', `${image}: the manifest has ${manifest.layers.length} layers but the config lists ${config.rootfs.diff_ids.length} diff_ids`);
   }
   return manifest.layers.map((desc, index) => {
-    const name = `layer ${index + 1} (${shortDigest(desc.digest)}) of ${image}`;
+    const name = `layer ${index} (${shortDigest(desc.digest)}) of ${image}`;
     const compression = layerCompression(desc.mediaType);
     if (compression === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: unsupported layer media type ${desc.mediaType}`);
     return make({ desc, index, name, compression, diffId: config.rootfs.diff_ids[index] });

@@ -85,8 +85,10 @@ export interface VerifyOptions {
   /**
    * The keys: a keys file (its text, its document, or {@link parseKeysFile}'s / {@link readKeysFile}'s
    * result), or key bytes / hex by key name. A keys file's manifest digest pins the manifest (see
-   * `expectedManifestSha256`). Default: no keys (each encrypted region is then a `KEY_MISSING`
-   * finding: its files cannot be checked).
+   * `expectedManifestSha256`). Absent (the default): a keyless check: every authenticated and
+   * plain record is checked, encrypted files are not decrypted but their ciphertext is compared
+   * with the digest the manifest records, and they are listed in {@link VerifyResult.notChecked}.
+   * Given but lacking a region's key (e.g. `{}`): that region is a `KEY_MISSING` finding.
    */
   keys?: string | KeysFile | KeySet | ReadonlyMap<string, Uint8Array> | Record<string, KeyInput> | undefined;
   /** Where the manifest is (default: the keys file's `manifest.path`, else {@link MANIFEST_PATH}). */
@@ -122,6 +124,12 @@ export interface VerifyResult {
    * nothing pinned the manifest (keys given without a keys file, and no expected digest).
    */
   pin?: { sha256: string; source: 'expected' | 'keys file'; matched: boolean; amended: string[] };
+  /**
+   * Encrypted files that were not decrypted because no keys were given (keyless verify): their
+   * count and paths. Their ciphertext was still compared with the manifest's record (a change is a
+   * `CIPHERTEXT_CHANGED` finding), but their content, path binding and MACs were not checked.
+   */
+  notChecked?: { encrypted: number; paths: string[]; reason: string };
   /** What was checked. */
   checked: { encrypted: number; authenticated: number; plain: number; symlinks: number; entries: number; hiddenEntries: number; layers: number };
 }
@@ -198,7 +206,9 @@ export async function verify(image: Image, options: VerifyOptions = {}): Promise
 async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyResult> {
   const findings: Finding[] = [];
   const add = (f: Finding): void => void findings.push(f);
+  const keyless = opts.keys === undefined;
   const ks = keySet(opts.keys ?? new Map());
+  const notDecrypted: string[] = [];
   const keys = ks.keys;
   const layers = await image.layers();
   opts.onProgress?.({ phase: 'verify', image: image.name, message: `verify: scanning ${layers.length} layers of ${image.name}` });
@@ -211,7 +221,10 @@ async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyRes
   let pin: VerifyResult['pin'];
   const done = (manifestSha256?: string): VerifyResult => {
     findings.sort((a, b) => compareBytewise(a.path, b.path) || (a.layer ?? -1) - (b.layer ?? -1));
-    return { ok: findings.length === 0, findings, ...(manifestSha256 ? { manifestSha256 } : {}), ...(pin ? { pin } : {}), checked };
+    const notChecked = keyless && notDecrypted.length
+      ? { notChecked: { encrypted: notDecrypted.length, paths: notDecrypted, reason: 'no keys given: encrypted files were not decrypted (their ciphertext was compared with the manifest\'s digest); give the keys file to check them' } }
+      : {};
+    return { ok: findings.length === 0, findings, ...(manifestSha256 ? { manifestSha256 } : {}), ...(pin ? { pin } : {}), ...notChecked, checked };
   };
 
   // The manifest itself.
@@ -266,6 +279,7 @@ async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyRes
   for (const r of manifest.regions) regionsOf.set(r.name, [...(regionsOf.get(r.name) ?? []), r.path]);
   for (const [name, paths] of regionsOf) {
     if (!keys.has(name)) {
+      if (keyless) continue; // keyless verify: reported as not checked, file by file
       add({ path: paths[0], code: 'KEY_MISSING', message: `no key named ${name} for encrypted region ${paths.join(', ')}: its files cannot be checked` });
       continue;
     }
@@ -316,7 +330,15 @@ async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyRes
       }
     } else if (rec.class === 'encrypted') {
       checked.encrypted++;
-      if (!keys.has(rec.region)) return;
+      if (!keys.has(rec.region)) {
+        if (!keyless) return;
+        notDecrypted.push(rec.path);
+        // Without the key the bytes on disk can still be compared with the (pinned) manifest.
+        if (e.sha256 !== rec.diskSha256 || e.size !== rec.diskSize) {
+          add({ path: rec.path, code: 'CIPHERTEXT_CHANGED', message: `encrypted file changed: its bytes on disk have SHA-256 ${e.sha256} (${e.size} bytes), the manifest records ${rec.diskSha256} (${rec.diskSize} bytes); not decrypted (no keys given)` });
+        }
+        return;
+      }
       if (e.nlink > 1) {
         add({ path: rec.path, code: 'HARDLINK_IN_REGION', message: `encrypted file shares its content with ${e.nlink - 1} other path(s) through hard links; an encrypted file is bound to one path` });
       }

@@ -114,7 +114,7 @@ export async function openRegistryImage(ref: RegistryReference, opts: RegistryRe
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
   const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, index: i, name: lname, compression, diffId }) => {
     const open = (verify: boolean) => {
-      const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i + 1}`, i);
+      const progress = new BlobProgress(opts.onProgress, 'pull', name, d.digest, d.size, `layer ${i}`, i);
       return new BlobDownload(client, ref.repository, d, progress, opts.signal, verify ? lname : undefined);
     };
     return new RegistryLayer(d.mediaType, compression, lname, open, { digest: d.digest, size: d.size, diffId }, d.annotations);

@@ -78,7 +78,7 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
     // A stored blob goes up as it is, not hashed on the way: the registry verifies each upload
     // against the digest it is pushed as (PUT ?digest=) and refuses a mismatch.
     const open = l instanceof BlobLayer ? () => l.stored() : () => l.compressed();
-    jobs.push({ layer: i, digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i + 1}`, open });
+    jobs.push({ layer: i, digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i}`, open });
   }
   // One blob per digest (an image may list the same layer twice).
   const unique = [...new Map(jobs.map((j) => [j.digest, j])).values()];

@@ -63,7 +63,7 @@ export async function readDockerArchive(ref: DockerArchiveRef, opts: { signal?: 
     const m = tar.need(file);
     const c = sniffCompression(await tar.head(file, 4));
     const diffId = config.rootfs.diff_ids[i];
-    const lname = `layer ${i + 1} (${file}) of ${name}`;
+    const lname = `layer ${i} (${file}) of ${name}`;
     // An uncompressed layer's digest is its diff_id. A compressed one's is the digest its member is
     // named by (`blobs/sha256/<hex>`, `<hex>.tar`) when that is not the diff_id; otherwise it is
     // computed once, and the same pass checks that the layer decompresses to its diff_id, so a

@@ -44,8 +44,8 @@ test('convert: digest on stdout, report on stderr, keys file 0600 matching its s
   assert.ok(!stderr.includes(doc.keys[0].key), 'the key is not printed');
   assert.match(stderr, /encrypted\s+3 files\s+300,020 bytes/);
   assert.match(stderr, /Startup files of \/app\/server\.sh/);
-  assert.match(stderr, /layers rewritten: 1; unchanged \(byte-identical\): 2, 3/);
-  assert.match(stderr, /dropped from layer 1: \/app\/data\/tiny/);
+  assert.match(stderr, /layers \(0 = base\) rewritten: 0; unchanged \(byte-identical\): 1, 2/);
+  assert.match(stderr, /dropped from layer 0: \/app\/data\/tiny/);
   assert.ok(stderr.includes(`Keys: ${keys} (mode 0600`));
   const report = JSON.parse(readFileSync(path.join(dir, 'artifacts', 'report.json'), 'utf8'));
   assert.deepEqual(protectionSchemaProblems('classificationReport', report.fileClassify), []);
@@ -119,7 +119,11 @@ test('convert refuses --dir over the library directory of a dynamically linked e
 test('usage errors exit 2; help lists convert and verify', async () => {
   assert.equal((await runCli(['convert', '--from', src, '--dir', '/app/data'])).code, 2);
   assert.equal((await runCli(['convert', '--from', src, '--to', `oci:${s.dir}/u:x`, '--bogus'])).code, 2);
-  assert.equal((await runCli(['verify', src])).code, 2);
+  assert.equal((await runCli(['verify'])).code, 2);
+  // without --keys an unconverted image is checked too: it has no protection manifest (a finding)
+  const plain = await runCli(['verify', src]);
+  assert.equal(plain.code, 3);
+  assert.match(plain.stdout, /MANIFEST_MISSING/);
   const help = await runCli(['--help']);
   assert.match(help.stdout, /convert\s+convert a native image/);
   assert.match(help.stdout, /verify\s+check a converted image/);

@@ -161,8 +161,10 @@ const norm = (p: string): string => {
 export function enclaveCommand(argv: readonly string[], s: StartupFiles): { entrypoint: string; argv: string[] } {
   if (!s.executables.length) throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${argv[0]} is neither an ELF executable nor a #! script`);
   let cur = [...argv];
-  // The kernel passes the script as the path it was executed by (PATH lookup done), then the old argv[1..].
-  let executed = abs(s.argv0Paths[0] ?? s.program);
+  // The kernel passes the script as the path it was executed by, then the old argv[1..]: a path
+  // with a slash as written (a relative one stays relative: the interpreter opens it from the
+  // working directory, fs.start_dir, and $0 is what a native run sees), a bare name as PATH found it.
+  let executed = argv[0]!.includes('/') ? argv[0]! : abs(s.argv0Paths[0] ?? s.program);
   for (const step of s.scriptInterpreters) {
     cur = [step.interpreterPath, ...(step.argument !== undefined ? [step.argument] : []), executed, ...cur.slice(1)];
     executed = step.interpreterPath;

@@ -10,16 +10,13 @@
  * file changed).
  */
 import { EnclavifyError } from '../../oci/errors.js';
-import type { RootFs } from '../../fs/merged.js';
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft } from '../../transforms/pipeline.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type RuntimeInfo } from '../../transforms/state.js';
+import { PROTECTION, RUNTIME, type RuntimeInfo } from '../../transforms/state.js';
 import { copyFromBinaryImage, type BinaryImageResult } from './binary-image.js';
 import { SCONE_FSPF_UNSUPPORTED_MESSAGE } from './limits.js';
+import { looksLikeItForks, sconeCommand, type SconeCommand, type SconeScriptStep } from './command.js';
 import { resolveSettings, sconeConfigIdOf, sconeImageEnv, SCONE_DEFAULTS, type SconeOptions } from './options.js';
-
-/** The PATH a container runtime uses when the image's Env has none. */
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** `details` of the RuntimeInfo the SCONE runtime records (for emitPolicy, emitChart and reports). */
 export interface SconeRuntimeDetails {
@@ -35,7 +32,12 @@ export interface SconeRuntimeDetails {
   namespace: string;
   session: string;
   serviceName: string;
+  /** The enclave binary: absolute path in the image (`--binary`, default the file the kernel executes). */
   binary: string;
+  /** argv[0] of the enclave command, as the image names the program (multi-call binaries dispatch on it). */
+  argv0: string;
+  /** The `#!` chain from the Entrypoint to the binary, when the Entrypoint is a script. */
+  scripts?: SconeScriptStep[];
   /** Names of the variables this runtime set in the image (emitPolicy keeps them out of the session). */
   imageEnv: string[];
   binaryImage?: BinaryImageResult;
@@ -47,22 +49,6 @@ function hexList(list: (string | Uint8Array)[] | undefined): string[] {
     if (typeof hex !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hex)) throw new EnclavifyError('SCONE_BAD_OPTIONS', `scone: mrenclaves[${i}]: expected 32 bytes as 64 hex digits`);
     return hex.toLowerCase();
   }))];
-}
-
-/** The program `cmd` names, found as a container runtime finds it; undefined when absent. */
-function findProgram(fs: RootFs, cmd: string, env: string[], workingDir: string): string | undefined {
-  const real = (p: string) => {
-    const r = fs.resolve(p);
-    return r !== undefined && fs.get(r)?.type === 'file' ? r : undefined;
-  };
-  if (cmd.includes('/')) return real(cmd.startsWith('/') ? cmd : `${workingDir || '/'}/${cmd}`);
-  const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  for (const dir of pathVar.split(':')) {
-    if (!dir.startsWith('/')) continue;
-    const hit = real(`${dir}/${cmd}`);
-    if (hit) return hit;
-  }
-  return undefined;
 }
 
 /**
@@ -90,12 +76,14 @@ export function scone(options: SconeOptions): Runtime {
       const env = cfg.Env ?? [];
       const workingDir = cfg.WorkingDir ?? '/';
 
-      let binary = options.binary;
-      if (!binary) {
-        const classified = draft.state.get(CLASSIFICATION);
-        const program = classified?.entrypoint?.program ?? (argv[0] !== undefined ? findProgram(await draft.rootfs(), argv[0], env, workingDir) : undefined);
-        if (!program) throw new EnclavifyError('SCONE_NO_BINARY', 'scone: the image has no Entrypoint/Cmd program to run in the enclave; give binary (--binary)');
-        binary = program.startsWith('/') ? program : `/${program}`;
+      // The command as the kernel starts it natively: argv[0] as the image names it, a script
+      // through the interpreter of its #! line; the file the kernel executes is the enclave binary.
+      const native = await draft.rootfs();
+      const command = await sconeCommand(native, argv, { env, workingDir });
+      const binary = options.binary ?? command.program;
+      const nativeReal = native.resolve(binary);
+      if ((nativeReal === undefined ? binary.replace(/^\/+/, '') : nativeReal) !== command.program.replace(/^\/+/, '')) {
+        throw new EnclavifyError('SCONE_BINARY_MISMATCH', binaryMismatch(binary, argv, command));
       }
 
       let copied: BinaryImageResult | undefined;
@@ -107,13 +95,14 @@ export function scone(options: SconeOptions): Runtime {
       if (!entry || entry.type !== 'file') {
         throw new EnclavifyError('SCONE_NO_BINARY', `scone: binary ${binary}: ${entry ? `is a ${entry.type}` : 'no such file'} in the image${options.binaryImage ? '' : ' (binaryImage can copy one from another image)'}`);
       }
-      // argv[0] naming the binary (by any path, or through PATH) is replaced by it; any other
-      // command (e.g. a script the binary interprets) becomes the binary's arguments.
-      const first = argv[0] !== undefined ? findProgram(fs, argv[0], env, workingDir) : undefined;
-      const rest = argv.length && (argv[0] === binary || first === real) ? argv.slice(1) : argv;
-      const entrypoint = [binary, ...rest];
+      const entrypoint = command.argv;
       cfg.Entrypoint = entrypoint;
       delete cfg.Cmd;
+      const forks = settings.fork === 0 ? await looksLikeItForks(fs, command) : undefined;
+      const forkWarning = forks
+        ? `scone: SCONE_FORK=0 (--fork 0, the default) but the program looks like it forks (${forks}; a heuristic: fork/vfork/posix_spawn imports, or a shell); fork fails in the enclave then: set --fork 1 (fork: 1) if it does`
+        : undefined;
+      if (forkWarning) draft.warn(forkWarning);
 
       const vars = sconeImageEnv(settings, configId);
       const names = new Set(vars.map(([k]) => k));
@@ -127,6 +116,8 @@ export function scone(options: SconeOptions): Runtime {
         session: options.name,
         serviceName,
         binary,
+        argv0: entrypoint[0]!,
+        ...(command.scripts.length ? { scripts: command.scripts } : {}),
         imageEnv: [...names],
         ...(copied ? { binaryImage: copied } : {}),
       };
@@ -144,10 +135,23 @@ export function scone(options: SconeOptions): Runtime {
         entrypoint,
         configId,
         env: Object.fromEntries(vars),
+        binary,
+        ...(command.scripts.length ? { scripts: command.scripts } : {}),
+        ...(forkWarning ? { warnings: [forkWarning] } : {}),
         ...(copied ? { binaryImage: copied } : {}),
         ...(mrenclaves.length ? { mrenclave: mrenclaves } : {}),
       };
       draft.progress(`injectRuntime(scone): entrypoint ${entrypoint.join(' ')}, SCONE_CONFIG_ID=${configId}`);
     },
   };
+}
+
+/** Why `binary` cannot be the enclave binary for this command, and what to do. */
+function binaryMismatch(binary: string, argv: readonly string[], c: SconeCommand): string {
+  const how = c.scripts.length
+    ? `${argv[0]} is a script; the kernel runs it with ${c.scripts.map((s) => `${s.interpreter} (#!${s.line})`).join(', then ')}, which is ${c.program}`
+    : `the kernel runs ${argv[0]}, which is ${c.program}`;
+  return `scone: binary (--binary) ${binary} is not the program the image starts: ${how}. A SCONE enclave runs exactly that file. ` +
+    `Give --binary ${c.program} (or any path that resolves to it in the image), or change the image's Entrypoint so that it starts ${binary}` +
+    `${c.scripts.length ? ` (e.g. ["${binary}", "${c.scripts[0]!.script}"] when ${binary} can run that script)` : ''}.`;
 }
