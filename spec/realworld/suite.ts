@@ -8,10 +8,11 @@
  *   runtime), `verify` passes, the trusted files equal what the kernel reaches in a chroot of the
  *   converted image, the data directory holds ciphertext that Gramine's format decrypts (the
  *   independent Python reader) to the native plaintext;
- * - SCONE: converted with --runtime scone; the session's command started in a chroot of the
- *   converted image exactly as SCONE would start it (the Entrypoint's program executed, argv from
- *   the session, environment and working directory from the session), with the native binary
- *   standing in for the SCONE-linked one: same probe answer, same /proc/PID/exe, same argv;
+ * - SCONE: converted with --runtime scone, `verify` without a keys file passes; the session's
+ *   command started in a chroot of the converted image exactly as SCONE would start it (the
+ *   Entrypoint's program executed, argv, environment and working directory from the session), with
+ *   the native binary standing in for the SCONE-linked one: same probe answer, same
+ *   /proc/PID/exe, same argv, and the program the kernel ran is the Entrypoint's ELF file itself;
  * - gramine-direct: with a real Gramine (GRAMINE_RUNTIME_DIR), the Gramine conversion run under
  *   gramine-direct in a chroot and probed; skipped otherwise.
  */
@@ -146,6 +147,9 @@ export function corpusSuite(tag: CorpusTag, options: SuiteOptions): void {
     const out = `oci:${dir}/out:${tag}`;
     const r = await runCli(['convert', '-q', '--from', ref, '--to', out, '--runtime', 'scone', '--namespace', 'corpus', '--name', tag, '--mrenclave', 'a'.repeat(64), '--output-dir', art]);
     assert.equal(r.code, 0, r.stderr);
+    // No --dir, so no keys file: verify checks every authenticated record without one.
+    const v = await runCli(['verify', out]);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
     const session = YAML.parse(readFileSync(path.join(art, 'policy', 'session.yaml'), 'utf8')) as { services: Array<{ command: string | string[]; environment?: Record<string, string>; pwd?: string }> };
     const svc = session.services[0]!;
     const command = typeof svc.command === 'string' ? svc.command.trim().split(/\s+/) : svc.command;
