@@ -45,6 +45,11 @@ cleanup() {
 }
 trap cleanup EXIT
 bind() { mkdir -p "$2"; mount --bind "$1" "$2"; }
+# What Debian's -slim images leave out (docs, manuals, translations) and apt's caches (70 MB).
+slim() {
+  rm -rf "$1/usr/share/doc" "$1/usr/share/man" "$1/usr/share/info" "$1/var/cache/apt/"*.bin "$1/var/log/apt/"* "$1/var/log/dpkg.log" "$1/var/cache/debconf/"*-old
+  find "$1/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+}
 
 # Packages of each image (the image's own layer).
 declare -A packages=([lighttpd]=lighttpd [redis]=redis-server [node]=nodejs [flask]=python3-flask [bash]=socat)
@@ -57,7 +62,6 @@ debootstrap --variant=minbase "$suite" "$work/base" "$mirror" >"$work/debootstra
   || { tail -n 20 "$work/debootstrap.log" >&2; echo "build-corpus: debootstrap failed (is $mirror reachable?)" >&2; exit 1; }
 mkdir -p "$work/lists" "$work/archives/partial"
 mv "$work/base/var/lib/apt/lists/"* "$work/lists/"
-rm -rf "$work/base/var/cache/apt/archives/"*.deb "$work/base/usr/share/doc" "$work/base/usr/share/man" "$work/base/usr/share/info"
 mkdir -p "$work/base/var/cache/apt/archives/partial"
 log "base installed; downloading ${packages[*]}"
 bind "$work/lists" "$work/base/var/lib/apt/lists"
@@ -65,6 +69,7 @@ bind "$work/archives" "$work/base/var/cache/apt/archives"
 chroot "$work/base" apt-get install -y -q --download-only --no-install-recommends ${packages[*]} >"$work/download.log" 2>&1 \
   || { tail -n 20 "$work/download.log" >&2; echo "build-corpus: downloading ${packages[*]} failed" >&2; exit 1; }
 umount "$work/base/var/cache/apt/archives" "$work/base/var/lib/apt/lists"
+slim "$work/base"
 
 layout="$work/layout"
 umoci init --layout "$layout"
@@ -93,7 +98,7 @@ image() {
   "add_$name" "$r"
   rm -f "$r/usr/sbin/policy-rc.d"
   umount "$r/proc" "$r/var/cache/apt/archives" "$r/var/lib/apt/lists"
-  rm -rf "$r/usr/share/doc" "$r/usr/share/man" "$r/var/log/apt/"* "$r/var/log/dpkg.log" "$r/var/cache/debconf/"*-old
+  slim "$r"
   umoci repack --image "$l:$name" "$b" >/dev/null
   rm -rf "$b"
   "cfg_$name" "$l:$name"
