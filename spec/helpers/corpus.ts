@@ -222,3 +222,16 @@ export function kernelArgv(rootfs: string, argv: string[], pathVar: string, cwd 
   const interp = sp < 0 ? [line] : [line.slice(0, sp), line.slice(sp).trim()];
   return [...interp, hit.path, ...argv.slice(1)];
 }
+
+/** Mounts `/proc` (fresh) and `/sys` (bound) into `rootfs`, as a container runtime gives them; gramine-direct reads both. */
+export function mountProcSys(rootfs: string): void {
+  execFileSync('mount', ['-t', 'proc', 'proc', path.join(rootfs, 'proc')]);
+  execFileSync('mount', ['--bind', '/sys', path.join(rootfs, 'sys')]);
+}
+
+/** Unmounts (lazily) every mount point under `dir`, innermost first: run before removing `dir`. */
+export function unmountUnder(dir: string): void {
+  const prefix = `${dir.replace(/\/+$/, '')}/`;
+  const points = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1] ?? '').filter((p) => p.startsWith(prefix));
+  for (const p of points.sort().reverse()) execFileSync('umount', ['-l', p]);
+}

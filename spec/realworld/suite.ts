@@ -14,7 +14,8 @@
  *   the native binary standing in for the SCONE-linked one: same probe answer, same
  *   /proc/PID/exe, same argv, and the program the kernel ran is the Entrypoint's ELF file itself;
  * - gramine-direct: with a real Gramine (GRAMINE_RUNTIME_DIR), the Gramine conversion run under
- *   gramine-direct in a chroot and probed; skipped otherwise.
+ *   gramine-direct in a chroot (with /proc and /sys, unmounted before the scratch directory is
+ *   removed) and probed; skipped otherwise.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +29,7 @@ import { runCli } from '../helpers/cli.js';
 import { scratch, umociUnpack } from '../helpers/images.js';
 import { pyDecryptBytes, pythonCryptoSkip } from '../helpers/pf-python.js';
 import {
-  corpusDir, corpusImages, corpusSkip, envObject, expectedAnswer, freePort, kernelArgv, probe, resolveInChroot, startInChroot, stopAll, waitForPort,
+  corpusDir, corpusImages, corpusSkip, envObject, expectedAnswer, freePort, kernelArgv, mountProcSys, probe, resolveInChroot, startInChroot, stopAll, unmountUnder, waitForPort,
   type CorpusImage, type CorpusTag,
 } from '../helpers/corpus.js';
 import { kernelReachable, readImageFiles, standInRuntime, testKey, toml, trustedMap } from '../runtimes/gramine-helpers.js';
@@ -62,6 +63,7 @@ export function corpusSuite(tag: CorpusTag, options: SuiteOptions): void {
   });
   after(async () => {
     await stopAll();
+    if (s) unmountUnder(s.dir);
     s?.done();
   });
 
@@ -194,7 +196,7 @@ export function corpusSuite(tag: CorpusTag, options: SuiteOptions): void {
     assert.equal(r.code, 0, r.stderr);
     const conv = (await (await openImage(out)).config()).config!;
     const root = umociUnpack(out.slice(4), path.join(dir, 'bundle'));
-    execFileSync('mount', ['-t', 'proc', 'proc', path.join(root, 'proc')]);
+    mountProcSys(root);
     try {
       const argv = [...(conv.Entrypoint ?? []), ...(conv.Cmd ?? [])];
       const p = startInChroot(root, { file: argv[0]!, argv, env: { ...envObject(conv.Env), PORT: String(port), ENCLAVIFY_GRAMINE_LOADER: 'direct' }, cwd: conv.WorkingDir || '/' });
@@ -205,7 +207,7 @@ export function corpusSuite(tag: CorpusTag, options: SuiteOptions): void {
         await p.stop();
       }
     } finally {
-      execFileSync('umount', ['-l', path.join(root, 'proc')]);
+      unmountUnder(root);
     }
   });
 }
