@@ -41,7 +41,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 /**
  * Stands in for the enclave's real MRENCLAVE until it is measured: a policy naming it accepts no
- * enclave at all (fail closed). Measure with SCONE (`SCONE_HASH=1 /app/hello.sh` in the SCONE
+ * enclave at all (fail closed). Measure with SCONE (`SCONE_HASH=1 /bin/sh` in the SCONE
  * image) or sign the Gramine image, then pass HELLO_MRENCLAVE.
  */
 export const PLACEHOLDER_MRENCLAVE = '0'.repeat(64);
@@ -154,7 +154,7 @@ async function sconeTrack(native: Image, out: string, tmp: string, mrenclave: st
     ],
     { tmpDir: tmp, created: new Date(BUILD_TIME * 1000) },
   );
-  notes.push('scone: /app/hello.sh is the enclave binary here; a real SCONE deployment runs a SCONE-built shell (binaryImage) and protects /app/data with SCONE\'s own tools');
+  notes.push('scone: the command is /bin/sh /app/hello.sh and /bin/sh is the enclave binary; a real SCONE deployment adds a SCONE-built shell there (binaryImage) and protects /app/data with SCONE\'s own tools');
   try {
     const saved = await save(result, path.join(out, 'scone'), 'scone');
     const policy = result.state.get(POLICY)!;

@@ -21,6 +21,10 @@ export function formatClassificationReport(r: ClassificationReport): string {
     out.push('Encrypted regions (one key each):');
     for (const g of r.regions) out.push(`  ${g.path.padEnd(30)} key ${g.name.padEnd(16)} ${g.files} file${g.files === 1 ? '' : 's'}, ${num(g.bytes)} bytes`);
   }
+  if (r.symlinkCopies?.length) {
+    out.push('Symlinks in encrypted regions, written as encrypted copies of their targets (Gramine\'s encrypted mounts cannot hold symlinks):');
+    for (const c of r.symlinkCopies) out.push(`  ${c.path.padEnd(30)} copy of ${c.target}, ${num(c.size)} bytes`);
+  }
   if (r.hostPaths.length) out.push(`Host paths (plain, mounted from the host): ${r.hostPaths.join(', ')}`);
   out.push('Rules:');
   for (const rule of r.rules) {

@@ -7,7 +7,7 @@
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
 import type { ImageConfig } from '../oci/types.js';
 import { baseName } from '../fs/entry.js';
-import type { LayerIndex, RootFs } from '../fs/merged.js';
+import type { LayerIndex, MergedEntry, RootFs } from '../fs/merged.js';
 import type { Classification, ClassifiedFile, FileClass, Region } from '../transforms/state.js';
 import { findStartupFiles, type StartupFiles } from './deps.js';
 import { historyMentions, historyWarning } from './history.js';
@@ -92,7 +92,13 @@ export interface ClassificationReport {
   rules: Array<{ path: string; class: FileClass; kind: RuleKind; source: string; fileOnly?: boolean; region?: string; hostPath?: boolean }>;
   startup: StartupReport | null;
   warnings: string[];
-  files: Array<{ path: string; class: FileClass; region?: string; reason: string; size: number; hostPath?: boolean; startup?: boolean }>;
+  files: Array<{ path: string; class: FileClass; region?: string; reason: string; size: number; hostPath?: boolean; startup?: boolean; symlinkTo?: string }>;
+  /**
+   * Symlinks in encrypted regions that become encrypted copies of their targets (Gramine's
+   * encrypted mounts cannot hold symlinks): the link, its target (absolute, resolved) and the
+   * copy's plaintext size.
+   */
+  symlinkCopies?: Array<{ path: string; target: string; size: number }>;
 }
 
 /** What {@link classifyImage} returns. */
@@ -380,10 +386,21 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
   const refused: Array<{ path: string; rule: string; role: string }> = [];
   const entries = fs.entries();
   const others = new Map<string, string[]>(); // region -> non-regular entries in it
+  const badLinks: string[] = []; // symlinks in regions that cannot become encrypted copies, with why
   const shippedPlain = new Map<string, string[]>(); // default-plain dir -> regular files in it
   for (const e of entries) {
     const p = abs(e.path);
     const m = matchRules(rules, p);
+    if (e.type === 'symlink' && m?.class === 'encrypted') {
+      const copy = symlinkCopy(fs, rules, e, m.rule.path, startupSet);
+      if (copy === 'startup') {
+        const list = others.get(m.rule.path) ?? [];
+        list.push(`${p} (symlink to a startup file, which stays authenticated)`);
+        others.set(m.rule.path, list);
+      } else if (typeof copy === 'string') badLinks.push(`  ${p} -> ${e.linkname}: ${copy}`);
+      else files.set(p, { path: p, class: 'encrypted', region: m.region!, reason: `symlink -> ${e.linkname} in ${m.rule.source}: an encrypted copy of ${copy.path} (Gramine's encrypted mounts cannot hold symlinks)`, size: copy.size, ...(copy.sha256 !== undefined ? { sha256: copy.sha256 } : {}), symlinkTo: copy.path });
+      continue;
+    }
     if (e.type !== 'file') {
       if (m?.class === 'encrypted' && e.type !== 'dir') {
         const list = others.get(m.rule.path) ?? [];
@@ -419,6 +436,15 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
   // host can replace them). Package-manager state is expected there; anything else is named.
   for (const [dir, ps] of shippedPlain) {
     warnings.push(`${ps.length} file${ps.length > 1 ? 's' : ''} shipped under ${dir} ${ps.length > 1 ? 'are' : 'is'} left plain by default, so the host can replace ${ps.length > 1 ? 'them' : 'it'} at run time: ${ps.slice(0, 5).join(', ')}${ps.length > 5 ? ', ...' : ''}; protect with --authenticated PATH or --dir PATH`);
+  }
+  if (badLinks.length) {
+    throw fail(
+      'CLASSIFY_SYMLINK',
+      `refusing symlinks in encrypted regions that cannot be kept readable:\n${badLinks.join('\n')}\n` +
+        `Gramine's encrypted mounts cannot hold symlinks (the enclave gets EACCES on them). A link to a regular file of the same region ` +
+        `becomes an encrypted copy of it; any other link has no such stand-in. Remove the link from the image, point it at a file of the region, ` +
+        `or move it out of the encrypted directory (a link outside the region may point into it); for a link to a directory, encrypt the directory itself (--dir TARGET) and use that path.`,
+    );
   }
   if (refused.length) {
     const byRule = new Map<string, typeof refused>();
@@ -465,6 +491,31 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
   return { classification, report: buildReport(classification, found, argv) };
 }
 
+/**
+ * What a symlink in the encrypted region `region` becomes: its resolved target when that is an
+ * encrypted regular file (the copy's source); `startup` when it points to a startup file (kept:
+ * the entrypoint is found through such links before any key exists); else why it cannot be kept.
+ */
+function symlinkCopy(fs: RootFs, rules: readonly Rule[], e: MergedEntry, region: string, startup: ReadonlySet<string>): { path: string; size: number; sha256?: string } | 'startup' | string {
+  let real: string | undefined;
+  try {
+    real = fs.resolve(e.path);
+  } catch (err) {
+    return `cannot be resolved (${(err as Error).message})`;
+  }
+  if (real === undefined) return 'dangling (its target is not in the image), so it cannot be read in the enclave either';
+  const t = fs.get(real)!;
+  const target = abs(real);
+  if (t.type === 'dir') return `points to the directory ${target}: an encrypted mount cannot hold a link to a directory, and a directory has no encrypted-file copy`;
+  if (t.type !== 'file') return `points to a ${t.type} (${target}), not a regular file`;
+  if (startup.has(real)) return 'startup';
+  const tm = matchRules(rules, target);
+  if (tm?.class !== 'encrypted') {
+    return `points out of the encrypted region ${region}, to ${target} (${tm?.class ?? 'authenticated'}): an encrypted copy would be a second, encrypted version of a file the image keeps readable, and the two would drift apart`;
+  }
+  return { path: target, size: t.size, ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}) };
+}
+
 function buildReport(c: Classification, found: StartupFiles | undefined, argv: string[]): ClassificationReport {
   const totals: Record<FileClass, ClassTotals> = { encrypted: { files: 0, bytes: 0 }, authenticated: { files: 0, bytes: 0 }, plain: { files: 0, bytes: 0 } };
   const perRegion = new Map<string, ClassTotals>();
@@ -484,6 +535,7 @@ function buildReport(c: Classification, found: StartupFiles | undefined, argv: s
     if (f.region !== undefined) row.region = f.region;
     if (f.hostPath) row.hostPath = true;
     if (f.startup) row.startup = true;
+    if (f.symlinkTo !== undefined) row.symlinkTo = f.symlinkTo;
     files.push(row);
   }
   const startup: StartupReport | null = found
@@ -517,6 +569,9 @@ function buildReport(c: Classification, found: StartupFiles | undefined, argv: s
     startup,
     warnings: c.warnings,
     files,
+    ...(files.some((f) => f.symlinkTo !== undefined)
+      ? { symlinkCopies: files.filter((f) => f.symlinkTo !== undefined).map((f) => ({ path: f.path, target: f.symlinkTo!, size: f.size })) }
+      : {}),
   };
 }
 

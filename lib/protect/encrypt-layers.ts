@@ -6,7 +6,10 @@
  * - dropped, when a later entry or layer hides it (a whiteout, an opaque directory, a newer entry
  *   for the same path): it is invisible anyway, and dropping it leaves no ciphertext to manage.
  * Hard-link entries inside a region become regular files holding their own encrypted copy (an
- * encrypted file is bound to one path, so two names cannot share one). Plaintext of a region file
+ * encrypted file is bound to one path, so two names cannot share one). Symlink entries inside a
+ * region that the merged view shows become regular files too, holding an encrypted copy of their
+ * target (an encrypted file; fileClassify refuses other links but those to startup files): Gramine's encrypted
+ * mounts cannot hold symlinks. Plaintext of a region file
  * kept elsewhere is removed too: hidden entries outside the regions whose content equals a region
  * file's plaintext (the source of a `RUN mv x /app/data/`) are dropped, with the hidden hard links
  * to them, and whiteout entries that carry bytes under a region (or a region file's plaintext) are
@@ -146,8 +149,19 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
         }
         return;
       }
-      if (e.type !== 'file' && e.type !== 'hardlink') return;
       const seen = fs.get(e.path);
+      if (e.type === 'symlink') {
+        if (!inRegion || seen?.type !== 'symlink' || seen.layer !== i || last.get(e.path) !== k) return; // hidden links hold no data
+        const real = fs.resolve(e.path);
+        const target = real === undefined ? undefined : fs.get(real);
+        if (target?.type !== 'file' || !target.content || matchRules(rules, abs(real!))?.class !== 'encrypted') {
+          if (target?.type === 'file' && target.content) return; // a link to a file kept readable (a startup file): kept, fileClassify said so
+          throw new EnclavifyError('CLASSIFY_SYMLINK', `${ix.name}: symlink ${p} -> ${e.linkname} in encrypted region ${m.rule.path} does not point to a regular file of the region; run fileClassify right before encryptFS (it explains what to do)`);
+        }
+        planOf(i).set(k, { kind: 'encrypt-link', path: p, region: m.region!, merged: target });
+        return;
+      }
+      if (e.type !== 'file' && e.type !== 'hardlink') return;
       if (!inRegion) {
         if (e.type === 'file' && copyOf && !visible.has(`${i}:${k}`)) {
           planOf(i).set(k, { kind: 'drop', path: p, why: `hidden copy of the plaintext of encrypted ${copyOf}` });
@@ -344,7 +358,8 @@ async function* rewrite(
       if (!s) throw new EnclavifyError('ENCRYPT_INTERNAL', `${layer.name}: no sealed copy for hard link ${JSON.stringify(entry.path)}`);
       staged.delete(`${i}:${k - 1}`);
       pf = s;
-      // The link's name gets the inode's metadata (as the merged view and umoci show it).
+      // The link's name gets the inode's metadata (as the merged view and umoci show it); a
+      // symlink's copy gets its target's (what reading through the link showed).
       const m = a.merged;
       out = { path: entry.path, type: 'file', mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: pf.size };
       if (m.uname !== undefined) out.uname = m.uname;

@@ -93,8 +93,17 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
   const out: FileRecord[] = [];
   const seen = new Set<string>();
   for (const e of fs.entries()) {
-    if (e.type !== 'file') continue;
     const p = '/' + e.path;
+    if (e.type === 'symlink' && c.files.get(p)?.symlinkTo !== undefined) {
+      // An encrypted copy of the link's target, written with the target's metadata.
+      seen.add(p);
+      const x = encrypted.get(p);
+      const target = fs.stat(e.path);
+      if (!x || !target) throw new EnclavifyError('ENCRYPT_INTERNAL', `symlink ${p} is classified as an encrypted copy but was not encrypted`);
+      out.push({ path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256, ...entryMeta(target) });
+      continue;
+    }
+    if (e.type !== 'file') continue;
     seen.add(p);
     const f = c.files.get(p);
     if (!f) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} is in the image but not in the classification: a transform changed the files between fileClassify and encryptFS`);
@@ -128,11 +137,11 @@ function entryRecord(e: MergedEntry | FsEntry): EntryRecord {
 
 const isOther = (e: FsEntry) => e.type === 'dir' || e.type === 'chardev' || e.type === 'blockdev' || e.type === 'fifo';
 
-/** Records of the symlinks and of the directories (root included), devices and FIFOs of a view. */
-function viewRecords(fs: RootFs): { symlinks: SymlinkRecord[]; entries: EntryRecord[] } {
+/** Records of the symlinks (but those that became encrypted copies) and of the directories (root included), devices and FIFOs of a view. */
+function viewRecords(fs: RootFs, copies: ReadonlySet<string> = new Set()): { symlinks: SymlinkRecord[]; entries: EntryRecord[] } {
   const all = fs.entries();
   return {
-    symlinks: all.filter((e) => e.type === 'symlink').map(symlinkRecord),
+    symlinks: all.filter((e) => e.type === 'symlink' && !copies.has('/' + e.path)).map(symlinkRecord),
     entries: [fs.root, ...all].filter(isOther).map(entryRecord),
   };
 }
@@ -211,7 +220,8 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
 
       // The manifest describes the files as they are after encryption (metadata is unchanged),
       // and every other entry; the manifest layer's own directories as that layer sets them.
-      const view = viewRecords(fs);
+      const copies = new Set([...c.files.values()].filter((f) => f.symlinkTo !== undefined).map((f) => f.path));
+      const view = viewRecords(fs, copies);
       const own = manifestDirItems(MANIFEST_PATH, 0).map((it) => entryRecord(it.entry));
       const ownPaths = new Set(own.map((r) => r.path));
       const manifest = buildManifest({

@@ -91,6 +91,12 @@ export interface ClassifiedFile {
   sha256?: string;
   /** Startup file of the entrypoint (program, interpreter, library): must stay readable before keys exist. */
   startup?: boolean;
+  /**
+   * A symlink in an encrypted region, to a regular file of the same region: Gramine's encrypted
+   * mounts cannot hold symlinks, so encryptFS writes an encrypted copy of the target (this
+   * absolute path) at the link's own path. `size` and `sha256` are the target's.
+   */
+  symlinkTo?: string;
 }
 
 /** fileClassify's result. */

@@ -51,7 +51,8 @@ test('examples/hello: builds the native image and writes the converted images, k
     assert.ok((await sconeImage.config()).config!.Env!.includes('SCONE_CONFIG_ID=hello-example/hello/hello'));
     const session = checkSession(path.join(sconeDir, 'policy', 'session.yaml'));
     assert.equal(session.name, 'hello-example/hello');
-    assert.equal(session.services[0].command, '/app/hello.sh');
+    // the #!/bin/sh script runs through its interpreter; the enclave binary is /bin/sh
+    assert.equal(session.services[0].command, '/bin/sh /app/hello.sh');
     assert.equal(session.services[0].pwd, '/app');
     assert.equal(session.services[0].environment.GREETING, 'Hello');
     assert.match(stdout, /scone session hello-example\/hello/);

@@ -283,7 +283,7 @@ test('sign check: a manifest that allows an authenticated file, drops an encrypt
   }
 });
 
-test('enclavify sign --protection-sha256 refuses a protection manifest rewritten along with the files', async () => {
+test('enclavify sign --manifest-sha256 (alias --protection-sha256) refuses a protection manifest rewritten along with the files', async () => {
   const s = scratch();
   try {
     const out = await converted(s.dir, {});
@@ -315,6 +315,13 @@ test('enclavify sign --protection-sha256 refuses a protection manifest rewritten
     const bad = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--protection-sha256', 'xyz']);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /not a SHA-256/);
+    // --manifest-sha256 is the same option (verify's name for the same digest)
+    const same = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--manifest-sha256', protection.manifestSha256]);
+    assert.equal(same.code, 1, same.stderr);
+    assert.match(same.stderr, /protection\.json: MANIFEST_DIGEST/);
+    const both = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--manifest-sha256', protection.manifestSha256, '--protection-sha256', '0'.repeat(64)]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /one option .* two different values/);
   } finally {
     s.done();
   }

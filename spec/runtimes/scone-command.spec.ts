@@ -157,6 +157,8 @@ test('scone commands of generated images (relative script, #!/usr/bin/env, multi
       { cfg: { Entrypoint: ['./start.sh'], Cmd: ['a b', 'c'], WorkingDir: '/app', Env: ['APP_MODE=test'] }, entrypoint: ['/bin/sh', './start.sh', 'a b', 'c'], program: '/bin/busybox' },
       // env resolved through PATH: `sh` is /bin/sh (-> busybox); argv[0] keeps the applet name
       { cfg: { Entrypoint: ['/app/env.sh', 'x'], WorkingDir: '/app', Env: ['APP_MODE=test', 'PATH=/usr/bin:/bin'] }, binary: '/bin/sh', entrypoint: ['/bin/sh', '/app/env.sh', 'x'], program: '/bin/busybox' },
+      // a script found through PATH: the interpreter gets it where PATH found it, as the kernel does
+      { cfg: { Entrypoint: ['start.sh'], Cmd: ['y'], WorkingDir: '/', Env: ['APP_MODE=test', 'PATH=/app:/bin'] }, entrypoint: ['/bin/sh', '/app/start.sh', 'y'], program: '/bin/busybox' },
       // a bare name found through PATH, a symlink to a multi-call binary: argv[0] stays `echo`
       { cfg: { Entrypoint: ['echo'], Cmd: ['hello', 'world'], WorkingDir: '/', Env: ['PATH=/bin'] }, binary: '/bin/busybox', entrypoint: ['echo', 'hello', 'world'], program: '/bin/busybox' },
     ];

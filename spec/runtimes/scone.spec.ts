@@ -202,3 +202,34 @@ test('scone binaryImage: missing source files and other architectures are refuse
     s.done();
   }
 });
+
+test('scone: a script whose #! interpreter is not in the image gets the interpreter as its binary, with a warning; binaryImage can supply it', async () => {
+  const s = scratch();
+  try {
+    mkdirSync(path.join(s.dir, 'app', 'app'), { recursive: true });
+    writeFileSync(path.join(s.dir, 'app', 'app', 'run.sh'), '#!/bin/sh\necho hi\n', { mode: 0o755 });
+    const image = await imageFromDirectory({ dir: path.join(s.dir, 'app'), config: { Entrypoint: ['/app/run.sh'], Cmd: ['x'], WorkingDir: '/app' } });
+    const out = await pipeline(image, [injectRuntime(scone({ namespace: 'ns', name: 's' }))], { tmpDir: s.dir });
+    try {
+      assert.deepEqual((await out.image.config()).config!.Entrypoint, ['/bin/sh', '/app/run.sh', 'x']);
+      const details = (out.state.get(RUNTIME) as RuntimeInfo).details as { binary: string };
+      assert.equal(details.binary, '/bin/sh');
+      const warnings = (out.report.injectRuntime as { warnings: string[] }).warnings;
+      assert.ok(warnings.some((w) => /\/bin\/sh.*not in the image.*SCONE-built \/bin\/sh.*binaryImage/.test(w)), warnings.join('\n'));
+    } finally {
+      await out.dispose();
+    }
+    // an image without Entrypoint/Cmd runs the binary it is given
+    const bare = await pipeline(await bb(), [setConfig({ Entrypoint: [], Cmd: [] }), injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/bin/busybox' }))], { tmpDir: s.dir });
+    try {
+      assert.deepEqual((await bare.image.config()).config!.Entrypoint, ['/bin/busybox']);
+    } finally {
+      await bare.dispose();
+    }
+    await assert.rejects(pipeline(await bb(), [setConfig({ Entrypoint: [], Cmd: [] }), injectRuntime(scone({ namespace: 'ns', name: 's' }))], { tmpDir: s.dir }), (e: Error & { code?: string }) => e.code === 'SCONE_NO_BINARY');
+    // any other --binary is not what the kernel would run
+    await assert.rejects(pipeline(image, [injectRuntime(scone({ namespace: 'ns', name: 's', binary: '/app/run.sh' }))], { tmpDir: s.dir }), (e: Error & { code?: string }) => e.code === 'SCONE_BINARY_MISMATCH');
+  } finally {
+    s.done();
+  }
+});

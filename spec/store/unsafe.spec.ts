@@ -58,7 +58,7 @@ test('an entry with a ".." component is refused by copy and tree, naming layer a
     for (const args of [['copy', ref, `oci:${s.dir}/out:y`], ['tree', ref]]) {
       const r = await runCli(args);
       assert.equal(r.code, 1, args.join(' '));
-      assert.match(r.stderr, /layer 4/);
+      assert.match(r.stderr, /layer 3 \(/);
       assert.match(r.stderr, /app\/\.\.\/\.\.\/etc\/evil/);
     }
     assert.ok(!existsSync(path.join(s.dir, 'out')));

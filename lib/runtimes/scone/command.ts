@@ -38,6 +38,11 @@ export interface SconeCommand {
   scripts: SconeScriptStep[];
   /** Names under which the kernel reaches `program` (argv[0] of the final exec, lexical). */
   startedAs: string;
+  /**
+   * Set when the script's `#!` interpreter is not in the image: `program` is then the path the
+   * line names, which a SCONE-built binary must fill (binaryImage); the image cannot start without.
+   */
+  missingInterpreter?: string;
 }
 
 const abs = (p: string) => (p === '.' || p === '' ? '/' : p.startsWith('/') ? p : `/${p}`);
@@ -70,7 +75,7 @@ function envWords(argument: string, script: string): string[] {
  * The command the enclave starts for `argv` (Entrypoint + Cmd) in `fs`. Throws
  * `SCONE_BAD_ENTRYPOINT` naming the command when it cannot be started natively either.
  */
-export async function sconeCommand(fs: RootFs, argv: readonly string[], options: { env?: string[] | undefined; workingDir?: string | undefined } = {}): Promise<SconeCommand & { startup: StartupFiles }> {
+export async function sconeCommand(fs: RootFs, argv: readonly string[], options: { env?: string[] | undefined; workingDir?: string | undefined } = {}): Promise<SconeCommand & { startup?: StartupFiles }> {
   if (!argv.length || !argv[0]) throw new EnclavifyError('SCONE_NO_BINARY', 'scone: the image has no Entrypoint/Cmd program to run in the enclave; give binary (--binary)');
   const env = options.env ?? [];
   const pathVar = env.filter((e) => e.startsWith('PATH=')).at(-1)?.slice(5) ?? DEFAULT_PATH;
@@ -78,6 +83,8 @@ export async function sconeCommand(fs: RootFs, argv: readonly string[], options:
   try {
     startup = await findStartupFiles({ lookup: fs, command: argv[0], env, workingDir: options.workingDir || '/' });
   } catch (e) {
+    const missing = await withMissingInterpreter(fs, argv, pathVar, options.workingDir || '/');
+    if (missing) return missing;
     throw new EnclavifyError('SCONE_BAD_ENTRYPOINT', `scone: cannot start ${JSON.stringify(argv[0])} (the image's Entrypoint/Cmd): ${(e as Error).message}`, { cause: e });
   }
   if (!startup.executables.length) throw new EnclavifyError('SCONE_BAD_ENTRYPOINT', `scone: ${argv[0]} is neither an ELF executable nor a #! script`);
@@ -105,6 +112,35 @@ export async function sconeCommand(fs: RootFs, argv: readonly string[], options:
   }
   const program = abs(startup.executables[startup.executables.length - 1]!);
   return { argv: cur, program, scripts, startedAs: cur[0]!, startup };
+}
+
+/**
+ * The command of a `#!` script whose interpreter (an absolute path, not env) is not in the image:
+ * the kernel would run that path, so the enclave binary is expected there. Undefined for any
+ * other failure.
+ */
+async function withMissingInterpreter(fs: RootFs, argv: readonly string[], pathVar: string, workingDir: string): Promise<SconeCommand | undefined> {
+  const name = argv[0]!;
+  const lexical = name.includes('/') ? posix.resolve(workingDir, name) : lookPath(fs, name, pathVar);
+  const real = lexical === undefined ? undefined : fs.resolve(lexical);
+  const entry = real === undefined ? undefined : fs.get(real);
+  if (!entry || (entry.type !== 'file' && entry.type !== 'hardlink')) return undefined;
+  const bytes = (await fs.readFiles([contentPath(entry)])).get(contentPath(entry));
+  if (!bytes || bytes[0] !== 0x23 || bytes[1] !== 0x21) return undefined;
+  const head = bytes.subarray(2, 256);
+  const nl = head.indexOf(0x0a);
+  const line = new TextDecoder().decode(nl < 0 ? head : head.subarray(0, nl)).trim();
+  const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line);
+  if (!m || !m[1]!.startsWith('/') || posix.basename(m[1]!) === 'env' || fs.resolve(m[1]!) !== undefined) return undefined;
+  const executed = name.includes('/') ? name : lexical!;
+  const cmd = [m[1]!, ...(m[2] ? [m[2]] : []), executed, ...argv.slice(1)];
+  return {
+    argv: cmd,
+    program: posix.normalize(m[1]!),
+    scripts: [{ script: abs(real!), line, interpreter: m[1]! }],
+    startedAs: m[1]!,
+    missingInterpreter: m[1]!,
+  };
 }
 
 /** Program names that are shells: they fork for every command that is not built in. */

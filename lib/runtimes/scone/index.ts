@@ -4,3 +4,4 @@ export { SCONE_DEFAULTS, SCONE_PLUMBING_VARIABLES, sconeConfigIdOf, resolveSetti
 export type { SconeOptions, SconeRuntimeSettings, SconeBinaryImage } from './options.js';
 export { checkSconeFileProtection, SCONE_FSPF_UNSUPPORTED_MESSAGE, type SconeProtectionRequest } from './limits.js';
 export { copyFromBinaryImage, type BinaryImageResult, type CopiedFile } from './binary-image.js';
+export { sconeCommand, looksLikeItForks, elfImports, FORK_IMPORTS, type SconeCommand, type SconeScriptStep } from './command.js';

@@ -48,8 +48,10 @@ export interface SconeOptions extends SconeRuntimeSettings {
   /** Service name inside the session. Default `service`. [--service-name] */
   serviceName?: string;
   /**
-   * The binary that runs in the enclave (absolute path in the image). Default: the program of the
-   * image's Entrypoint/Cmd, found through the image's PATH. [--binary]
+   * The binary that runs in the enclave (absolute path in the image): the file the kernel executes
+   * for the image's Entrypoint/Cmd (the program found through the image's PATH, or a script's `#!`
+   * interpreter), symlinks resolved. Default: that file. Any other file is refused
+   * (`SCONE_BINARY_MISMATCH`); the command keeps argv[0] as the image names it. [--binary]
    */
   binary?: string;
   /** Copy an enclave-ready binary from another image in place of the native one. [--binary-image] */

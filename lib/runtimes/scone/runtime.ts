@@ -2,8 +2,10 @@
  * The SCONE runtime for `injectRuntime(scone(options))`: rewires a native image the way
  * sconify_image does, for users who run SCONE. The image's Env gets SCONE_CAS_ADDR,
  * SCONE_LAS_ADDR, SCONE_CONFIG_ID (`<namespace>/<session>/<service>`) and the heap, stack, dlopen,
- * fork and log settings; its Entrypoint becomes the binary that runs in the enclave; optionally an
- * enclave-ready binary from another image replaces the native one.
+ * fork and log settings; its Entrypoint becomes the command as the kernel starts it (argv[0] as
+ * the image names it, a script through its `#!` interpreter: see `command.ts`), whose executed
+ * file is the enclave binary; optionally an enclave-ready binary from another image replaces the
+ * native one.
  *
  * It does not protect files: SCONE's file shield is proprietary (see `limits.ts`), so a pipeline
  * that encrypted files for Gramine is refused here (one that only authenticated them is fine: no
@@ -79,7 +81,8 @@ export function scone(options: SconeOptions): Runtime {
       // The command as the kernel starts it natively: argv[0] as the image names it, a script
       // through the interpreter of its #! line; the file the kernel executes is the enclave binary.
       const native = await draft.rootfs();
-      const command = await sconeCommand(native, argv, { env, workingDir });
+      // An image without Entrypoint/Cmd runs the binary it is given, without arguments.
+      const command = await sconeCommand(native, argv.length || !options.binary ? argv : [options.binary], { env, workingDir });
       const binary = options.binary ?? command.program;
       const nativeReal = native.resolve(binary);
       if ((nativeReal === undefined ? binary.replace(/^\/+/, '') : nativeReal) !== command.program.replace(/^\/+/, '')) {
@@ -92,7 +95,12 @@ export function scone(options: SconeOptions): Runtime {
       const fs = await draft.rootfs();
       const real = fs.resolve(binary);
       const entry = real === undefined ? undefined : fs.get(real);
-      if (!entry || entry.type !== 'file') {
+      let missingWarning: string | undefined;
+      if (!entry && command.missingInterpreter !== undefined) {
+        // The image cannot start natively either; SCONE deployments put a SCONE-built interpreter there.
+        missingWarning = `scone: ${argv[0]} is a script for ${command.missingInterpreter} (#!${command.scripts[0]!.line}), which is not in the image: the SCONE image cannot start until a SCONE-built ${command.missingInterpreter} is added (binaryImage, --binary-image)`;
+        draft.warn(missingWarning);
+      } else if (!entry || entry.type !== 'file') {
         throw new EnclavifyError('SCONE_NO_BINARY', `scone: binary ${binary}: ${entry ? `is a ${entry.type}` : 'no such file'} in the image${options.binaryImage ? '' : ' (binaryImage can copy one from another image)'}`);
       }
       const entrypoint = command.argv;
@@ -137,7 +145,7 @@ export function scone(options: SconeOptions): Runtime {
         env: Object.fromEntries(vars),
         binary,
         ...(command.scripts.length ? { scripts: command.scripts } : {}),
-        ...(forkWarning ? { warnings: [forkWarning] } : {}),
+        ...(forkWarning || missingWarning ? { warnings: [missingWarning, forkWarning].filter((w): w is string => !!w) } : {}),
         ...(copied ? { binaryImage: copied } : {}),
         ...(mrenclaves.length ? { mrenclave: mrenclaves } : {}),
       };
