@@ -43,3 +43,5 @@ export { verify, type VerifyOptions, type VerifyResult, type Finding, type Findi
 export { MANIFEST_PATH, parseManifest, type ProtectionManifest, type FileRecord } from './protect/manifest.js';
 export { parseKeysFile, readKeysFile, keysFile, type KeysFile, type KeySet, type KeyInput } from './protect/keys.js';
 export { protectionSchemaProblems } from './protect/schemas.js';
+
+export { encryptedImage, decryptingImage, isEncryptedImage, encryptLayer, decryptLayer, parseRecipient, readDecryptionKeys, type Recipient, type DecryptionKeys, type ResolvedRecipient, type EncryptImageOptions, type EncryptLayerOptions } from './ocicrypt/index.js';

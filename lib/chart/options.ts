@@ -22,7 +22,17 @@ export const SGX_DEVICE_MODES = ['scone', 'intel', 'azure', 'disabled'] as const
 export type SgxDeviceMode = (typeof SGX_DEVICE_MODES)[number];
 
 /** The confidential runtime the image was converted for. */
-export type Runtime = 'gramine' | 'scone';
+export type Runtime = 'gramine' | 'scone' | 'coco';
+
+/** Confidential Containers settings (runtime "coco"): the pod runs in a Kata TEE guest. */
+export interface CocoChartSettings {
+  /** The TEE (`--tee`), also given to the container as ENCLAVIFY_TEE. */
+  tee: string;
+  /** Kata runtime class (e.g. kata-qemu-tdx). */
+  runtimeClassName: string;
+  /** gzip+base64 init data, the `io.katacontainers.config.hypervisor.cc_init_data` pod annotation. */
+  initData: string;
+}
 
 /** Ways Gramine starts the application: in an SGX enclave, or natively (no SGX, no protection). */
 export type GramineLoader = 'sgx' | 'direct';
@@ -164,6 +174,8 @@ export interface ChartOptions {
   scone?: SconeChartSettings;
   /** Gramine settings (runtime "gramine"). */
   gramine?: GramineChartSettings;
+  /** CoCo settings (runtime "coco"; required there). */
+  coco?: CocoChartSettings;
   /** Extra environment variables (the `env` value), after the runtime's. */
   env?: Record<string, string>;
   /** Container command (overrides the image entrypoint). Default none. */

@@ -125,6 +125,7 @@ function gramineEnv(v: ValueMap): ValueMap[] {
 
 /** `<chart>.needsSGX` */
 function needsSgx(v: ValueMap, runtime: Runtime): boolean {
+  if (runtime === 'coco') return false;
   return runtime === 'scone' || toGoString(mapOrEmpty(v.gramine).loader) === 'sgx';
 }
 
@@ -194,7 +195,7 @@ function workload(v: ValueMap, ctx: RenderContext): KubeObject {
     if (Array.isArray(svc.extraPorts)) ports.push(...svc.extraPorts);
   }
 
-  const env: ValueMap[] = ctx.runtime === 'scone' ? sconeEnv(v) : gramineEnv(v);
+  const env: ValueMap[] = ctx.runtime === 'scone' ? sconeEnv(v) : ctx.runtime === 'coco' ? [{ name: 'ENCLAVIFY_TEE', value: quotedScalar(mapOrEmpty(v.coco).tee) }] : gramineEnv(v);
   for (const k of Object.keys(mapOrEmpty(v.env)).sort()) {
     env.push({ name: k, value: quotedScalar((v.env as ValueMap)[k]) });
   }
@@ -211,6 +212,7 @@ function workload(v: ValueMap, ctx: RenderContext): KubeObject {
   if (mounts.length) container.volumeMounts = mounts;
 
   const podSpec: ValueMap = {};
+  if (ctx.runtime === 'coco') podSpec.runtimeClassName = printedScalar(v.runtimeClassName);
   if (type === 'job') podSpec.restartPolicy = printedScalar(dflt('Never', mapOrEmpty(v.job).restartPolicy));
   if (truthy(v.imagePullSecrets)) podSpec.imagePullSecrets = structuredClone(v.imagePullSecrets as Value);
   if (truthy(v.podSecurityContext)) podSpec.securityContext = structuredClone(v.podSecurityContext as Value);

@@ -4,7 +4,7 @@
  * interop tests compare both for every workload type and SGX device mode).
  */
 import type { ChartVolumeEntry } from './values.js';
-import { IMAGE_REQUIRED } from './values.js';
+import { IMAGE_REQUIRED, RUNTIME_CLASS_REQUIRED } from './values.js';
 import type { Runtime } from './options.js';
 
 /** Name of the environment variable that tells the Gramine loader script which loader to exec. */
@@ -25,7 +25,7 @@ function volumeTable(volumes: ChartVolumeEntry[]): string {
 
 /** templates/_helpers.tpl: name helpers as `helm create` writes them, labels, and the runtime env. */
 export function helpersTpl(chart: string, runtime: Runtime): string {
-  const env = runtime === 'scone' ? sconeEnv(chart) : gramineEnv(chart);
+  const env = runtime === 'scone' ? sconeEnv(chart) : runtime === 'coco' ? cocoEnv(chart) : gramineEnv(chart);
   return `{{/*
 Chart name, or nameOverride: a DNS-1123 label (63 characters at most, no trailing "-").
 */}}
@@ -89,6 +89,17 @@ Spec of a PersistentVolumeClaim (or volumeClaimTemplate) from a volume's persist
 {{- end }}
 
 ${env}`;
+}
+
+function cocoEnv(chart: string): string {
+  return `{{/*
+CoCo environment: the TEE the image was made for. No SGX: the whole pod is the TEE (a Kata guest).
+*/}}
+{{- define "${chart}.runtimeEnv" -}}
+- name: ENCLAVIFY_TEE
+  value: {{ (default (dict) .Values.coco).tee | quote }}
+{{- end }}
+`;
 }
 
 function sconeEnv(chart: string): string {
@@ -177,36 +188,13 @@ Whether the pod needs SGX: not when gramine.loader is "direct" (no enclave).
 
 /** templates/workload.yaml: one template for all four kinds, switched by `.Values.workloadType`. */
 export function workloadTemplate(chart: string, runtime: Runtime, volumes: ChartVolumeEntry[]): string {
-  const aesmd =
-    runtime === 'gramine'
-      ? `
-{{- with (default (dict) .Values.gramine).aesmdSocketDir }}
-{{- $volumes = append $volumes (dict "name" "aesmd-socket" "hostPath" (dict "path" . "type" "Directory")) }}
-{{- $mounts = append $mounts (dict "name" "aesmd-socket" "mountPath" "/var/run/aesmd") }}
-{{- end }}`
-      : '';
-  return `{{- /* Validation: bad values fail rendering with a message. */}}
-{{- $type := toString .Values.workloadType }}
-{{- $kinds := dict "deployment" "Deployment" "statefulset" "StatefulSet" "daemonset" "DaemonSet" "job" "Job" }}
-{{- if not (hasKey $kinds $type) }}
-{{- fail (printf "workloadType must be one of deployment, statefulset, daemonset, job (got %q)" $type) }}
-{{- end }}
-{{- $mode := toString .Values.useSGXDevPlugin }}
+  // CoCo pods request no SGX device: the Kata guest is the TEE. Its chart has none of the SGX parts.
+  const sgxCheck = runtime === 'coco' ? `{{- $runtimeClass := required ${lit(RUNTIME_CLASS_REQUIRED)} .Values.runtimeClassName }}` : `{{- $mode := toString .Values.useSGXDevPlugin }}
 {{- if not (has $mode (list "scone" "intel" "azure" "disabled")) }}
 {{- fail (printf "useSGXDevPlugin must be one of scone, intel, azure, disabled (got %q)" $mode) }}
 {{- end }}
-{{- $sgx := eq (include "${chart}.needsSGX" .) "true" }}
-{{- $fullname := include "${chart}.fullname" . }}
-{{- $image := required ${lit(IMAGE_REQUIRED)} .Values.image }}
-
-{{- /* SGX device: resources of the device plugin, or hostPath devices in a privileged container. */}}
-{{- $resources := deepCopy (default (dict) .Values.resources) }}
-{{- $limits := deepCopy (default (dict) (index $resources "limits")) }}
-{{- $securityContext := deepCopy (default (dict) .Values.securityContext) }}
-{{- $volumes := list }}
-{{- $mounts := list }}
-{{- $claims := list }}
-{{- if $sgx }}
+{{- $sgx := eq (include "${chart}.needsSGX" .) "true" }}`;
+  const sgxDevices = runtime === 'coco' ? '' : `{{- if $sgx }}
 {{- if eq $mode "scone" }}
 {{- $_ := set $limits "sgx.k8s.io/sgx" 1 }}
 {{- else if eq $mode "intel" }}
@@ -225,7 +213,33 @@ export function workloadTemplate(chart: string, runtime: Runtime, volumes: Chart
 {{- $mounts = append $mounts (dict "name" "sgx-provision" "mountPath" "/dev/sgx_provision") }}
 {{- end }}
 {{- end }}
-{{- if $limits }}
+`;
+  const aesmd =
+    runtime === 'gramine'
+      ? `
+{{- with (default (dict) .Values.gramine).aesmdSocketDir }}
+{{- $volumes = append $volumes (dict "name" "aesmd-socket" "hostPath" (dict "path" . "type" "Directory")) }}
+{{- $mounts = append $mounts (dict "name" "aesmd-socket" "mountPath" "/var/run/aesmd") }}
+{{- end }}`
+      : '';
+  return `{{- /* Validation: bad values fail rendering with a message. */}}
+{{- $type := toString .Values.workloadType }}
+{{- $kinds := dict "deployment" "Deployment" "statefulset" "StatefulSet" "daemonset" "DaemonSet" "job" "Job" }}
+{{- if not (hasKey $kinds $type) }}
+{{- fail (printf "workloadType must be one of deployment, statefulset, daemonset, job (got %q)" $type) }}
+{{- end }}
+${sgxCheck}
+{{- $fullname := include "${chart}.fullname" . }}
+{{- $image := required ${lit(IMAGE_REQUIRED)} .Values.image }}
+
+{{- /* SGX device: resources of the device plugin, or hostPath devices in a privileged container. */}}
+{{- $resources := deepCopy (default (dict) .Values.resources) }}
+{{- $limits := deepCopy (default (dict) (index $resources "limits")) }}
+{{- $securityContext := deepCopy (default (dict) .Values.securityContext) }}
+{{- $volumes := list }}
+{{- $mounts := list }}
+{{- $claims := list }}
+${sgxDevices}{{- if $limits }}
 {{- $_ := set $resources "limits" $limits }}
 {{- end }}
 ${aesmd}
@@ -286,7 +300,8 @@ spec:
       {{- end }}
       labels:
         {{- include "${chart}.selectorLabels" . | nindent 8 }}
-    spec:
+    spec:${runtime === 'coco' ? `
+      runtimeClassName: {{ $runtimeClass }}` : ''}
       {{- if eq $type "job" }}
       restartPolicy: {{ default "Never" (default (dict) .Values.job).restartPolicy }}
       {{- end }}
@@ -421,7 +436,11 @@ spec:
 /** templates/NOTES.txt: printed by `helm install`. */
 export function notesTemplate(chart: string, runtime: Runtime): string {
   const runtimeNote =
-    runtime === 'scone'
+    runtime === 'coco'
+      ? `Confidential Containers: the pods run in Kata TEE guests (runtime class {{ .Values.runtimeClassName }}, TEE {{ (default (dict) .Values.coco).tee }}).
+The guest pulls and decrypts the image after attesting to the KBS named in the init data annotation;
+load the Trustee bundle (trustee/set-resources.sh) into the KBS before installing.`
+      : runtime === 'scone'
       ? `{{- $s := default (dict) .Values.scone }}
 The SCONE runtime contacts CAS {{ $s.cas | default "(from the image)" }}{{ with $s.configID }} for policy {{ . }}{{ end }};
 {{- if $s.las }} LAS at {{ $s.las }}.{{ else }} LAS on each node's IP (deploy the LAS DaemonSet first).{{ end }}`
@@ -438,11 +457,11 @@ Service {{ $fullname }} ({{ .type }}), port {{ .port }}:
   kubectl port-forward --namespace {{ $.Release.Namespace }} service/{{ $fullname }} {{ .port }}:{{ .port }}
 {{- end }}{{ end }}
 
-SGX device mode: {{ .Values.useSGXDevPlugin }}
+${runtime === 'coco' ? '' : `SGX device mode: {{ .Values.useSGXDevPlugin }}
 {{- if eq (toString .Values.useSGXDevPlugin) "disabled" }}
 WARNING: the SGX devices are mounted from the host into a privileged container. Use this for
 development only; install an SGX device plugin for production.
 {{- end }}
-${runtimeNote}
+`}${runtimeNote}
 `;
 }

@@ -83,15 +83,17 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
     cur[keys[keys.length - 1]] = value;
   };
   const runtime = options.runtime;
-  if (runtime !== 'scone' && runtime !== 'gramine') throw new EnclavifyError('BAD_CHART', `chart runtime must be "gramine" or "scone", got ${JSON.stringify(runtime)}`);
+  if (runtime !== 'scone' && runtime !== 'gramine' && runtime !== 'coco') throw new EnclavifyError('BAD_CHART', `chart runtime must be "gramine", "scone" or "coco", got ${JSON.stringify(runtime)}`);
+  if (runtime === 'coco' && !options.coco) throw new EnclavifyError('BAD_CHART', 'a CoCo chart needs its settings (TEE, runtime class, init data)');
   if (!options.image) throw new EnclavifyError('BAD_CHART', 'chart image is required (the confidential image reference)');
   const workloadType = options.workloadType ?? 'deployment';
   if (!WORKLOAD_TYPES.includes(workloadType)) throw new EnclavifyError('BAD_CHART', `--k8s-helm-workload-type must be one of ${WORKLOAD_TYPES.join(', ')}, got ${JSON.stringify(workloadType)}`);
   const device = options.sgxDevice ?? defaultSgxDevice(runtime);
-  if (!SGX_DEVICE_MODES.includes(device)) throw new EnclavifyError('BAD_CHART', `SGX device mode must be one of ${SGX_DEVICE_MODES.join(', ')}, got ${JSON.stringify(device)}`);
+  if (runtime !== 'coco' && !SGX_DEVICE_MODES.includes(device)) throw new EnclavifyError('BAD_CHART', `SGX device mode must be one of ${SGX_DEVICE_MODES.join(', ')}, got ${JSON.stringify(device)}`);
 
   put('image', options.image, 'Confidential image to run (required).');
-  put('imagePullPolicy', options.imagePullPolicy ?? 'IfNotPresent', 'Image pull policy.');
+  // CoCo: the guest pulls and decrypts the image itself; a node's cached copy must never stand in.
+  put('imagePullPolicy', options.imagePullPolicy ?? (runtime === 'coco' ? 'Always' : 'IfNotPresent'), runtime === 'coco' ? 'Image pull policy (Always, as CoCo recommends for encrypted images).' : 'Image pull policy.');
   put('imagePullSecrets', (options.imagePullSecrets ?? []).map((name) => ({ name })), 'Secrets for pulling the image, as `[{name: SECRET}]`.');
   put('workloadType', workloadType, 'Workload kind: `deployment`, `statefulset`, `daemonset` or `job`.');
   put('replicaCount', options.replicaCount ?? 1, 'Number of pods (deployment and statefulset).');
@@ -101,9 +103,15 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
   put('args', options.args ?? [], 'Container arguments; empty keeps the image default.');
   put('env', { ...(options.env ?? {}) }, 'Extra environment variables (`NAME: value`), after the runtime variables (so they override them).');
   put('extraEnv', [], 'Extra environment entries in Kubernetes form (e.g. `valueFrom` a Secret).');
-  put('useSGXDevPlugin', device, 'How pods get SGX: `scone` (SCONE device plugin), `intel` (Intel device plugin), `azure` (AKS add-on) or `disabled` (hostPath devices, privileged; development only).');
-  put('sgxEpcMem', options.sgxEpcMemMiB ?? 8, 'EPC to request in MiB (`azure`: `kubernetes.azure.com/sgx_epc_mem_in_MiB`; `intel`: `sgx.intel.com/epc`).');
-  put('sgxProvision', options.dcap ?? runtime === 'gramine', 'With `intel`: also request `sgx.intel.com/provision` (`/dev/sgx_provision`, needed for DCAP quotes).');
+  if (runtime === 'coco') {
+    const c = options.coco!;
+    put('runtimeClassName', c.runtimeClassName, 'Kata runtime class of the TEE (required).');
+    put('coco', undefined, 'Confidential Containers settings.');
+    put('coco.tee', c.tee, 'The TEE, given to the container as ENCLAVIFY_TEE.');
+  }
+  if (runtime !== 'coco') put('useSGXDevPlugin', device, 'How pods get SGX: `scone` (SCONE device plugin), `intel` (Intel device plugin), `azure` (AKS add-on) or `disabled` (hostPath devices, privileged; development only).');
+  if (runtime !== 'coco') put('sgxEpcMem', options.sgxEpcMemMiB ?? 8, 'EPC to request in MiB (`azure`: `kubernetes.azure.com/sgx_epc_mem_in_MiB`; `intel`: `sgx.intel.com/epc`).');
+  if (runtime !== 'coco') put('sgxProvision', options.dcap ?? runtime === 'gramine', 'With `intel`: also request `sgx.intel.com/provision` (`/dev/sgx_provision`, needed for DCAP quotes).');
 
   if (runtime === 'scone') {
     const s = options.scone ?? {};
@@ -117,7 +125,7 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
     put('scone.fork', s.fork ?? 0, '`SCONE_FORK` (0 or 1); empty: not set.');
     put('scone.log', s.log ?? 'ERROR', '`SCONE_LOG`; empty: not set.');
     put('scone.printVersion', s.printVersion ?? false, 'Set `SCONE_VERSION=1` (print configuration and enclave hash at start).');
-  } else {
+  } else if (runtime === 'gramine') {
     const g = options.gramine ?? {};
     const sp = g.secretProvision ?? {};
     put('gramine', undefined, 'Gramine run-time settings.');
@@ -157,7 +165,7 @@ export function buildValues(options: ChartOptions, volumes: ChartVolumeEntry[]):
   put('job', undefined, 'Job settings (workloadType `job`).');
   put('job.backoffLimit', 6, 'Retries before the Job is marked failed.');
   put('job.restartPolicy', 'Never', 'Pod restart policy of the Job (`Never` or `OnFailure`).');
-  put('podAnnotations', {}, 'Annotations of the pods.');
+  put('podAnnotations', runtime === 'coco' ? { 'io.katacontainers.config.hypervisor.cc_init_data': options.coco!.initData } : {}, runtime === 'coco' ? 'Annotations of the pods; `io.katacontainers.config.hypervisor.cc_init_data` carries the init data (KBS address, image security policy) whose digest the TEE evidence binds.' : 'Annotations of the pods.');
   put('podSecurityContext', {}, 'Pod security context.');
   put('securityContext', {}, 'Container security context (`disabled` mode adds `privileged: true`).');
   put('resources', structuredClone(options.resources ?? {}) as ValueMap, 'Container resources; the SGX device resources are added to `limits`.');
@@ -176,8 +184,12 @@ export function checkValues(values: ValueMap, runtime: ChartOptions['runtime'], 
   if (!truthyRequired(values.image)) throw new EnclavifyError('BAD_CHART', IMAGE_REQUIRED);
   const type = toGoString(values.workloadType);
   if (!(WORKLOAD_TYPES as readonly string[]).includes(type)) throw new EnclavifyError('BAD_CHART', workloadTypeError(type));
-  const mode = toGoString(values.useSGXDevPlugin);
-  if (!(SGX_DEVICE_MODES as readonly string[]).includes(mode)) throw new EnclavifyError('BAD_CHART', sgxModeError(mode));
+  if (runtime === 'coco') {
+    if (!truthyRequired(values.runtimeClassName)) throw new EnclavifyError('BAD_CHART', RUNTIME_CLASS_REQUIRED);
+  } else {
+    const mode = toGoString(values.useSGXDevPlugin);
+    if (!(SGX_DEVICE_MODES as readonly string[]).includes(mode)) throw new EnclavifyError('BAD_CHART', sgxModeError(mode));
+  }
   if (runtime === 'gramine') {
     const loader = toGoString(isMap(values.gramine) ? values.gramine.loader : undefined);
     if (loader !== 'sgx' && loader !== 'direct') throw new EnclavifyError('BAD_CHART', loaderError(loader));
@@ -193,6 +205,8 @@ function truthyRequired(v: unknown): boolean {
   return v !== undefined && v !== null && v !== '';
 }
 
+/** Message of the `required` check on `runtimeClassName` (CoCo charts). */
+export const RUNTIME_CLASS_REQUIRED = 'runtimeClassName is required: the Kata runtime class of the TEE (e.g. kata-qemu-tdx)';
 /** Message of the `required` check on `image` (the templates print the same text). */
 export const IMAGE_REQUIRED = 'image is required: set image=<registry>/<repository>:<tag> (the confidential image)';
 /** Message of the workloadType check, as the workload template's `fail`. */

@@ -4,17 +4,21 @@
  * themselves to {@link convertStages}); each stage turns its options into transforms, in order,
  * and may add a section to the text report.
  */
-import { access, mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { access, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Image } from '../oci/image.js';
 import { openImage, parsePlatform, writeFileAtomic, writeImage } from '../store/index.js';
-import { ACCEPTED_FORMS, parseRef } from '../store/ref.js';
+import { ACCEPTED_FORMS, formatRef, parseRef, type ImageRef } from '../store/ref.js';
+import { mkdirNoFollow, refuseSymlink } from '../store/no-follow.js';
+import { isTmpFileName, sweepDir, tmpOwnerSocket } from '../oci/owner.js';
 import type { PipelineResult, Transform } from '../transforms/pipeline.js';
 import { pipeline } from '../transforms/pipeline.js';
 import { CLASSIFY_REPORT, fileClassify, type ClassificationReport } from '../transforms/file-classify.js';
 import { ENCRYPT_REPORT, encryptFS, type EncryptReport } from '../transforms/encrypt-fs.js';
 import { formatClassificationReport, formatEncryptReport } from './format.js';
-import { readKeysFile } from '../protect/keys.js';
+import { parseKeysFile, readKeysFile, type KeysConversion } from '../protect/keys.js';
 import { readFile } from 'node:fs/promises';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { given, runtimePolicyChartTransforms, sconifyOptions } from './sconify-options.js';
@@ -23,6 +27,9 @@ import { CHART } from '../transforms/emit-chart.js';
 import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { decryptedFrom, decryptionFlags, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
+import { encryptedImage } from '../ocicrypt/layers.js';
+import { cocoOptions, cocoPlatform, cocoTransforms, type CocoPlan } from './coco-options.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
@@ -37,6 +44,8 @@ export interface ConvertContext {
   to: string;
   /** Opens another image the conversion reads (`--runtime-image`, `--binary-image` as docker://) with the command's registry options. */
   openExtra?: ((ref: string) => Promise<Image>) | undefined;
+  /** Set by the coco stage: how the written image's layers are encrypted. */
+  cocoPlan?: CocoPlan | undefined;
 }
 
 /** A group of convert options and the transforms they produce. */
@@ -65,13 +74,18 @@ export const protectStage: ConvertStage = {
     'no-default-plain': { kind: 'flag', help: 'do not leave /proc /sys /dev /run /tmp /var /boot and /etc/{hosts,resolv.conf,hostname,mtab} unprotected' },
     'single-key': { kind: 'string', arg: 'NAME', help: 'one key named NAME for all encrypted directories' },
     'reuse-keys': { kind: 'string', arg: 'FILE', help: 'take the keys from a keys file of an earlier conversion' },
+    'allow-keys-symlink': { kind: 'flag', help: 'read --reuse-keys through a symlink even where other users could redirect the link' },
     'master-key-file': { kind: 'string', arg: 'FILE', help: 'reproducible output: derive keys and nonces from the master key in FILE (32+ hex digits)' },
     'scrub-history': { kind: 'flag', help: 'replace the text of history entries that name an encrypted directory (build commands can hold its plaintext)' },
   },
-  async transforms(args) {
+  async transforms(args, ctx) {
     const reuse = args.strings['reuse-keys'];
     let keys: Record<string, Uint8Array> | undefined;
-    if (reuse) keys = Object.fromEntries((await readKeysFile(reuse)).keys);
+    if (reuse) {
+      const set = await readKeysFile(reuse, { allowSymlink: args.flags['allow-keys-symlink'] === true });
+      for (const w of set.warnings ?? []) ctx.io.err(`enclavify convert: WARNING: ${w}`);
+      keys = Object.fromEntries(set.keys);
+    }
     let deterministic: { masterKey: Uint8Array } | undefined;
     const mk = args.strings['master-key-file'];
     if (mk) {
@@ -118,7 +132,13 @@ export const runtimeStage: ConvertStage = {
       if (stray.length) throw new UsageError(`${stray.map((o) => `--${o}`).join(', ')}: need a runtime: --runtime-image REF|DIR (Gramine) or --runtime scone`);
       return [];
     }
-    if (runtime !== 'gramine' && runtime !== 'scone') throw new UsageError(`--runtime=${runtime}: expected gramine or scone`);
+    if (runtime === 'coco') {
+      // The coco stage does the work; SGX runtime options mean nothing in a CoCo guest.
+      const sgxOnly = Object.keys(runtimeOptions).filter((o) => !['dry-run', 'runtime', 'k8s-helm-workload-type'].includes(o) && given(args, o));
+      if (sgxOnly.length) throw new UsageError(`${sgxOnly.map((o) => `--${o}`).join(', ')}: not with --runtime coco (no SGX runtime goes into a CoCo image)`);
+      return [];
+    }
+    if (runtime !== 'gramine' && runtime !== 'scone') throw new UsageError(`--runtime=${runtime}: expected gramine, scone or coco`);
     if (runtime === 'scone') {
       const gramineOnly = Object.keys(gramineConvertOptions).filter((o) => given(args, o));
       if (gramineOnly.length) throw new UsageError(`${gramineOnly.map((o) => `--${o}`).join(', ')}: only with the Gramine runtime`);
@@ -152,7 +172,23 @@ export const runtimeStage: ConvertStage = {
 };
 
 /** The stages of `enclavify convert`, in pipeline order. */
-export const convertStages: ConvertStage[] = [protectStage, runtimeStage];
+/** `--runtime coco`: the Trustee bundle, the keys file, the chart; the writer encrypts the layers. */
+export const cocoStage: ConvertStage = {
+  name: 'coco',
+  options: cocoOptions,
+  async transforms(args, ctx) {
+    const r = await cocoTransforms(args, ctx);
+    if (!r) return [];
+    ctx.cocoPlan = r.plan;
+    return r.transforms;
+  },
+  report(result) {
+    const c = result.report.coco as { tee: string; kid: string; runtimeClassName: string; initData: string } | undefined;
+    return c && `CoCo: ${c.tee} (runtime class ${c.runtimeClassName}); every layer encrypted for ${c.kid}; init data ${c.initData}; load trustee/ into the KBS (trustee/set-resources.sh)`;
+  },
+};
+
+export const convertStages: ConvertStage[] = [protectStage, runtimeStage, cocoStage];
 
 /** Options of `enclavify convert` that are not a stage's. */
 const baseOptions: Record<string, OptionSpec> = {
@@ -173,7 +209,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries(copyRegistryFlags)) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -189,17 +225,78 @@ export async function buildTransforms(args: Parsed, ctx: ConvertContext, stages:
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
-/** Writes the pipeline's artifacts: the keys to `keysOut`, everything else under `outputDir`; secrets with mode 0600. */
-async function writeArtifacts(result: PipelineResult, keysOut: string, outputDir: string): Promise<string[]> {
-  const written: string[] = [];
-  for (const a of result.artifacts.values()) {
-    const file = a.path === KEYS_ARTIFACT ? keysOut : path.join(outputDir, a.path);
-    if (path.relative(outputDir, file).startsWith('..') && a.path !== KEYS_ARTIFACT) throw new EnclavifyError('BAD_ARTIFACT', `artifact ${a.path} would be written outside ${outputDir}`);
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFileAtomic(file, a.data, { mode: a.secret ? 0o600 : 0o644 });
-    written.push(file);
+/** What a conversion wrote so far, to be undone if it fails before the image is committed. */
+interface Written {
+  files: string[];
+  /** Directories this run created, outermost first. */
+  dirs: string[];
+}
+
+/** Makes `dir`, below `root` without following symlinks; records what it created. */
+async function makeDir(root: string, dir: string, w: Written): Promise<void> {
+  const rel = path.relative(root, dir);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new EnclavifyError('BAD_ARTIFACT', `${dir} would be written outside ${root}`);
+  const before = new Set(w.dirs);
+  const first = await mkdirNoFollow(root, rel, 'convert output');
+  if (first) {
+    // Every level from the first created one down is ours.
+    const top = path.resolve(first);
+    for (let d = path.resolve(dir); d === top || d.startsWith(top + path.sep); d = path.dirname(d)) {
+      if (!before.has(d)) w.dirs.push(d);
+    }
   }
-  return written;
+}
+
+/** Removes what a failed conversion wrote: its files, then the directories it created if empty. */
+async function undo(w: Written): Promise<void> {
+  await Promise.all(w.files.map((f) => rm(f, { force: true }).catch(() => undefined)));
+  for (const d of [...w.dirs].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
+}
+
+/** Writes the pipeline's artifacts other than the keys under `outputDir` (secrets with mode 0600); no symlink inside it is followed. */
+async function writeArtifacts(result: PipelineResult, outputDir: string, w: Written): Promise<void> {
+  for (const a of result.artifacts.values()) {
+    if (a.path === KEYS_ARTIFACT) continue;
+    const file = path.join(outputDir, a.path);
+    if (path.relative(outputDir, file).startsWith('..')) throw new EnclavifyError('BAD_ARTIFACT', `artifact ${a.path} would be written outside ${outputDir}`);
+    await makeDir(outputDir, path.dirname(file), w);
+    await writeFileAtomic(file, a.data, { mode: a.secret ? 0o600 : 0o644 });
+    w.files.push(file); // only once written: a refused path (a symlink) is not ours to remove
+  }
+}
+
+/** `p` resolved through symlinks as far as it exists (two spellings of one layout compare equal). */
+function real(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** Whether writing `dst` would move the tag `src` names (the same layout and tag, the same registry tag). */
+function sameTag(src: ImageRef, dst: ImageRef): boolean {
+  if (src.transport === 'oci' && dst.transport === 'oci') return !src.digest && real(src.dir) === real(dst.dir) && src.tag === dst.tag;
+  if (src.transport === 'docker' && dst.transport === 'docker') return formatRef(src) === formatRef(dst);
+  return false;
+}
+
+/** Options that do not change what a conversion produces (left out of its fingerprint). */
+const COSMETIC = new Set(['json', 'quiet', 'verbose', 'help', 'progress', 'no-progress']);
+
+/** SHA-256 of what determines a conversion: the source image's digest and the options. */
+function invocationOf(args: Parsed, sourceDigest: string): string {
+  const pick = <T>(o: Record<string, T>) => Object.fromEntries(Object.entries(o).filter(([k]) => !COSMETIC.has(k)).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return createHash('sha256').update(JSON.stringify({ sourceDigest, strings: pick(args.strings), lists: pick(args.lists), flags: pick(args.flags) })).digest('hex');
+}
+
+/** The conversion a keys file records, or undefined (unreadable, not a keys file, none recorded). */
+async function recordedConversion(file: string): Promise<KeysConversion | undefined> {
+  try {
+    return parseKeysFile(await readFile(file, 'utf8'), file).conversion;
+  } catch {
+    return undefined;
+  }
 }
 
 export const convertCommand: Command = {
@@ -219,6 +316,11 @@ and its new Entrypoint, and a policy is written (policy/session.yaml for SCONE, 
 for Gramine) when the enclave's identity is known (--sign-key, --mrenclave, --sigstruct); a Helm chart
 when a --k8s-helm-* option asks for one. docs/cli.md maps every sconify_image option.
 
+Rerunning the identical command after a crash or kill needs no cleanup: keys are committed after
+the image (KEYS.pending, then the tag, then a rename; docs/keys.md), so an interrupted conversion
+is completed or replaced and a completed one is left alone (exit 0). --to must not name the
+source's own tag (exit 2).
+
 Prints the converted image's digest on stdout, then (SCONE) the session id NAMESPACE/SESSION; with
 --json, one JSON object. The report goes to stderr. --dry-run computes everything and writes nothing.
 
@@ -231,10 +333,8 @@ References:
     if (!from || !to) throw new UsageError('convert needs --from SRC and --to DST');
     const outputDir = args.strings['output-dir'] ?? '.';
     const keysOut = args.strings['keys-out'] ?? path.join(outputDir, KEYS_ARTIFACT);
-    // Never overwrite keys by default: the image they belong to would become unreadable.
-    if (!args.strings['keys-out'] && (args.lists.dir?.length ?? 0) > 0 && (await exists(keysOut))) {
-      throw new UsageError(`${keysOut} already exists (keys of an earlier conversion?); choose another place with --keys-out FILE or --output-dir DIR, or pass --keys-out ${keysOut} to replace it`);
-    }
+    const pending = `${keysOut}.pending`;
+    const wantsKeys = (args.lists.dir?.length ?? 0) > 0 || args.strings.runtime === 'coco';
     // Keys and artifacts never go into an OCI layout: blobs there are shipped to registries.
     const dst = parseRef(to);
     if (dst.transport === 'oci') {
@@ -245,16 +345,68 @@ References:
       }
     }
     const src = parseRef(from);
+    if (sameTag(src, dst)) {
+      throw new UsageError(`--to ${to} names the source image's own tag: the conversion would move it and leave the plaintext original untagged; write to another tag (e.g. ${to}-confidential) or another layout`);
+    }
     if (src.transport === 'oci' && dst.transport === 'oci' && path.resolve(src.dir) === path.resolve(dst.dir) && (args.lists.dir?.length ?? 0) > 0) {
       io.err(`enclavify convert: WARNING: ${dst.dir} also holds the source image, whose blobs contain the plaintext of the directories being encrypted; write the converted image to a layout of its own before shipping it`);
     }
     if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
-    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
+    const platform = args.strings.platform ? parsePlatform(args.strings.platform) : cocoPlatform(args);
     const started = Date.now();
-    const source = await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
+    const source = await decryptedFrom(await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress }), args);
+    let encryption = await encryptionFrom(args);
+    const invocation = invocationOf(args, await source.digest());
+    if (wantsKeys && !args.flags['dry-run']) {
+      await refuseSymlink(keysOut, '--keys-out');
+      await refuseSymlink(pending, '--keys-out');
+      // Commit protocol (docs/keys.md): keys are written to KEYS.pending, recording the image
+      // digest; the image is written and tagged; KEYS.pending is renamed to KEYS. What a crash
+      // left is recognised by content here.
+      const tagged = async () => {
+        try {
+          return await (await openImage(to, { signal: io.signal, registry: registryOptionsFrom(args, 'dest') })).digest();
+        } catch {
+          return undefined;
+        }
+      };
+      let current: string | undefined | null = null; // null: not asked yet
+      const currentDigest = async () => (current === null ? (current = await tagged()) : current);
+      const p = (await exists(pending)) ? await recordedConversion(pending) : undefined;
+      if (await exists(pending)) {
+        if (p && p.image === (await currentDigest())) {
+          // The image these keys belong to was tagged; only the rename was missing.
+          await rename(pending, keysOut);
+          io.err(`enclavify convert: completed an interrupted conversion: ${pending} -> ${keysOut} (keys of ${to} ${p.image})`);
+        } else {
+          // Its image never got the tag: an interrupted conversion, whose keys nothing uses.
+          await rm(pending, { force: true });
+          io.err(`enclavify convert: removed ${pending}, left by an interrupted conversion whose image was never tagged`);
+        }
+      }
+      if (await exists(keysOut)) {
+        const c = await recordedConversion(keysOut);
+        const digest = c && c.invocation === invocation && c.reference === to ? await currentDigest() : undefined;
+        if (c && digest === c.image) {
+          // The identical conversion already completed: its keys belong to the tagged image.
+          if (args.flags.json) io.out(JSON.stringify({ digest, reference: to, keysFile: keysOut, alreadyConverted: true }));
+          else io.out(digest);
+          if (!args.flags.quiet) io.err(`enclavify convert: ${to} (${digest}) is already the result of this conversion, with keys ${keysOut}; nothing to do (remove ${keysOut} to convert again)`);
+          return EXIT.ok;
+        }
+        // Never overwrite keys by default: the image they belong to would become unreadable.
+        if (!args.strings['keys-out']) {
+          throw new UsageError(`${keysOut} already exists (keys of an earlier conversion?); choose another place with --keys-out FILE or --output-dir DIR, or pass --keys-out ${keysOut} to replace it`);
+        }
+      }
+    }
     const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress });
     const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
+    if (ctx.cocoPlan) {
+      if (args.lists['encrypt-layer']?.length) throw new UsageError('--encrypt-layer: with --runtime coco every layer is encrypted');
+      encryption = { encryption: { recipients: [...(encryption?.encryption.recipients ?? []), ctx.cocoPlan.recipient] }, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}) };
+    }
     const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal });
     try {
       const policy = result.state.get(POLICY);
@@ -276,20 +428,47 @@ References:
         if (!args.flags.quiet) io.err([...sections(), `Dry run: would write ${to} (${digest}) and ${[...result.artifacts.keys()].join(', ') || 'no artifacts'}; wrote nothing`].join('\n'));
         return EXIT.ok;
       }
-      const files = await writeArtifacts(result, keysOut, outputDir);
-      if (args.strings['output-dir']) {
-        const report = path.join(outputDir, 'report.json');
-        await mkdir(outputDir, { recursive: true });
-        await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
-        files.push(report);
-      }
+      // What killed runs left next to the keys and artifacts (atomic writes' temporaries, proved dead).
+      const sweepOpts = { isTemp: isTmpFileName, socketOf: tmpOwnerSocket };
+      await Promise.all([...new Set([outputDir, path.dirname(keysOut)])].map((d) => sweepDir(d, sweepOpts).catch(() => undefined)));
+      const w: Written = { files: [], dirs: [] };
       let written;
       try {
-        written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
+        // ocicrypt (--encryption-key, --runtime coco): the image written is the encrypted one.
+        const out = encryption ? await encryptedImage(result.image, { ...encryption.encryption, signal: io.signal }) : result.image;
+        const keysArtifact = result.artifacts.get(KEYS_ARTIFACT);
+        if (keysArtifact) {
+          // 1. The keys, as KEYS.pending, bound to the image about to be written.
+          const doc = JSON.parse(Buffer.from(keysArtifact.data).toString('utf8')) as Record<string, unknown>;
+          const conversion: KeysConversion = { image: await out.digest(), reference: to, source: await source.digest(), invocation };
+          const { keys, ...head } = doc;
+          const text = JSON.stringify({ ...head, conversion, keys }, null, 2) + '\n';
+          await makeDir(path.resolve(path.dirname(keysOut)), path.resolve(path.dirname(keysOut)), w);
+          await writeFileAtomic(pending, text, { mode: 0o600 });
+          w.files.push(pending);
+        }
+        await makeDir(path.resolve(outputDir), path.resolve(outputDir), w);
+        await writeArtifacts(result, outputDir, w);
+        if (args.strings['output-dir']) {
+          const report = path.join(outputDir, 'report.json');
+          await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
+          w.files.push(report);
+        }
+        // 2. The image, tagged.
+        written = await writeImage(out, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       } catch (e) {
-        // Keys and a policy for an image that was not written would only mislead: remove them.
-        await Promise.all(files.map((f) => rm(f, { force: true })));
+        // Keys and a policy for an image that was not written would only mislead: remove them,
+        // and the directories this run created.
+        await undo(w);
+        if (encryption?.kekFile) await rm(encryption.kekFile, { force: true });
         throw e;
+      }
+      // 3. The keys become final (atomic rename; a crash before it is completed by a rerun).
+      const files = w.files.filter((f) => f !== pending);
+      if (result.artifacts.has(KEYS_ARTIFACT)) {
+        await refuseSymlink(keysOut, '--keys-out');
+        await rename(pending, keysOut);
+        files.unshift(keysOut);
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {

@@ -1,8 +1,10 @@
 /** `enclavify copy SRC DST`: like `skopeo copy` between the transports we support. */
+import { rm } from 'node:fs/promises';
 import { copyImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { decryptionFlags, decryptionKeysFrom, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const copyCommand: Command = {
@@ -23,23 +25,41 @@ registry copy keeps the Docker or OCI manifest and its digest). --json lists eve
 mounted or skipped. Credentials are looked up per registry (auth files, credential helpers)
 unless --creds/--src-creds/--dest-creds give them; see docs/registry.md.
 
+Layer encryption (ocicrypt, as skopeo): --encryption-key jwe:PUB.pem encrypts every layer (or the
+--encrypt-layer ones) for that public key; provider:attestation-agent:keyid=kbs:///R/T/T wraps the
+layer keys under a key-encryption key released by a CoCo Trustee KBS (keypath=FILE, or generated
+into --kek-out). --decryption-key opens an encrypted source; without it an encrypted image is
+copied as it is only with --no-validate (its contents cannot be checked). See docs/ocicrypt.md.
+
 References:
   ${ACCEPTED_FORMS}`,
   options: {
     'no-validate': { kind: 'flag', help: 'skip the check of layer contents (tar well-formed, diff_ids, no ".." or writes through symlinks); blob digests are still verified' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
     ...copyRegistryFlags,
+    ...decryptionFlags,
+    ...encryptionFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
     const [from, to] = args.positionals;
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const res = await copyImage(from, to, {
-      platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal,
-      sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
-    });
-    io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference, ...(res.blobs ? { blobs: res.blobs } : {}) }) : res.digest);
+    const encryption = await encryptionFrom(args);
+    const decryptionKeys = await decryptionKeysFrom(args);
+    let res;
+    try {
+      res = await copyImage(from, to, {
+        ...(encryption ? { encryption: encryption.encryption } : {}), ...(decryptionKeys ? { decryptionKeys } : {}),
+        platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal,
+        sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
+      });
+    } catch (e) {
+      // A generated KEK of an image that was not written would only mislead.
+      if (encryption?.kekFile) await rm(encryption.kekFile, { force: true });
+      throw e;
+    }
+    io.out(args.flags.json ? JSON.stringify({ digest: res.digest, size: res.size, mediaType: res.mediaType, destination: res.reference, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}), ...(res.blobs ? { blobs: res.blobs } : {}) }) : res.digest);
     return EXIT.ok;
   },
 };

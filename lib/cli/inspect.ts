@@ -5,6 +5,7 @@ import { openImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { decryptedFrom, decryptionFlags } from './ocicrypt-options.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const inspectCommand: Command = {
@@ -33,12 +34,13 @@ References:
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     production: { kind: 'flag', help: 'exit 3 when the image is not fit for production: any warning (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct)' },
     ...registryFlags,
+    ...decryptionFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress }), args);
     io.progress({ phase: 'inspect', image: image.name, message: `inspecting ${image.name}` });
     const info = await inspectImage(image, { onProgress: io.progress, signal: io.signal });
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));

@@ -1,7 +1,7 @@
 /** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
 import { createRequire } from 'node:module';
 import { asEnclavifyError, EnclavifyError, ERROR_CODES } from '../oci/errors.js';
-import { removeAllTemps } from '../oci/temp.js';
+import { removeAllTemps, sweepTemps } from '../oci/temp.js';
 import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
 import { ProgressRenderer } from './progress.js';
@@ -78,6 +78,9 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     return EXIT.usage;
   }
   const cmd = await entry.load();
+  // Every command first removes what killed runs left in the temporary directory (only
+  // directories whose owner is proved dead: lib/oci/owner.ts).
+  await sweepTemps().catch(() => undefined);
   try {
     const args = parseArgs(rest, cmd.options);
     if (args.flags.help) {

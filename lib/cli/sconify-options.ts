@@ -23,7 +23,7 @@ import type { Image } from '../oci/image.js';
 
 /** Runtime, policy and chart options of `enclavify convert` (sconify_image names where they exist). */
 export const sconifyOptions: Record<string, OptionSpec> = {
-  runtime: { kind: 'string', arg: 'gramine|scone', help: 'confidential runtime: gramine (open; default) or scone (SCONE users; needs SCONE\'s runtime and CAS)' },
+  runtime: { kind: 'string', arg: 'gramine|scone|coco', help: 'confidential runtime: gramine (open; default), scone (SCONE users; needs SCONE\'s runtime and CAS) or coco (Confidential Containers: a Kata TEE guest; see --tee, --kbs)' },
   'image-name': { kind: 'string', arg: 'REF', help: 'registry reference the image will be pushed to (chart image, session default name); default derived from --to' },
   binary: { kind: 'string', arg: 'PATH', help: 'the binary that runs in the enclave (scone: becomes the Entrypoint); default the image\'s program' },
   'binary-image': { kind: 'string', arg: 'REF', help: 'scone: copy an enclave-ready --binary from this image (oci:DIR[:TAG], docker-archive:FILE, docker://REF) over the native one' },

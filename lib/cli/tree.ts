@@ -4,6 +4,7 @@ import { formatTree } from '../fs/tree.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { decryptedFrom, decryptionFlags } from './ocicrypt-options.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const treeCommand: Command = {
@@ -21,12 +22,13 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
   options: {
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...registryFlags,
+    ...decryptionFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('tree needs one image reference');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress }), args);
     const layers = await image.layers();
     io.progress({ phase: 'scan', image: image.name, message: `scanning ${layers.length} layers of ${image.name}` });
     const fs = await layersRootFs(layers, { onProgress: io.progress, signal: io.signal, progressEvent: { image: image.name } });

@@ -5,6 +5,10 @@ import { formatFindings } from './format.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
+import { decryptionFlags, decryptionKeysFrom } from './ocicrypt-options.js';
+import { bundleKeks, verifyOcicrypt, type OcicryptReport } from '../ocicrypt/verify.js';
+import { decryptingImage, isEncryptedImage } from '../ocicrypt/layers.js';
+import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
 
 export const verifyCommand: Command = {
@@ -32,14 +36,23 @@ signature files of enclavify sign) are accepted and listed after the findings; -
 reports them instead. Keys no region uses, and regions without a key, are findings.
 
 Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: reason; with
---require-pin an unpinned manifest too), 2 usage error, 1 the image or the keys file cannot be read.`,
+--require-pin an unpinned manifest too), 2 usage error, 1 the image or the keys file cannot be read.
+
+A keys file readable by group or others gives a warning (stderr; "warnings" with --json). A keys
+file reached through a symlink is refused unless every directory on the way is writable only by
+its owner (root or you), or is sticky with the entry owned by root or you (a Kubernetes Secret
+volume passes); --allow-keys-symlink overrides.`,
   options: {
     keys: { kind: 'string', arg: 'FILE', help: 'the keys file written by enclavify convert: also decrypt and check the encrypted files (default: they are reported as not checked)' },
     'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest digest to pin (a policy\'s, or the one convert printed; default: the one the keys file records)' },
     'require-pin': { kind: 'flag', help: 'an unpinned manifest (no --manifest-sha256, no keys file digest) is an error, not a warning' },
     'strict-manifest': { kind: 'flag', help: 'report records added to the manifest after the pinned one (e.g. by enclavify sign) as findings' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
+    trustee: { kind: 'string', arg: 'DIR', help: 'ocicrypt/CoCo: check the Trustee bundle (OUTPUT/trustee) against the image, and open its layers with the bundle\'s KEKs' },
+    'expect-encrypted': { kind: 'flag', help: 'ocicrypt: every layer must be encrypted (a plain layer is a finding)' },
+    'allow-keys-symlink': { kind: 'flag', help: 'read a keys file reached through a symlink even where other users could redirect the link' },
     ...registryFlags,
+    ...decryptionFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -49,9 +62,31 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
     if (expected !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(expected)) throw new UsageError('--manifest-sha256 needs 64 hex digits');
     const requirePin = args.flags['require-pin'] === true;
     if (requirePin && !keysPath && expected === undefined) throw new UsageError('--require-pin needs the digest to pin: --manifest-sha256 HEX (printed by convert, or a policy\'s), or --keys FILE');
-    const keys = keysPath ? await readKeysFile(keysPath) : undefined;
+    const keys = keysPath ? await readKeysFile(keysPath, { allowSymlink: args.flags['allow-keys-symlink'] === true }) : undefined;
+    const warnings = keys?.warnings ?? [];
+    for (const w of warnings) io.err(`enclavify verify: WARNING: ${w}`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const raw = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    // ocicrypt layers: their structure always, their decryption with --decryption-key or the
+    // bundle's KEKs; the protection manifest can only be checked when every layer opens.
+    const trustee = args.strings.trustee;
+    const given = await decryptionKeysFrom(args);
+    let oc: OcicryptReport | undefined;
+    let layerKeys: DecryptionKeys | undefined = given;
+    if (trustee || args.flags['expect-encrypted'] || (await isEncryptedImage(raw))) {
+      const keks = trustee ? await bundleKeks(trustee, raw) : [];
+      if (keks.length) layerKeys = { jwe: given?.jwe ?? [], keks: [...(given?.keks ?? []), ...keks] };
+      oc = await verifyOcicrypt(raw, { keys: layerKeys, bundleDir: trustee, expectEncrypted: args.flags['expect-encrypted'] ? 'all' : undefined, signal: io.signal });
+      const lines = oc.findings.map((f) => `${f.layer < 0 ? 'trustee bundle' : `layer ${f.layer}`}: ${f.code}: ${f.message}`);
+      if (oc.layers.some((l) => l.encrypted && !l.decrypted)) {
+        // Layers that did not open: nothing more can be read.
+        if (args.flags.json) io.out(JSON.stringify({ image: raw.name, ok: oc.ok, ocicrypt: oc, protection: 'not checked: encrypted layers without a key' }));
+        else io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted; protection manifest not checked (give --decryption-key or --trustee to open the layers)`].join('\n'));
+        return oc.ok ? EXIT.ok : EXIT.findings;
+      }
+      if (!args.flags.json && lines.length) io.out(lines.join('\n'));
+    }
+    const image = layerKeys ? await decryptingImage(raw, layerKeys) : raw;
     const r = await verify(image, {
       ...(keys ? { keys } : {}),
       ...(expected ? { expectedManifestSha256: expected.replace(/^sha256:/, '') } : {}),
@@ -60,12 +95,12 @@ Exit codes: 0 intact, 3 findings (listed on stdout, one per line: PATH: CODE: re
       signal: io.signal,
     });
     const unpinned = r.manifestSha256 !== undefined && !r.pin;
-    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, pinned: !unpinned }));
+    if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, ok: r.ok && (oc?.ok ?? true), pinned: !unpinned, warnings, ...(oc ? { ocicrypt: oc } : {}) }));
     else io.out(formatFindings(r));
     if (unpinned) {
       io.err(`enclavify verify: ${requirePin ? 'error' : 'warning'}: the protection manifest (sha256:${r.manifestSha256}) is not pinned: a changed file with a rewritten manifest would pass; give --manifest-sha256 with the digest convert printed or the policy holds${requirePin ? '' : ' (--require-pin makes this an error)'}`);
       if (requirePin) return EXIT.findings;
     }
-    return r.ok ? EXIT.ok : EXIT.findings;
+    return r.ok && (oc?.ok ?? true) ? EXIT.ok : EXIT.findings;
   },
 };

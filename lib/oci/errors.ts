@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   DISPOSED: { exit: 1, summary: 'A pipeline result (or an image from a directory) was used after dispose(): its staged layers are gone; write it before disposing.' },
   ELF_INVALID: { exit: 1, summary: 'A file that starts like an ELF executable or library is malformed; the message names the file and the problem.' },
   ELOOP: { exit: 1, summary: 'Resolving a path inside the image crossed too many symlinks (a loop).' },
+  ENCRYPTED_LAYER: { exit: 1, summary: 'A layer is ocicrypt-encrypted and no key to open it was given; pass --decryption-key (a JWE private key or an attestation-agent KEK), or copy it encrypted with --no-validate.' },
   ENCRYPT_INTERNAL: { exit: 1, summary: 'encryptFS found its own bookkeeping inconsistent (a bug in enclavify: please report it).' },
   ENCRYPT_NO_KEY: { exit: 1, summary: 'No key is available for an encrypted region.' },
   ENCRYPT_STALE_CLASSIFICATION: { exit: 1, summary: 'The files changed between fileClassify and encryptFS; run fileClassify right before encryptFS.' },
@@ -72,6 +73,7 @@ export const ERROR_CODES = {
   INTERNAL: { exit: 1, summary: 'An unexpected error inside enclavify (a bug: please report it with the message and its cause).' },
   IO_ERROR: { exit: 1, summary: 'Reading or writing a host file failed; the message names the file and the system error.' },
   KEYS_FILE_INVALID: { exit: 1, summary: 'The keys file is not valid JSON or not a keys file of a supported version.' },
+  KEYS_FILE_SYMLINK: { exit: 1, summary: 'The keys file is reached through a symlink in a directory others can write (they could redirect it); move it, fix the directory\'s mode, or pass --allow-keys-symlink.' },
   KEY_INVALID: { exit: 1, summary: 'A key is not 16 bytes (32 hex digits), or a master key is too short.' },
   KEY_UNKNOWN: { exit: 1, summary: 'A key was supplied under a name no encrypted region uses.' },
   LAYER_AMBIGUOUS_WHITEOUT: { exit: 1, summary: 'A layer has a whiteout after the entry it deletes; runtimes disagree on what that means, so the layer is refused.' },
@@ -90,6 +92,13 @@ export const ERROR_CODES = {
   NOT_FOUND: { exit: 1, summary: 'The image, tag, platform, file or directory named does not exist.' },
   NO_MRENCLAVE: { exit: 1, summary: 'The policy needs the enclave\'s MRENCLAVE; give it (--mrenclave, --sigstruct) or skip the policy.' },
   NO_SPACE: { exit: 1, summary: 'The disk (or quota) is full; free space or point the temporary directory elsewhere.' },
+  OCICRYPT_BAD_ANNOTATION: { exit: 1, summary: 'An encrypted layer\'s ocicrypt annotations (pubopts, wrapped keys, attestation-agent packet) are malformed or unsafe (e.g. a nonce in the public options).' },
+  OCICRYPT_BAD_JWE: { exit: 1, summary: 'A wrapped layer key (JWE) is malformed, uses an unsupported algorithm, or fails its authentication tag.' },
+  OCICRYPT_BAD_KEY: { exit: 1, summary: 'An encryption or decryption key is unreadable or of an unusable kind (JWE: RSA or EC P-256/384/521; KEK: 32 raw bytes).' },
+  OCICRYPT_BAD_RECIPIENT: { exit: 2, summary: 'An --encryption-key value is malformed: jwe:PUBKEY or provider:attestation-agent:keyid=kbs:///REPO/TYPE/TAG[::keypath=FILE][::algorithm=A256GCM|A256CTR].' },
+  OCICRYPT_HMAC_MISMATCH: { exit: 1, summary: 'An encrypted layer fails its HMAC: the ciphertext or its annotations were changed, or they belong to another layer.' },
+  OCICRYPT_NO_KEY: { exit: 1, summary: 'None of the given decryption keys opens the encrypted layer (no matching JWE recipient, wrong KEK).' },
+  OCICRYPT_UNSUPPORTED: { exit: 1, summary: 'The encryption asked for cannot be done or carried: a destination without layer annotations (docker-archive), a non-OCI layer type, a layer already encrypted, an unknown cipher.' },
   PERMISSION_DENIED: { exit: 1, summary: 'The operating system refused access to a host file or directory; the message names it.' },
   PF_BAD_MAC: { exit: 1, summary: 'An encrypted file does not authenticate: wrong key, or the file was modified.' },
   PF_FORMAT: { exit: 1, summary: 'A file is not a Gramine encrypted file of a supported version.' },
@@ -153,6 +162,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_TRANSPORT: { exit: 1, summary: 'The reference names a transport enclavify does not know (it reads and writes oci:, docker-archive: and docker://).' },
   USAGE: { exit: 2, summary: 'The command line is wrong (unknown option, missing argument); see the command\'s --help.' },
   WRITE_FAILED: { exit: 1, summary: 'Writing the destination failed; nothing was left half-written.' },
+  WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
 } as const satisfies Record<string, { exit: 1 | 2 | 3; summary: string }>;
 
 /** A code of {@link ERROR_CODES}: the stable part of an error programs switch on. */

@@ -1,4 +1,5 @@
 /** Layer implementations: blobs from a store (verified while streaming) and newly built layers. */
+import { noSpaceError } from '../store/space.js';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline as pipe } from 'node:stream/promises';
@@ -167,7 +168,7 @@ export async function buildLayer(opts: BuildLayerOptions): Promise<FileLayer> {
     progress?.finish();
   } catch (e) {
     await rm(file, { force: true });
-    throw e;
+    throw (await noSpaceError(e, file, `building ${opts.name} in the temporary directory`)) ?? e;
   }
   return new FileLayer(file, opts.compression, opts.name, { digest: comp.digest!, size: comp.bytes, diffId: diff.digest! }, ociLayerType(opts.compression), opts.annotations, opts.scope);
 }

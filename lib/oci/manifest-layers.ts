@@ -14,6 +14,23 @@ export interface LayerSpec {
   diffId: string;
 }
 
+const ENCRYPTED = '+encrypted';
+
+/**
+ * An ocicrypt-encrypted layer as stored: its blob can be copied as it is (it stays encrypted),
+ * but its contents cannot be read without a key (lib/ocicrypt's `decryptingImage` opens it).
+ * Everything else of the layer (including a registry layer's `stored()`) is the reader's own.
+ */
+function sealed(layer: Layer): Layer {
+  return Object.create(layer, {
+    uncompressed: {
+      value: async () => {
+        throw new EnclavifyError('ENCRYPTED_LAYER', `${layer.name} is encrypted (ocicrypt, ${layer.mediaType}); give --decryption-key to read it, or copy it as it is with --no-validate`);
+      },
+    },
+  }) as Layer;
+}
+
 /**
  * Checks that the manifest's layers and the config's diff_ids line up and that every layer media
  * type is readable, then makes each layer with `make`.
@@ -24,8 +41,10 @@ export function manifestLayers(image: string, manifest: Manifest, config: ImageC
   }
   return manifest.layers.map((desc, index) => {
     const name = `layer ${index} (${shortDigest(desc.digest)}) of ${image}`;
-    const compression = layerCompression(desc.mediaType);
+    const encrypted = desc.mediaType.endsWith(ENCRYPTED);
+    const compression = layerCompression(encrypted ? desc.mediaType.slice(0, -ENCRYPTED.length) : desc.mediaType);
     if (compression === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: unsupported layer media type ${desc.mediaType}`);
-    return make({ desc, index, name, compression, diffId: config.rootfs.diff_ids[index] });
+    const layer = make({ desc, index, name, compression, diffId: config.rootfs.diff_ids[index] });
+    return encrypted ? sealed(layer) : layer;
   });
 }

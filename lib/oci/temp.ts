@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EnclavifyError } from './errors.js';
 import type { Image } from './image.js';
+import { claimOwnership, OWNER_TOKEN, sweepDir, type OwnerClaim } from './owner.js';
 
 /** Prefix of every temporary directory the library makes. */
 export const TEMP_PREFIX = 'enclavify-';
 
 const live = new Set<string>();
+const owners = new Map<string, OwnerClaim>();
 let hooked = false;
 
 function removeLeftovers(): void {
@@ -28,9 +30,16 @@ function removeLeftovers(): void {
   live.clear();
 }
 
-/** Makes a fresh directory `<parent>/<prefix>XXXXXX` (default parent: the OS temp dir) and registers it. */
+/**
+ * Makes a fresh directory `<parent>/<prefix>TOKEN-XXXXXX` (default parent: the OS temp dir) and
+ * registers it. While it exists this process listens on the socket `DIR/.owner` (lib/oci/owner.ts),
+ * so that {@link sweepTemps} in another process leaves the directory alone, and removes it once
+ * this process was killed (kill -9 included).
+ */
 export async function makeTempDir(prefix = TEMP_PREFIX, parent?: string): Promise<string> {
-  const dir = await mkdtemp(path.join(parent ?? tmpdir(), prefix));
+  const base = parent ?? tmpdir();
+  const dir = await mkdtemp(path.join(base, `${prefix}${OWNER_TOKEN}-`));
+  owners.set(dir, await claimOwnership(path.join(dir, '.owner')));
   live.add(dir);
   if (!hooked) {
     process.on('exit', removeLeftovers);
@@ -41,6 +50,9 @@ export async function makeTempDir(prefix = TEMP_PREFIX, parent?: string): Promis
 
 /** Removes a directory made by {@link makeTempDir} (idempotent). */
 export async function removeTemp(dir: string): Promise<void> {
+  const owner = owners.get(dir);
+  owners.delete(dir);
+  await owner?.release();
   await rm(dir, { recursive: true, force: true });
   live.delete(dir);
 }
@@ -48,6 +60,19 @@ export async function removeTemp(dir: string): Promise<void> {
 /** Removes every registered directory (the CLI calls this when interrupted). */
 export async function removeAllTemps(): Promise<void> {
   await Promise.all([...live].map((d) => removeTemp(d).catch(() => undefined)));
+}
+
+/** A temporary directory's name: `enclavify-[KIND-]TOKEN-XXXXXX`. */
+const TEMP_DIR_RE = /^enclavify-(?:[a-z-]+-)?([0-9a-f]{12})-[A-Za-z0-9]{6}$/;
+
+/**
+ * Removes the temporary directories that killed processes left in `parent` (default: the OS temp
+ * dir): those whose owner socket refuses connections, and those without one once an hour old.
+ * Every CLI command calls it first; live owners' directories (other processes, other containers
+ * sharing the directory) are never touched. Resolves to the names removed.
+ */
+export function sweepTemps(parent?: string): Promise<string[]> {
+  return sweepDir(parent ?? tmpdir(), { isTemp: (n) => TEMP_DIR_RE.test(n), socketOf: (d) => path.join(d, '.owner') });
 }
 
 /** The registered directories not removed yet. */

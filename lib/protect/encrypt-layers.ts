@@ -24,6 +24,8 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { CryptoBackend } from '../crypto/backend.js';
+import { tmpdir } from 'node:os';
+import { ensureFreeSpace } from '../store/space.js';
 import { EnclavifyError } from '../oci/errors.js';
 import type { Layer } from '../oci/image.js';
 import type { FsEntry } from '../fs/entry.js';
@@ -235,6 +237,21 @@ export async function encryptLayers(opts: EncryptLayersOptions): Promise<Encrypt
   // Hard links inside regions need the linked content sealed for their own path: stage those
   // first, reading each source layer once per round (one target path per content per round).
   const staged = new Map<string, ProtectedFile>(); // `${layer}:${index}` of the link entry -> sealed copy
+  // Fail early, with the numbers, when the temporary directory cannot hold what is about to be
+  // staged: the rewritten layers (encrypted content does not compress) and the largest encrypted
+  // file's staging copy. Checked once for the whole plan: layers are built concurrently.
+  let total = 0;
+  let largest = 0;
+  for (const [i, plan] of plans) {
+    const ix = fs.layers[i];
+    for (const [k, a] of plan) {
+      if (a.kind !== 'encrypt' && a.kind !== 'encrypt-link') continue;
+      const size = ix.entries[k]?.size || (a.kind === 'encrypt-link' ? a.merged.size ?? 0 : 0);
+      total += size + Math.ceil(size / 96) + 8192; // + MHT nodes and the metadata node
+      largest = Math.max(largest, size);
+    }
+  }
+  if (total > 64 << 20) await ensureFreeSpace(opts.tmpDir ?? tmpdir(), total + largest, `encryptFS: staging ${plans.size} rewritten layer(s) with encrypted files`, 'temporary directory');
   try {
     await stageLinks(opts, plans, staged, seal);
     const order = [...plans.keys()].sort((a, b) => a - b);

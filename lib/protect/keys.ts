@@ -6,7 +6,8 @@
  *
  * Keys are secrets: no function here puts key bytes into an error message.
  */
-import { readFile } from 'node:fs/promises';
+import { lstat, open, readlink } from 'node:fs/promises';
+import nodePath from 'node:path';
 import type { CryptoBackend } from '../crypto/backend.js';
 import { defaultBackend } from '../crypto/index.js';
 import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
@@ -83,6 +84,8 @@ export interface KeysFile {
   version: 1;
   /** Path of the protection manifest in the image these keys belong to, and its SHA-256. */
   manifest?: { path: string; sha256: string };
+  /** The conversion these keys belong to (written by `enclavify convert`; docs/keys.md, "Commit protocol"). */
+  conversion?: KeysConversion;
   keys: Array<{
     /** Key name: Gramine `key_name` / `fs.insecure__keys.<name>`, `/dev/attestation/keys/<name>`. */
     name: string;
@@ -93,6 +96,18 @@ export interface KeysFile {
     /** 32 lowercase hex digits. */
     key: string;
   }>;
+}
+
+/** What binds a keys file to the image it was made for. */
+export interface KeysConversion {
+  /** Manifest digest of the converted image. */
+  image: string;
+  /** Where it was written (`--to`). */
+  reference: string;
+  /** Manifest digest of the source image. */
+  source?: string;
+  /** SHA-256 (hex) of the command line's options, to recognise an identical rerun. */
+  invocation?: string;
 }
 
 /** The {@link RegionKey}s of the pipeline state, from wrap keys. */
@@ -118,6 +133,10 @@ export interface KeySet {
   regions: Map<string, string[]>;
   /** Path and SHA-256 of the protection manifest of the image these keys were made for, when the file records it. */
   manifest?: { path: string; sha256: string };
+  /** The conversion that wrote the file, when it records one. */
+  conversion?: KeysConversion;
+  /** Problems worth a warning that do not stop the read (e.g. the file is readable by others). */
+  warnings?: string[];
 }
 
 /**
@@ -176,19 +195,91 @@ export function parseKeysFile(input: string | unknown, source = 'keys file'): Ke
     }
     out.manifest = { path: m.path, sha256: m.sha256.toLowerCase() };
   }
+  const c = d.conversion as Partial<KeysConversion> | undefined | null;
+  if (c !== undefined) {
+    const digestRe = /^sha256:[0-9a-f]{64}$/;
+    if (!c || typeof c !== 'object' || typeof c.image !== 'string' || !digestRe.test(c.image) || typeof c.reference !== 'string'
+      || (c.source !== undefined && typeof c.source !== 'string') || (c.invocation !== undefined && (typeof c.invocation !== 'string' || !/^[0-9a-f]{64}$/.test(c.invocation)))) {
+      throw bad('"conversion" needs an "image" digest and a "reference"');
+    }
+    out.conversion = { image: c.image, reference: c.reference, ...(c.source !== undefined ? { source: c.source } : {}), ...(c.invocation !== undefined ? { invocation: c.invocation } : {}) };
+  }
   return out;
+}
+
+/** Options of {@link readKeysFile}. */
+export interface ReadKeysFileOptions {
+  /** Follow symlinks on the way to the file even through directories others can write (default false). */
+  allowSymlink?: boolean | undefined;
+}
+
+/**
+ * Checks the way to a keys file: when any component of `file` (or the file) is a symlink, every
+ * directory the resolution passes through must be writable only by its owner (root or this
+ * user), or be sticky with the entry passed owned by root or this user (a Kubernetes Secret
+ * volume: a root-owned tmpfs, `KEY -> ..data/KEY`, `..data -> ..TIMESTAMP`, passes). Otherwise
+ * someone else could redirect the link to keys of their choosing. Throws `KEYS_FILE_SYMLINK`.
+ */
+async function checkKeysPath(file: string): Promise<void> {
+  const uid = process.getuid?.() ?? -1;
+  const trusted = (owner: number) => owner === 0 || owner === uid;
+  const unsafe: string[] = [];
+  let sawLink = false;
+  let hops = 0;
+  const todo = nodePath.resolve(file).split('/').filter(Boolean);
+  let cur = '/';
+  while (todo.length) {
+    const part = todo.shift()!;
+    if (part === '..') {
+      cur = nodePath.dirname(cur);
+      continue;
+    }
+    const next = nodePath.join(cur, part);
+    const [dirSt, st] = await Promise.all([lstat(cur), lstat(next).catch(() => undefined)]);
+    if (!st) break; // readFile reports the missing file
+    const othersWrite = (dirSt.mode & 0o022) !== 0;
+    const sticky = (dirSt.mode & 0o1000) !== 0;
+    if (!trusted(dirSt.uid) || (othersWrite && !(sticky && trusted(st.uid)))) unsafe.push(cur);
+    if (st.isSymbolicLink()) {
+      sawLink = true;
+      if (++hops > 40) throw new EnclavifyError('KEYS_FILE_SYMLINK', `keys file ${file}: too many symlinks on the way`);
+      const target = await readlink(next);
+      todo.unshift(...target.split('/').filter(Boolean));
+      if (target.startsWith('/')) cur = '/';
+      continue;
+    }
+    cur = next;
+  }
+  if (sawLink && unsafe.length) {
+    throw new EnclavifyError('KEYS_FILE_SYMLINK', `keys file ${file}: it is reached through a symlink and ${[...new Set(unsafe)].join(', ')} can be written by other users, who could redirect it; move the file, fix the directory's mode, or pass --allow-keys-symlink`);
+  }
 }
 
 /**
  * Reads and parses the keys file at `path` (see {@link parseKeysFile}). A file that cannot be
- * read is `NOT_FOUND`, `PERMISSION_DENIED` or `IO_ERROR`, naming the path.
+ * read is `NOT_FOUND`, `PERMISSION_DENIED` or `IO_ERROR`, naming the path. A file reached through
+ * a symlink in a directory other users can write is refused (`KEYS_FILE_SYMLINK`) unless
+ * `allowSymlink`; a file readable by group or others gives a warning in `warnings`.
  */
-export async function readKeysFile(path: string): Promise<KeySet> {
+export async function readKeysFile(path: string, options: ReadKeysFileOptions = {}): Promise<KeySet> {
   let text: string;
+  const warnings: string[] = [];
   try {
-    text = await readFile(path, 'utf8');
+    if (!options.allowSymlink) await checkKeysPath(path);
+    const fh = await open(path, 'r');
+    try {
+      const st = await fh.stat();
+      if (st.isFile() && (st.mode & 0o044) !== 0) {
+        warnings.push(`keys file ${path} is readable by ${(st.mode & 0o004) !== 0 ? 'all users' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); chmod 600 it`);
+      }
+      text = await fh.readFile('utf8');
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
     throw asEnclavifyError(e, `keys file ${path}`);
   }
-  return parseKeysFile(text, path);
+  const set = parseKeysFile(text, path);
+  if (warnings.length) set.warnings = warnings;
+  return set;
 }

@@ -4,10 +4,12 @@
  * mode is 0600, so anything holding secrets (keys, a SCONE session with `fspf_key`) is private
  * unless a caller asks otherwise.
  */
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
+import { lstat, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { asEnclavifyError } from '../oci/errors.js';
+import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
+import { claimOwnership, tmpFileName, tmpOwnerSocket } from '../oci/owner.js';
+import { CREATE_NOFOLLOW } from './no-follow.js';
+import { noSpaceError } from './space.js';
 
 /** Options of {@link writeFileAtomic}. */
 export interface WriteFileAtomicOptions {
@@ -16,17 +18,24 @@ export interface WriteFileAtomicOptions {
 }
 
 /**
- * Writes `data` to `file` atomically: a temporary file in the same directory (created exclusively
- * with `mode`), fsync, rename over `file`, then fsync of the directory. On failure the temporary
- * file is removed and `file` is untouched.
+ * Writes `data` to `file` atomically: a temporary file `.NAME.tmp-TOKEN-R` in the same directory
+ * (created exclusively with `mode`, never through a symlink, with an owner socket so that a sweep
+ * removes it if this process is killed), fsync, rename over `file`, then fsync of the directory.
+ * A `file` that is a symlink is refused (`WRITE_THROUGH_SYMLINK`), not replaced. On failure the
+ * temporary file is removed and `file` is untouched; a full disk is `NO_SPACE` naming the file
+ * system.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
   const mode = options.mode ?? 0o600;
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  if ((await lstat(file).catch(() => undefined))?.isSymbolicLink()) {
+    throw new EnclavifyError('WRITE_THROUGH_SYMLINK', `writing ${file}: it is a symlink; enclavify does not write through symlinks (remove it or write elsewhere)`);
+  }
+  const tmp = tmpFileName(file, true);
+  const owner = await claimOwnership(tmpOwnerSocket(tmp));
   let created = false;
   try {
-    const fh = await open(tmp, 'wx', mode);
+    const fh = await open(tmp, CREATE_NOFOLLOW, mode);
     created = true;
     try {
       await fh.chmod(mode); // the umask may have cleared bits we asked for
@@ -38,7 +47,9 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     await rename(tmp, file);
   } catch (err) {
     if (created) await unlink(tmp).catch(() => {});
-    throw asEnclavifyError(err, `writing ${file}`, 'WRITE_FAILED');
+    throw (await noSpaceError(err, file, `writing ${file}`)) ?? asEnclavifyError(err, `writing ${file}`, 'WRITE_FAILED');
+  } finally {
+    await owner.release();
   }
   // Persist the rename itself; some file systems cannot fsync a directory, which is harmless here.
   const d = await open(dir, 'r').catch(() => undefined);

@@ -4,9 +4,12 @@
  * recompression; docker and containers/image detect the compression), under `<hex>.tar`.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { lstat, open, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { chain } from '../oci/layer.js';
-import { randomBytes } from 'node:crypto';
+import { claimOwnership, isTmpFileName, sweepDir, tmpFileName, tmpOwnerSocket } from '../oci/owner.js';
+import { CREATE_NOFOLLOW } from './no-follow.js';
+import { noSpaceError } from './space.js';
 import { pipeline as pipe } from 'node:stream/promises';
 import { tarStream, type TarWriteItem } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
@@ -29,6 +32,12 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
   const rawConfig = Buffer.from(await image.rawConfig());
   const configName = `${sha256Digest(rawConfig).slice(7)}.json`;
   const layers = await image.layers();
+  const sealed = layers.find((l) => l.mediaType.endsWith('+encrypted'));
+  if (sealed) {
+    // A docker archive lists layers by file name only: no media type, no annotations. An encrypted
+    // layer written there could never be decrypted, so refuse instead of writing ciphertext.
+    throw new EnclavifyError('OCICRYPT_UNSUPPORTED', `${name}: a docker archive cannot carry encrypted layers (no layer media types or annotations): ${sealed.name} would become unreadable ciphertext; write to oci: or docker:// instead`);
+  }
   const layerNames = await Promise.all(layers.map(async (l) => `${(await l.digest()).split(':')[1]}.tar`));
   const repoTag = ref.name ? [ref.name] : [];
   const manifestJson = encodeJson([{ Config: configName, RepoTags: repoTag, Layers: layerNames }]);
@@ -48,16 +57,23 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
     }
     yield { entry: fileEntry('manifest.json', manifestJson.length), content: manifestJson };
   }
-  if (await stat(ref.file).then(() => true, () => false)) {
+  // lstat: a dangling symlink at the destination is refused too, never written through.
+  if (await lstat(ref.file).then(() => true, () => false)) {
     throw new EnclavifyError('EXISTS', `${name}: ${ref.file} already exists; a docker archive is written whole (remove it first)`);
   }
-  const tmp = `${ref.file}.tmp-${randomBytes(6).toString('hex')}`;
+  // Temporaries of killed writers of archives next to this one (owner socket refused; lib/oci/owner.ts).
+  await sweepDir(path.dirname(path.resolve(ref.file)), { isTemp: isTmpFileName, socketOf: tmpOwnerSocket }).catch(() => undefined);
+  const tmp = tmpFileName(ref.file);
+  const owner = await claimOwnership(tmpOwnerSocket(tmp));
   try {
-    await pipe(tarStream(items()), createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }), withSignal(opts.signal));
+    await pipe(tarStream(items()), createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true }), withSignal(opts.signal));
     await rename(tmp, ref.file);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e instanceof EnclavifyError || opts.signal?.aborted ? e : new EnclavifyError('WRITE_FAILED', `${name}: ${(e as Error).message}`, { cause: e });
+    if (e instanceof EnclavifyError || opts.signal?.aborted) throw e;
+    throw (await noSpaceError(e, ref.file, `${name}: writing the docker archive`)) ?? new EnclavifyError('WRITE_FAILED', `${name}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    await owner.release();
   }
   const digest = await image.digest();
   return { digest, size: (await image.rawManifest()).length, mediaType: await image.mediaType(), reference: name };

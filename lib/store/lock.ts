@@ -1,7 +1,9 @@
 /** A lock file so that two writers cannot interleave updates of one layout's index.json. */
 import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { EnclavifyError } from '../oci/errors.js';
+import { claimOwnership, OWNER_TOKEN, probeOwner } from '../oci/owner.js';
 
 function alive(pid: number): boolean {
   try {
@@ -38,17 +40,29 @@ async function takeOver(lockFile: string, stale: { ino: number; mtimeMs: number 
 }
 
 /**
- * Runs `fn` holding an exclusive lock file (created with O_EXCL, holding our pid). A lock whose
- * owner process is gone is taken over; a live one is waited for up to `timeoutMs`.
- * Staleness is judged by pid, so the lock serialises writers on one machine (as for umoci and
- * skopeo, layouts on shared network volumes are not coordinated across hosts).
+ * Runs `fn` holding an exclusive lock file (created with O_EXCL). The lock names its owner's
+ * socket (`pid P owner .owner-ID`, the socket next to it; lib/oci/owner.ts): a lock whose socket
+ * refuses connections belongs to a dead process and is taken over; a live one is waited for up
+ * to `timeoutMs`. Pids are not unique across containers sharing a layout, so the pid decides only
+ * when there is no socket (an older writer, or one that could not bind). As for umoci and skopeo,
+ * layouts on network volumes shared between hosts are not coordinated.
  */
 export async function withLock<T>(lockFile: string, what: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const start = Date.now();
+  const socketName = `.owner-${OWNER_TOKEN}-${randomBytes(4).toString('hex')}`;
+  const claim = await claimOwnership(path.join(path.dirname(lockFile), socketName));
+  try {
+    return await locked(lockFile, what, fn, timeoutMs, start, claim.socket ? socketName : undefined);
+  } finally {
+    await claim.release();
+  }
+}
+
+async function locked<T>(lockFile: string, what: string, fn: () => Promise<T>, timeoutMs: number, start: number, socketName: string | undefined): Promise<T> {
   for (;;) {
     try {
       const fh = await open(lockFile, 'wx', 0o644);
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(`pid ${process.pid}${socketName ? ` owner ${socketName}` : ''}`);
       await fh.close();
       break;
     } catch (e) {
@@ -56,8 +70,12 @@ export async function withLock<T>(lockFile: string, what: string, fn: () => Prom
       const st = await stat(lockFile).catch(() => undefined);
       if (!st) continue;
       const text = await readFile(lockFile, 'utf8').catch(() => '');
-      const owner = Number.parseInt(text, 10);
-      const stale = Number.isFinite(owner) && owner > 0 ? !alive(owner) : Date.now() - st.mtimeMs > EMPTY_STALE_MS;
+      const owner = Number.parseInt(text.replace(/^pid /, ''), 10);
+      const sock = /owner (\.owner-[0-9a-f]{12}-[0-9a-f]+)/.exec(text)?.[1];
+      const verdict = sock ? await probeOwner(path.join(path.dirname(lockFile), sock)) : 'unknown';
+      const stale = verdict !== 'unknown'
+        ? verdict === 'dead'
+        : Number.isFinite(owner) && owner > 0 ? !alive(owner) : Date.now() - st.mtimeMs > EMPTY_STALE_MS;
       if (stale) {
         await takeOver(lockFile, st);
         continue;

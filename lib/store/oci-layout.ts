@@ -1,7 +1,6 @@
 /** Reading and writing OCI image layouts (image-spec image-layout.md). */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, rmdir, stat, readdir } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, open, readFile, rename, rm, rmdir, stat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { verifyBytes, parseDigest } from '../oci/digest.js';
@@ -18,6 +17,9 @@ import type { OciRef } from './ref.js';
 import { formatRef } from './ref.js';
 import { ByteProgress, progressTap, type ProgressListener } from '../oci/progress.js';
 import { abortable, throwIfAborted, withSignal } from '../oci/abort.js';
+import { claimOwnership, isTmpFileName, sweepDir, tmpFileName, tmpOwnerSocket } from '../oci/owner.js';
+import { CREATE_NOFOLLOW, mkdirNoFollow, refuseSymlink } from './no-follow.js';
+import { noSpaceError } from './space.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 const MAX_DOC = 4 << 20; // manifests and configs larger than this are refused (registries cap at 4 MiB)
@@ -94,6 +96,8 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
     throw new EnclavifyError('BAD_JSON', `${name}: oci-layout is malformed JSON`);
   }
   if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+  // What killed writers left (only temporaries whose owner is proved dead); read-only layouts are fine.
+  await sweepTemporaries(dir).catch(() => undefined);
   const index = parseIndex(await readFile(path.join(dir, 'index.json')).catch(() => {
     throw new EnclavifyError('BAD_LAYOUT', `${name}: index.json is missing`);
   }), `${name}: index.json`);
@@ -193,17 +197,22 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
   const layers = await image.layers();
   const dir = ref.dir;
   const lockFile = path.join(dir, LOCK_NAME);
+  // The directory named may be reached through symlinks (the caller chose it); nothing inside it
+  // is: blobs/, blobs/ALG/, index.json, oci-layout and the lock are checked with lstat.
   const st = await stat(dir).catch(() => undefined);
   if (st && !st.isDirectory()) throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} exists and is not a directory`);
+  for (const n of ['blobs', 'index.json', 'oci-layout', LOCK_NAME]) await refuseSymlink(path.join(dir, n), `${name}: layout`);
   // mkdir tells whether this call created the directory; an existing empty one counts the same.
-  const created = (await mkdir(dir, { recursive: true })) !== undefined || (await readdir(dir)).length === 0;
+  const firstCreated = await mkdir(dir, { recursive: true });
+  const created = firstCreated !== undefined || (await readdir(dir)).length === 0;
   try {
     await withLock(lockFile, name, async () => {
-      const entries = (await readdir(dir)).filter((e) => e !== LOCK_NAME);
+      const entries = (await readdir(dir)).filter((e) => e !== LOCK_NAME && !isTmpFileName(e) && !e.startsWith('.owner-'));
       if (entries.length > 0 && !entries.includes('oci-layout') && !entries.every((e) => e === 'blobs')) {
         throw new EnclavifyError('BAD_LAYOUT', `${name}: ${dir} is neither empty nor an OCI image layout`);
       }
-      await mkdir(path.join(dir, 'blobs'), { recursive: true });
+      await mkdirNoFollow(dir, 'blobs', `${name}: layout`);
+      for (const alg of await readdir(path.join(dir, 'blobs'))) await refuseSymlink(path.join(dir, 'blobs', alg), `${name}: layout`);
       if (!entries.includes('oci-layout')) await writeFileAtomic(path.join(dir, 'oci-layout'), encodeJson({ imageLayoutVersion: '1.0.0' }), { mode: 0o644 });
       await sweepTemporaries(dir);
     });
@@ -225,16 +234,18 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
         const dst = blobPath(dir, blob, l.name);
         const size = await l.size();
         const progress = new ByteProgress(opts.onProgress, { phase: 'write', message: `writing ${l.name}`, image: image.name, layer: i, blob }, size);
-        if (await existsWithSize(dst, size)) {
+        if (await existsWithSize(dst, size, name)) {
           progress.finish('skipped');
           continue;
         }
         progress.start();
-        await mkdir(path.dirname(dst), { recursive: true });
-        const tmp = `${dst}.tmp-${randomBytes(6).toString('hex')}`;
+        await mkdirNoFollow(dir, path.relative(dir, path.dirname(dst)), `${name}: layout`);
+        const tmp = tmpFileName(dst);
+        // Proof of life for sweeps by other processes (lib/oci/owner.ts), held while the temporary exists.
+        const owner = await claimOwnership(tmpOwnerSocket(tmp));
         try {
           // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
-          const out = createWriteStream(tmp, { mode: 0o644, flush: true, highWaterMark: 4 << 20 });
+          const out = createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true, highWaterMark: 4 << 20 });
           if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out, withSignal(signal));
           else await pipe(await l.compressed(), out, withSignal(signal));
           progress.finish();
@@ -243,9 +254,10 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
           await rename(tmp, dst);
         } catch (e) {
           failed = true;
-          throw e;
+          throw (await noSpaceError(e, dst, `${name}: writing ${l.name} into the destination layout`)) ?? e;
         } finally {
           await rm(tmp, { force: true });
+          await owner.release();
         }
       }
     };
@@ -257,8 +269,8 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
     verifyBytes(rawConfig, manifest.config, `${name}: config`);
     for (const [bytes, d] of [[rawConfig, manifest.config.digest], [rawManifest, digest]] as const) {
       const dst = blobPath(dir, d, name);
-      if (!(await existsWithSize(dst, bytes.length))) {
-        await mkdir(path.dirname(dst), { recursive: true });
+      if (!(await existsWithSize(dst, bytes.length, name))) {
+        await mkdirNoFollow(dir, path.relative(dir, path.dirname(dst)), `${name}: layout`);
         await writeFileAtomic(dst, bytes, { mode: 0o644 });
       }
     }
@@ -266,6 +278,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
     throwIfAborted(signal, `writing ${name}`);
     return await withLock(lockFile, name, async () => {
       const indexPath = path.join(dir, 'index.json');
+      await refuseSymlink(indexPath, `${name}: layout`);
       const index: Index = await readFile(indexPath).then((b) => parseIndex(b, `${name}: index.json`), () => ({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] }));
       const desc: Descriptor = { mediaType, digest, size: rawManifest.length };
       if (ref.tag) desc.annotations = { [REF_NAME]: ref.tag };
@@ -283,29 +296,40 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
         if (await stat(path.join(dir, 'index.json')).catch(() => undefined)) return; // someone else's image landed
         for (const n of await readdir(dir)) if (n !== LOCK_NAME) await rm(path.join(dir, n), { recursive: true, force: true });
       }).catch(() => undefined);
-      if (st === undefined) await rmdir(dir).catch(() => undefined);
+      // The directory and the parents this call created (`oci:new/a/b`), when empty.
+      if (st === undefined) {
+        const top = path.resolve(firstCreated ?? dir);
+        for (let d = path.resolve(dir); d === top || d.startsWith(top + path.sep); d = path.dirname(d)) {
+          if (!(await rmdir(d).then(() => true, () => false))) break;
+        }
+      }
     }
     throw e;
   }
 }
 
 const LOCK_NAME = 'index.json.lock';
-/** A temporary blob untouched for this long belongs to a writer that died (a live one keeps writing). */
-const ORPHAN_AGE_MS = 3600_000;
 
-/** Removes temporary blobs left by killed writers. */
-async function sweepTemporaries(dir: string): Promise<void> {
-  for (const alg of await readdir(path.join(dir, 'blobs')).catch(() => [] as string[])) {
-    const sub = path.join(dir, 'blobs', alg);
-    for (const n of await readdir(sub).catch(() => [] as string[])) {
-      if (!/\.tmp-[0-9a-f]{12}$/.test(n)) continue;
-      const st = await stat(path.join(sub, n)).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > ORPHAN_AGE_MS) await rm(path.join(sub, n), { force: true });
-    }
+/**
+ * Removes the temporaries killed writers left: `blobs/ALG/*.tmp-TOKEN-R` and `.index.json.tmp-…`
+ * in the layout's directory, each only when its owner socket proves the owner dead (or, without a
+ * socket, after an hour; lib/oci/owner.ts). Symlinked structure is never descended into.
+ */
+export async function sweepTemporaries(dir: string): Promise<string[]> {
+  const opts = { isTemp: isTmpFileName, socketOf: tmpOwnerSocket };
+  const removed = await sweepDir(dir, opts);
+  const blobs = path.join(dir, 'blobs');
+  if (!(await lstat(blobs).catch(() => undefined))?.isDirectory()) return removed;
+  for (const alg of await readdir(blobs).catch(() => [] as string[])) {
+    const sub = path.join(blobs, alg);
+    if ((await lstat(sub).catch(() => undefined))?.isDirectory()) removed.push(...(await sweepDir(sub, opts)));
   }
+  return removed;
 }
 
-async function existsWithSize(file: string, size: number): Promise<boolean> {
-  const st = await stat(file).catch(() => undefined);
-  return !!st && st.size === size;
+/** Whether the blob `file` is in place with `size` bytes; a blob that is a symlink is refused. */
+async function existsWithSize(file: string, size: number, name: string): Promise<boolean> {
+  const st = await lstat(file).catch(() => undefined);
+  if (st?.isSymbolicLink()) await refuseSymlink(file, `${name}: layout`);
+  return !!st && st.isFile() && st.size === size;
 }

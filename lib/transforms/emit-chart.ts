@@ -11,6 +11,7 @@ import {
   parseEncryptedVolumeFlag,
   parseHelmVolumeFlag,
   type ChartEncryptedVolume,
+  type CocoChartSettings,
   type ChartOptions,
   type ChartVolume,
   type GramineChartSettings,
@@ -41,7 +42,9 @@ export interface EmitChartOptions {
   /** The image reference Kubernetes pulls (the conversion's destination, in registry form). */
   image: string;
   /** Runtime. Default: the one injectRuntime used. [--runtime] */
-  runtime?: 'scone' | 'gramine';
+  runtime?: 'scone' | 'gramine' | 'coco';
+  /** CoCo settings (runtime coco): TEE, runtime class, init data. */
+  coco?: CocoChartSettings;
   /** Service name (chart `<prefix>-<service>`). Default: SCONE's service name, else the image's repository name. [--service-name] */
   serviceName?: string;
   chartName?: string;
@@ -116,8 +119,8 @@ export function emitChart(options: EmitChartOptions): Transform {
     apply(draft) {
       const info = draft.state.get(RUNTIME);
       const runtime = options.runtime ?? info?.runtime;
-      if (runtime !== 'scone' && runtime !== 'gramine') {
-        throw new EnclavifyError('BAD_OPTIONS', runtime ? `emitChart: unknown runtime ${JSON.stringify(runtime)} (scone or gramine)` : 'emitChart: no runtime: run injectRuntime before it, or give runtime');
+      if (runtime !== 'scone' && runtime !== 'gramine' && runtime !== 'coco') {
+        throw new EnclavifyError('BAD_OPTIONS', runtime ? `emitChart: unknown runtime ${JSON.stringify(runtime)} (scone, gramine or coco)` : 'emitChart: no runtime: run injectRuntime before it, or give runtime');
       }
       const d = (info?.details ?? {}) as Record<string, unknown>;
       const serviceName = options.serviceName ?? (typeof d.serviceName === 'string' ? d.serviceName : repositoryName(options.image));
@@ -140,6 +143,7 @@ export function emitChart(options: EmitChartOptions): Transform {
         ...(options.sgxEpcMemMiB !== undefined ? { sgxEpcMemMiB: options.sgxEpcMemMiB } : {}),
         ...(runtime === 'scone' ? { scone: { ...sconeSettingsFrom(info), ...options.scone } } : {}),
         ...(runtime === 'gramine' && Object.keys(gramine).length ? { gramine } : {}),
+        ...(runtime === 'coco' && options.coco ? { coco: options.coco } : {}),
         ...(options.env ? { env: options.env } : {}),
         ...(options.set?.length ? { set: options.set } : {}),
         ...options.chart,
@@ -170,7 +174,7 @@ export function emitChart(options: EmitChartOptions): Transform {
         name: chart.name,
         dir,
         workloadType: chart.values.workloadType,
-        sgxDevice: chart.values.useSGXDevPlugin,
+        ...(runtime === 'coco' ? { runtimeClassName: chart.values.runtimeClassName } : { sgxDevice: chart.values.useSGXDevPlugin }),
         objects: chart.manifests.map((o) => `${o.kind}/${o.metadata.name}`),
         ...(result.manifestsPath ? { manifests: result.manifestsPath } : {}),
       };

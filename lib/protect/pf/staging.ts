@@ -16,6 +16,8 @@ import type { CryptoBackend } from '../../crypto/backend.js';
 import { NODE_SIZE } from './format.js';
 import { EnclavifyError } from '../../oci/errors.js';
 import { makeTempDir, removeTemp } from '../../oci/temp.js';
+import { ensureFreeSpace, noSpaceError } from '../../store/space.js';
+import { tmpdir } from 'node:os';
 
 /** Positional node store for one file being written. */
 export interface Staging {
@@ -114,7 +116,9 @@ export class FileStaging implements Staging {
   }
 
   /** Creates the temporary directory and file under `tmpDir` (default: the OS temp dir). */
-  static async create(opts: { tmpDir?: string | undefined; backend: CryptoBackend }): Promise<FileStaging> {
+  static async create(opts: { tmpDir?: string | undefined; backend: CryptoBackend; size?: number | undefined; what?: string | undefined }): Promise<FileStaging> {
+    // Before anything is written: a file larger than the free space fails now, with the numbers.
+    if (opts.size !== undefined) await ensureFreeSpace(opts.tmpDir ?? tmpdir(), opts.size, `staging the encrypted file ${opts.what ?? ''}`.trimEnd(), 'temporary directory');
     const dir = await makeTempDir('enclavify-pf-', opts.tmpDir);
     const file = path.join(dir, 'staged.pf');
     try {
@@ -154,7 +158,7 @@ export class FileStaging implements Staging {
   private async settle(): Promise<void> {
     await this.inflight;
     this.inflight = undefined;
-    if (this.writeError) throw this.writeError;
+    if (this.writeError) throw (await noSpaceError(this.writeError, this.file, 'staging an encrypted file in the temporary directory')) ?? this.writeError;
   }
 
   /** Writes everything pending and waits for it. */

@@ -113,7 +113,7 @@ export async function encryptProtectedFile(opts: EncryptProtectedFileOptions): P
 
   const threshold = opts.memoryThreshold ?? DEFAULT_MEMORY_THRESHOLD;
   const staging: Staging =
-    layout.diskSize <= threshold ? new MemoryStaging(layout.diskSize) : await FileStaging.create({ tmpDir: opts.tmpDir, backend });
+    layout.diskSize <= threshold ? new MemoryStaging(layout.diskSize) : await FileStaging.create({ tmpDir: opts.tmpDir, backend, size: layout.diskSize, what: opts.path });
   try {
     await writeNodes({ backend, secrets, staging, layout, pathBytes, path, wrapKey: opts.wrapKey, plaintext: opts.plaintext });
   } catch (err) {

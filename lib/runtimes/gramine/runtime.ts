@@ -16,7 +16,7 @@ import { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES } from '../../protect/rules.js'
 import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import { refreshProtectionManifest } from '../../transforms/encrypt-fs.js';
-import { CLASSIFICATION, PROTECTION, RUNTIME, type RuntimeInfo } from '../../transforms/state.js';
+import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type Region, type RuntimeInfo } from '../../transforms/state.js';
 import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
 import { launcherScript } from './launcher.js';
@@ -290,29 +290,70 @@ async function addRuntimeLayer(draft: Draft, rt: RuntimeFiles, app: RootFs, mtim
   }
 }
 
+/** What the steps of {@link injectGramine} share: the options, resolved once. */
+interface InjectContext {
+  draft: Draft;
+  o: GramineOptions;
+  layout: GramineLayout;
+  prefix: string;
+  inImage: (p: string) => string;
+  appBase: string;
+  appDir: string;
+  mtime: number;
+  cc: NonNullable<Draft['config']['config']>;
+  regions: Region[];
+  classification: Classification | undefined;
+  protection: Protection | undefined;
+  warn: (m: string) => void;
+  warnings: string[];
+}
+
+/**
+ * Adds Gramine to the draft, as named steps: find how the program starts, add the runtime layer,
+ * choose the glibc, build the environment, list mounts and files, take the development keys,
+ * build and check the manifest, sign it, write the manifest layer, point the Entrypoint at it,
+ * refresh the protection manifest, and record state and report.
+ */
 async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const warnings: string[] = [];
-  const warn = (m: string) => {
-    warnings.push(m);
-    draft.warn(m);
-  };
-  const layout: GramineLayout = { ...DEBIAN_LAYOUT, ...o.layout };
   const prefix = o.prefix ? `/${norm(o.prefix)}` : '';
-  const inImage = (p: string) => withPrefix(prefix, p);
   const appBase = o.appBase ?? DEFAULT_APP_BASE;
-  const appDir = parentDir(appBase);
-  const mtime = Math.floor(draft.created.getTime() / 1000);
-  const cc = draft.config.config ?? {};
+  const classification = draft.state.get(CLASSIFICATION);
+  const ctx: InjectContext = {
+    draft, o, prefix, appBase, classification, warnings,
+    layout: { ...DEBIAN_LAYOUT, ...o.layout },
+    inImage: (p: string) => withPrefix(prefix, p),
+    appDir: parentDir(appBase),
+    mtime: Math.floor(draft.created.getTime() / 1000),
+    cc: draft.config.config ?? {},
+    regions: [...(classification?.regions ?? [])].sort((a, b) => compareBytewise(a.path, b.path)),
+    protection: draft.state.get(PROTECTION),
+    warn: (m: string) => {
+      warnings.push(m);
+      draft.warn(m);
+    },
+  };
+  const program = await findProgram(ctx);
+  const runtime = await addRuntime(ctx, program.app);
+  const glibc = chooseGlibc(ctx, runtime.view, runtime.rt.name, program.startup);
+  const environment = await enclaveEnvironment(ctx, runtime.view, program, glibc, runtime.confDirs);
+  const files = listFiles(ctx, runtime.view, runtime.runtimePaths, glibc.glibcDir);
+  const insecureKeys = developmentKeys(ctx);
+  const built = buildManifest(ctx, { program, runtime, environment, files, insecureKeys });
+  const signed = await signEnclave(ctx, built.manifest.text, runtime);
+  const written = await addManifestLayer(ctx, runtime.view, built.manifest.text, signed, files);
+  const entrypoint = setEntrypoint(ctx, written, program.command);
+  // The protection manifest records the files we added (verify checks them against it).
+  let refreshed: string[] = [];
+  if (ctx.protection?.manifestLayer !== undefined) refreshed = (await refreshProtectionManifest(draft)).added;
+  recordRuntime(ctx, { entrypoint, signed, sgx: built.sgx, insecureKeys, written, program, runtime, glibc, files, refreshed });
+}
+
+/** Step 1: the program, as a container runtime would start it, and its startup files. */
+async function findProgram(ctx: InjectContext) {
+  const { draft, o, cc } = ctx;
   const argv = o.argv ?? [...(cc.Entrypoint ?? []), ...(cc.Cmd ?? [])];
   if (!argv.length) throw new EnclavifyError('GRAMINE_BAD_ENTRYPOINT', `${draft.source.name} has neither Entrypoint nor Cmd: give the command (argv option / --command)`);
-
-  const classification = draft.state.get(CLASSIFICATION);
-  const protection = draft.state.get(PROTECTION);
-  const regions = [...(classification?.regions ?? [])].sort((a, b) => compareBytewise(a.path, b.path));
-  const signer = signerFrom(o);
-  const loaderMode = o.loader ?? 'sgx';
-
-  // 1. The program, as a container runtime would start it.
   const app = await draft.rootfs();
   let startup: StartupFiles;
   // The DT_RUNPATH / DT_RPATH directories of the ELF objects read for the search: the host must not be able to write there.
@@ -335,7 +376,13 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   }
   const command = enclaveCommand(argv, startup);
 
-  // 2. The runtime layer.
+  return { app, startup, runpaths, command };
+}
+
+/** Step 2: the runtime layer (Gramine's files from the runtime image or directory). */
+async function addRuntime(ctx: InjectContext, app: RootFs) {
+  const { draft, o, layout, prefix, inImage, mtime, warn } = ctx;
+  const signer = signerFrom(o);
   draft.progress(`gramine: reading the runtime from ${o.runtimeDir ?? (typeof o.runtimeImage === 'string' ? o.runtimeImage : o.runtimeImage!.name)}`);
   const needed = [layout.libsysdb, layout.sgxPal, layout.sgxLoader, layout.directPal, layout.directLoader];
   const confDirs = await ldSoConfDirs(app);
@@ -360,18 +407,30 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     return e;
   };
   const libsysdb = lib(layout.libsysdb);
+  return { rt, view, runtimePaths, sgxPal, libsysdb, confDirs };
 
-  // 3. Gramine's glibc, when the program uses glibc.
+}
+
+/** Step 3: Gramine's glibc, when the program uses glibc. */
+function chooseGlibc(ctx: InjectContext, view: RootFs, rtName: string, startup: StartupFiles) {
+  const { o, layout, inImage, warn } = ctx;
   const glibcDir = inImage(layout.runtimeGlibc);
   const usesGlibc = startup.interpreters.some((i) => /(^|\/)ld-linux[^/]*\.so/.test(i));
   let useRuntimeGlibc = o.runtimeGlibc === true || (o.runtimeGlibc !== false && usesGlibc);
   if (useRuntimeGlibc && view.stat(glibcDir)?.type !== 'dir') {
-    if (o.runtimeGlibc === true) throw new EnclavifyError('GRAMINE_NO_RUNTIME', `${rt.name} has no patched glibc at ${layout.runtimeGlibc}`);
+    if (o.runtimeGlibc === true) throw new EnclavifyError('GRAMINE_NO_RUNTIME', `${rtName} has no patched glibc at ${layout.runtimeGlibc}`);
     warn(`the runtime has no patched glibc at ${layout.runtimeGlibc}: the program uses the image's glibc (works, but raw syscalls are emulated slowly)`);
     useRuntimeGlibc = false;
   }
 
-  // 4. Environment.
+  return { glibcDir, useRuntimeGlibc };
+}
+
+/** Step 4: the enclave's environment and user. */
+async function enclaveEnvironment(ctx: InjectContext, view: RootFs, program: { app: RootFs; startup: StartupFiles }, glibc: { glibcDir: string; useRuntimeGlibc: boolean }, confDirs: string[]) {
+  const { o, cc, regions, warn } = ctx;
+  const { glibcDir, useRuntimeGlibc } = glibc;
+  const { app, startup } = program;
   const extraEnv: Record<string, string> = {};
   if (o.secretProvisioning) {
     const keyName = o.secretProvisioning.keyName ?? (regions.length === 1 ? regions[0].name : undefined);
@@ -394,7 +453,12 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   });
   const user = await resolveUser(cc.User, app, warn);
 
-  // 5. Mounts, trusted and allowed files.
+  return { env, user };
+}
+
+/** Step 5: mounts, trusted and allowed files. */
+function listFiles(ctx: InjectContext, view: RootFs, runtimePaths: Set<string>, glibcDir: string) {
+  const { draft, o, regions, classification, protection, appDir } = ctx;
   const tmpfs = o.tmpfs ?? ['/tmp'];
   const mounts: GramineMount[] = [
     ...regions.map((r): GramineMount => ({ type: 'encrypted', path: r.path, uri: `file:${r.path}`, key_name: r.name })),
@@ -447,7 +511,12 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     throw new EnclavifyError('GRAMINE_BAD_OPTIONS', `secret provisioning CA chain ${ca} is not an authenticated file of the image: the enclave would trust whatever CA the host puts there (add the file, and keep it out of plain and encrypted paths)`);
   }
 
-  // 6. Keys.
+  return { mounts, trustedList, allowed, counts };
+}
+
+/** Step 6: development keys in the manifest (insecure, warned about loudly). */
+function developmentKeys(ctx: InjectContext): Record<string, string> | undefined {
+  const { o, regions, protection, warn } = ctx;
   let insecureKeys: Record<string, string> | undefined;
   if (o.insecureDevKeys && regions.length) {
     insecureKeys = {};
@@ -459,7 +528,23 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     warn('INSECURE DEVELOPMENT KEYS: the region keys are written into the image manifest (fs.insecure__keys). Anyone with the image can decrypt it. Never deploy this image.');
   }
 
-  // 7. The manifest.
+  return insecureKeys;
+}
+
+/** Step 7: the manifest, and what in it would weaken the enclave. */
+function buildManifest(ctx: InjectContext, p: {
+  program: Awaited<ReturnType<typeof findProgram>>;
+  runtime: Awaited<ReturnType<typeof addRuntime>>;
+  environment: Awaited<ReturnType<typeof enclaveEnvironment>>;
+  files: ReturnType<typeof listFiles>;
+  insecureKeys: Record<string, string> | undefined;
+}) {
+  const { o, cc, regions, layout, inImage, warn } = ctx;
+  const { command, startup, runpaths } = p.program;
+  const { libsysdb, confDirs } = p.runtime;
+  const { env, user } = p.environment;
+  const { mounts, trustedList, allowed } = p.files;
+  const insecureKeys = p.insecureKeys;
   const sgx: EnclaveSettings = {
     enclaveSize: o.enclaveSize ?? '1G',
     maxThreads: o.maxThreads ?? 16,
@@ -505,11 +590,19 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   // fs.insecure__keys was warned about above, loudly.
   for (const r of insecure) if (!(insecureKeys && r.key === 'fs.insecure__keys')) warn(r.message);
 
-  // 8. Signing.
+  return { manifest, sgx };
+}
+
+/** Step 8: signing (MRENCLAVE, SIGSTRUCT), when a signer is given. */
+async function signEnclave(ctx: InjectContext, manifestText: string, runtime: { sgxPal?: Uint8Array | undefined; libsysdb: { sha256?: string | undefined } }) {
+  const { draft, o, layout, inImage, appBase, warn } = ctx;
+  const signer = signerFrom(o);
+  const loaderMode = o.loader ?? 'sgx';
+  const { sgxPal, libsysdb } = runtime;
   let signed: Awaited<ReturnType<typeof signManifest>> | undefined;
   if (signer) {
     signed = await signManifest({
-      manifest: manifest.text,
+      manifest: manifestText,
       pal: sgxPal!,
       signer,
       date: signDate(o, draft.created),
@@ -520,7 +613,13 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     warn(`the image is not signed: gramine-sgx needs ${appBase}.manifest.sgx and ${appBase}.sig. Sign it with 'enclavify sign' (or a signing key); until then it runs only with ENCLAVIFY_GRAMINE_LOADER=direct (no SGX)`);
   }
 
-  // 9. Manifest layer: manifest, start script, signature.
+  return signed;
+}
+
+/** Step 9: the manifest layer: manifest, start script, signature. */
+async function addManifestLayer(ctx: InjectContext, view: RootFs, manifestText: string, signed: Awaited<ReturnType<typeof signEnclave>>, lists: { trustedList: unknown[]; allowed: unknown[]; counts: { trustedFiles: Set<string> } }) {
+  const { draft, layout, inImage, appBase, appDir, mtime, regions } = ctx;
+  const { trustedList, allowed, counts } = lists;
   const enc = new TextEncoder();
   const launcherPaths = {
     appBase,
@@ -528,7 +627,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     directLoader: inImage(layout.directLoader), directPal: inImage(layout.directPal),
   };
   const hasShell = view.stat('/bin/sh')?.type === 'file';
-  const files: [string, Uint8Array, number][] = [[`${appBase}.manifest`, enc.encode(manifest.text), 0o644]];
+  const files: [string, Uint8Array, number][] = [[`${appBase}.manifest`, enc.encode(manifestText), 0o644]];
   if (hasShell) files.push([`${appDir}/launch`, enc.encode(launcherScript(launcherPaths)), 0o755]);
   if (signed) files.push([`${appBase}.manifest.sgx`, signed.manifestSgx, 0o644], [`${appBase}.sig`, signed.sigstruct, 0o644]);
   const items: LayerItem[] = [];
@@ -544,7 +643,14 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
     comment: `${trustedList.length} trusted entries for ${counts.trustedFiles.size} files, ${allowed.length} allowed, ${regions.length} encrypted mount(s)${signed ? `; MRENCLAVE ${signed.mrenclave}` : '; unsigned'}`,
   });
 
-  // 10. Entrypoint, Cmd, labels.
+  return { hasShell, launcherPaths };
+}
+
+/** Step 10: Entrypoint, Cmd and labels. */
+function setEntrypoint(ctx: InjectContext, written: Awaited<ReturnType<typeof addManifestLayer>>, command: { entrypoint: string; argv: string[] }): string[] {
+  const { draft, o, layout, inImage, appBase, appDir, cc, protection, warn } = ctx;
+  const { hasShell, launcherPaths } = written;
+  const loaderMode = o.loader ?? 'sgx';
   const loaderName = inImage(loaderMode === 'sgx' ? layout.gramineSgx : layout.gramineDirect);
   const entrypoint = hasShell
     ? [`${appDir}/launch`, loaderName, appBase]
@@ -564,11 +670,30 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   draft.config.config = newConfig;
   draft.addHistory(`enclavify injectRuntime(gramine): ENTRYPOINT ${JSON.stringify(entrypoint)} (was ${before}), CMD cleared`, `the enclave runs ${command.entrypoint} with argv ${JSON.stringify(command.argv)}`);
 
-  // 11. The protection manifest records the files we added (verify checks them against it).
-  let refreshed: string[] = [];
-  if (protection?.manifestLayer !== undefined) refreshed = (await refreshProtectionManifest(draft)).added;
+  return entrypoint;
+}
 
-  // 12. State and report.
+/** Step 12: state for the transforms after us, and the report. */
+function recordRuntime(ctx: InjectContext, r: {
+  entrypoint: string[];
+  signed: Awaited<ReturnType<typeof signEnclave>>;
+  sgx: EnclaveSettings;
+  insecureKeys: Record<string, string> | undefined;
+  written: Awaited<ReturnType<typeof addManifestLayer>>;
+  program: Awaited<ReturnType<typeof findProgram>>;
+  runtime: Awaited<ReturnType<typeof addRuntime>>;
+  glibc: ReturnType<typeof chooseGlibc>;
+  files: ReturnType<typeof listFiles>;
+  refreshed: string[];
+}): void {
+  const { draft, o, layout, inImage, appBase, prefix, regions, cc, warnings } = ctx;
+  const { entrypoint, signed, sgx, insecureKeys, refreshed } = r;
+  const { launcherPaths } = r.written;
+  const { command } = r.program;
+  const { rt } = r.runtime;
+  const { glibcDir, useRuntimeGlibc } = r.glibc;
+  const { trustedList, allowed, counts } = r.files;
+  const loaderMode = o.loader ?? 'sgx';
   const keyNames = insecureKeys ? [] : [...new Set(regions.map((r) => r.name))];
   const info: RuntimeInfo = {
     runtime: 'gramine',
