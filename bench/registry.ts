@@ -21,14 +21,18 @@ const repo = path.resolve(here, '..');
 const shared = path.resolve(repo, '..', 'shared');
 const cli = path.join(repo, 'bin', 'enclavify.js');
 
-/** One side's timings: each run's wall seconds and peak RSS (MB), and their medians. */
-export interface Side { runs: number[]; medianSeconds: number; peakRssMB: number[]; medianPeakRssMB: number }
+/** One side's timings: each run's wall seconds, CPU seconds (user + system) and peak RSS (MB), and their medians. */
+export interface Side { runs: number[]; medianSeconds: number; cpuSeconds: number[]; medianCpuSeconds: number; peakRssMB: number[]; medianPeakRssMB: number }
 export interface RegistryBenchResult {
   image: string;
   compressedMB: number;
   runs: number;
   push: { enclavify: Side; skopeo: Side; ratio: number };
   pull: { enclavify: Side; skopeo: Side; ratio: number };
+  /** `enclavify copy docker://… oci:…` with validation (the default: layers checked in the same pass as the write), against skopeo's pull. */
+  validatingPull: { enclavify: Side; ratio: number };
+  /** The machine's 1-minute load average before and after the measurements (other jobs share the cores). */
+  loadAverage: { before: number; after: number };
   /** Our push's largest peak RSS over the runs, MB (target < 200). */
   pushPeakRssMB: number;
   note: string;
@@ -64,17 +68,17 @@ async function registry(): Promise<{ host: string; stop: () => void }> {
 }
 
 /** Runs a command under /usr/bin/time: wall seconds and peak RSS in MB. */
-function timed(cmd: string, args: string[], tmp: string): { seconds: number; rssMB: number } {
+function timed(cmd: string, args: string[], tmp: string): { seconds: number; rssMB: number; cpu: number } {
   const f = path.join(tmp, 'time.out');
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', '-o', f, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', f, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const [e, m] = readFileSync(f, 'utf8').trim().split('\n').pop()!.split(' ');
-  return { seconds: Number(e), rssMB: Number(m) / 1024 };
+  const [e, m, u, sy] = readFileSync(f, 'utf8').trim().split('\n').pop()!.split(' ');
+  return { seconds: Number(e), rssMB: Number(m) / 1024, cpu: +(Number(u) + Number(sy)).toFixed(2) };
 }
 
-function side(rs: Array<{ seconds: number; rssMB: number }>): Side {
-  const runs = rs.map((r) => r.seconds), peak = rs.map((r) => +r.rssMB.toFixed(1));
-  return { runs, medianSeconds: median(runs), peakRssMB: peak, medianPeakRssMB: median(peak) };
+function side(rs: Array<{ seconds: number; rssMB: number; cpu: number }>): Side {
+  const runs = rs.map((r) => r.seconds), peak = rs.map((r) => +r.rssMB.toFixed(1)), cpu = rs.map((r) => r.cpu);
+  return { runs, medianSeconds: median(runs), cpuSeconds: cpu, medianCpuSeconds: median(cpu), peakRssMB: peak, medianPeakRssMB: median(peak) };
 }
 
 /** The converted python image (built once into `dir` by `enclavify convert`), or the given source. */
@@ -109,8 +113,9 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
   const compressedMB = +(man.layers.reduce((a: number, l: { size: number }) => a + l.size, 0) / 1e6).toFixed(1);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'enclavify-bench-reg-'));
   const node = process.execPath;
+  const loadBefore = +os.loadavg()[0].toFixed(2);
   try {
-    const push = { ours: [] as Array<{ seconds: number; rssMB: number }>, skopeo: [] as Array<{ seconds: number; rssMB: number }> };
+    const push = { ours: [] as Array<{ seconds: number; rssMB: number; cpu: number }>, skopeo: [] as Array<{ seconds: number; rssMB: number; cpu: number }> };
     for (let i = 0; i < runs; i++) {
       for (const who of ['ours', 'skopeo'] as const) {
         const reg = await registry();
@@ -120,26 +125,28 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
             ? timed(node, [cli, 'copy', '-q', '--no-validate', image, dst], tmp)
             : timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, dst], tmp);
           push[who].push(r);
-          log(`push ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
+          log(`push ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpu.toFixed(2)} s), ${r.rssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
         } finally {
           reg.stop();
         }
       }
     }
-    const pull = { ours: [] as Array<{ seconds: number; rssMB: number }>, skopeo: [] as Array<{ seconds: number; rssMB: number }> };
+    const pull = { ours: [] as Array<{ seconds: number; rssMB: number; cpu: number }>, skopeo: [] as Array<{ seconds: number; rssMB: number; cpu: number }>, validating: [] as Array<{ seconds: number; rssMB: number; cpu: number }> };
     const reg = await registry();
     try {
       execFileSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, `docker://${reg.host}/bench/py:1`], { stdio: 'ignore' });
       for (let i = 0; i < runs; i++) {
-        for (const who of ['ours', 'skopeo'] as const) {
+        for (const who of ['ours', 'skopeo', 'validating'] as const) {
           const out = path.join(tmp, `pull-${who}-${i}`);
           const src = `docker://${reg.host}/bench/py:1`;
           const r = who === 'ours'
             ? timed(node, [cli, 'copy', '-q', '--no-validate', src, `oci:${out}:x`], tmp)
-            : timed('skopeo', ['copy', '-q', '--src-tls-verify=false', src, `oci:${out}:x`], tmp);
+            : who === 'validating'
+              ? timed(node, [cli, 'copy', '-q', src, `oci:${out}:x`], tmp)
+              : timed('skopeo', ['copy', '-q', '--src-tls-verify=false', src, `oci:${out}:x`], tmp);
           rmSync(out, { recursive: true, force: true });
           pull[who].push(r);
-          log(`pull ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s, ${r.rssMB.toFixed(0)} MB`);
+          log(`pull ${who.padEnd(10)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpu.toFixed(2)} s), ${r.rssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
         }
       }
     } finally {
@@ -147,12 +154,15 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
     }
     const ps = { enclavify: side(push.ours), skopeo: side(push.skopeo) };
     const pl = { enclavify: side(pull.ours), skopeo: side(pull.skopeo) };
+    const vp = side(pull.validating);
     return {
       image: `${image} (${compressedMB} MB compressed)`,
       compressedMB,
       runs,
       push: { ...ps, ratio: +(ps.enclavify.medianSeconds / ps.skopeo.medianSeconds).toFixed(2) },
       pull: { ...pl, ratio: +(pl.enclavify.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
+      validatingPull: { enclavify: vp, ratio: +(vp.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
+      loadAverage: { before: loadBefore, after: +os.loadavg()[0].toFixed(2) },
       pushPeakRssMB: Math.max(...push.ours.map((r) => +r.rssMB.toFixed(1))),
       note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/, copy --no-validate as skopeo does not check layer contents)`,
     };
@@ -172,8 +182,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   else {
     console.log(`${r.image}; ${r.note}`);
     for (const k of ['push', 'pull'] as const) {
-      console.log(`${k}: enclavify ${r[k].enclavify.medianSeconds.toFixed(2)} s, skopeo ${r[k].skopeo.medianSeconds.toFixed(2)} s, ratio ${r[k].ratio}`);
+      console.log(`${k}: enclavify ${r[k].enclavify.medianSeconds.toFixed(2)} s (CPU ${r[k].enclavify.medianCpuSeconds.toFixed(2)} s), skopeo ${r[k].skopeo.medianSeconds.toFixed(2)} s (CPU ${r[k].skopeo.medianCpuSeconds.toFixed(2)} s), ratio ${r[k].ratio}`);
     }
-    console.log(`push peak RSS: ${r.pushPeakRssMB} MB`);
+    console.log(`pull with validation: enclavify ${r.validatingPull.enclavify.medianSeconds.toFixed(2)} s, ratio to skopeo's pull ${r.validatingPull.ratio}`);
+    console.log(`push peak RSS: ${r.pushPeakRssMB} MB; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after`);
   }
 }

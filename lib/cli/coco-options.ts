@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { EnclavifyError } from '../oci/errors.js';
 import type { Transform } from '../transforms/pipeline.js';
-import { RUNTIME } from '../transforms/state.js';
+import { PROTECTION, RUNTIME } from '../transforms/state.js';
 import { emitChart } from '../transforms/emit-chart.js';
 import { RUNTIME_CLASS, TEES, trusteeBundle, type Tee } from '../coco/trustee.js';
 import type { InitDataAlgorithm } from '../coco/initdata.js';
@@ -77,11 +77,13 @@ export async function cocoTransforms(args: Parsed, ctx: { to: string }): Promise
       const entrypoint = [...(draft.config.config?.Entrypoint ?? []), ...(draft.config.config?.Cmd ?? [])];
       draft.state.set(RUNTIME, { runtime: 'coco', entrypoint, keyNames: [], details: { tee, kid, runtimeClassName: RUNTIME_CLASS[tee as Tee] } });
       for (const a of bundle.artifacts) draft.addArtifact(a);
+      // The protection manifest is pinned by the keys file, as for Gramine conversions (verify --keys).
+      const protection = draft.state.get(PROTECTION);
       draft.addArtifact({
         path: 'keys.json',
         secret: true,
         description: 'keys file: the CoCo key-encryption key',
-        data: JSON.stringify({ kind: 'enclavify.keys', version: 1, keys: [], coco: { kid, kek: Buffer.from(kek).toString('hex'), tee, initData: `${bundle.initData.algorithm}:${bundle.initData.digest}` } }, null, 2) + '\n',
+        data: JSON.stringify({ kind: 'enclavify.keys', version: 1, ...(protection ? { manifest: { path: protection.manifestPath, sha256: protection.manifestSha256 } } : {}), keys: [], coco: { kid, kek: Buffer.from(kek).toString('hex'), tee, initData: `${bundle.initData.algorithm}:${bundle.initData.digest}` } }, null, 2) + '\n',
       });
       draft.report.coco = { tee, kid, runtimeClassName: RUNTIME_CLASS[tee as Tee], kbs: kbsUrl, initData: `${bundle.initData.algorithm}:${bundle.initData.digest}`, resources: bundle.resources };
       draft.progress(`coco: ${tee} guest; layers encrypted for ${kid}; Trustee bundle -> trustee/`);

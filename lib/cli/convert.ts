@@ -31,6 +31,7 @@ import { decryptedFrom, decryptionFlags, encryptionFlags, encryptionFrom } from 
 import { encryptedImage } from '../ocicrypt/layers.js';
 import { cocoOptions, cocoPlatform, cocoTransforms, type CocoPlan } from './coco-options.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
@@ -209,7 +210,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags })) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags, ...sourceFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -354,7 +355,7 @@ References:
     if (args.flags['push-image'] && dst.transport !== 'docker') throw new UsageError(`--push-image: the destination ${to} is not a registry; give --to docker://HOST/REPO:TAG`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : cocoPlatform(args);
     const started = Date.now();
-    const source = await decryptedFrom(await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress }), args);
+    const source = await decryptedFrom(await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) }), args);
     let encryption = await encryptionFrom(args);
     const invocation = invocationOf(args, await source.digest());
     if (wantsKeys && !args.flags['dry-run']) {
@@ -400,7 +401,7 @@ References:
         }
       }
     }
-    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress });
+    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress, ...sourceOptionsFrom(args) });
     const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
     const transforms = await buildTransforms(args, ctx);
     if (ctx.cocoPlan) {

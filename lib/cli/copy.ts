@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { decryptionFlags, decryptionKeysFrom, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const copyCommand: Command = {
   name: 'copy',
@@ -39,6 +40,7 @@ References:
     ...copyRegistryFlags,
     ...decryptionFlags,
     ...encryptionFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -51,7 +53,7 @@ References:
     try {
       res = await copyImage(from, to, {
         ...(encryption ? { encryption: encryption.encryption } : {}), ...(decryptionKeys ? { decryptionKeys } : {}),
-        platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal,
+        platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal, ...sourceOptionsFrom(args),
         sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
       });
     } catch (e) {

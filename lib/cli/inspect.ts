@@ -7,6 +7,7 @@ import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { decryptedFrom, decryptionFlags } from './ocicrypt-options.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -35,12 +36,13 @@ References:
     production: { kind: 'flag', help: 'exit 3 when the image is not fit for production: any warning (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct)' },
     ...registryFlags,
     ...decryptionFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('inspect needs one IMAGE');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress }), args);
+    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) }), args);
     io.progress({ phase: 'inspect', image: image.name, message: `inspecting ${image.name}` });
     const info = await inspectImage(image, { onProgress: io.progress, signal: io.signal });
     io.out(args.flags.json ? JSON.stringify(info) : formatInspection(info));

@@ -16,6 +16,7 @@ import { RUNTIME } from '../transforms/state.js';
 import { UsageError, type OptionSpec, type Parsed } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 import type { Image } from '../oci/image.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
@@ -169,6 +170,7 @@ References:
     production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...copyRegistryFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -185,7 +187,7 @@ References:
     }
     const manifestPin = pins[0];
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress });
+    const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) });
     const step = signGramineImage({
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),

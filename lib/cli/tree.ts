@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { decryptedFrom, decryptionFlags } from './ocicrypt-options.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const treeCommand: Command = {
   name: 'tree',
@@ -23,12 +24,13 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...registryFlags,
     ...decryptionFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError('tree needs one image reference');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress }), args);
+    const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) }), args);
     const layers = await image.layers();
     io.progress({ phase: 'scan', image: image.name, message: `scanning ${layers.length} layers of ${image.name}` });
     const fs = await layersRootFs(layers, { onProgress: io.progress, signal: io.signal, progressEvent: { image: image.name } });

@@ -10,6 +10,7 @@ import { bundleKeks, verifyOcicrypt, type OcicryptReport } from '../ocicrypt/ver
 import { decryptingImage, isEncryptedImage } from '../ocicrypt/layers.js';
 import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -53,6 +54,7 @@ volume passes); --allow-keys-symlink overrides.`,
     'allow-keys-symlink': { kind: 'flag', help: 'read a keys file reached through a symlink even where other users could redirect the link' },
     ...registryFlags,
     ...decryptionFlags,
+    ...sourceFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -66,7 +68,7 @@ volume passes); --allow-keys-symlink overrides.`,
     const warnings = keys?.warnings ?? [];
     for (const w of warnings) io.err(`enclavify verify: WARNING: ${w}`);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
-    const raw = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress });
+    const raw = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) });
     // ocicrypt layers: their structure always, their decryption with --decryption-key or the
     // bundle's KEKs; the protection manifest can only be checked when every layer opens.
     const trustee = args.strings.trustee;
@@ -81,10 +83,10 @@ volume passes); --allow-keys-symlink overrides.`,
       if (oc.layers.some((l) => l.encrypted && !l.decrypted)) {
         // Layers that did not open: nothing more can be read.
         if (args.flags.json) io.out(JSON.stringify({ image: raw.name, ok: oc.ok, ocicrypt: oc, protection: 'not checked: encrypted layers without a key' }));
-        else io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted; protection manifest not checked (give --decryption-key or --trustee to open the layers)`].join('\n'));
+        else io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted; protection manifest not checked: ${trustee || given ? 'the keys given do not open every layer' : 'give --decryption-key or --trustee to open the layers'}`].join('\n'));
         return oc.ok ? EXIT.ok : EXIT.findings;
       }
-      if (!args.flags.json && lines.length) io.out(lines.join('\n'));
+      if (!args.flags.json) io.out([...lines, `ocicrypt: ${oc.layers.filter((l) => l.encrypted).length} of ${oc.layers.length} layers encrypted, every one decrypted and checked (HMAC, digest, diff_id)${trustee ? `; Trustee bundle ${trustee} ${oc.findings.some((f) => f.layer < 0) ? 'has findings' : 'agrees with the image'}` : ''}`].join('\n'));
     }
     const image = layerKeys ? await decryptingImage(raw, layerKeys) : raw;
     const r = await verify(image, {

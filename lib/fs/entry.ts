@@ -51,6 +51,15 @@ export function normalizePath(p: string): string | undefined | Error {
   return parts.length ? parts.join('/') : undefined;
 }
 
+/**
+ * A path as messages show it: at most about 100 characters, the first 60 and the last 40 of a
+ * longer one joined by `…` (a 100 KB name must not make a 100 KB message).
+ */
+export function shortenPath(p: string | undefined, head = 60, tail = 40): string {
+  if (p === undefined) return '';
+  return p.length <= head + tail + 1 ? p : `${p.slice(0, head)}…${p.slice(-tail)}`;
+}
+
 /** The parent directory of a normalised path (`.` for top-level names and for the root). */
 export function parentPath(p: string): string {
   const i = p.lastIndexOf('/');

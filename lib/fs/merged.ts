@@ -26,9 +26,10 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
-import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, type FsEntry } from './entry.js';
+import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, shortenPath, type FsEntry } from './entry.js';
 import { resolvePath, type DirectoryLookup, type FileLookup } from './lookup.js';
 import { readTar } from './tar-read.js';
+import { heldError } from '../oci/digest.js';
 
 /** A layer to read: its uncompressed tar, opened as often as needed. */
 export interface LayerSource {
@@ -102,21 +103,32 @@ export function classifyWhiteout(path: string, source: string): Whiteout | undef
 
 /**
  * Reads a layer once: every entry's metadata, whiteouts recognised, and the SHA-256 of every
- * regular file's content (streamed, never buffered).
+ * regular file's content (streamed, never buffered). With `hashContents: false` (a check that
+ * keeps no index, e.g. copy's validation) the contents are read but not hashed (`sha256` is
+ * empty: the index can be merged, hence checked, but not used to read files).
  */
-export async function scanLayer(src: LayerSource): Promise<LayerIndex> {
+export async function scanLayer(src: LayerSource, options: { hashContents?: boolean } = {}): Promise<LayerIndex> {
+  const hash = options.hashContents !== false;
   const input = await src.open();
   const entries: LayerEntry[] = [];
-  for await (const { entry, content } of readTar(input, { source: src.name })) {
-    const e: LayerEntry = entry;
-    const wh = classifyWhiteout(e.path, src.name);
-    if (wh) e.whiteout = wh;
-    if (content) {
-      const h = createHash('sha256');
-      for await (const chunk of content) h.update(chunk as Buffer);
-      e.sha256 = h.digest('hex');
+  try {
+    for await (const { entry, content } of readTar(input, { source: src.name })) {
+      const e: LayerEntry = entry;
+      const wh = classifyWhiteout(e.path, src.name);
+      if (wh) e.whiteout = wh;
+      if (content && hash) {
+        const h = createHash('sha256');
+        for await (const chunk of content) h.update(chunk as Buffer);
+        e.sha256 = h.digest('hex');
+      } else if (content) {
+        for await (const chunk of content) void chunk;
+        e.sha256 = ''; // unknown: such an index can be merged (checked), not read from
+      }
+      entries.push(e);
     }
-    entries.push(e);
+  } catch (e) {
+    // Errors that name entries are reported once the layer's blob is known to be what it claims.
+    throw await heldError(input, e);
   }
   return { name: src.name, entries };
 }
@@ -308,7 +320,7 @@ class DigestCheck extends Transform {
   }
   override _flush(cb: TransformCallback): void {
     const got = this.h.digest('hex');
-    cb(got === this.expected ? null : fail('LAYER_CHANGED', `${this.what}: content has SHA-256 ${got} but the scan saw ${this.expected}; the layer changed between reads`));
+    cb(got === this.expected ? null : fail('LAYER_CHANGED', `${this.what}: content differs from what the scan saw (SHA-256 ${this.expected}); the layer changed between reads`));
   }
 }
 
@@ -462,20 +474,30 @@ export class RootFs implements FileLookup, DirectoryLookup {
   ): Promise<void> {
     const src = this.sources[layer];
     const left = new Set(wanted.keys());
-    let k = 0;
-    for await (const { entry, content } of readTar(await src.open(), { source: src.name })) {
-      const f = wanted.get(k++);
-      if (f && content) {
-        if (entry.path !== f.entry.content!.path) {
-          throw fail('LAYER_CHANGED', `${src.name}: entry ${k - 1} is ${JSON.stringify(entry.path)}, the scan saw ${JSON.stringify(f.entry.content!.path)}; the layer changed between reads`);
+    const input = await src.open();
+    const run = async () => {
+      let k = 0;
+      for await (const { entry, content } of readTar(input, { source: src.name })) {
+        const f = wanted.get(k++);
+        if (f && content) {
+          if (entry.path !== f.entry.content!.path) {
+            throw fail('LAYER_CHANGED', `${src.name}: entry ${k - 1} is ${JSON.stringify(shortenPath(entry.path))}, the scan saw ${JSON.stringify(shortenPath(f.entry.content!.path))}; the layer changed between reads`);
+          }
+          await onMatch(f, content);
+          left.delete(k - 1);
+          if (left.size === 0) return; // leaving the loop releases the layer stream
         }
-        await onMatch(f, content);
-        left.delete(k - 1);
-        if (left.size === 0) return; // leaving the loop releases the layer stream
       }
+      if (left.size) throw fail('LAYER_CHANGED', `${src.name}: ended before ${left.size} file(s) seen by the scan; the layer changed between reads`);
+    };
+    try {
+      await run();
+    } catch (e) {
+      // The entry names in these messages come from this read: held until the blob verifies.
+      throw await heldError(input, e);
     }
-    if (left.size) throw fail('LAYER_CHANGED', `${src.name}: ended before ${left.size} file(s) seen by the scan; the layer changed between reads`);
   }
+
 
   /**
    * Streams the contents of the files at `paths` (symlinks followed inside the root): one pass over
@@ -511,7 +533,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
         const data = Buffer.concat(parts);
         const got = createHash('sha256').update(data).digest('hex');
         if (got !== f.entry.sha256) {
-          throw fail('LAYER_CHANGED', `${this.sources[layer].name}: ${JSON.stringify(f.entry.content!.path)} has SHA-256 ${got} but the scan saw ${f.entry.sha256}; the layer changed between reads`);
+          throw fail('LAYER_CHANGED', `${this.sources[layer].name}: ${JSON.stringify(f.entry.content!.path)} differs from what the scan saw (SHA-256 ${f.entry.sha256}); the layer changed between reads`);
         }
         for (const p of f.paths) out.set(p, data);
       }),

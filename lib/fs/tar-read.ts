@@ -9,8 +9,9 @@
  * global records), GNU long names/links and base-256 numbers.
  */
 import { Readable } from 'node:stream';
+import { heldError, knownLengthOf } from '../oci/digest.js';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
-import { normalizePath, ROOT, type EntryType, type FsEntry } from './entry.js';
+import { normalizePath, ROOT, shortenPath, type EntryType, type FsEntry } from './entry.js';
 
 /** One archive member: metadata and, for regular files, its content. */
 export interface TarItem {
@@ -29,6 +30,8 @@ export interface ReadTarOptions {
   source: string;
   /** Largest PAX or GNU long-name record accepted (default 8 MiB), a bound on memory. */
   maxHeaderData?: number;
+  /** The archive's length in bytes when known: entry sizes running past it are refused at once. */
+  length?: number | undefined;
 }
 
 const BLOCK = 512;
@@ -39,7 +42,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 class ByteSource {
   private buf: Buffer = EMPTY;
   private ended = false;
-  private failure: unknown;
+  /** The input's own error, once it failed (passed through as it is). */
+  failure: unknown;
   /** Bytes handed out so far (offset into the archive, for messages). */
   offset = 0;
   private readonly it: AsyncIterator<unknown>;
@@ -73,6 +77,7 @@ class ByteSource {
 
   /** Up to `max` bytes (a view of the current chunk), or null at the end of the input. */
   async readSome(max: number): Promise<Buffer | null> {
+    if (!(max >= 0)) throw err('INTERNAL', `tar reader asked for ${max} bytes`);
     if (!(await this.fill())) return null;
     const n = Math.min(max, this.buf.length);
     const out = this.buf.subarray(0, n);
@@ -126,31 +131,52 @@ function cstr(b: Buffer, off: number, len: number): Buffer {
   return z < 0 ? s : s.subarray(0, z);
 }
 
-/** Parses a numeric header field: octal text, or GNU base-256 when the high bit is set. */
-function num(b: Buffer, off: number, len: number, field: string, where: () => string): number {
+/** Largest value each numeric header field may hold (beyond it no runtime can apply the entry). */
+const FIELD_MAX = {
+  mode: 0o7777777, // 21 bits: the permission bits and, from some writers, the file-type bits
+  // ids, device numbers, times: any exact integer (Go's archive/tar takes int64; tools write 2^33 ids)
+  uid: Number.MAX_SAFE_INTEGER, gid: Number.MAX_SAFE_INTEGER, devmajor: Number.MAX_SAFE_INTEGER, devminor: Number.MAX_SAFE_INTEGER,
+  mtime: Number.MAX_SAFE_INTEGER,
+  size: Number.MAX_SAFE_INTEGER, // and no further than the end of the stream, when its length is known
+  checksum: 0o7777777,
+} as const;
+type NumField = keyof typeof FIELD_MAX;
+
+/**
+ * Parses a numeric header field: octal text, or GNU base-256 when the high bit is set. Every
+ * field is checked for its sign and range: only `mtime` may be negative (before 1970), and a value
+ * beyond {@link FIELD_MAX} or beyond exact integers is refused, so that no header can make the
+ * reader seek backwards or spin (a negative size once did).
+ */
+function num(b: Buffer, off: number, len: number, field: NumField, where: () => string): number {
+  let v: number;
   if (b[off] & 0x80) {
     // base-256 two's complement after the marker bit; bit 6 of the lead byte is the sign
     const inv = b[off] & 0x40 ? 0xff : 0;
-    let v = 0;
+    v = 0;
     for (let i = off; i < off + len; i++) {
       let c = b[i] ^ inv;
       if (i === off) c &= 0x7f;
       v = v * 256 + c;
+      if (v > Number.MAX_SAFE_INTEGER) throw err('TAR_BAD_NUMBER', `${where()}: ${field} field (base-256) is beyond the largest exact integer`);
     }
     if (inv) v = -v - 1;
-    if (!Number.isSafeInteger(v)) throw err('TAR_BAD_HEADER', `${where()}: ${field} field is out of range`);
-    return v;
+  } else {
+    let s = '';
+    for (let i = off; i < off + len; i++) {
+      const c = b[i];
+      if (c === 0) break;
+      s += String.fromCharCode(c);
+    }
+    s = s.trim();
+    if (s === '') return 0;
+    // The text of a field is quoted only when it is a plausible number (a few printable bytes).
+    if (!/^[0-7]+$/.test(s)) throw err('TAR_BAD_NUMBER', `${where()}: ${field} field is not an octal number`);
+    v = parseInt(s, 8);
   }
-  let s = '';
-  for (let i = off; i < off + len; i++) {
-    const c = b[i];
-    if (c === 0) break;
-    s += String.fromCharCode(c);
-  }
-  s = s.trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw err('TAR_BAD_HEADER', `${where()}: ${field} field ${JSON.stringify(s)} is not an octal number`);
-  return parseInt(s, 8);
+  if (v < 0 && field !== 'mtime') throw err('TAR_BAD_NUMBER', `${where()}: ${field} field is negative (${v})`);
+  if (Math.abs(v) > FIELD_MAX[field]) throw err('TAR_BAD_NUMBER', `${where()}: ${field} field ${v} is out of range (at most ${FIELD_MAX[field]})`);
+  return v;
 }
 
 /** Verifies the header checksum (unsigned sum, or the historical signed sum). */
@@ -174,7 +200,7 @@ function decodeName(bytes: Buffer, what: string, where: () => string): string {
     return utf8.decode(bytes);
   } catch {
     // JS strings cannot carry arbitrary bytes losslessly; refuse rather than rename the file.
-    throw err('TAR_BAD_NAME', `${where()}: ${what} ${JSON.stringify(bytes.toString('latin1'))} is not valid UTF-8`);
+    throw err('TAR_BAD_NAME', `${where()}: ${what} ${JSON.stringify(shortenPath(bytes.toString('latin1')))} is not valid UTF-8`);
   }
 }
 
@@ -215,14 +241,41 @@ const TYPES: Record<string, EntryType> = {
   '4': 'blockdev', '5': 'dir', '6': 'fifo',
 };
 
-function paxNumber(v: Buffer, key: string, where: () => string, fractional = false): number {
+function paxNumber(v: Buffer, key: NumField, where: () => string, fractional = false): number {
   const s = v.toString('latin1');
-  const re = fractional ? /^-?[0-9]+(\.[0-9]+)?$/ : /^[0-9]+$/;
+  const re = fractional ? /^-?[0-9]{1,20}(\.[0-9]{1,20})?$/ : /^[0-9]{1,20}$/;
   const n = Number(s);
   if (!re.test(s) || !Number.isFinite(n) || (!fractional && !Number.isSafeInteger(n))) {
-    throw err('TAR_BAD_HEADER', `${where()}: PAX ${key} ${JSON.stringify(s)} is not a valid number`);
+    throw err('TAR_BAD_NUMBER', `${where()}: PAX ${key} record is not a valid number`);
   }
+  if (Math.abs(n) > FIELD_MAX[key]) throw err('TAR_BAD_NUMBER', `${where()}: PAX ${key} ${n} is out of range (at most ${FIELD_MAX[key]})`);
   return n;
+}
+
+/** Longest name component and path Linux accepts (NAME_MAX, PATH_MAX): anything longer cannot be unpacked. */
+export const MAX_NAME_COMPONENT = 255;
+export const MAX_PATH_BYTES = 4096;
+
+/**
+ * Refuses a path (entry name or link target) with a component over {@link MAX_NAME_COMPONENT}
+ * bytes or a total over {@link MAX_PATH_BYTES} bytes (UTF-8), with a shortened path in the message.
+ */
+export function checkPathLimits(p: string, what: string, where: () => string): void {
+  const total = Buffer.byteLength(p);
+  if (total > MAX_PATH_BYTES) {
+    throw err('TAR_PATH_TOO_LONG', `${where()}: ${what} is ${total} bytes, more than the ${MAX_PATH_BYTES} a Linux path may have`);
+  }
+  let start = 0;
+  for (;;) {
+    const slash = p.indexOf('/', start);
+    const end = slash < 0 ? p.length : slash;
+    if (end - start > MAX_NAME_COMPONENT / 3) {
+      const n = Buffer.byteLength(p.slice(start, end));
+      if (n > MAX_NAME_COMPONENT) throw err('TAR_PATH_TOO_LONG', `${where()}: ${what} has a component of ${n} bytes (${JSON.stringify(shortenPath(p.slice(start, end)))}), more than the ${MAX_NAME_COMPONENT} a Linux file name may have`);
+    }
+    if (slash < 0) break;
+    start = slash + 1;
+  }
 }
 
 /**
@@ -232,6 +285,8 @@ function paxNumber(v: Buffer, key: string, where: () => string, fractional = fal
  * not UTF-8), `TAR_UNSAFE_PATH` (a `..` component in a path or hard link target; leading `/` and
  * `./` are simply stripped) and `TAR_UNSUPPORTED_TYPE` (e.g. GNU sparse files). Errors of the input
  * stream itself pass through unchanged. A root entry (`./`) is yielded with path `.`.
+ * When `input` carries a blob check (a layer's stream, see `setBlobCheck`), the reader's own
+ * errors are held until the blob is verified, and a digest mismatch is thrown in their place.
  *
  * Whatever of the input follows the end-of-archive blocks is read and discarded, so a verifying
  * stream upstream sees every byte. Leaving the loop early destroys the input.
@@ -240,6 +295,15 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
   const { source } = options;
   const maxData = options.maxHeaderData ?? 8 * 1024 * 1024;
   const src = new ByteSource(input);
+  const length = options.length ?? knownLengthOf(input);
+  /** Refuses a size that runs past the known end of the stream (or past exact integers). */
+  const checkRemaining = (size: number, offset: number, where: () => string) => {
+    const end = offset + size;
+    if (!Number.isSafeInteger(end)) throw err('TAR_BAD_NUMBER', `${where()}: size ${size} runs beyond the largest exact offset`);
+    if (length !== undefined && end > length) {
+      throw err('TAR_TRUNCATED', `${where()}: size ${size} runs ${end - length} bytes past the end of the ${length}-byte archive`);
+    }
+  };
   let finished = false;
   let current: ContentStream | undefined;
   try {
@@ -262,7 +326,7 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         break;
       }
       const rawName = cstr(h, 0, 100);
-      const where0 = () => `${source}: tar header at byte ${at} (${JSON.stringify(rawName.toString('utf8'))})`;
+      const where0 = () => `${source}: tar header at byte ${at} (${JSON.stringify(shortenPath(rawName.toString('utf8')))})`;
       let stored = -1;
       try {
         stored = num(h, 148, 8, 'checksum', where0);
@@ -270,13 +334,14 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         // not even a number: reported as a bad checksum below
       }
       if (!checksumOk(h, stored)) {
-        throw err('TAR_BAD_CHECKSUM', `${source}: bad tar header checksum at byte ${at} (name field ${JSON.stringify(rawName.toString('utf8'))}); the archive is corrupt or not a tar`);
+        throw err('TAR_BAD_CHECKSUM', `${source}: bad tar header checksum at byte ${at}; the archive is corrupt or not a tar`);
       }
       const flag = String.fromCharCode(h[156]);
       const headerSize = num(h, 124, 12, 'size', where0);
 
       // Extension headers: their data describes the next entry.
       if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+        checkRemaining(headerSize, src.offset, where0);
         if (headerSize > maxData) throw err('TAR_BAD_HEADER', `${where0()}: extended header of ${headerSize} bytes exceeds the ${maxData}-byte limit`);
         const data = await src.readExact(headerSize);
         if (data.length < headerSize) throw err('TAR_TRUNCATED', `${where0()}: tar stream ends inside an extended header (truncated)`);
@@ -313,7 +378,8 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       }
       const rawPath = decodeName(nameBytes, 'name', where0);
       if (rawPath.includes('\0')) throw err('TAR_BAD_NAME', `${where0()}: name contains a NUL byte`);
-      const where = () => `${source}: entry ${JSON.stringify(rawPath)}`;
+      const where = () => `${source}: entry ${JSON.stringify(shortenPath(rawPath))}`;
+      checkPathLimits(rawPath, 'the name', where);
 
       let type = TYPES[flag];
       if (!type) {
@@ -332,6 +398,7 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       if (path === ROOT && type !== 'dir') throw err('TAR_UNSAFE_PATH', `${where()}: the root directory must be a directory, not a ${type}`);
 
       const size = pax.has('size') ? paxNumber(pax.get('size')!, 'size', where) : headerSize;
+      checkRemaining(size, src.offset, where);
       const entry: FsEntry = {
         path,
         type,
@@ -349,12 +416,13 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         const linkBytes = longLink ?? pax.get('linkpath') ?? cstr(h, 157, 100);
         const link = decodeName(linkBytes, 'link target', where);
         if (link.includes('\0')) throw err('TAR_BAD_NAME', `${where()}: link target contains a NUL byte`);
+        checkPathLimits(link, 'the link target', where);
         if (type === 'symlink') {
           if (link === '') throw err('TAR_BAD_HEADER', `${where()}: symlink has an empty target`);
           entry.linkname = link;
         } else {
           const t = normalizePath(link);
-          if (t instanceof Error) throw err('TAR_UNSAFE_PATH', `${where()}: hard link target ${JSON.stringify(link)} has a ".." component`);
+          if (t instanceof Error) throw err('TAR_UNSAFE_PATH', `${where()}: hard link target ${JSON.stringify(shortenPath(link))} has a ".." component`);
           if (t === undefined) throw err('TAR_BAD_HEADER', `${where()}: hard link to the root directory`);
           entry.linkname = t;
         }
@@ -390,6 +458,11 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       await skipPadding(src, size, where);
     }
     finished = true;
+  } catch (e) {
+    // A problem with the archive is reported only once the blob it comes from has been verified:
+    // until then its bytes (names quoted in the message) may be anything, e.g. a host file.
+    if (e === src.failure) throw e;
+    throw await heldError(input, e);
   } finally {
     if (!finished) {
       if (current && !current.destroyed) current.destroy();

@@ -2,13 +2,18 @@
 import { createGunzip, gzip, constants as zc } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+import { createRequire } from 'node:module';
+import type * as ZstdNapi from 'zstd-napi';
 import type { Compression } from './media-types.js';
+
+let zstdModule: typeof ZstdNapi | undefined;
+/** zstd-napi (a native addon), loaded on the first zstd layer rather than by every command. */
+const zstd = (): typeof ZstdNapi => (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof ZstdNapi);
 
 /** A stream that decompresses a layer blob of the given compression. */
 export function decompressor(c: Compression): Transform {
   if (c === 'gzip') return createGunzip({ chunkSize: 256 * 1024 });
-  if (c === 'zstd') return new DecompressStream() as unknown as Transform;
+  if (c === 'zstd') return new (zstd().DecompressStream)() as unknown as Transform;
   return new PassThrough();
 }
 
@@ -23,7 +28,7 @@ export interface CompressionOptions {
 export function compressor({ compression, level }: CompressionOptions): Transform {
   if (compression === 'gzip') return new ParallelGzip(level ?? zc.Z_DEFAULT_COMPRESSION);
   if (compression === 'zstd') {
-    return new CompressStream({ compressionLevel: level ?? 3 } as never) as unknown as Transform;
+    return new (zstd().CompressStream)({ compressionLevel: level ?? 3 } as never) as unknown as Transform;
   }
   return new PassThrough();
 }

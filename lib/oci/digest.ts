@@ -1,7 +1,7 @@
 /** Content digests: computing them while bytes stream, and refusing blobs that do not match. */
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { EnclavifyError, shortDigest } from './errors.js';
+import { clip, EnclavifyError, shortDigest } from './errors.js';
 
 const DIGEST_RE = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 const HEX = { sha256: /^[a-f0-9]{64}$/, sha512: /^[a-f0-9]{128}$/ } as const;
@@ -17,12 +17,12 @@ export function sha256Digest(data: Uint8Array | string): string {
  */
 export function parseDigest(digest: unknown, what: string): ['sha256' | 'sha512', string] {
   const m = typeof digest === 'string' ? DIGEST_RE.exec(digest) : null;
-  if (!m) throw new EnclavifyError('BAD_DIGEST', `${what}: ${JSON.stringify(digest)} is not a valid digest`);
+  if (!m) throw new EnclavifyError('BAD_DIGEST', `${what}: ${typeof digest === 'string' ? JSON.stringify(clip(digest)) : `a ${digest === null ? 'null' : typeof digest}`} is not a valid digest`);
   const alg = m[1];
   if (alg !== 'sha256' && alg !== 'sha512') {
-    throw new EnclavifyError('UNSUPPORTED_DIGEST', `${what}: digest algorithm ${alg} is not supported (sha256, sha512)`);
+    throw new EnclavifyError('UNSUPPORTED_DIGEST', `${what}: digest algorithm ${clip(alg)} is not supported (sha256, sha512)`);
   }
-  if (!HEX[alg].test(m[2])) throw new EnclavifyError('BAD_DIGEST', `${what}: ${digest} has a malformed ${alg} encoding`);
+  if (!HEX[alg].test(m[2])) throw new EnclavifyError('BAD_DIGEST', `${what}: ${clip(digest as string)} has a malformed ${alg} encoding`);
   return [alg, m[2]];
 }
 
@@ -87,11 +87,20 @@ export class VerifyingStream extends Transform {
     }
     const got = `${this.expected.digest.split(':')[0]}:${this.hash.digest('hex')}`;
     if (got !== this.expected.digest) {
-      cb(new EnclavifyError('BLOB_DIGEST_MISMATCH', `${this.what}: blob ${this.expected.digest} does not match its content (content digest ${got})`));
+      cb(new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(this.what, this.expected)));
       return;
     }
     cb();
   }
+}
+
+/**
+ * The message of a digest mismatch: the expected digest and size only. Never the digest of the
+ * bytes found: they may be a host file reached through a symlink, and its digest tells which one.
+ */
+export function mismatchMessage(what: string, expected: { digest: string; size?: number | undefined }): string {
+  const size = expected.size !== undefined ? ` ${expected.size}-byte` : '';
+  return `${what}: blob ${expected.digest} does not match its content (the${size} blob is corrupt or was tampered with)`;
 }
 
 /** Verifies bytes already in memory against a descriptor. */
@@ -102,6 +111,54 @@ export function verifyBytes(data: Uint8Array, expected: { digest: string; size?:
   }
   const got = `${alg}:${createHash(alg).update(data).digest('hex')}`;
   if (got !== expected.digest) {
-    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${what}: blob ${expected.digest} does not match its content (content digest ${got})`);
+    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(what, { digest: expected.digest, size: data.length }));
   }
+}
+
+const BLOB_CHECK = Symbol('enclavify.blobCheck');
+
+/**
+ * Attaches to a stream of a blob's bytes (or of what they decompress to) the check that the blob
+ * matches its digest: resolves once it is verified, rejects with the mismatch. Readers that find a
+ * problem before the stream has ended call it through {@link heldError} before saying anything
+ * about the bytes, since until then the bytes may be anything (a host file, through a symlink).
+ */
+export function setBlobCheck<T extends object>(stream: T, check: () => Promise<void>): T {
+  (stream as { [BLOB_CHECK]?: () => Promise<void> })[BLOB_CHECK] = check;
+  return stream;
+}
+
+/** The check {@link setBlobCheck} attached to `stream`, if any. */
+export function blobCheckOf(stream: unknown): (() => Promise<void>) | undefined {
+  return typeof stream === 'object' && stream !== null ? (stream as { [BLOB_CHECK]?: () => Promise<void> })[BLOB_CHECK] : undefined;
+}
+
+/**
+ * The error to report for a problem `e` found while reading `stream` before its end: the blob's
+ * digest is checked first (finishing or repeating the read of the stored blob), and a mismatch
+ * replaces `e`, whose message may quote bytes of the blob. `e` itself when the blob verifies or the
+ * stream carries no check.
+ */
+export async function heldError(stream: unknown, e: unknown): Promise<unknown> {
+  const check = blobCheckOf(stream);
+  if (!check) return e;
+  try {
+    await check();
+  } catch (mismatch) {
+    return mismatch;
+  }
+  return e;
+}
+
+const KNOWN_LENGTH = Symbol('enclavify.knownLength');
+
+/** Records how many bytes `stream` will yield (e.g. an uncompressed layer blob: its size). */
+export function setKnownLength<T extends object>(stream: T, length: number): T {
+  (stream as { [KNOWN_LENGTH]?: number })[KNOWN_LENGTH] = length;
+  return stream;
+}
+
+/** The length {@link setKnownLength} recorded, if any. */
+export function knownLengthOf(stream: unknown): number | undefined {
+  return typeof stream === 'object' && stream !== null ? (stream as { [KNOWN_LENGTH]?: number })[KNOWN_LENGTH] : undefined;
 }

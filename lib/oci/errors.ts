@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   BLOB_DIGEST_MISMATCH: { exit: 1, summary: 'A blob\'s content does not match its digest: the blob is corrupt or was tampered with.' },
   BLOB_MISSING: { exit: 1, summary: 'A blob the manifest names is missing from the layout or archive.' },
   BLOB_SIZE_MISMATCH: { exit: 1, summary: 'A blob is larger or smaller than its descriptor says.' },
+  BLOB_SYMLINK: { exit: 1, summary: 'A blob file of a source layout is a symlink (or not a regular file); it is refused unless followBlobSymlinks / --follow-blob-symlinks is given (the digest is verified either way).' },
   BLOB_TOO_LARGE: { exit: 1, summary: 'A manifest, config or index blob is larger than such documents may be.' },
   CHART_OUTPUT_CONFLICT: { exit: 1, summary: 'The chart output directory exists and is not a chart enclavify may replace (not a directory, or not empty and without Chart.yaml).' },
   CLASSIFY_HARDLINK: { exit: 1, summary: 'A hard link joins an encrypted region and another path (or another region): both names share one content; put both in one region or replace the link by a copy.' },
@@ -72,6 +73,7 @@ export const ERROR_CODES = {
   GRAMINE_UNTRUSTED_CODE: { exit: 1, summary: 'The enclave would load code or trust anchors from paths the host can write.' },
   INTERNAL: { exit: 1, summary: 'An unexpected error inside enclavify (a bug: please report it with the message and its cause).' },
   IO_ERROR: { exit: 1, summary: 'Reading or writing a host file failed; the message names the file and the system error.' },
+  JSON_TOO_DEEP: { exit: 1, summary: 'A JSON document (manifest, index, config, index.json, oci-layout, keys file) nests arrays and objects deeper than the limit (64); it is refused unparsed.' },
   KEYS_FILE_INVALID: { exit: 1, summary: 'The keys file is not valid JSON or not a keys file of a supported version.' },
   KEYS_FILE_SYMLINK: { exit: 1, summary: 'The keys file is reached through a symlink in a directory others can write (they could redirect it); move it, fix the directory\'s mode, or pass --allow-keys-symlink.' },
   KEY_INVALID: { exit: 1, summary: 'A key is not 16 bytes (32 hex digits), or a master key is too short.' },
@@ -150,6 +152,8 @@ export const ERROR_CODES = {
   TAR_BAD_ENTRY: { exit: 1, summary: 'A tar entry to write is invalid (name, link target, PAX record).' },
   TAR_BAD_HEADER: { exit: 1, summary: 'A tar header has a field that is malformed or out of range.' },
   TAR_BAD_NAME: { exit: 1, summary: 'A tar entry name or link target is not valid UTF-8.' },
+  TAR_BAD_NUMBER: { exit: 1, summary: 'A numeric tar header field (octal or base-256) or PAX number is malformed, negative or out of range (e.g. a size beyond the rest of the stream).' },
+  TAR_PATH_TOO_LONG: { exit: 1, summary: 'A tar entry name or link target has a component over 255 bytes or is over 4096 bytes long: no Linux file system can unpack it.' },
   TAR_SIZE_MISMATCH: { exit: 1, summary: 'A tar entry\'s content length differs from its size.' },
   TAR_TRUNCATED: { exit: 1, summary: 'A tar stream ends early (no end-of-archive marker, or in the middle of an entry).' },
   TAR_UNSAFE_PATH: { exit: 1, summary: 'A tar entry has a ".." component and would escape the root; the layer is refused.' },
@@ -188,8 +192,23 @@ export function isErrorCode(code: unknown): code is ErrorCode {
   return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
+/**
+ * A string from an untrusted document as messages quote it: at most about 100 characters (the
+ * first 60 and the last 40 of a longer one, joined by `…`).
+ */
+export function clip(s: string, head = 60, tail = 40): string {
+  return s.length <= head + tail + 1 ? s : `${s.slice(0, head)}…${s.slice(-tail)}`;
+}
+
+/** A list of names (tags, images) for a message: each clipped, at most `max` of them. */
+export function listForMessage(items: readonly unknown[], max = 10): string {
+  const shown = items.slice(0, max).map((t) => clip(String(t)));
+  return shown.join(', ') + (items.length > max ? `, … (${items.length - max} more)` : '');
+}
+
 /** Short form of a digest for messages: `sha256:0123456789ab`. */
 export function shortDigest(d: string): string {
+  if (typeof d !== 'string') return String(typeof d);
   const i = d.indexOf(':');
   return i < 0 ? d.slice(0, 12) : d.slice(0, i + 13);
 }

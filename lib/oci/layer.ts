@@ -3,13 +3,13 @@ import { noSpaceError } from '../store/space.js';
 import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { pipeline as pipe } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { compressor, decompressor, type CompressionOptions } from './compression.js';
-import { HashingStream, VerifyingStream } from './digest.js';
-import { shortDigest } from './errors.js';
+import { blobCheckOf, HashingStream, heldError, setBlobCheck, setKnownLength, VerifyingStream } from './digest.js';
+import { EnclavifyError, shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener } from './progress.js';
@@ -55,36 +55,93 @@ export class BlobLayer implements Layer {
   async uncompressed(): Promise<Readable> {
     const diffId = await this.diffId();
     const comp = await this.compressed();
-    // The stored blob is verified only once all of it has been read. A decompressor may stop
-    // early (bytes after the end of a gzip stream): the rest is then drained, and the stream the
-    // consumer reads ends only when the blob's digest has been checked too.
-    const compDone = new Promise<void>((resolve, reject) => {
-      comp.once('end', resolve);
-      comp.once('error', reject);
+    // An uncompressed blob's length is its size: the tar reader refuses entries running past it at once.
+    const length = this.compression === 'none' ? await this.size() : undefined;
+    return uncompressedFrom(comp, this.compression, diffId, this.name, {
+      // read the stored blob again to learn whether it matches (only on error paths)
+      recheck: async () => {
+        await pipe(await this.compressed(), new Writable({ write: (_c, _e, cb) => cb() }));
+      },
+      length,
     });
-    compDone.catch(() => undefined);
-    const dec = decompressor(this.compression);
-    dec.on('error', (e: Error) => {
-      if (!e.message.includes(this.name)) e.message = `${this.name}: ${e.message}`;
-    });
-    comp.on('error', (e) => dec.destroy(e));
-    comp.pipe(dec);
-    dec.once('end', () => {
-      if (!comp.readableEnded) {
-        comp.unpipe(dec);
-        comp.resume();
-      }
-    });
-    // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
-    const out = new VerifyingStream({ digest: diffId }, `${this.name} (uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
-    dec.on('error', (e) => out.destroy(e));
-    out.on('close', () => {
-      if (!comp.readableEnded) comp.destroy();
-      dec.destroy();
-    });
-    dec.pipe(out);
-    return out;
   }
+}
+
+/**
+ * The uncompressed tar of a layer from its (verifying) compressed stream `comp`, checked against
+ * the diff_id. The stored blob is verified only once all of it has been read: a decompressor may
+ * stop early (bytes after the end of a gzip stream), the rest is then drained, and the stream
+ * the consumer reads ends only when the blob's digest has been checked too.
+ */
+export function uncompressedFrom(
+  comp: Readable,
+  compression: Compression,
+  diffId: string,
+  name: string,
+  options: { recheck?: (() => Promise<void>) | undefined; length?: number | undefined } = {},
+): Readable {
+  let compState: 'pending' | 'ok' | { error: unknown } = 'pending';
+  const compDone = new Promise<void>((resolve, reject) => {
+    comp.once('end', () => {
+      compState = 'ok';
+      resolve();
+    });
+    comp.once('error', (e) => {
+      compState = { error: e };
+      reject(e);
+    });
+  });
+  compDone.catch(() => undefined);
+  const dec = decompressor(compression);
+  // Whether the stored blob matches its digest: known once it was read to the end; otherwise
+  // found out by reading it again (`recheck`) or by draining the rest of it. Used only on error
+  // paths: a problem found mid-stream is reported once the bytes it is about are the blob's.
+  const check = async (): Promise<void> => {
+    const st = compState as typeof compState;
+    if (st === 'ok') return;
+    if (typeof st === 'object') throw st.error;
+    if (options.recheck) return options.recheck();
+    if (comp.destroyed) throw new EnclavifyError('BAD_LAYER', `${name}: the blob was not read to its end, so its digest is unknown`);
+    comp.unpipe(dec);
+    comp.once('close', () => {
+      if (compState === 'pending') compState = { error: new EnclavifyError('BAD_LAYER', `${name}: the blob was not read to its end, so its digest is unknown`) };
+    });
+    comp.resume();
+    await new Promise<void>((resolve, reject) => {
+      compDone.then(resolve, reject);
+      comp.once('close', () => (compState === 'ok' ? resolve() : typeof compState === 'object' ? reject(compState.error) : undefined));
+    });
+  };
+  comp.on('error', (e) => dec.destroy(e));
+  comp.pipe(dec);
+  dec.once('end', () => {
+    if (!comp.readableEnded) {
+      comp.unpipe(dec);
+      comp.resume();
+    }
+  });
+  // The uncompressed bytes must hash to the config's diff_id: a layer that lies is refused.
+  const out = new VerifyingStream({ digest: diffId }, `${name} (uncompressed, diff_id ${shortDigest(diffId)})`, compDone);
+  // A decompression error is held until the blob's digest is known: a blob that does not match
+  // is reported as that, and nothing about what its bytes decompress to.
+  dec.on('error', (e: Error) => {
+    if (e instanceof EnclavifyError) {
+      out.destroy(e);
+      return;
+    }
+    heldError(out, e).then((r) => {
+      if (r === e) {
+        out.destroy(new EnclavifyError('BAD_LAYER', `${name}: cannot decompress the ${compression} blob (${e.message}): the blob is corrupt or not what its media type says`, { cause: e }));
+      } else out.destroy(r as Error);
+    }, (x: unknown) => out.destroy(x as Error));
+  });
+  out.on('close', () => {
+    if (!comp.readableEnded) comp.destroy();
+    dec.destroy();
+  });
+  dec.pipe(out);
+  if (options.length !== undefined) setKnownLength(out, options.length);
+  return setBlobCheck(out, check);
 }
 
 /**
@@ -101,7 +158,8 @@ export function chain<T extends NodeJS.ReadWriteStream & Readable>(src: Readable
   src.on('error', (e) => dst.destroy(e));
   dst.on('close', () => src.destroy());
   src.pipe(dst);
-  return dst;
+  const check = blobCheckOf(src);
+  return check ? setBlobCheck(dst, check) : dst;
 }
 
 /** What owns a staged layer's file: reading the layer after its owner is disposed fails with `DISPOSED`. */

@@ -1,5 +1,5 @@
 /** The layers a manifest lists, lined up with the config's diff_ids: shared by every image reader. */
-import { EnclavifyError, shortDigest } from './errors.js';
+import { clip, EnclavifyError, shortDigest } from './errors.js';
 import type { Layer } from './image.js';
 import { layerCompression, type Compression } from './media-types.js';
 import type { Descriptor, ImageConfig, Manifest } from './types.js';
@@ -43,7 +43,7 @@ export function manifestLayers(image: string, manifest: Manifest, config: ImageC
     const name = `layer ${index} (${shortDigest(desc.digest)}) of ${image}`;
     const encrypted = desc.mediaType.endsWith(ENCRYPTED);
     const compression = layerCompression(encrypted ? desc.mediaType.slice(0, -ENCRYPTED.length) : desc.mediaType);
-    if (compression === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: unsupported layer media type ${desc.mediaType}`);
+    if (compression === undefined) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: unsupported layer media type ${clip(String(desc.mediaType))}`);
     const layer = make({ desc, index, name, compression, diffId: config.rootfs.diff_ids[index] });
     return encrypted ? sealed(layer) : layer;
   });

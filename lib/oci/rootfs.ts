@@ -4,6 +4,7 @@ import { pipeline as pipe } from 'node:stream/promises';
 import { RootFs, type LayerSource } from '../fs/merged.js';
 import type { Layer } from './image.js';
 import { chain } from './layer.js';
+import { knownLengthOf, setKnownLength } from './digest.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, type ProgressPhase } from './progress.js';
 import { abortable, withSignal } from './abort.js';
 
@@ -41,7 +42,10 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
         const p = new ByteProgress(listener, { phase: options.phase ?? 'scan', message: `scanning ${s.name}`, ...options.progressEvent, layer: i }).start();
         const tap = progressTap(p);
         tap.once('end', () => p.finish());
-        return chain(await s.open(), tap);
+        const input = await s.open();
+        const length = knownLengthOf(input);
+        const out = chain(input, tap);
+        return length === undefined ? out : setKnownLength(out, length); // the tap passes every byte
       },
     }));
     const scanned = await RootFs.scan(counted);

@@ -56,7 +56,7 @@ export function encodePrivateOptions(o: PrivateOptions): Buffer {
 }
 
 export function decodePrivateOptions(bytes: Uint8Array, what: string): PrivateOptions {
-  const o = parseObj(bytes, `${what}: the unwrapped layer options`);
+  const o = parseObj(bytes, `${what}: the unwrapped layer options (a wrong A256CTR key-encryption key gives garbage here)`);
   const co = (o.cipheroptions ?? {}) as Record<string, unknown>;
   const symkey = unb64(o.symkey, `${what}: symkey`);
   const nonce = unb64(co.nonce, `${what}: cipheroptions.nonce`);

@@ -125,7 +125,8 @@ export function unwrapLayerOptions(annotations: Record<string, string> | undefin
       }
     }
   }
-  const has = [sawJwe && 'jwe', sawAa && 'provider.attestation-agent', ...schemes.filter((s) => s !== JWE_ANNOTATION && s !== AA_ANNOTATION).map((s) => s.slice(KEYS_PREFIX.length) + ' (not supported)')].filter(Boolean).join(', ');
+  const kids = [...new Set((a[AA_ANNOTATION] ?? '').split(',').filter(Boolean).map((v) => { try { return aaParse(v, what).kid; } catch { return undefined; } }).filter((k): k is string => !!k))];
+  const has = [sawJwe && 'jwe', sawAa && `provider.attestation-agent (KEK ${kids.join(', ')})`, ...schemes.filter((s) => s !== JWE_ANNOTATION && s !== AA_ANNOTATION).map((s) => s.slice(KEYS_PREFIX.length) + ' (not supported)')].filter(Boolean).join(', ');
   throw new EnclavifyError('OCICRYPT_NO_KEY', `${what} is encrypted (ocicrypt, keys for: ${has}); none of the given decryption keys opens it (--decryption-key: a JWE private key, or the 32-byte KEK of an attestation-agent layer)`);
 }
 

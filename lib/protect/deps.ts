@@ -263,6 +263,36 @@ export async function findStartupFiles(options: FindStartupFilesOptions): Promis
   return new StartupSearch(options).run();
 }
 
+/** A name to load, and who needs it (or which preload list names it). */
+interface LoadRequest {
+  name: string;
+  requester: LoadedObject;
+  preload?: 'LD_PRELOAD' | 'ld.so.preload';
+}
+
+/** A name being searched: its candidate files and how far the search got. */
+interface PendingName {
+  req: LoadRequest;
+  cands: Candidate[];
+  idx: number;
+  searched: string[];
+  lib?: StartupLibrary;
+  done: boolean;
+}
+
+/** What the steps of one process's load share. */
+interface ProcessState {
+  exePath: string;
+  main: LoadedObject;
+  /** Loaded objects by path. */
+  byPath: Map<string, LoadedObject>;
+  /** Names already satisfied in this process (needed names, sonames, the interpreter's names). */
+  byName: Map<string, StartupLibrary>;
+  musl: boolean;
+  reported: Set<StartupLibrary>;
+  interpLib?: StartupLibrary | undefined;
+}
+
 class StartupSearch {
   private readonly lookup: FindStartupFilesOptions['lookup'];
   private readonly env: Map<string, string>;
@@ -699,29 +729,63 @@ class StartupSearch {
   }
 
   /** Walk the dependency graph of one process breadth-first, as the loader maps it. */
+  /**
+   * One process as ld.so loads it, in named steps: the program interpreter the kernel maps, the
+   * preloads, then the DT_NEEDED graph breadth first (each level: plan the names to search, then
+   * resolve their candidates), recording every file and the paths it is opened by.
+   */
   private async loadProcess(exePath: string): Promise<void> {
     const exeInfo = this.elfInfo(exePath)!;
     const main: LoadedObject = { path: exePath, origin: '/' + dirname(exePath), info: exeInfo };
-    const byPath = new Map<string, LoadedObject>([[exePath, main]]);
-    // Names already satisfied in this process (needed names, sonames, the interpreter's names).
-    const byName = new Map<string, StartupLibrary>();
-    const musl = /(^|\/)ld-musl-[^/]*$/.test(exeInfo.interpreter ?? '');
-
+    const p: ProcessState = {
+      exePath,
+      main,
+      byPath: new Map<string, LoadedObject>([[exePath, main]]),
+      byName: new Map<string, StartupLibrary>(),
+      musl: /(^|\/)ld-musl-[^/]*$/.test(exeInfo.interpreter ?? ''),
+      reported: new Set<StartupLibrary>(),
+    };
     if (exeInfo.interpreter === undefined) {
       if (exeInfo.needed.length) this.note(`/${exePath} needs libraries but has no program interpreter; the kernel cannot load them`);
       return;
     }
+    const interp = this.mapInterpreter(exePath, exeInfo.interpreter);
+    const preloads = await this.preloads(p.musl);
+    p.interpLib = await this.interpreterLibrary(p, interp, exeInfo.interpreter);
+    let level: LoadRequest[] = [
+      ...preloads.map((x) => ({ name: x.name, requester: main, preload: x.from })),
+      ...exeInfo.needed.map((name) => ({ name, requester: main })),
+    ];
+    while (level.length) {
+      if (p.byPath.size > this.maxObjects) {
+        this.note(`/${exePath}: stopped after ${this.maxObjects} objects`);
+        break;
+      }
+      const pending = await this.planLevel(p, level);
+      const accepted = await this.resolveLevel(p, pending);
+      level = accepted.flatMap(({ obj }) => obj.info.needed.map((name) => ({ name, requester: obj })));
+    }
+  }
+
+  /** The program interpreter, which the kernel maps (recorded, or reported missing). */
+  private mapInterpreter(exePath: string, interpreter: string): ResolvedPath {
+    const exeInfo = { interpreter };
     // The program interpreter, which the kernel maps.
-    const interp = this.resolve(exeInfo.interpreter);
+    void exeInfo;
+    const interp = this.resolve(interpreter);
     if (!interp.entry || !StartupSearch.isRegular(interp.entry)) {
-      this.result.missing.push({ soname: exeInfo.interpreter, neededBy: [exePath], searched: [exeInfo.interpreter] });
-      this.note(`program interpreter ${exeInfo.interpreter} of /${exePath} is not in the image`);
+      this.result.missing.push({ soname: interpreter, neededBy: [exePath], searched: [interpreter] });
+      this.note(`program interpreter ${interpreter} of /${exePath} is not in the image`);
     } else {
-      this.record(interp, [exeInfo.interpreter]);
+      this.record(interp, [interpreter]);
       if (!this.result.interpreters.includes(interp.path)) this.result.interpreters.push(interp.path);
     }
 
-    // Preloads: LD_PRELOAD (spaces or colons) and /etc/ld.so.preload (whitespace), glibc only.
+    return interp;
+  }
+
+  /** Preloads: LD_PRELOAD (spaces or colons) and /etc/ld.so.preload (whitespace), glibc only. */
+  private async preloads(musl: boolean): Promise<Array<{ name: string; from: 'LD_PRELOAD' | 'ld.so.preload' }>> {
     const preloads: Array<{ name: string; from: 'LD_PRELOAD' | 'ld.so.preload' }> = [];
     if (!musl) {
       for (const n of (this.env.get('LD_PRELOAD') ?? '').split(/[ :]+/).filter(Boolean)) preloads.push({ name: n, from: 'LD_PRELOAD' });
@@ -736,134 +800,129 @@ class StartupSearch {
       for (const n of (this.env.get('LD_PRELOAD') ?? '').split(/[ :]+/).filter(Boolean)) preloads.push({ name: n, from: 'LD_PRELOAD' });
     }
 
-    // The interpreter is mapped already, so its names satisfy DT_NEEDED without a search.
+    return preloads;
+  }
+
+  /** The interpreter is mapped already, so its names satisfy DT_NEEDED without a search. */
+  private async interpreterLibrary(p: ProcessState, interp: ResolvedPath, interpreter: string): Promise<StartupLibrary | undefined> {
+    const { byName } = p;
     let interpLib: StartupLibrary | undefined;
     if (interp.entry) {
       await this.readExecutables([interp]);
       const info = this.elfInfo(interp.path);
-      interpLib = { soname: info?.soname ?? basename(exeInfo.interpreter), path: interp.path, openedAs: lexicalPath(exeInfo.interpreter, this.cwd), neededBy: [], via: 'interpreter' };
-      for (const n of [info?.soname, basename(exeInfo.interpreter), exeInfo.interpreter]) if (n) byName.set(n, interpLib);
+      interpLib = { soname: info?.soname ?? basename(interpreter), path: interp.path, openedAs: lexicalPath(interpreter, this.cwd), neededBy: [], via: 'interpreter' };
+      for (const n of [info?.soname, basename(interpreter), interpreter]) if (n) byName.set(n, interpLib);
     }
 
-    interface Request {
-      name: string;
-      requester: LoadedObject;
-      preload?: 'LD_PRELOAD' | 'ld.so.preload';
-    }
-    let level: Request[] = [
-      ...preloads.map((p) => ({ name: p.name, requester: main, preload: p.from })),
-      ...exeInfo.needed.map((name) => ({ name, requester: main })),
-    ];
-    const reported = new Set<StartupLibrary>();
-    while (level.length) {
-      if (byPath.size > this.maxObjects) {
-        this.note(`/${exePath}: stopped after ${this.maxObjects} objects`);
-        break;
-      }
-      // Resolve each name once (the first requester in breadth-first order decides, as in ld.so).
-      interface Pending {
-        req: Request;
-        cands: Candidate[];
-        idx: number;
-        searched: string[];
-        lib?: StartupLibrary;
-        done: boolean;
-      }
-      const pending: Pending[] = [];
-      const pendingByName = new Map<string, Pending>();
-      for (const req of level) {
-        const have = byName.get(req.name);
-        if (have) {
-          if (!req.preload && !have.neededBy.includes(req.requester.path)) have.neededBy.push(req.requester.path);
-          if (have.via === 'interpreter' && !reported.has(have)) {
-            reported.add(have);
-            const canon = this.publish(have);
-            reported.add(canon);
-            for (const [k, v] of byName) if (v === have) byName.set(k, canon);
-          }
-          continue;
-        }
-        if (musl && interpLib && StartupSearch.muslReserved(req.name)) {
-          // musl's loader is also its libc: these names never cause a search.
-          const canon = this.publish({ ...interpLib, soname: req.name, neededBy: req.preload ? [] : [req.requester.path] });
-          byName.set(req.name, canon);
-          continue;
-        }
-        const p = pendingByName.get(req.name);
-        if (p) {
-          (p.lib ??= { soname: req.name, path: '', openedAs: '', neededBy: [], via: 'default' });
-          if (!req.preload && !p.lib.neededBy.includes(req.requester.path)) p.lib.neededBy.push(req.requester.path);
-          continue;
-        }
-        const searched: string[] = [];
-        const cands = await this.candidates(req.name, req.requester, main, musl, searched);
-        const entry: Pending = { req, cands, idx: 0, searched, done: false };
-        entry.lib = { soname: req.name, path: '', openedAs: '', neededBy: req.preload ? [] : [req.requester.path], via: 'default' };
-        if (req.preload) entry.lib.preload = req.preload;
-        pending.push(entry);
-        pendingByName.set(req.name, entry);
-      }
-
-      // Read candidates in batches until each name has a fitting file or none is left.
-      const accepted: Array<{ obj: LoadedObject; requester: LoadedObject }> = [];
-      for (let round = 0; pending.some((p) => !p.done); round++) {
-        await this.readExecutables(pending.filter((p) => !p.done && p.idx < p.cands.length).map((p) => p.cands[p.idx].resolved));
-        for (const p of pending) {
-          if (p.done) continue;
-          const lib = p.lib!;
-          while (p.idx < p.cands.length) {
-            const cand = p.cands[p.idx];
-            const c = this.classified.get(cand.resolved.path);
-            if (!c) break; // read in the next round
-            const fits = c.kind === 'elf' && StartupSearch.fits(c.info, main.info);
-            if (!fits) {
-              const why = c.kind === 'elf' ? `an ELF ${c.info.class}-bit ${c.info.machineName} ${c.info.type} file` : c.kind === 'error' ? c.message : 'not an ELF file';
-              this.note(`skipped ${cand.opened} for ${p.req.name} (needed by /${p.req.requester.path}): ${why}`);
-              p.idx++;
-              continue;
-            }
-            if (cand.hwcaps) {
-              // Loaded instead of the plain file on CPUs with these capabilities: keep looking for the baseline one.
-              (lib.hwcaps ??= []).includes(cand.resolved.path) || lib.hwcaps.push(cand.resolved.path);
-              this.record(cand.resolved, [cand.opened]);
-              this.addObject(byPath, accepted, cand, p.req.requester);
-              p.idx++;
-              continue;
-            }
-            lib.path = cand.resolved.path;
-            lib.openedAs = lexicalPath(cand.opened, this.cwd);
-            lib.via = cand.via;
-            // Other search directories that reach the same file are paths it may be opened by too.
-            const also = p.cands.filter((o) => o.resolved.path === lib.path).map((o) => o.opened);
-            this.record(cand.resolved, also);
-            for (const o of p.cands) if (o.resolved.path === lib.path) for (const l of o.resolved.links) this.symlinks.add(l);
-            const obj = this.addObject(byPath, accepted, cand, p.req.requester);
-            const canon = this.publish(lib);
-            byName.set(p.req.name, canon);
-            if (obj.info.soname && !byName.has(obj.info.soname)) byName.set(obj.info.soname, canon);
-            p.done = true;
-            break;
-          }
-          if (!p.done && p.idx >= p.cands.length) {
-            p.done = true;
-            if (lib.hwcaps?.length) {
-              // Only hwcaps variants exist: the first one stands for the library.
-              lib.path = lib.hwcaps[0];
-              const first = p.cands.find((c) => c.resolved.path === lib.path)!;
-              lib.openedAs = lexicalPath(first.opened, this.cwd);
-              lib.via = first.via;
-              byName.set(p.req.name, this.publish(lib));
-              this.note(`${p.req.name}: only glibc-hwcaps variants exist (${lib.hwcaps.join(', ')}); CPUs without those capabilities cannot load it`);
-            } else {
-              this.result.missing.push({ soname: p.req.name, neededBy: p.lib!.neededBy.length ? p.lib!.neededBy : [p.req.preload ?? p.req.requester.path], searched: p.searched });
-            }
-          }
-        }
-        if (round > 1000) throw new EnclavifyError('INTERNAL', 'findStartupFiles: candidate resolution did not converge'); // cannot happen: each round advances
-      }
-      level = accepted.flatMap(({ obj }) => obj.info.needed.map((name) => ({ name, requester: obj })));
-    }
+    return interpLib;
   }
+
+  /**
+   * One level of the breadth-first search: names already satisfied are noted; each new name gets
+   * its candidate files (the first requester in breadth-first order decides, as in ld.so).
+   */
+  private async planLevel(p: ProcessState, level: LoadRequest[]): Promise<PendingName[]> {
+    const { byName, reported, musl, interpLib, main } = p;
+    const pending: PendingName[] = [];
+    const pendingByName = new Map<string, PendingName>();
+    for (const req of level) {
+    const have = byName.get(req.name);
+    if (have) {
+      if (!req.preload && !have.neededBy.includes(req.requester.path)) have.neededBy.push(req.requester.path);
+      if (have.via === 'interpreter' && !reported.has(have)) {
+      reported.add(have);
+      const canon = this.publish(have);
+      reported.add(canon);
+      for (const [k, v] of byName) if (v === have) byName.set(k, canon);
+      }
+      continue;
+    }
+    if (musl && interpLib && StartupSearch.muslReserved(req.name)) {
+      // musl's loader is also its libc: these names never cause a search.
+      const canon = this.publish({ ...interpLib, soname: req.name, neededBy: req.preload ? [] : [req.requester.path] });
+      byName.set(req.name, canon);
+      continue;
+    }
+    const p = pendingByName.get(req.name);
+    if (p) {
+      (p.lib ??= { soname: req.name, path: '', openedAs: '', neededBy: [], via: 'default' });
+      if (!req.preload && !p.lib.neededBy.includes(req.requester.path)) p.lib.neededBy.push(req.requester.path);
+      continue;
+    }
+    const searched: string[] = [];
+    const cands = await this.candidates(req.name, req.requester, main, musl, searched);
+    const entry: PendingName = { req, cands, idx: 0, searched, done: false };
+    entry.lib = { soname: req.name, path: '', openedAs: '', neededBy: req.preload ? [] : [req.requester.path], via: 'default' };
+    if (req.preload) entry.lib.preload = req.preload;
+    pending.push(entry);
+    pendingByName.set(req.name, entry);
+    }
+
+    return pending;
+  }
+
+  /** Reads candidates in batches until each name of the level has a fitting file or none is left. */
+  private async resolveLevel(proc: ProcessState, pending: PendingName[]): Promise<Array<{ obj: LoadedObject; requester: LoadedObject }>> {
+    const { byName, byPath, main } = proc;
+    const accepted: Array<{ obj: LoadedObject; requester: LoadedObject }> = [];
+    for (let round = 0; pending.some((p) => !p.done); round++) {
+      await this.readExecutables(pending.filter((p) => !p.done && p.idx < p.cands.length).map((p) => p.cands[p.idx].resolved));
+      for (const p of pending) {
+        if (p.done) continue;
+        const lib = p.lib!;
+        while (p.idx < p.cands.length) {
+          const cand = p.cands[p.idx];
+          const c = this.classified.get(cand.resolved.path);
+          if (!c) break; // read in the next round
+          const fits = c.kind === 'elf' && StartupSearch.fits(c.info, main.info);
+          if (!fits) {
+            const why = c.kind === 'elf' ? `an ELF ${c.info.class}-bit ${c.info.machineName} ${c.info.type} file` : c.kind === 'error' ? c.message : 'not an ELF file';
+            this.note(`skipped ${cand.opened} for ${p.req.name} (needed by /${p.req.requester.path}): ${why}`);
+            p.idx++;
+            continue;
+          }
+          if (cand.hwcaps) {
+            // Loaded instead of the plain file on CPUs with these capabilities: keep looking for the baseline one.
+            (lib.hwcaps ??= []).includes(cand.resolved.path) || lib.hwcaps.push(cand.resolved.path);
+            this.record(cand.resolved, [cand.opened]);
+            this.addObject(byPath, accepted, cand, p.req.requester);
+            p.idx++;
+            continue;
+          }
+          lib.path = cand.resolved.path;
+          lib.openedAs = lexicalPath(cand.opened, this.cwd);
+          lib.via = cand.via;
+          // Other search directories that reach the same file are paths it may be opened by too.
+          const also = p.cands.filter((o) => o.resolved.path === lib.path).map((o) => o.opened);
+          this.record(cand.resolved, also);
+          for (const o of p.cands) if (o.resolved.path === lib.path) for (const l of o.resolved.links) this.symlinks.add(l);
+          const obj = this.addObject(byPath, accepted, cand, p.req.requester);
+          const canon = this.publish(lib);
+          byName.set(p.req.name, canon);
+          if (obj.info.soname && !byName.has(obj.info.soname)) byName.set(obj.info.soname, canon);
+          p.done = true;
+          break;
+        }
+        if (!p.done && p.idx >= p.cands.length) {
+          p.done = true;
+          if (lib.hwcaps?.length) {
+            // Only hwcaps variants exist: the first one stands for the library.
+            lib.path = lib.hwcaps[0];
+            const first = p.cands.find((c) => c.resolved.path === lib.path)!;
+            lib.openedAs = lexicalPath(first.opened, this.cwd);
+            lib.via = first.via;
+            byName.set(p.req.name, this.publish(lib));
+            this.note(`${p.req.name}: only glibc-hwcaps variants exist (${lib.hwcaps.join(', ')}); CPUs without those capabilities cannot load it`);
+          } else {
+            this.result.missing.push({ soname: p.req.name, neededBy: p.lib!.neededBy.length ? p.lib!.neededBy : [p.req.preload ?? p.req.requester.path], searched: p.searched });
+          }
+        }
+      }
+      if (round > 1000) throw new EnclavifyError('INTERNAL', 'findStartupFiles: candidate resolution did not converge'); // cannot happen: each round advances
+    }
+    return accepted;
+  }
+
 
   /** Report a library once across processes: returns the entry already reported for the same name and file, merged. */
   private publish(lib: StartupLibrary): StartupLibrary {

@@ -6,6 +6,7 @@
  *
  * Keys are secrets: no function here puts key bytes into an error message.
  */
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../oci/json.js';
 import { lstat, open, readlink } from 'node:fs/promises';
 import nodePath from 'node:path';
 import type { CryptoBackend } from '../crypto/backend.js';
@@ -161,6 +162,7 @@ function jsonErrorWhere(text: string, e: unknown): string {
 export function parseKeysFile(input: string | unknown, source = 'keys file'): KeySet {
   let doc: unknown = input;
   if (typeof input === 'string') {
+    checkJsonDepth(input, MAX_JSON_DEPTH, source);
     try {
       doc = JSON.parse(input);
     } catch (e) {

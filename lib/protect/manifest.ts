@@ -12,6 +12,7 @@
  * It never holds keys or plaintext hashes of encrypted files (a hash would let anyone confirm a
  * guess of a secret).
  */
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../oci/json.js';
 import { createHash } from 'node:crypto';
 import { compareBytewise, type FsEntry } from '../fs/entry.js';
 import { EnclavifyError } from '../oci/errors.js';
@@ -257,10 +258,13 @@ export function allRecords(m: ProtectionManifest): AnyRecord[] {
 export function parseManifest(bytes: Uint8Array, source = MANIFEST_PATH): ProtectionManifest {
   const bad = (what: string) => new EnclavifyError('MANIFEST_INVALID', `protection manifest ${source}: ${what}`);
   let doc: unknown;
+  const text = Buffer.from(bytes).toString('utf8');
+  checkJsonDepth(text, MAX_JSON_DEPTH, `protection manifest ${source}`);
   try {
-    doc = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    doc = JSON.parse(text);
   } catch (e) {
-    throw bad(`not JSON (${(e as Error).message})`);
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw bad(`not JSON${at !== undefined ? ` (error at byte ${at})` : ''}`);
   }
   const m = doc as Partial<ProtectionManifest>;
   if (!m || typeof m !== 'object' || Array.isArray(m)) throw bad('not a JSON object');

@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { parseDigest, verifyBytes } from '../oci/digest.js';
+import { mismatchMessage, parseDigest, verifyBytes } from '../oci/digest.js';
 import { EnclavifyError, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
@@ -15,7 +15,7 @@ import { isIndexType, isManifestType, MT, type Compression } from '../oci/media-
 import type { Descriptor, Platform } from '../oci/types.js';
 import { registryClient, type RegistryClient, type RegistryOptions } from './client.js';
 import { describe, registryError, type Subject } from './errors.js';
-import { header, isTransientError, RetryBudget } from './http.js';
+import { header, isTransientError, RetryBudget, Transient } from './http.js';
 import { rememberBlob } from './locations.js';
 import { BlobProgress, type ProgressListener } from './progress.js';
 import { formatRegistryReference, type RegistryReference } from './reference.js';
@@ -246,7 +246,7 @@ export class BlobDownload extends Readable {
         if (this.hash) {
           const got = `${this.desc.digest.split(':')[0]}:${this.hash.digest('hex')}`;
           if (got !== this.desc.digest) {
-            this.destroy(new EnclavifyError('BLOB_DIGEST_MISMATCH', `${this.verifyAs}: blob ${this.desc.digest} does not match its content (content digest ${got})`));
+            this.destroy(new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(this.verifyAs ?? 'blob', this.desc)));
             return;
           }
         }
@@ -258,7 +258,7 @@ export class BlobDownload extends Readable {
       if (this.body !== body) return;
       this.body = undefined;
       if (this.destroyed) return;
-      if (isTransientError(e) || (e as NodeJS.ErrnoException).code === 'UND_ERR_ABORTED' && !this.signal?.aborted) this.interrupted(`connection lost after ${this.offset} of ${this.desc.size} bytes (${(e as NodeJS.ErrnoException).code ?? e.message})`);
+      if (isTransientError(e) || (e as NodeJS.ErrnoException).code === 'UND_ERR_ABORTED' && !this.signal?.aborted) this.interrupted(`connection lost after ${this.offset} of ${this.desc.size} bytes (${e instanceof Transient ? e.why : (e as NodeJS.ErrnoException).code ?? e.message})`);
       else this.destroy(this.signal?.aborted ? new EnclavifyError('ABORTED', `${describe(this.subject)}: download cancelled`) : e);
     });
   }

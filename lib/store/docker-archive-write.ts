@@ -26,7 +26,7 @@ import { throwIfAborted, withSignal } from '../oci/abort.js';
 const fileEntry = (path: string, size: number): FsEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
 
 /** Writes the image as a docker archive (a new file, written under a temporary name and renamed). */
-export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined } = {}): Promise<WriteResult> {
+export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined; beforeCommit?: (() => Promise<void>) | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   throwIfAborted(opts.signal, `writing ${name}`);
   const rawConfig = Buffer.from(await image.rawConfig());
@@ -67,6 +67,7 @@ export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, op
   const owner = await claimOwnership(tmpOwnerSocket(tmp));
   try {
     await pipe(tarStream(items()), createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true }), withSignal(opts.signal));
+    if (opts.beforeCommit) await opts.beforeCommit();
     await rename(tmp, ref.file);
   } catch (e) {
     await rm(tmp, { force: true });

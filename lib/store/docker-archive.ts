@@ -1,7 +1,7 @@
 /** Reading `docker save` archives (classic `<id>/layer.tar` and newer `blobs/sha256/…` forms). */
 import { Writable } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
-import { EnclavifyError } from '../oci/errors.js';
+import { EnclavifyError, listForMessage } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { encodeJson, parseConfig, parseJson } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
@@ -40,9 +40,9 @@ export async function readDockerArchive(ref: DockerArchiveRef, opts: { signal?: 
   if (ref.name) {
     const want = normalizeName(ref.name);
     entry = entries.find((e) => (e.RepoTags ?? []).some((t) => normalizeName(t) === want));
-    if (!entry) throw new EnclavifyError('NOT_FOUND', `${name}: no image named ${ref.name} (images: ${allTags.join(', ') || 'untagged'})`);
+    if (!entry) throw new EnclavifyError('NOT_FOUND', `${name}: no image named ${ref.name} (images: ${listForMessage(allTags) || 'untagged'})`);
   } else {
-    if (entries.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: the archive holds ${entries.length} images; name one with :NAME:TAG (${allTags.join(', ')})`);
+    if (entries.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: the archive holds ${entries.length} images; name one with :NAME:TAG (${listForMessage(allTags)})`);
     entry = entries[0];
   }
   if (typeof entry.Config !== 'string' || !Array.isArray(entry.Layers) || !entry.Layers.every((l) => typeof l === 'string')) {
@@ -52,7 +52,7 @@ export async function readDockerArchive(ref: DockerArchiveRef, opts: { signal?: 
   // Both archive forms name the config by its digest (`<hex>.json`, `blobs/sha256/<hex>`): check it.
   const configHex = digestInName(entry.Config);
   if (configHex && sha256Digest(rawConfig) !== `sha256:${configHex}`) {
-    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${name}: config ${entry.Config} does not match the digest it is named by (content digest ${sha256Digest(rawConfig)})`);
+    throw new EnclavifyError('BLOB_DIGEST_MISMATCH', `${name}: config ${entry.Config} (${rawConfig.length} bytes) does not match the digest it is named by`);
   }
   const config = parseConfig(rawConfig, `${name}: config ${entry.Config}`);
   if (config.rootfs.diff_ids.length !== entry.Layers.length) {

@@ -8,11 +8,10 @@ import { readDockerArchive } from './docker-archive.js';
 import { writeDockerArchive } from './docker-archive-write.js';
 import { readOciLayout, writeOciLayout, type WriteResult } from './oci-layout.js';
 import { formatRef, parseRef, type ImageRef } from './ref.js';
-import { layersRootFs } from '../oci/rootfs.js';
 import type { ProgressListener } from '../oci/progress.js';
 import type { Platform } from '../oci/types.js';
 import { openRegistryImage } from '../registry/pull.js';
-import { pushImage, type PushedBlob } from '../registry/push.js';
+import type { PushedBlob } from '../registry/push.js';
 import type { RegistryOptions } from '../registry/client.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef } from './ref.js';
@@ -33,6 +32,11 @@ export interface OpenOptions {
   registry?: RegistryOptions | undefined;
   /** For `docker://`: byte progress of each layer download (phase `pull`, per blob). */
   onProgress?: ProgressListener | undefined;
+  /**
+   * `oci:` sources: follow blob files that are symlinks (default false: such a blob is refused with
+   * `BLOB_SYMLINK`, naming it), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
 }
 
 /** Options of {@link writeImage}. */
@@ -67,6 +71,11 @@ export interface CopyOptions {
   onProgress?: ProgressListener | undefined;
   /** Cancels the copy (see {@link WriteOptions.signal}). */
   signal?: AbortSignal | undefined;
+  /**
+   * `oci:` sources: follow blob files that are symlinks (default false: such a blob is refused with
+   * `BLOB_SYMLINK`, naming it), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
   /** Registry access for a `docker://` source. */
   sourceRegistry?: RegistryOptions | undefined;
   /** Registry access for a `docker://` destination. */
@@ -103,23 +112,45 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
   return coded(`writing ${image.name} to ${formatRef(r)}`, async (): Promise<WriteImageResult> => {
     if (r.transport === 'oci') return writeOciLayout(await toOciImage(image), r, options);
     if (r.transport === 'docker-archive') return writeDockerArchive(image, r, options);
-    if (r.transport === 'docker') return pushImage(image, r, { registry: options.registry, signal: options.signal, onProgress: options.onProgress });
+    // Loaded when used, as are the layer check's modules below: a pull need not compile them.
+    if (r.transport === 'docker') return (await import('../registry/push.js')).pushImage(image, r, { registry: options.registry, signal: options.signal, onProgress: options.onProgress });
     throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
   }, options.signal);
 }
 
-/** `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical. */
+/**
+ * `skopeo copy` between supported transports: layers are streamed, verified and kept byte-identical.
+ * With validation (the default), an OCI layout or docker archive destination is written and
+ * checked in the same pass (each blob read once, from a registry downloaded once), and nothing
+ * is committed until every layer passed; a registry destination is checked first, then pushed.
+ */
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
-  let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress });
+  const dst = asRef(to);
+  let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress, followBlobSymlinks: options.followBlobSymlinks });
   if (options.decryptionKeys) src = await decryptingImage(src, options.decryptionKeys);
+  // One pass (write and check the same bytes) when the layers are written as they are read.
+  if (options.validate !== false && dst.transport !== 'docker' && !options.encryption) {
+    const { validatingImage } = await import('./validate.js');
+    const v = await validatingImage(src, { signal, onProgress });
+    const beforeCommit = () => coded(`validating ${src.name}`, () => v.validated(), signal);
+    try {
+      return await coded(`writing ${src.name} to ${formatRef(dst)}`, async (): Promise<WriteImageResult> => {
+        if (dst.transport === 'oci') return writeOciLayout(await toOciImage(v.image), dst, { onProgress, signal, beforeCommit });
+        return writeDockerArchive(v.image, dst, { onProgress, signal, beforeCommit });
+      }, signal);
+    } catch (e) {
+      v.cancel(e as Error);
+      throw e;
+    }
+  }
   if (options.validate !== false) {
     await coded(`validating ${src.name}`, async () => {
-      const layers = await src.layers();
+      const [layers, { layersRootFs }] = await Promise.all([src.layers(), import('../oci/rootfs.js')]);
       onProgress?.({ phase: 'validate', image: src.name, message: `validating ${layers.length} layers of ${src.name}` });
       await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
     }, signal);
   }
   if (options.encryption) src = await encryptedImage(src, { ...options.encryption, signal });
-  return writeImage(src, to, { onProgress, signal, registry: options.destinationRegistry });
+  return writeImage(src, dst, { onProgress, signal, registry: options.destinationRegistry });
 }

@@ -1,10 +1,10 @@
 /** Reading and writing OCI image layouts (image-spec image-layout.md). */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readFile, rename, rm, rmdir, stat, readdir } from 'node:fs/promises';
+import { constants as fsc, createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, readFile, rename, rm, rmdir, stat, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
 import { verifyBytes, parseDigest } from '../oci/digest.js';
-import { EnclavifyError, shortDigest } from '../oci/errors.js';
+import { clip, EnclavifyError, listForMessage, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { encodeJson, parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
 import { BlobLayer } from '../oci/layer.js';
@@ -29,26 +29,68 @@ function blobPath(dir: string, digest: string, what: string): string {
   return path.join(dir, 'blobs', alg, hex);
 }
 
-async function readBlob(dir: string, d: Descriptor, what: string): Promise<Buffer> {
-  if (d.size > MAX_DOC) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: blob ${shortDigest(d.digest)} is ${d.size} bytes, more than a manifest or config may be`);
-  const file = blobPath(dir, d.digest, what);
-  // Never read more than the descriptor allows: a layout is untrusted input (a huge file, or a
-  // symlink to /dev/zero, must not exhaust memory).
-  let fh;
+/**
+ * Opens a blob file of a source layout for reading. A symlink is refused (`BLOB_SYMLINK`) unless
+ * `follow`: a layout is untrusted input, and a link to a host file with a made-up digest must not
+ * make us read (and talk about) that file. Whatever it is reached through must be a regular file:
+ * a FIFO or a device is refused without blocking on it (O_NONBLOCK).
+ */
+async function openBlob(dir: string, digest: string, what: string, follow: boolean): Promise<FileHandle> {
+  const file = blobPath(dir, digest, what);
+  const flags = fsc.O_RDONLY | fsc.O_NONBLOCK | (follow ? 0 : fsc.O_NOFOLLOW);
+  let fh: FileHandle;
   try {
-    fh = await open(file, 'r');
+    fh = await open(file, flags);
   } catch (e) {
-    throw new EnclavifyError('BLOB_MISSING', `${what}: blob ${d.digest} is missing from the layout (${(e as NodeJS.ErrnoException).code})`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') {
+      throw new EnclavifyError('BLOB_SYMLINK', `${what}: blob ${digest} is a symlink in the layout (${file}); refused, as it could point at any file of this host. For a store that deduplicates by linking, pass followBlobSymlinks (CLI: --follow-blob-symlinks); the digest is verified either way`);
+    }
+    throw new EnclavifyError('BLOB_MISSING', `${what}: blob ${digest} is missing from the layout (${code})`);
   }
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: blob ${d.digest} is not a regular file`);
+    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: blob ${digest} is not a regular file`);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  return fh;
+}
+
+async function readBlob(dir: string, d: Descriptor, what: string, follow: boolean): Promise<Buffer> {
+  if (d.size > MAX_DOC) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: blob ${shortDigest(d.digest)} is ${d.size} bytes, more than a manifest or config may be`);
+  // Never read more than the descriptor allows: a layout is untrusted input (a huge file must not
+  // exhaust memory), and the bytes are verified before anything parses them.
+  const fh = await openBlob(dir, d.digest, what, follow);
+  try {
     const bytes = Buffer.alloc(d.size + 1);
     const { bytesRead } = await fh.read(bytes, 0, d.size + 1, 0);
     if (bytesRead > d.size) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${what}: blob ${shortDigest(d.digest)} is larger than the ${d.size} bytes its descriptor says`);
     const data = bytes.subarray(0, bytesRead);
     verifyBytes(data, d, what);
     return data;
+  } finally {
+    await fh.close();
+  }
+}
+
+const MAX_INDEX = 64 << 20; // index.json lists every image of a layout: generous, but bounded
+
+/**
+ * Reads `oci-layout` or `index.json` of a source layout: a regular file (a FIFO or device is
+ * refused without blocking on it) of at most `max` bytes. System errors pass through (missing).
+ */
+async function readLayoutFile(file: string, what: string, max: number): Promise<Buffer> {
+  const fh = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new EnclavifyError('BAD_LAYOUT', `${what}: not a regular file`);
+    if (st.size > max) throw new EnclavifyError('BLOB_TOO_LARGE', `${what}: ${st.size} bytes, more than the ${max} accepted`);
+    const buf = Buffer.alloc(st.size + 1);
+    const { bytesRead } = await fh.read(buf, 0, st.size + 1, 0);
+    if (bytesRead > st.size) throw new EnclavifyError('BAD_LAYOUT', `${what}: grew while it was read`);
+    return buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
   }
@@ -76,6 +118,11 @@ export interface LayoutReadOptions {
   platform?: Platform | undefined;
   /** Cancels the reads, including every stream later opened on the image's layers. */
   signal?: AbortSignal | undefined;
+  /**
+   * Follow blob files that are symlinks (default false: refused with `BLOB_SYMLINK`, naming the
+   * blob), for stores that deduplicate by linking. Digests are verified either way.
+   */
+  followBlobSymlinks?: boolean | undefined;
 }
 
 /** Opens the image a reference names in an OCI image layout. Blobs are verified as they are read. */
@@ -83,22 +130,21 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
   const name = formatRef(ref);
   throwIfAborted(opts.signal, `opening ${name}`);
   const dir = ref.dir;
+  const follow = opts.followBlobSymlinks === true;
   let layoutHeader: string;
   try {
-    layoutHeader = await readFile(path.join(dir, 'oci-layout'), 'utf8');
-  } catch {
+    layoutHeader = (await readLayoutFile(path.join(dir, 'oci-layout'), `${name}: oci-layout`, 4096)).toString('utf8');
+  } catch (e) {
+    if (e instanceof EnclavifyError) throw e;
     throw new EnclavifyError('NOT_FOUND', `${name}: ${dir} is not an OCI image layout (no oci-layout file)`);
   }
-  let version: unknown;
-  try {
-    version = (JSON.parse(layoutHeader) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
-  } catch {
-    throw new EnclavifyError('BAD_JSON', `${name}: oci-layout is malformed JSON`);
-  }
-  if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${JSON.stringify(version)}`);
+  const header = parseJson(layoutHeader, `${name}: oci-layout`) as { imageLayoutVersion?: unknown } | null;
+  const version: unknown = typeof header === 'object' && header !== null ? header.imageLayoutVersion : undefined;
+  if (typeof version !== 'string' || !version.startsWith('1.')) throw new EnclavifyError('BAD_LAYOUT', `${name}: unsupported imageLayoutVersion ${typeof version === 'string' && version.length <= 32 ? JSON.stringify(version) : '(missing or not a short string)'}`);
   // What killed writers left (only temporaries whose owner is proved dead); read-only layouts are fine.
   await sweepTemporaries(dir).catch(() => undefined);
-  const index = parseIndex(await readFile(path.join(dir, 'index.json')).catch(() => {
+  const index = parseIndex(await readLayoutFile(path.join(dir, 'index.json'), `${name}: index.json`, MAX_INDEX).catch((e: unknown) => {
+    if (e instanceof EnclavifyError) throw e;
     throw new EnclavifyError('BAD_LAYOUT', `${name}: index.json is missing`);
   }), `${name}: index.json`);
 
@@ -110,7 +156,7 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
       // Not in index.json: any blob of the layout may be named by digest; its media type is in it.
       const st = await stat(blobPath(dir, ref.digest, name)).catch(() => undefined);
       if (!st?.isFile()) throw new EnclavifyError('NOT_FOUND', `${name}: no manifest with digest ${ref.digest} in the layout`);
-      const bytes = await readBlob(dir, { mediaType: '', digest: ref.digest, size: st.size }, `${name}: ${shortDigest(ref.digest)}`);
+      const bytes = await readBlob(dir, { mediaType: '', digest: ref.digest, size: st.size }, `${name}: ${shortDigest(ref.digest)}`, follow);
       const mt = (parseJson(bytes, `${name}: ${shortDigest(ref.digest)}`) as { mediaType?: unknown }).mediaType;
       desc = { mediaType: typeof mt === 'string' ? mt : MT.ociManifest, digest: ref.digest, size: st.size };
     }
@@ -119,9 +165,9 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
     const tags = images.map((d) => d.annotations?.[REF_NAME]).filter(Boolean);
     const found = ref.tag ? images.filter((d) => d.annotations?.[REF_NAME] === ref.tag) : images;
     if (found.length === 0) {
-      throw new EnclavifyError('NOT_FOUND', ref.tag ? `${name}: no image tagged ${ref.tag} (tags: ${tags.join(', ') || 'none'})` : `${name}: the layout holds no image`);
+      throw new EnclavifyError('NOT_FOUND', ref.tag ? `${name}: no image tagged ${ref.tag} (tags: ${listForMessage(tags) || 'none'})` : `${name}: the layout holds no image`);
     }
-    if (found.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: ${found.length} images match; name one with :TAG (tags: ${tags.join(', ') || 'none'}) or @DIGEST`);
+    if (found.length > 1) throw new EnclavifyError('AMBIGUOUS', `${name}: ${found.length} images match; name one with :TAG (tags: ${listForMessage(tags) || 'none'}) or @DIGEST`);
     desc = found[0];
   }
 
@@ -129,37 +175,40 @@ export async function readOciLayout(ref: OciRef, opts: LayoutReadOptions = {}): 
   const want = opts.platform ?? hostPlatform();
   for (let depth = 0; ; depth++) {
     if (depth > 4) throw new EnclavifyError('BAD_INDEX', `${name}: indexes nested too deeply`);
-    const bytes = await readBlob(dir, desc, `${name}: manifest ${shortDigest(desc.digest)}`);
+    const bytes = await readBlob(dir, desc, `${name}: manifest ${shortDigest(desc.digest)}`, follow);
     const mt = desc.mediaType === MT.ociManifest || desc.mediaType === MT.dockerManifest || isIndexType(desc.mediaType)
       ? desc.mediaType
-      : ((JSON.parse(bytes.toString()) as { mediaType?: string }).mediaType ?? desc.mediaType);
+      : (mediaTypeOf(parseJson(bytes, `${name}: manifest ${shortDigest(desc.digest)}`)) ?? desc.mediaType);
     if (isIndexType(mt)) {
       const idx: Index = parseIndex(bytes, `${name}: index ${shortDigest(desc.digest)}`);
       const match = idx.manifests.filter((d) => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && (!want.variant || d.platform.variant === want.variant));
       // A child index without a platform (an index of indexes) is descended into, as containerd does.
       const nested = idx.manifests.filter((d) => !d.platform && isIndexType(d.mediaType));
       if (match.length === 0 && nested.length === 0) {
-        throw new EnclavifyError('NOT_FOUND', `${name}: no manifest for platform ${fmtPlatform(want)} (available: ${idx.manifests.map((d) => fmtPlatform(d.platform)).join(', ')})`);
+        throw new EnclavifyError('NOT_FOUND', `${name}: no manifest for platform ${fmtPlatform(want)} (available: ${listForMessage(idx.manifests.map((d) => fmtPlatform(d.platform)))})`);
       }
       desc = match[0] ?? nested[0];
       continue;
     }
-    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${mt}, not an image manifest`);
-    return layoutImage(dir, name, bytes, desc, opts.signal);
+    if (!isManifestType(mt)) throw new EnclavifyError('UNSUPPORTED_MEDIA_TYPE', `${name}: ${shortDigest(desc.digest)} has media type ${clip(String(mt))}, not an image manifest`);
+    return layoutImage(dir, name, bytes, desc, opts.signal, follow);
   }
 }
 
-function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined): Image {
+function mediaTypeOf(doc: unknown): string | undefined {
+  const mt = typeof doc === 'object' && doc !== null ? (doc as { mediaType?: unknown }).mediaType : undefined;
+  return typeof mt === 'string' ? mt : undefined;
+}
+
+function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined, follow: boolean): Image {
   const manifest = parseManifest(rawManifest, `${name}: manifest ${shortDigest(desc.digest)}`);
-  const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`));
+  const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`, follow));
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
   const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, name: lname, compression, diffId }) => {
-    const file = blobPath(dir, d.digest, lname);
+    blobPath(dir, d.digest, lname); // a malformed digest fails now
     return new BlobLayer(d.mediaType, compression, lname, async () => {
-      await stat(file).catch(() => {
-        throw new EnclavifyError('BLOB_MISSING', `${lname}: blob ${d.digest} is missing from the layout`);
-      });
-      return abortable(createReadStream(file, { highWaterMark: 1 << 20 }), signal);
+      const fh = await openBlob(dir, d.digest, lname, follow);
+      return abortable(createReadStream('', { fd: fh, highWaterMark: 1 << 20 }), signal);
     }, { digest: d.digest, size: d.size, diffId }, d.annotations);
   }));
   return {
@@ -188,7 +237,7 @@ export interface WriteResult { digest: string; size: number; mediaType: string; 
  * On failure, a layout this call created (or found empty) is removed again; in an existing
  * layout, whole blobs may remain unreferenced, which the image-layout spec allows.
  */
-export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined } = {}): Promise<WriteResult> {
+export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined; beforeCommit?: (() => Promise<void>) | undefined } = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   const signal = opts.signal;
   throwIfAborted(signal, `writing ${name}`);
@@ -221,8 +270,14 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
     const mediaType = await image.mediaType();
     const digest = await image.digest();
     verifyBytes(rawManifest, { digest }, `${name}: manifest`);
+    // The config (a registry round trip) is fetched while the layers stream.
+    const configP = image.rawConfig();
+    configP.catch(() => undefined);
     // Layers: stream each verified blob into place, two at a time (both cores: one may be
     // decompressing or hashing while the other writes).
+    // With `beforeCommit` (a copy validating while it writes), the layer blobs stay under their
+    // temporary names until it has resolved: nothing unchecked lands in blobs/.
+    const staged: Array<{ tmp: string; dst: string; owner: Awaited<ReturnType<typeof claimOwnership>> }> = [];
     let next = 0;
     let failed = false;
     const worker = async () => {
@@ -243,6 +298,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
         const tmp = tmpFileName(dst);
         // Proof of life for sweeps by other processes (lib/oci/owner.ts), held while the temporary exists.
         const owner = await claimOwnership(tmpOwnerSocket(tmp));
+        let keep = false;
         try {
           // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
           const out = createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true, highWaterMark: 4 << 20 });
@@ -251,21 +307,38 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgre
           progress.finish();
           const written = (await stat(tmp)).size;
           if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
-          await rename(tmp, dst);
+          if (opts.beforeCommit) {
+            staged.push({ tmp, dst, owner });
+            keep = true;
+          } else await rename(tmp, dst);
         } catch (e) {
           failed = true;
           throw (await noSpaceError(e, dst, `${name}: writing ${l.name} into the destination layout`)) ?? e;
         } finally {
-          await rm(tmp, { force: true });
-          await owner.release();
+          if (!keep) {
+            await rm(tmp, { force: true });
+            await owner.release();
+          }
         }
       }
     };
-    // Wait for both workers even when one fails, so cleanup never races a write in progress.
-    const done = await Promise.allSettled([worker(), worker()]);
-    for (const d of done) if (d.status === 'rejected') throw d.reason;
+    try {
+      // Wait for both workers even when one fails, so cleanup never races a write in progress.
+      const done = await Promise.allSettled([worker(), worker()]);
+      for (const d of done) if (d.status === 'rejected') throw d.reason;
+      if (opts.beforeCommit) {
+        await opts.beforeCommit();
+        throwIfAborted(signal, `writing ${name}`);
+        for (const s of staged) await rename(s.tmp, s.dst);
+      }
+    } finally {
+      for (const s of staged) {
+        await rm(s.tmp, { force: true });
+        await s.owner.release();
+      }
+    }
     throwIfAborted(signal, `writing ${name}`);
-    const rawConfig = Buffer.from(await image.rawConfig());
+    const rawConfig = Buffer.from(await configP);
     verifyBytes(rawConfig, manifest.config, `${name}: config`);
     for (const [bytes, d] of [[rawConfig, manifest.config.digest], [rawManifest, digest]] as const) {
       const dst = blobPath(dir, d, name);
