@@ -49,3 +49,17 @@ export function lazy<T>(fn: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined;
   return () => (p ??= fn());
 }
+
+/** The image with other layer objects (same manifest, config and digest): for wrappers that tap or scope layers. */
+export function withLayerObjects(image: Image, layers: () => Promise<Layer[]>): Image {
+  return {
+    name: image.name,
+    mediaType: () => image.mediaType(),
+    manifest: () => image.manifest(),
+    rawManifest: () => image.rawManifest(),
+    digest: () => image.digest(),
+    config: () => image.config(),
+    rawConfig: () => image.rawConfig(),
+    layers,
+  };
+}

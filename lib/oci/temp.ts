@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EnclavifyError } from './errors.js';
-import type { Image } from './image.js';
+import { withLayerObjects, type Image } from './image.js';
 import { claimOwnership, OWNER_TOKEN, sweepDir, type OwnerClaim } from './owner.js';
 
 /** Prefix of every temporary directory the library makes. */
@@ -129,17 +129,8 @@ export class TempScope implements AsyncDisposable {
  * readable.
  */
 export function scopedImage(image: Image, scope: TempScope): Image {
-  return {
-    name: image.name,
-    mediaType: () => image.mediaType(),
-    manifest: () => image.manifest(),
-    rawManifest: () => image.rawManifest(),
-    digest: () => image.digest(),
-    config: () => image.config(),
-    rawConfig: () => image.rawConfig(),
-    layers: async () => {
-      scope.check(image.name);
-      return image.layers();
-    },
-  };
+  return withLayerObjects(image, async () => {
+    scope.check(image.name);
+    return image.layers();
+  });
 }

@@ -8,7 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { RootFs, scanLayer, type LayerIndex, type LayerSource } from '../fs/merged.js';
 import { abortable } from '../oci/abort.js';
 import { EnclavifyError } from '../oci/errors.js';
-import type { Image, Layer } from '../oci/image.js';
+import { withLayerObjects, type Image, type Layer } from '../oci/image.js';
 import { uncompressedFrom } from '../oci/layer.js';
 import type { ProgressListener } from '../oci/progress.js';
 
@@ -72,16 +72,7 @@ export async function validatingImage(image: Image, options: { signal?: AbortSig
   }));
 
   return {
-    image: {
-      name: image.name,
-      mediaType: () => image.mediaType(),
-      manifest: () => image.manifest(),
-      rawManifest: () => image.rawManifest(),
-      digest: () => image.digest(),
-      config: () => image.config(),
-      rawConfig: () => image.rawConfig(),
-      layers: async () => layers,
-    },
+    image: withLayerObjects(image, async () => layers),
     async validated() {
       if (cancelled) throw cancelled;
       for (const s of slots) s.scan ??= scanOf(s, () => s.layer.uncompressed());
