@@ -10,7 +10,7 @@ import { EnclavifyError } from '../oci/errors.js';
 import type { Transform } from '../transforms/pipeline.js';
 import { PROTECTION, RUNTIME } from '../transforms/state.js';
 import { emitChart } from '../transforms/emit-chart.js';
-import { RUNTIME_CLASS, TEES, trusteeBundle, type Tee } from '../coco/trustee.js';
+import { RUNTIME_CLASS, TEES, checkMeasurements, trusteeBundle, type Tee } from '../coco/trustee.js';
 import type { InitDataAlgorithm } from '../coco/initdata.js';
 import { readKek } from '../ocicrypt/keys.js';
 import { parseKbsId } from '../ocicrypt/keyprovider-aa.js';
@@ -24,6 +24,7 @@ export const cocoOptions: Record<string, OptionSpec> = {
   'kbs-cert': { kind: 'string', arg: 'FILE', help: 'with --runtime coco: the KBS certificate (PEM), for a KBS with a private CA' },
   'coco-kek': { kind: 'string', arg: 'FILE', help: 'with --runtime coco: the 32-byte key-encryption key to use (default: a new one, written to the keys file and the Trustee bundle)' },
   'coco-kid': { kind: 'string', arg: 'KID', help: 'with --runtime coco: the KEK\'s KBS resource id (default kbs:///default/image-kek/<name of --to>)' },
+  measurement: { kind: 'list', arg: 'VALUE', help: 'with --runtime coco: a launch measurement the KBS resource policy requires (repeatable: any one of them): TDX MRTD or SNP MEASUREMENT as 96 hex digits, the SE header tag as 32' },
   'initdata-algorithm': { kind: 'string', arg: 'sha256|sha384|sha512', help: 'with --runtime coco: the init-data digest algorithm (default sha384; sha256 for snp)' },
 };
 
@@ -48,7 +49,7 @@ export function resourceName(to: string): string {
  * runtimes (CoCo options are then refused rather than ignored).
  */
 export async function cocoTransforms(args: Parsed, ctx: { to: string }): Promise<{ transforms: Transform[]; plan: CocoPlan } | undefined> {
-  const given = Object.keys(cocoOptions).filter((o) => args.strings[o] !== undefined);
+  const given = Object.keys(cocoOptions).filter((o) => args.strings[o] !== undefined || args.lists[o]?.length);
   if (args.strings.runtime !== 'coco') {
     if (given.length) throw new UsageError(`${given.map((o) => `--${o}`).join(', ')}: only with --runtime coco`);
     return undefined;
@@ -70,7 +71,13 @@ export async function cocoTransforms(args: Parsed, ctx: { to: string }): Promise
   }
   const kek = args.strings['coco-kek'] ? await readKek(args.strings['coco-kek']) : new Uint8Array(randomBytes(32));
   const image = imageNameFor(ctx.to);
-  const bundle = trusteeBundle({ tee: tee as Tee, kid, kek, name, image, kbsUrl, kbsCert, initDataAlgorithm: alg as InitDataAlgorithm });
+  let measurements: string[] | undefined;
+  try {
+    measurements = args.lists.measurement?.length ? checkMeasurements(tee as Tee, args.lists.measurement) : undefined;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const bundle = trusteeBundle({ tee: tee as Tee, kid, kek, name, image, kbsUrl, kbsCert, initDataAlgorithm: alg as InitDataAlgorithm, measurements });
   const cocoStep: Transform = {
     name: 'coco',
     apply(draft) {
@@ -85,7 +92,7 @@ export async function cocoTransforms(args: Parsed, ctx: { to: string }): Promise
         description: 'keys file: the CoCo key-encryption key',
         data: JSON.stringify({ kind: 'enclavify.keys', version: 1, ...(protection ? { manifest: { path: protection.manifestPath, sha256: protection.manifestSha256 } } : {}), keys: [], coco: { kid, kek: Buffer.from(kek).toString('hex'), tee, initData: `${bundle.initData.algorithm}:${bundle.initData.digest}` } }, null, 2) + '\n',
       });
-      draft.report.coco = { tee, kid, runtimeClassName: RUNTIME_CLASS[tee as Tee], kbs: kbsUrl, initData: `${bundle.initData.algorithm}:${bundle.initData.digest}`, resources: bundle.resources };
+      draft.report.coco = { tee, kid, runtimeClassName: RUNTIME_CLASS[tee as Tee], kbs: kbsUrl, initData: `${bundle.initData.algorithm}:${bundle.initData.digest}`, ...(measurements ? { measurements } : {}), resources: bundle.resources };
       draft.progress(`coco: ${tee} guest; layers encrypted for ${kid}; Trustee bundle -> trustee/`);
     },
   };

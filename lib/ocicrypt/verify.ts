@@ -134,7 +134,30 @@ async function checkBundle(dir: string, kids: Set<string>, keks: Uint8Array[], f
   if (toml && digest) {
     const [alg, hex] = digest.trim().split(':');
     if (!['sha256', 'sha384', 'sha512'].includes(alg) || createHash(alg).update(toml).digest('hex') !== hex) bad('initdata.digest is not the digest of initdata.toml');
+    else if (policy !== undefined) checkPolicyInitData(policy, createHash(alg).update(toml).digest(), bad);
   }
+}
+
+/**
+ * The resource policy must require the bundle's init data (as the TEE reports it: the digest
+ * zero-padded or truncated to the evidence field, hex or base64), unless it states that the TEE
+ * binds no init data (IBM SE). A policy that releases the KEK to a guest booted with other init
+ * data (another KBS, another agent policy) is a finding.
+ */
+function checkPolicyInitData(policy: string, digest: Buffer, bad: (m: string) => void): void {
+  const line = /^init_data := \{(.*)\}$/m.exec(policy);
+  if (!line) {
+    if (!/^# init data is NOT checked/m.test(policy)) bad('resource-policy.rego does not require the init data of initdata.toml');
+    return;
+  }
+  const values = [...line[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+  const matches = values.some((v) => {
+    const bytes = /^(?:[0-9a-f]{2})+$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+    if (!bytes.length) return false;
+    const expected = Buffer.concat([digest, Buffer.alloc(Math.max(0, bytes.length - digest.length))]).subarray(0, bytes.length);
+    return bytes.equals(expected);
+  });
+  if (!matches || !/^\tevidence\.init_data in init_data$/m.test(policy)) bad('resource-policy.rego requires init data other than initdata.toml\'s');
 }
 
 /** The KEKs a Trustee bundle holds for the attestation-agent kids of an image's layers. */

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { assertValidKubernetes } from '../helpers/k8s.js';
 import {
   applySetOverrides,
   buildChart,
@@ -141,6 +142,7 @@ describe('chart templates vs. TypeScript model (chart-render)', { skip }, () => 
           const rendered = renderOk(dir);
           assertSameObjects(rendered, chart.manifests, `${runtime}/${workloadType}/${mode}`);
           assertValidNames(rendered);
+          await assertValidKubernetes(rendered, `${runtime}/${workloadType}/${mode}`);
 
           const w = workloadOf(rendered);
           const kinds = { deployment: 'Deployment', statefulset: 'StatefulSet', daemonset: 'DaemonSet', job: 'Job' };

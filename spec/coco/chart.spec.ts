@@ -1,7 +1,8 @@
 /**
  * The CoCo chart: rendered by chart-render (Go templates, as Helm) equal to our model for every TEE
  * and workload type; the pod gets the TEE's runtime class, the init-data annotation and
- * imagePullPolicy Always, and no SGX device, privilege or host path.
+ * imagePullPolicy Always, and no SGX device, privilege or host path; every rendered object is a
+ * valid Kubernetes object (kubernetes-models).
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { buildChart, WORKLOAD_TYPES } from '../../lib/chart/index.js';
 import { RUNTIME_CLASS, TEES } from '../../lib/coco/trustee.js';
 import { initData } from '../../lib/coco/initdata.js';
+import { assertValidKubernetes } from '../helpers/k8s.js';
 import { assertSameObjects, chartRenderTool, chartRender, get, renderOk, tempDir, workloadOf, writeTo } from '../chart/render-helpers.js';
 
 const ANNOTATION = 'io.katacontainers.config.hypervisor.cc_init_data';
@@ -30,6 +32,7 @@ describe('CoCo chart vs. chart-render', { skip: chartRenderTool.skip }, () => {
         });
         const rendered = renderOk(await writeTo(path.join(tmp.dir, `${tee}-${workloadType}`), chart));
         assertSameObjects(rendered, chart.manifests, `${tee}/${workloadType}`);
+        await assertValidKubernetes(rendered, `${tee}/${workloadType}`);
         const w = workloadOf(rendered);
         const pod = get(w, 'spec.template.spec');
         assert.equal(pod.runtimeClassName, RUNTIME_CLASS[tee]);
@@ -56,5 +59,14 @@ describe('CoCo chart vs. chart-render', { skip: chartRenderTool.skip }, () => {
     assert.match(r.stderr, /runtimeClassName is required/);
     assert.throws(() => buildChart({ serviceName: 'web', image: 'w:1', runtime: 'coco', coco: { tee: 'snp', runtimeClassName: 'kata-qemu-snp', initData: init.annotation }, set: ['runtimeClassName='] }), /runtimeClassName is required/);
     assert.throws(() => buildChart({ serviceName: 'web', image: 'w:1', runtime: 'coco' }), { code: 'BAD_CHART' });
+  });
+
+  test('the Kubernetes validator refuses what the API server would (so the checks above mean something)', async () => {
+    const chart = buildChart({ serviceName: 'web', image: 'w:1', runtime: 'coco', coco: { tee: 'snp', runtimeClassName: 'kata-qemu-snp', initData: init.annotation } });
+    const w = structuredClone(workloadOf(chart.manifests)) as unknown as { apiVersion: string; kind: string; spec: { replicas?: unknown } };
+    await assertValidKubernetes([w], 'model');
+    w.spec.replicas = 'two';
+    await assert.rejects(assertValidKubernetes([w], 'broken'), /not a valid Kubernetes object/);
+    await assert.rejects(assertValidKubernetes([{ apiVersion: 'v1', kind: 'NoSuchKind' }], 'unknown'), /has no v1 NoSuchKind/);
   });
 });

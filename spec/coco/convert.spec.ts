@@ -69,14 +69,34 @@ test('convert --runtime coco refuses --dir, a missing --tee or --kbs, SGX option
     [['--tee', 'tdx'], /needs --kbs/],
     [['--tee', 'tdx', '--kbs', 'http://k:1', '--heap', '1G'], /not with --runtime coco/],
     [['--tee', 'tdx', '--kbs', 'http://k:1', '--coco-kid', '/default/image-kek/x'], /kbs:/],
+    [['--tee', 'tdx', '--kbs', 'http://k:1', '--measurement', 'ab'.repeat(32)], /--measurement .*96 hex digits/],
   ] as const) {
     const r = await runCli([...base, ...extra]);
     assert.equal(r.code, 2, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, msg);
   }
-  const r = await runCli(['convert', '--from', `oci:${bbOci}:latest`, '--to', `oci:${path.join(work.dir, 'y')}:1`, '--tee', 'tdx']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /only with --runtime coco/);
+  for (const extra of [['--tee', 'tdx'], ['--measurement', 'ab'.repeat(48)]]) {
+    const r = await runCli(['convert', '--from', `oci:${bbOci}:latest`, '--to', `oci:${path.join(work.dir, 'y')}:1`, '--output-dir', path.join(work.dir, 'o3'), ...extra]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /only with --runtime coco/);
+  }
+});
+
+test('convert --runtime coco --measurement: the resource policy requires the measurement and the image\'s own init data', async () => {
+  const out = path.join(work.dir, 'out-m');
+  const mr = 'C0'.repeat(48);
+  const r = await runCli(['convert', '--json', '--from', `oci:${bbOci}:latest`, '--to', `oci:${path.join(work.dir, 'img-m')}:1`, '--runtime', 'coco', '--tee', 'snp', '--kbs', 'https://kbs.example:8080', '--measurement', mr, '--measurement', '0d'.repeat(48), '--output-dir', out]);
+  assert.equal(r.code, 0, r.stderr);
+  const rego = readFileSync(path.join(out, 'trustee/resource-policy.rego'), 'utf8');
+  assert.ok(rego.includes(`measurements := {"${mr.toLowerCase()}", "${'0d'.repeat(48)}"}`), rego);
+  assert.match(rego, /^\tevidence\.snp\.measurement in measurements$/m);
+  // SNP HOSTDATA holds the init data's sha256 digest (the default for snp), hex.
+  const digest = readFileSync(path.join(out, 'trustee/initdata.digest'), 'utf8').trim();
+  assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+  assert.ok(rego.includes(`"${digest.slice(7)}"`), 'the init-data digest is required');
+  assert.match(rego, /^\tevidence\.init_data in init_data$/m);
+  const j = JSON.parse(r.stdout) as { report: { coco: { measurements: string[] } } };
+  assert.deepEqual(j.report.coco.measurements, [mr.toLowerCase(), '0d'.repeat(48)]);
 });
 
 import { readdirSync as readdir } from 'node:fs';

@@ -84,6 +84,29 @@ test('the Trustee bundle: agrees with the image; a missing KEK, a policy without
   assert.match(msgs, /initdata.digest is not the digest/);
 });
 
+test('the Trustee bundle: init data replaced consistently (toml and digest) no longer matches the resource policy', async () => {
+  const kek = randomBytes(32);
+  const img = await openImage(`oci:${await make(kek)}:latest`);
+  for (const tee of ['tdx', 'snp', 'coco-dev'] as const) {
+    const b = trusteeBundle({ tee, kid, kek, name: 'bb', image: 'oci:bb:latest', kbsUrl: 'http://10.0.0.1:8080' });
+    const out = path.join(work.dir, `bundle-${tee}`);
+    for (const a of b.artifacts) { mkdirSync(path.dirname(path.join(out, a.path)), { recursive: true }); writeFileSync(path.join(out, a.path), a.data); }
+    const dir = path.join(out, 'trustee');
+    assert.ok((await verifyOcicrypt(img, { bundleDir: dir })).ok, tee);
+    // An attacker points the guest at their own KBS and fixes up the digest: the policy still names the old digest.
+    const toml = readFileSync(path.join(dir, 'initdata.toml'), 'utf8').replace('10.0.0.1', '10.6.6.6');
+    writeFileSync(path.join(dir, 'initdata.toml'), toml);
+    writeFileSync(path.join(dir, 'initdata.digest'), `${b.initData.algorithm}:${createHash(b.initData.algorithm).update(toml).digest('hex')}\n`);
+    const bad = await verifyOcicrypt(img, { bundleDir: dir });
+    assert.match(bad.findings.map((f) => f.message).join('\n'), /requires init data other than initdata.toml's/, tee);
+    // A policy that drops the init-data check is a finding too.
+    writeFileSync(path.join(dir, 'resource-policy.rego'), b.artifacts.find((a) => a.path === 'trustee/resource-policy.rego')!.data.toString().replace(/^init_data := .*\n/m, '').replace(/^\tevidence\.init_data in init_data\n/m, ''));
+    writeFileSync(path.join(dir, 'initdata.toml'), b.initData.toml);
+    writeFileSync(path.join(dir, 'initdata.digest'), `${b.initData.algorithm}:${b.initData.digest}\n`);
+    assert.match((await verifyOcicrypt(img, { bundleDir: dir })).findings.map((f) => f.message).join('\n'), /does not require the init data/, tee);
+  }
+});
+
 test('a downgraded media type (encryption annotations on a plain type) is a finding', async () => {
   const dir = await make(randomBytes(32));
   rewrite(dir, (m) => { m.layers[0].mediaType = m.layers[0].mediaType.replace('+encrypted', ''); });
