@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lib from '../lib/index.js';
 import { RootFs } from '../lib/fs/merged.js';
+import { convertBench, convertTable } from './convert.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shared = path.resolve(here, '..', '..', 'shared');
@@ -73,5 +74,12 @@ try {
   results.pf = pf.trim().split('\n');
 } finally {
   rmSync(out, { recursive: true, force: true });
+}
+// Whole-process conversion against skopeo and the floor (bench/convert.ts; needs `npm run build`).
+if (label === 'python image') {
+  console.log('\nconvert, whole processes, against skopeo and the floor:');
+  const conv = await convertBench({ source: ref, runs: Number(process.env.ENCLAVIFY_BENCH_RUNS ?? 3) });
+  console.log(convertTable(conv));
+  results.convert = conv;
 }
 console.log('\n' + JSON.stringify(results));

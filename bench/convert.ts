@@ -1,0 +1,188 @@
+/**
+ * Conversion against skopeo and the hardware floor, as whole processes, alternating (issue 11):
+ *
+ * - `enclavify convert` of the python image with `/usr/lib/python3.11` (and `/etc/python3.11`, where
+ *   its `sitecustomize.py` link points) and `/app` encrypted, the rest authenticated ("full"), and with only `/app` encrypted ("app": base layers unchanged);
+ * - `skopeo copy --encryption-key jwe:PUB` of the same layout (ocicrypt, every layer);
+ * - the floor: `gzip -dc` of every layer (what any conversion that reads the layers pays);
+ * - `enclavify verify` of the full conversion;
+ * - crypto throughput of the node:crypto backend next to `openssl speed`.
+ *
+ * Wall time, CPU time (user + system) and peak RSS come from /usr/bin/time; medians of N runs;
+ * the load average is recorded because other jobs share this machine's cores. Sizes: the input's
+ * compressed layers, each conversion's, and the ciphertext overhead of the encrypted files.
+ * Never asserts: a benchmark is not a test.
+ *
+ * Alone:  node --import tsx bench/convert.ts [--json] [--runs N] [--source oci:DIR:TAG]
+ * Needs `npm run build` (the CLI runs from dist/), skopeo, openssl, gzip.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..');
+const cli = path.join(repo, 'bin', 'enclavify.js');
+
+/** One process run. */
+export interface Run { seconds: number; cpuSeconds: number; peakRssMB: number }
+/** A case's runs and medians. */
+export interface Case { runs: Run[]; medianSeconds: number; medianCpuSeconds: number; maxPeakRssMB: number }
+export interface ConvertBenchResult {
+  image: string;
+  inputCompressedMB: number;
+  runs: number;
+  cases: Record<'full' | 'app' | 'skopeo' | 'floor' | 'verify', Case>;
+  ratios: { fullToFloor: number; appToFloor: number; fullToSkopeo: number; appToSkopeo: number; fullCpuToFloorCpu: number };
+  sizes: { inputMB: number; fullMB: number; appMB: number; skopeoMB: number };
+  crypto: { nodeAesGcmMBps: number; nodeSha256MBps: number; opensslAesGcmMBps: number | null; opensslSha256MBps: number | null };
+  loadAverage: { before: number; after: number };
+  note: string;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function timed(cmd: string, args: string[], tmp: string): Run {
+  const f = path.join(tmp, 'time.out');
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', f, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  const [e, m, u, s] = readFileSync(f, 'utf8').trim().split('\n').pop()!.split(' ');
+  return { seconds: Number(e), peakRssMB: +(Number(m) / 1024).toFixed(1), cpuSeconds: +(Number(u) + Number(s)).toFixed(2) };
+}
+
+function caseOf(runs: Run[]): Case {
+  return { runs, medianSeconds: median(runs.map((r) => r.seconds)), medianCpuSeconds: median(runs.map((r) => r.cpuSeconds)), maxPeakRssMB: Math.max(...runs.map((r) => r.peakRssMB)) };
+}
+
+/** The layer blobs of a layout's (first or tagged) manifest: paths and total compressed size. */
+function layersOf(dir: string, tag?: string): { files: string[]; bytes: number } {
+  const idx = JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+  const d = (tag ? idx.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag) : undefined) ?? idx.manifests[0];
+  const blob = (digest: string) => path.join(dir, 'blobs', 'sha256', digest.slice(7));
+  const m = JSON.parse(readFileSync(blob(d.digest), 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+  return { files: m.layers.map((l) => blob(l.digest)), bytes: m.layers.reduce((a, l) => a + l.size, 0) };
+}
+
+function throughput(fn: (buf: Buffer) => void, mb = 256): number {
+  const buf = randomBytes(1 << 20);
+  fn(buf);
+  const t = performance.now();
+  for (let i = 0; i < mb; i++) fn(buf);
+  return +(mb / ((performance.now() - t) / 1000)).toFixed(0);
+}
+
+function opensslSpeed(alg: string): number | null {
+  const r = spawnSync('openssl', ['speed', '-evp', alg, '-bytes', '16384', '-seconds', '1'], { encoding: 'utf8' });
+  // The last line: "<alg>  <kB/s for 16384-byte blocks>k"
+  const line = r.stdout?.trim().split('\n').pop() ?? '';
+  const m = /([\d.]+)k\s*$/.exec(line);
+  return m ? +(Number(m[1]) / 1000).toFixed(0) : null;
+}
+
+export async function convertBench(opts: { source?: string | undefined; runs?: number | undefined; log?: ((s: string) => void) | undefined } = {}): Promise<ConvertBenchResult> {
+  const log = opts.log ?? ((s: string) => console.error(s));
+  if (!existsSync(path.join(repo, 'dist', 'cli', 'main.js'))) throw new Error('convert bench: run `npm run build` first (the CLI runs from dist/)');
+  const runs = opts.runs ?? 3;
+  const py = process.env.ENCLAVIFY_PYTHON_IMAGE ?? '/tmp/enclavify-tools/python-image';
+  const source = opts.source ?? `oci:${py}:py`;
+  const srcDir = source.slice(4, source.lastIndexOf(':'));
+  const srcTag = source.slice(source.lastIndexOf(':') + 1);
+  if (!existsSync(path.join(srcDir, 'index.json'))) throw new Error(`convert bench: no image at ${srcDir} (build it with ../shared/tools/make-python-image ${srcDir})`);
+  const input = layersOf(srcDir, srcTag);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'enclavify-bench-conv-'));
+  const node = process.execPath;
+  const loadBefore = +os.loadavg()[0].toFixed(2);
+  try {
+    execFileSync('openssl', ['genrsa', '-out', path.join(tmp, 'priv.pem'), '2048'], { stdio: 'ignore' });
+    execFileSync('openssl', ['rsa', '-in', path.join(tmp, 'priv.pem'), '-pubout', '-out', path.join(tmp, 'pub.pem')], { stdio: 'ignore' });
+    const rs: Record<keyof ConvertBenchResult['cases'], Run[]> = { full: [], app: [], skopeo: [], floor: [], verify: [] };
+    const sizes = { fullMB: 0, appMB: 0, skopeoMB: 0 };
+    // /etc/python3.11 too: /usr/lib/python3.11/sitecustomize.py is a symlink to it, and a link out of
+    // an encrypted region is refused (Gramine's encrypted mounts cannot hold links; issue 12).
+    const dirsOf = { full: ['/usr/lib/python3.11', '/etc/python3.11', '/app'], app: ['/app'] } as const;
+    for (let i = 0; i < runs; i++) {
+      for (const who of ['full', 'app', 'skopeo', 'floor'] as const) {
+        const out = path.join(tmp, `out-${who}`);
+        const art = path.join(tmp, `art-${who}`);
+        rmSync(out, { recursive: true, force: true });
+        rmSync(art, { recursive: true, force: true });
+        let r: Run;
+        if (who === 'full' || who === 'app') {
+          mkdirSync(art);
+          r = timed(node, [cli, 'convert', '-q', '--from', source, '--to', `oci:${out}:c`, ...dirsOf[who].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
+          sizes[`${who}MB`] = +(layersOf(out, 'c').bytes / 1e6).toFixed(1);
+          if (who === 'full') {
+            const v = timed(node, [cli, 'verify', '-q', '--keys', path.join(art, 'keys.json'), `oci:${out}:c`], tmp);
+            rs.verify.push(v);
+          }
+        } else if (who === 'skopeo') {
+          r = timed('skopeo', ['copy', '-q', '--encryption-key', `jwe:${path.join(tmp, 'pub.pem')}`, source, `oci:${out}:c`], tmp);
+          sizes.skopeoMB = +(layersOf(out, 'c').bytes / 1e6).toFixed(1);
+        } else {
+          r = timed('sh', ['-c', 'for f in "$@"; do gzip -dc "$f" > /dev/null || exit 1; done', 'floor', ...input.files], tmp);
+        }
+        rs[who].push(r);
+        log(`${who.padEnd(7)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpuSeconds.toFixed(2)} s), ${r.peakRssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
+      }
+    }
+    const cases = Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, caseOf(v)])) as ConvertBenchResult['cases'];
+    const ratio = (a: number, b: number) => +(a / b).toFixed(2);
+    const key = randomBytes(32), iv = randomBytes(12);
+    const crypto = {
+      nodeAesGcmMBps: throughput((b) => { const c = createCipheriv('aes-256-gcm', key, iv); c.update(b); c.final(); }),
+      nodeSha256MBps: throughput((b) => { createHash('sha256').update(b).digest(); }, 1024),
+      opensslAesGcmMBps: opensslSpeed('aes-256-gcm'),
+      opensslSha256MBps: opensslSpeed('sha256'),
+    };
+    return {
+      image: source,
+      inputCompressedMB: +(input.bytes / 1e6).toFixed(1),
+      runs,
+      cases,
+      ratios: {
+        fullToFloor: ratio(cases.full.medianSeconds, cases.floor.medianSeconds),
+        appToFloor: ratio(cases.app.medianSeconds, cases.floor.medianSeconds),
+        fullToSkopeo: ratio(cases.full.medianSeconds, cases.skopeo.medianSeconds),
+        appToSkopeo: ratio(cases.app.medianSeconds, cases.skopeo.medianSeconds),
+        fullCpuToFloorCpu: ratio(cases.full.medianCpuSeconds, cases.floor.medianCpuSeconds),
+      },
+      sizes: { inputMB: +(input.bytes / 1e6).toFixed(1), ...sizes },
+      crypto,
+      loadAverage: { before: loadBefore, after: +os.loadavg()[0].toFixed(2) },
+      note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/); floor = gzip -dc of every layer, one after the other`,
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The result as a table. */
+export function convertTable(r: ConvertBenchResult): string {
+  const row = (name: string, c: Case, extra = '') => `| ${name} | ${c.medianSeconds.toFixed(2)} s | ${c.medianCpuSeconds.toFixed(2)} s | ${c.maxPeakRssMB.toFixed(0)} MB | ${extra} |`;
+  return [
+    `${r.image} (${r.inputCompressedMB} MB compressed); ${r.note}; load ${r.loadAverage.before} → ${r.loadAverage.after}`,
+    '',
+    '| case | wall | CPU | peak RSS | |',
+    '|---|---|---|---|---|',
+    row('convert python3.11 + /app', r.cases.full, `${r.ratios.fullToFloor}x floor, ${r.ratios.fullToSkopeo}x skopeo; ${r.sizes.fullMB} MB`),
+    row('convert /app only', r.cases.app, `${r.ratios.appToFloor}x floor, ${r.ratios.appToSkopeo}x skopeo; ${r.sizes.appMB} MB`),
+    row('skopeo copy --encryption-key jwe:', r.cases.skopeo, `${r.sizes.skopeoMB} MB`),
+    row('floor (gzip -dc of every layer)', r.cases.floor),
+    row('verify (full conversion)', r.cases.verify),
+    '',
+    `crypto: node:crypto AES-256-GCM ${r.crypto.nodeAesGcmMBps} MB/s (openssl speed ${r.crypto.opensslAesGcmMBps ?? '?'} MB/s), SHA-256 ${r.crypto.nodeSha256MBps} MB/s (openssl ${r.crypto.opensslSha256MBps ?? '?'} MB/s)`,
+  ].join('\n');
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const argv = process.argv.slice(2);
+  const arg = (n: string) => {
+    const i = argv.indexOf(n);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const r = await convertBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source') });
+  console.log(argv.includes('--json') ? JSON.stringify(r) : convertTable(r));
+}
