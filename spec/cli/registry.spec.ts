@@ -86,7 +86,7 @@ test('convert registry → registry with the Gramine runtime image from the regi
   ]);
   assert.equal(r.code, 0, r.stderr);
   const res = JSON.parse(r.stdout);
-  assert.equal(res.reference, to);
+  assert.equal(res.destination, to);
   assert.equal(res.runtime, 'gramine');
   // Unchanged base layers are already in the repository (skipped); new ones are pushed.
   const statuses = new Set(res.blobs.map((b: { status: string }) => b.status));

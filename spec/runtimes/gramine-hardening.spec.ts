@@ -313,8 +313,9 @@ test('enclavify sign --manifest-sha256 (alias --protection-sha256) refuses a pro
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /refusing to sign.*\n.*protection\.json: MANIFEST_DIGEST/);
     const bad = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--protection-sha256', 'xyz']);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /not a SHA-256/);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--protection-sha256 needs 64 hex digits/);
+    assert.match(r.stderr, /--protection-sha256 is deprecated: use --manifest-sha256/);
     // --manifest-sha256 is the same option (verify's name for the same digest)
     const same = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--manifest-sha256', protection.manifestSha256]);
     assert.equal(same.code, 1, same.stderr);
