@@ -312,8 +312,11 @@ files, one key per directory); every other regular file is authenticated (pinned
 the unprotected defaults and --plain/--plain-file/--host-path paths; the entrypoint, its ELF
 interpreter and startup libraries stay authenticated (a --dir covering them is refused). Only the
 layers holding encrypted files are rewritten; a protection manifest is added at
-/.enclavify/protection.json. Keys are written to --keys-out (mode 0600), never into the image
-(unless --insecure-dev-keys, for development only, says otherwise).
+/.enclavify/protection.json. Keys are written to --keys-out (mode 0600; default
+OUTPUT-DIR/keys.json), never into the image (unless --insecure-dev-keys, for development only,
+says otherwise). Keys, policy, chart and report.json go under --output-dir DIR, which is required
+whenever any of them is written (--keys-out alone suffices when the keys are all): nothing is
+written to the current directory unasked.
 
 With a runtime (--runtime-image for Gramine, or --runtime scone) the image also gets the runtime
 and its new Entrypoint, and a policy is written (policy/session.yaml for SCONE, policy/attestation.json
