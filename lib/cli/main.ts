@@ -74,7 +74,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     return EXIT.usage;
   }
   if (name === '--help' || name === '-h' || name === 'help') {
-    if (rest[0] === undefined) {
+    if (rest[0] === undefined || rest[0].startsWith('-')) {
       out(topHelp());
       return EXIT.ok;
     }
