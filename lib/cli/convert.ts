@@ -39,7 +39,10 @@ export interface ConvertContext {
   io: Io;
   /** The source image. */
   source: Image;
-  /** Where artifacts go (default the current directory). */
+  /**
+   * Where artifacts go (`--output-dir`; required whenever artifacts are written, never the current
+   * directory by default). A dry run without `--output-dir` checks paths against `.` and writes nothing.
+   */
   outputDir: string;
   /** The destination reference (`--to`). */
   to: string;
@@ -197,7 +200,7 @@ const baseOptions: Record<string, OptionSpec> = {
   to: { kind: 'string', arg: 'DST', help: 'where to write the converted image (oci:DIR[:TAG], docker-archive:FILE, docker://REF)' },
   platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
   'keys-out': { kind: 'string', arg: 'FILE', help: 'write the keys here (mode 0600; default OUTPUT-DIR/keys.json)' },
-  'output-dir': { kind: 'string', arg: 'DIR', help: 'where the keys, report.json and other artifacts go (default: the current directory)' },
+  'output-dir': { kind: 'string', arg: 'DIR', help: 'where the keys, report.json, policy, chart and other artifacts go; required whenever any is written (--keys-out alone suffices when the keys are all)' },
   'push-image': { kind: 'flag', help: 'sconify_image compatibility: the result is pushed whenever --to is docker://REF; this flag checks that it is' },
 };
 
@@ -309,8 +312,11 @@ files, one key per directory); every other regular file is authenticated (pinned
 the unprotected defaults and --plain/--plain-file/--host-path paths; the entrypoint, its ELF
 interpreter and startup libraries stay authenticated (a --dir covering them is refused). Only the
 layers holding encrypted files are rewritten; a protection manifest is added at
-/.enclavify/protection.json. Keys are written to --keys-out (mode 0600), never into the image
-(unless --insecure-dev-keys, for development only, says otherwise).
+/.enclavify/protection.json. Keys are written to --keys-out (mode 0600; default
+OUTPUT-DIR/keys.json), never into the image (unless --insecure-dev-keys, for development only,
+says otherwise). Keys, policy, chart and report.json go under --output-dir DIR, which is required
+whenever any of them is written (--keys-out alone suffices when the keys are all): nothing is
+written to the current directory unasked.
 
 With a runtime (--runtime-image for Gramine, or --runtime scone) the image also gets the runtime
 and its new Entrypoint, and a policy is written (policy/session.yaml for SCONE, policy/attestation.json
@@ -332,15 +338,19 @@ References:
     if (args.positionals.length) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])} (use --from SRC --to DST)`);
     const from = args.strings.from, to = args.strings.to;
     if (!from || !to) throw new UsageError('convert needs --from SRC and --to DST');
-    const outputDir = args.strings['output-dir'] ?? '.';
-    const keysOut = args.strings['keys-out'] ?? path.join(outputDir, KEYS_ARTIFACT);
-    const pending = `${keysOut}.pending`;
+    const dryRun = args.flags['dry-run'] === true;
     const wantsKeys = (args.lists.dir?.length ?? 0) > 0 || args.strings.runtime === 'coco';
+    const givenOutputDir = args.strings['output-dir'];
+    const givenKeysOut = args.strings['keys-out'];
+    const outputDir = givenOutputDir ?? '.';
+    const keysOut = givenKeysOut ?? path.join(outputDir, KEYS_ARTIFACT);
+    const pending = `${keysOut}.pending`;
     // Keys and artifacts never go into an OCI layout: blobs there are shipped to registries.
     const dst = parseRef(to);
     if (dst.transport === 'oci') {
       const layout = path.resolve(dst.dir);
-      for (const [what, p] of [['--output-dir', outputDir], ['--keys-out', path.dirname(keysOut)]] as const) {
+      for (const [what, p] of [['--output-dir', givenOutputDir], ['--keys-out', givenKeysOut === undefined ? undefined : path.dirname(givenKeysOut)]] as const) {
+        if (p === undefined) continue;
         const rel = path.relative(layout, path.resolve(p));
         if (!rel.startsWith('..') && !path.isAbsolute(rel)) throw new UsageError(`${what} ${p} is inside the destination layout ${dst.dir}: keys and artifacts must not sit next to the image's blobs`);
       }
@@ -356,9 +366,18 @@ References:
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : cocoPlatform(args);
     const started = Date.now();
     const source = await decryptedFrom(await openImage(from, { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) }), args);
-    let encryption = await encryptionFrom(args);
     const invocation = invocationOf(args, await source.digest());
-    if (wantsKeys && !args.flags['dry-run']) {
+    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress, ...sourceOptionsFrom(args) });
+    const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
+    const transforms = await buildTransforms(args, ctx);
+    // Keys and artifacts go where the command line says, never to the current directory unasked
+    // (checked once the stages have refused what they refuse, before anything is read or written).
+    if (!dryRun && givenOutputDir === undefined) {
+      const runtime = args.strings.runtime ?? (args.strings['runtime-image'] !== undefined ? 'gramine' : undefined);
+      if (runtime !== undefined) throw new UsageError(`convert with the ${runtime} runtime writes its policy, chart and report into --output-dir DIR: give --output-dir (nothing is written to the current directory unasked)`);
+      if (wantsKeys && givenKeysOut === undefined) throw new UsageError(`convert ${args.strings.runtime === 'coco' ? '--runtime coco' : '--dir'} writes a keys file: give --output-dir DIR (keys go to DIR/keys.json) or --keys-out FILE (nothing is written to the current directory unasked)`);
+    }
+    if (wantsKeys && !dryRun) {
       await refuseSymlink(keysOut, '--keys-out');
       await refuseSymlink(pending, '--keys-out');
       // Commit protocol (docs/keys.md): keys are written to KEYS.pending, recording the image
@@ -390,20 +409,19 @@ References:
         const digest = c && c.invocation === invocation && c.reference === to ? await currentDigest() : undefined;
         if (c && digest === c.image) {
           // The identical conversion already completed: its keys belong to the tagged image.
-          if (args.flags.json) io.out(JSON.stringify({ digest, reference: to, keysFile: keysOut, alreadyConverted: true }));
+          if (args.flags.json) io.out(JSON.stringify({ digest, destination: to, keysFile: keysOut, alreadyConverted: true }));
           else io.out(digest);
           if (!args.flags.quiet) io.err(`enclavify convert: ${to} (${digest}) is already the result of this conversion, with keys ${keysOut}; nothing to do (remove ${keysOut} to convert again)`);
           return EXIT.ok;
         }
         // Never overwrite keys by default: the image they belong to would become unreadable.
-        if (!args.strings['keys-out']) {
+        if (givenKeysOut === undefined) {
           throw new UsageError(`${keysOut} already exists (keys of an earlier conversion?); choose another place with --keys-out FILE or --output-dir DIR, or pass --keys-out ${keysOut} to replace it`);
         }
       }
     }
-    const openExtra = (ref: string) => openImage(ref, { platform: { os: 'linux', architecture: 'amd64' }, signal: io.signal, registry: registryOptionsForExtra(args, ref, from), onProgress: io.progress, ...sourceOptionsFrom(args) });
-    const ctx: ConvertContext = { io, source, outputDir, to, openExtra };
-    const transforms = await buildTransforms(args, ctx);
+    // After every check: a generated KEK (--kek-out) is written here.
+    let encryption = await encryptionFrom(args);
     if (ctx.cocoPlan) {
       if (args.lists['encrypt-layer']?.length) throw new UsageError('--encrypt-layer: with --runtime coco every layer is encrypted');
       encryption = { encryption: { recipients: [...(encryption?.encryption.recipients ?? []), ctx.cocoPlan.recipient] }, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}) };
@@ -421,17 +439,22 @@ References:
         chart: (result.state.get(CHART))?.dir ?? null,
       };
       const sections = () => convertStages.map((s) => s.report?.(result)).filter((s): s is string => !!s);
-      if (args.flags['dry-run']) {
+      if (dryRun) {
         // Everything was computed (classification, encryption, manifest, policy); nothing is written.
         const digest = await result.image.digest();
-        if (args.flags.json) io.out(JSON.stringify({ dryRun: true, digest, ...summary, artifacts: [...result.artifacts.keys()], report: result.report }));
+        if (args.flags.json) io.out(JSON.stringify({ dryRun: true, digest, destination: to, ...summary, artifacts: [...result.artifacts.keys()], report: result.report }));
         else io.out(digest);
         if (!args.flags.quiet) io.err([...sections(), `Dry run: would write ${to} (${digest}) and ${[...result.artifacts.keys()].join(', ') || 'no artifacts'}; wrote nothing`].join('\n'));
         return EXIT.ok;
       }
+      // The early check covers what the options ask for; this one any artifact a stage produced.
+      const others = [...result.artifacts.keys()].filter((k) => k !== KEYS_ARTIFACT);
+      if (givenOutputDir === undefined && others.length) throw new UsageError(`convert writes ${others.join(', ')}: give --output-dir DIR (nothing is written to the current directory unasked)`);
+      if (givenOutputDir === undefined && givenKeysOut === undefined && result.artifacts.has(KEYS_ARTIFACT)) throw new UsageError('convert writes a keys file: give --output-dir DIR or --keys-out FILE');
       // What killed runs left next to the keys and artifacts (atomic writes' temporaries, proved dead).
       const sweepOpts = { isTemp: isTmpFileName, socketOf: tmpOwnerSocket };
-      await Promise.all([...new Set([outputDir, path.dirname(keysOut)])].map((d) => sweepDir(d, sweepOpts).catch(() => undefined)));
+      const dirs = [...(givenOutputDir !== undefined ? [outputDir] : []), ...(result.artifacts.has(KEYS_ARTIFACT) ? [path.dirname(keysOut)] : [])];
+      await Promise.all([...new Set(dirs)].map((d) => sweepDir(d, sweepOpts).catch(() => undefined)));
       const w: Written = { files: [], dirs: [] };
       let written;
       try {
@@ -448,9 +471,9 @@ References:
           await writeFileAtomic(pending, text, { mode: 0o600 });
           w.files.push(pending);
         }
-        await makeDir(path.resolve(outputDir), path.resolve(outputDir), w);
-        await writeArtifacts(result, outputDir, w);
-        if (args.strings['output-dir']) {
+        if (givenOutputDir !== undefined) {
+          await makeDir(path.resolve(outputDir), path.resolve(outputDir), w);
+          await writeArtifacts(result, outputDir, w);
           const report = path.join(outputDir, 'report.json');
           await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
           w.files.push(report);
@@ -473,7 +496,7 @@ References:
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {
-        io.out(JSON.stringify({ digest: written.digest, reference: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, ...(written.blobs ? { blobs: written.blobs } : {}), report: result.report }));
+        io.out(JSON.stringify({ digest: written.digest, destination: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, ...(written.blobs ? { blobs: written.blobs } : {}), report: result.report }));
       } else {
         io.out(written.digest);
         // As sconify_image prints it: the session to upload to CAS.

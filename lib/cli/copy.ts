@@ -1,4 +1,4 @@
-/** `enclavify copy SRC DST`: like `skopeo copy` between the transports we support. */
+/** `enclavify copy SRC DST` (or `--from SRC --to DST`, as convert): like `skopeo copy` between the transports we support. */
 import { rm } from 'node:fs/promises';
 import { copyImage, parsePlatform } from '../store/index.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
@@ -8,11 +8,23 @@ import { decryptionFlags, decryptionKeysFrom, encryptionFlags, encryptionFrom } 
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
+/** SRC and DST from `copy SRC DST` (skopeo's form) or `copy --from SRC --to DST` (convert's); mixing them is a usage error. */
+export function copyEnds(positionals: string[], from: string | undefined, to: string | undefined): { from: string; to: string } {
+  if (from === undefined && to === undefined) {
+    if (positionals.length !== 2) throw new UsageError(`copy needs SRC and DST: copy SRC DST, or copy --from SRC --to DST${positionals.length > 2 ? ` (got ${positionals.length} arguments)` : ''}`);
+    return { from: positionals[0]!, to: positionals[1]! };
+  }
+  if (positionals.length) throw new UsageError(`copy: give SRC and DST either as arguments or as --from/--to, not both (unexpected argument ${JSON.stringify(positionals[0])})`);
+  if (from === undefined || to === undefined) throw new UsageError(`copy --${from === undefined ? 'to' : 'from'} needs --${from === undefined ? 'from SRC' : 'to DST'} too`);
+  return { from, to };
+}
+
 export const copyCommand: Command = {
   name: 'copy',
   summary: 'copy an image between transports, verifying every blob',
-  usage: 'enclavify copy [options] SRC DST',
-  description: `Copies the image SRC to DST without a Docker daemon. Layers are streamed, verified
+  usage: 'enclavify copy [options] SRC DST   |   enclavify copy [options] --from SRC --to DST',
+  description: `Copies the image SRC to DST without a Docker daemon. SRC and DST are given as skopeo takes
+them (two arguments) or as convert takes them (--from SRC --to DST); not both. Layers are streamed, verified
 against their digests and written byte-identical; Docker schema2 images are written with OCI
 media types. A copy of an OCI image keeps its manifest digest. Before anything is written, the
 layers' contents are checked (tar well formed, diff_ids, no entry escaping the root or writing
@@ -35,6 +47,8 @@ copied as it is only with --no-validate (its contents cannot be checked). See do
 References:
   ${ACCEPTED_FORMS}`,
   options: {
+    from: { kind: 'string', arg: 'SRC', help: 'the image to copy (instead of the first argument)' },
+    to: { kind: 'string', arg: 'DST', help: 'where to write it (instead of the second argument)' },
     'no-validate': { kind: 'flag', help: 'skip the check of layer contents (tar well-formed, diff_ids, no ".." or writes through symlinks); blob digests are still verified' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index (default linux/<host arch>)' },
     ...copyRegistryFlags,
@@ -44,8 +58,7 @@ References:
     ...COMMON,
   },
   async run(args, io) {
-    if (args.positionals.length !== 2) throw new UsageError('copy needs SRC and DST');
-    const [from, to] = args.positionals;
+    const { from, to } = copyEnds(args.positionals, args.strings.from, args.strings.to);
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const encryption = await encryptionFrom(args);
     const decryptionKeys = await decryptionKeysFrom(args);

@@ -1,24 +1,30 @@
 /** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
 import { createRequire } from 'node:module';
 import { asEnclavifyError, EnclavifyError, ERROR_CODES } from '../oci/errors.js';
-import { removeAllTemps, sweepTemps } from '../oci/temp.js';
 import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
 import { ProgressRenderer } from './progress.js';
-import { closeRegistryClients } from '../registry/client.js';
+
+/** One command in the dispatch table: its name, its line of top-level --help, and how to load it. */
+export interface CommandEntry {
+  name: string;
+  /** The line `enclavify --help` prints (the command's own `summary`: a spec checks they agree). */
+  summary: string;
+  load: () => Promise<Command>;
+}
 
 /**
- * All commands, in --help order, each loaded only when it runs (or for --help): a command's
- * dependencies (Gramine, policies, charts, the registry client) cost start-up time the others
- * should not pay.
+ * All commands, in --help order, each loaded only when it runs (or for its own --help): a
+ * command's dependencies (Gramine, policies, charts, ajv, yaml, the registry client) cost start-up
+ * time the others should not pay, and `enclavify --help` loads none of them.
  */
-export const commandLoaders: Array<{ name: string; load: () => Promise<Command> }> = [
-  { name: 'convert', load: async () => (await import('./convert.js')).convertCommand },
-  { name: 'copy', load: async () => (await import('./copy.js')).copyCommand },
-  { name: 'tree', load: async () => (await import('./tree.js')).treeCommand },
-  { name: 'verify', load: async () => (await import('./verify.js')).verifyCommand },
-  { name: 'sign', load: async () => (await import('./sign.js')).signCommand },
-  { name: 'inspect', load: async () => (await import('./inspect.js')).inspectCommand },
+export const commandLoaders: readonly CommandEntry[] = [
+  { name: 'convert', summary: 'convert a native image into a confidential one (encrypted and authenticated files, ...)', load: async () => (await import('./convert.js')).convertCommand },
+  { name: 'copy', summary: 'copy an image between transports, verifying every blob', load: async () => (await import('./copy.js')).copyCommand },
+  { name: 'tree', summary: 'print the merged root file system of an image', load: async () => (await import('./tree.js')).treeCommand },
+  { name: 'verify', summary: 'check a converted image against its protection manifest (and its keys)', load: async () => (await import('./verify.js')).verifyCommand },
+  { name: 'sign', summary: 'sign the Gramine enclave of a converted image (MRENCLAVE, SIGSTRUCT) without Gramine\'s tools', load: async () => (await import('./sign.js')).signCommand },
+  { name: 'inspect', summary: 'show what a converted image holds: runtime, manifest, MRENCLAVE/MRSIGNER, protected regions', load: async () => (await import('./inspect.js')).inspectCommand },
 ];
 
 /** Every command, loaded. */
@@ -34,18 +40,18 @@ function version(): string {
   }
 }
 
-function topHelp(commands: Command[]): string {
-  const w = Math.max(...commands.map((c) => c.name.length)) + 2;
+function topHelp(): string {
+  const w = Math.max(...commandLoaders.map((c) => c.name.length)) + 2;
   return `enclavify ${version()}: turn native container images into confidential images (Intel SGX:
-Gramine, SCONE): encrypted and authenticated files, runtime, attestation policy and Helm chart.
-No Docker daemon needed.
+Gramine, SCONE; Confidential Containers): encrypted and authenticated files, runtime, attestation
+policy and Helm chart. No Docker daemon needed.
 
 Usage: enclavify COMMAND [options]
 
 Commands:
-${commands.map((c) => `  ${c.name.padEnd(w)}${c.summary}`).join('\n')}
+${commandLoaders.map((c) => `  ${c.name.padEnd(w)}${c.summary}`).join('\n')}
 
-Run 'enclavify COMMAND --help' for a command's options.
+Run 'enclavify COMMAND --help' for a command's options; docs/cli.md lists the environment variables.
 Exit codes: 0 success, 1 failure (bad input, I/O), 2 usage error, 3 verification findings.`;
 }
 
@@ -53,20 +59,32 @@ function commandHelp(c: Command): string {
   return `Usage: ${c.usage}\n\n${c.description}\n\nOptions:\n${formatOptions(c.options)}`;
 }
 
+/** Whether a command module was loaded (and with it the temporary-directory bookkeeping). */
+let commandLoaded = false;
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const quiet = argv.includes('--quiet') || argv.includes('-q');
   const out = io?.out ?? ((t: string) => process.stdout.write(t + '\n'));
   const err = io?.err ?? ((t: string) => process.stderr.write(t + '\n'));
-  // A status line is redrawn only on a terminal, and only when stderr is the process's own.
-  const tty = !io?.err && process.stderr.isTTY ? { write: (s: string) => void process.stderr.write(s), columns: process.stderr.columns } : undefined;
-  const renderer = new ProgressRenderer({ line: err, tty }, quiet);
-  const sink: Io = { out, err, progress: io?.progress ?? renderer.listener, signal: io?.signal };
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name) {
+    // No command: a usage error, so the help goes where usage errors go.
+    err(topHelp());
+    return EXIT.usage;
+  }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    if (rest[0] === undefined || rest[0].startsWith('-')) {
+      out(topHelp());
+      return EXIT.ok;
+    }
     const entry = commandLoaders.find((x) => x.name === rest[0]);
-    out(entry ? commandHelp(await entry.load()) : topHelp(await loadCommands()));
-    return name ? EXIT.ok : EXIT.usage;
+    if (!entry) {
+      err(`enclavify: unknown command ${JSON.stringify(rest[0])}\n\n${topHelp()}`);
+      return EXIT.usage;
+    }
+    out(commandHelp(await entry.load()));
+    return EXIT.ok;
   }
   if (name === '--version' || name === '-V') {
     out(version());
@@ -74,19 +92,27 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   }
   const entry = commandLoaders.find((c) => c.name === name);
   if (!entry) {
-    err(`enclavify: unknown command ${JSON.stringify(name)}\n\n${topHelp(await loadCommands())}`);
+    err(`enclavify: unknown command ${JSON.stringify(name)}\n\n${topHelp()}`);
     return EXIT.usage;
   }
   const cmd = await entry.load();
-  // Every command first removes what killed runs left in the temporary directory (only
-  // directories whose owner is proved dead: lib/oci/owner.ts).
-  await sweepTemps().catch(() => undefined);
+  commandLoaded = true;
+  // A status line is redrawn only on a terminal, and only when stderr is the process's own.
+  const tty = !io?.err && process.stderr.isTTY ? { write: (s: string) => void process.stderr.write(s), columns: process.stderr.columns } : undefined;
+  const renderer = new ProgressRenderer({ line: err, tty }, quiet);
+  const sink: Io = { out, err, progress: io?.progress ?? renderer.listener, signal: io?.signal };
+  let ran = false;
   try {
     const args = parseArgs(rest, cmd.options);
     if (args.flags.help) {
       out(commandHelp(cmd));
       return EXIT.ok;
     }
+    ran = true;
+    // Every command first removes what killed runs left in the temporary directory (only
+    // directories whose owner is proved dead: lib/oci/owner.ts).
+    const { sweepTemps } = await import('../oci/temp.js');
+    await sweepTemps().catch(() => undefined);
     return await cmd.run(args, sink);
   } catch (e) {
     renderer.finish();
@@ -101,8 +127,9 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     return exit;
   } finally {
     renderer.finish();
-    // Idle keep-alive connections to registries must not hold the process open.
-    await closeRegistryClients();
+    // Idle keep-alive connections to registries must not hold the process open (the module is
+    // already loaded by any command that reached a registry).
+    if (ran) await (await import('../registry/client.js')).closeRegistryClients();
   }
 }
 
@@ -130,7 +157,8 @@ export async function run(argv: string[]): Promise<number> {
     const code = await main(argv, { signal: ac.signal });
     return interrupted ?? code;
   } finally {
-    await removeAllTemps();
+    // Only a command makes temporary directories; --help and --version never load that module.
+    if (commandLoaded) await (await import('../oci/temp.js')).removeAllTemps();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -147,8 +147,9 @@ checks without keys: authenticated files' hashes, added, missing or changed entr
 encrypted files) and the Gramine manifest's trusted-file hashes against the image and the
 protection manifest; any finding refuses the signature (exit 1, findings listed), so a file changed
 after conversion is never signed. Give --manifest-sha256 (the protection manifest digest the
-conversion printed; --protection-sha256 is the same option under its older name) so that a
-protection manifest rewritten along with the files is refused too.
+conversion printed, the same option and digest as verify's) so that a protection manifest
+rewritten along with the files is refused too. --protection-sha256 is its deprecated older name:
+still accepted, with a warning.
 
 Insecure manifest settings (debug, allow_all_but_log, insecure__ keys, host-supplied code or trust
 anchors, gramine-direct) are printed as warnings on stderr (also with --quiet) and listed under
@@ -166,7 +167,7 @@ References:
     manifest: { kind: 'string', arg: 'PATH', help: 'the .manifest in the image (default: from the image labels, else /gramine/app/entrypoint.manifest)' },
     pal: { kind: 'string', arg: 'PATH', help: 'the SGX libpal.so in the image (default: from the image labels, else Gramine\'s Debian path)' },
     'manifest-sha256': { kind: 'string', arg: 'HEX', help: 'the protection manifest SHA-256 the conversion printed (as for verify): the image is checked against that manifest (not only the one it carries); a different one refuses the signature' },
-    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'the older name of --manifest-sha256 (same option)' },
+    'protection-sha256': { kind: 'string', arg: 'HEX', help: 'deprecated: the older name of --manifest-sha256 (same option; accepted with a warning)' },
     production: { kind: 'flag', help: 'refuse to sign an insecure manifest (debug, allow_all_but_log, insecure__ keys, host-supplied code, gramine-direct) instead of warning' },
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...copyRegistryFlags,
@@ -186,6 +187,8 @@ References:
       throw new UsageError('--manifest-sha256 and --protection-sha256 are one option (the protection manifest digest) given two different values');
     }
     const manifestPin = pins[0];
+    if (manifestPin !== undefined && !/^(sha256:)?[0-9a-fA-F]{64}$/.test(manifestPin)) throw new UsageError(`--${args.strings['manifest-sha256'] !== undefined ? 'manifest' : 'protection'}-sha256 needs 64 hex digits`);
+    if (args.strings['protection-sha256'] !== undefined) io.err('enclavify sign: warning: --protection-sha256 is deprecated: use --manifest-sha256 (the same digest, the name verify uses)');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) });
     const step = signGramineImage({
@@ -203,7 +206,7 @@ References:
       const pm = report?.protectionManifestSha256;
       const warnings = report?.warnings ?? [];
       const facts = {
-        digest: written.digest, reference: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
+        digest: written.digest, destination: written.reference, manifest: info.manifestPath, mrenclave: info.mrenclave?.[0], mrsigner: info.mrsigner,
         isvProdId: info.isvProdId, isvSvn: info.isvSvn, debug: info.debug, ...(pm ? { protectionManifestSha256: pm } : {}), warnings,
         ...(written.blobs ? { blobs: written.blobs } : {}),
       };

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { tool } from '../helpers/tools.js';
 import { standInRuntime, testKey } from '../runtimes/gramine-helpers.js';
@@ -38,7 +39,7 @@ test('convert with the Gramine runtime: signed image, attestation policy with it
       '--output-dir', art, '--k8s-helm-expose', '8080', '--k8s-helm-manifests', path.join(art, 'manifests.yaml'),
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const res = JSON.parse(r.stdout);
+    const res = cliJson(r.stdout);
     assert.equal(res.runtime, 'gramine');
     assert.match(res.mrenclave[0], /^[0-9a-f]{64}$/);
     // The policy names the measured enclave and the key names, never key values.
@@ -54,7 +55,7 @@ test('convert with the Gramine runtime: signed image, attestation policy with it
     // inspect reads MRENCLAVE from the image's SIGSTRUCT.
     const ins = await runCli(['inspect', '--json', `oci:${s.dir}/out:conf`]);
     assert.equal(ins.code, 0, ins.stderr);
-    assert.ok(JSON.stringify(JSON.parse(ins.stdout)).includes(res.mrenclave[0]));
+    assert.ok(JSON.stringify(cliJson(ins.stdout)).includes(res.mrenclave[0]));
     // verify: the protected files are intact.
     const v = await runCli(['verify', `oci:${s.dir}/out:conf`, '--keys', res.keysFile]);
     assert.equal(v.code, 0, v.stderr + v.stdout);
@@ -109,7 +110,7 @@ test('convert --dry-run computes everything and writes nothing', async () => {
   try {
     const r = await runCli(['convert', '--json', '--dry-run', '--from', `oci:${bbOci}:latest`, '--to', `oci:${s.dir}/out:x`, '--dir', '/app/data', '--output-dir', path.join(s.dir, 'art')]);
     assert.equal(r.code, 0, r.stderr);
-    const res = JSON.parse(r.stdout);
+    const res = cliJson(r.stdout);
     assert.equal(res.dryRun, true);
     assert.ok(res.artifacts.includes('keys.json'));
     assert.deepEqual(readdirSync(s.dir), []);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { openImage, writeImage } from '../../lib/index.js';
 import { protectionSchemaProblems } from '../../lib/protect/schemas.js';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch, umociUnpack } from '../helpers/images.js';
 import { tool } from '../helpers/tools.js';
 import { editInPlace, fileItem, addLayer, flip, hostLsSkip, ldd, modify, writeHostLsImage } from '../protect/encrypt-helpers.js';
@@ -73,7 +74,7 @@ test('verify: exit 0 on the converted image, 3 with findings on a tampered copy'
   assert.match(bad.stdout, /data node 1 \(physical node 3\) MAC mismatch/);
   const json = await runCli(['verify', `oci:${s.dir}/tampered:t`, '--keys', keys, '--json']);
   assert.equal(json.code, 3);
-  const doc = JSON.parse(json.stdout);
+  const doc = cliJson(json.stdout);
   assert.equal(doc.ok, false);
   assert.deepEqual(doc.findings.map((f: { code: string }) => f.code), ['PLAINTEXT_IN_REGION', 'PF_BAD_MAC']);
 });
@@ -83,7 +84,7 @@ test('convert --json prints one JSON object with the digest and the report', asy
   const r = await runCli(['convert', '--from', src, '--to', `oci:${dir}/l:x`, '--dir', '/app/data', '--output-dir', dir, '--json', '--quiet']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stderr, '', '--quiet: nothing on stderr');
-  const doc = JSON.parse(r.stdout);
+  const doc = cliJson(r.stdout);
   assert.match(doc.digest, /^sha256:/);
   assert.equal(doc.keysFile, path.join(dir, 'keys.json'));
   assert.equal(statSync(doc.keysFile).mode & 0o777, 0o600);

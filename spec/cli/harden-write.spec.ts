@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch, writableCopy } from '../helpers/images.js';
 
 const s = scratch('enclavify-harden-write-');
@@ -152,7 +153,7 @@ test('keys files: readable by others warns (stderr and --json); symlinks only th
   r = await runCli(['verify', '--json', out, '--keys', keys]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /WARNING: keys file .* is readable by all users \(mode 0644\)/);
-  assert.match(JSON.parse(r.stdout).warnings[0], /readable by all users/);
+  assert.match(cliJson(r.stdout).warnings[0], /readable by all users/);
   chmodSync(keys, 0o600);
 
   // A link in a directory anyone can write: refused, naming the directory; the override works.

@@ -15,6 +15,7 @@ import { PROTECTION, RUNTIME, type Protection, type RuntimeInfo } from '../../li
 import { gramine } from '../../lib/runtimes/gramine/index.js';
 import type { ImageInspection } from '../../lib/runtimes/gramine/inspect.js';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { fileItem, standInRuntime, testKey } from '../runtimes/gramine-helpers.js';
 
@@ -31,7 +32,7 @@ async function convert(dir: string, tag: string, steps: Transform[]): Promise<{ 
 test('inspect a native image: runtime native, no manifest', async () => {
   const r = await runCli(['inspect', `oci:${bbOci}:latest`, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const i = JSON.parse(r.stdout) as ImageInspection;
+  const i = cliJson(r.stdout) as ImageInspection;
   assert.equal(i.runtime, 'native');
   assert.deepEqual(i.entrypoint, ['/app/server.sh']);
   assert.equal(i.gramine, undefined);
@@ -46,7 +47,7 @@ test('inspect a signed Gramine image with an encrypted region: MRENCLAVE/MRSIGNE
     const region = (c.state.get(PROTECTION) as Protection).keys[0];
     const r = await runCli(['inspect', c.ref, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const i = JSON.parse(r.stdout) as ImageInspection;
+    const i = cliJson(r.stdout) as ImageInspection;
     assert.equal(i.runtime, 'gramine');
     assert.equal(i.gramine!.manifestPath, `${BASE}.manifest`);
     assert.equal(i.gramine!.manifestSgxPath, `${BASE}.manifest.sgx`);
@@ -92,7 +93,7 @@ test('inspect reports a .manifest.sgx that no longer matches the .sig (exit 3) a
     assert.match(r.stdout, /Problem: .*measures/);
     const dev = await runCli(['inspect', (await convert(s.dir, 'dev', [fileClassify({ dirs: ['/app/data'] }), encryptFS(), injectRuntime(gramine({ runtimeDir: rt, insecureDevKeys: true }))])).ref, '--json']);
     assert.equal(dev.code, 0);
-    const i = JSON.parse(dev.stdout) as ImageInspection;
+    const i = cliJson(dev.stdout) as ImageInspection;
     assert.deepEqual(i.gramine!.insecureKeyNames, [key.name]);
     assert.ok(!dev.stdout.includes(key.keyHex), 'the key value is never printed');
     const text = await runCli(['inspect', `oci:${s.dir}/img:dev`]);

@@ -6,6 +6,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, expectedTree, scratch } from '../helpers/images.js';
 import { tool } from '../helpers/tools.js';
 
@@ -69,7 +70,7 @@ test('attestation-agent: a generated KEK goes to --kek-out (0600, never overwrit
   assert.equal(r.code, 0, r.stderr);
   assert.equal(statSync(kek).mode & 0o777, 0o600);
   assert.equal(statSync(kek).size, 32);
-  assert.equal(JSON.parse(r.stdout).kekFile, kek);
+  assert.equal(cliJson(r.stdout).kekFile, kek);
   assert.ok(!r.stdout.includes(readFileSync(kek).toString('base64')) && !r.stderr.includes(readFileSync(kek).toString('hex')));
   const t = await runCli(['tree', '--decryption-key', kek, `oci:${enc}:latest`]);
   assert.equal(t.stdout.trimEnd(), expected());

@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, expectedTree, scratch, umociUnpack } from '../helpers/images.js';
 import { diskTree } from '../helpers/disk-tree.js';
 import { tool } from '../helpers/tools.js';
@@ -47,7 +48,7 @@ test('copy to and from a registry, tree of a docker:// reference; --json lists e
   const dst = `docker://${reg.host}/cli/bb:1`;
   const r = await runCli(['copy', '--json', '--no-validate', `oci:${bbOci}:latest`, dst]);
   assert.equal(r.code, 0, r.stderr);
-  const res = JSON.parse(r.stdout);
+  const res = cliJson(r.stdout);
   assert.equal(res.destination, dst);
   assert.deepEqual(res.blobs.map((b: { status: string }) => b.status), ['pushed', 'pushed', 'pushed', 'pushed']);
   assert.ok(res.blobs.every((b: { digest: string; size: number; mediaType: string }) => /^sha256:/.test(b.digest) && b.size > 0 && b.mediaType));
@@ -55,10 +56,10 @@ test('copy to and from a registry, tree of a docker:// reference; --json lists e
   assert.equal(r.stderr.split('\n').filter((l) => /^enclavify: pushing (config|layer \d) sha256:[0-9a-f]{12} \(/.test(l)).length, 4, r.stderr);
   const again = await runCli(['copy', '--json', `oci:${bbOci}:latest`, dst]);
   assert.equal(again.stderr.split('\n').filter((l) => /: already in the registry$/.test(l)).length, 4, again.stderr);
-  assert.deepEqual(JSON.parse(again.stdout).blobs.map((b: { status: string }) => b.status), ['skipped', 'skipped', 'skipped', 'skipped']);
+  assert.deepEqual(cliJson(again.stdout).blobs.map((b: { status: string }) => b.status), ['skipped', 'skipped', 'skipped', 'skipped']);
   const other = await runCli(['copy', '--json', '-q', dst, `docker://${reg.host}/cli/other:1`]);
   assert.equal(other.stderr, '', '--quiet prints nothing');
-  assert.deepEqual(JSON.parse(other.stdout).blobs.map((b: { status: string; from: string }) => `${b.status} ${b.from}`), Array(4).fill('mounted cli/bb'));
+  assert.deepEqual(cliJson(other.stdout).blobs.map((b: { status: string; from: string }) => `${b.status} ${b.from}`), Array(4).fill('mounted cli/bb'));
   const t = await runCli(['tree', `docker://${reg.host}/cli/other:1`]);
   assert.equal(t.code, 0, t.stderr);
   assert.equal(t.stdout, expected);
@@ -85,8 +86,8 @@ test('convert registry → registry with the Gramine runtime image from the regi
     '--dir', '/app/data', '--runtime-image', `docker://${reg.host}/gramine/runtime:1.9`, '--sign-key', testKey, '--output-dir', art,
   ]);
   assert.equal(r.code, 0, r.stderr);
-  const res = JSON.parse(r.stdout);
-  assert.equal(res.reference, to);
+  const res = cliJson(r.stdout);
+  assert.equal(res.destination, to);
   assert.equal(res.runtime, 'gramine');
   // Unchanged base layers are already in the repository (skipped); new ones are pushed.
   const statuses = new Set(res.blobs.map((b: { status: string }) => b.status));
@@ -95,7 +96,7 @@ test('convert registry → registry with the Gramine runtime image from the regi
   assert.equal(v.code, 0, v.stderr + v.stdout);
   const ins = await runCli(['inspect', '--json', to]);
   assert.equal(ins.code, 0, ins.stderr);
-  assert.ok(JSON.stringify(JSON.parse(ins.stdout)).includes(res.mrenclave[0]));
+  assert.ok(JSON.stringify(cliJson(ins.stdout)).includes(res.mrenclave[0]));
   // The keys never went to the registry.
   const keys = JSON.parse(readFileSync(res.keysFile, 'utf8'));
   const layers = await runCli(['tree', to]);

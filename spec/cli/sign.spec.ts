@@ -13,6 +13,7 @@ import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
 import { gramine } from '../../lib/runtimes/gramine/index.js';
 import { measureGramineEnclave, parseSigstruct, signGramineEnclave, verifySigstructSignature } from '../../lib/sgx/index.js';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { readImageFiles, standInRuntime, testKey } from '../runtimes/gramine-helpers.js';
 
@@ -35,7 +36,7 @@ test('enclavify sign adds .manifest.sgx and .sig: the signature verifies, MRENCL
     const unsigned = await unsignedImage(s.dir);
     const r = await runCli(['sign', unsigned, '--sign-key', testKey, '--sign-date', '2026-01-01', '--to', `oci:${s.dir}/img:signed`, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const facts = JSON.parse(r.stdout) as { digest: string; mrenclave: string; mrsigner: string; manifest: string };
+    const facts = cliJson(r.stdout) as { digest: string; mrenclave: string; mrsigner: string; manifest: string };
     const signed = await openImage(`oci:${s.dir}/img:signed`);
     assert.equal(facts.digest, await signed.digest());
     assert.equal(facts.manifest, `${BASE}.manifest`);
@@ -81,7 +82,7 @@ test('enclavify sign --sigstruct --manifest-sgx adds a signature made elsewhere,
     writeFileSync(sgxFile, ext.manifestSgx);
     const ok = await runCli(['sign', unsigned, '--sigstruct', sigFile, '--manifest-sgx', sgxFile, '--to', `oci:${s.dir}/img:ext`, '--json']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(JSON.parse(ok.stdout).mrenclave, ext.mrenclave);
+    assert.equal(cliJson(ok.stdout).mrenclave, ext.mrenclave);
     // A .manifest.sgx with one trusted-file hash digit changed no longer matches the SIGSTRUCT's MRENCLAVE.
     const text = new TextDecoder().decode(ext.manifestSgx);
     const at = text.indexOf('sha256 = "') + 'sha256 = "'.length;
@@ -181,7 +182,7 @@ test('signing an image with encrypted regions records the signature files in its
     await out.dispose();
     const r = await runCli(['sign', `oci:${s.dir}/img:u`, '--sign-key', testKey, '--to', `oci:${s.dir}/img:s`, '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const facts = JSON.parse(r.stdout) as { protectionManifestSha256: string };
+    const facts = cliJson(r.stdout) as { protectionManifestSha256: string };
     const v = await verify(await openImage(`oci:${s.dir}/img:s`), { keys });
     assert.deepEqual(v.findings, []);
     assert.equal(v.manifestSha256, facts.protectionManifestSha256);

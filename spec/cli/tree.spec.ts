@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbArchive, bbOci, bbZstd, expectedTree } from '../helpers/images.js';
 
 const expected = readFileSync(expectedTree, 'utf8');
@@ -22,7 +23,7 @@ for (const [label, ref] of [
 test('enclavify tree --json gives entries with paths, types and digests', async () => {
   const r = await runCli(['tree', '--json', `oci:${bbOci}:latest`]);
   assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { image: string; digest: string; entries: Array<{ path: string; type: string; mode: string; sha256?: string }> };
+  const doc = cliJson(r.stdout) as { image: string; digest: string; entries: Array<{ path: string; type: string; mode: string; sha256?: string }> };
   assert.match(doc.digest, /^sha256:/);
   const entries = doc.entries;
   assert.equal(entries.find((e) => e.path === 'tmp')?.mode, '1777');

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, expectedTree, scratch } from '../helpers/images.js';
 import { chartRender, chartRenderTool, parseManifests, workloadOf, get } from '../chart/render-helpers.js';
 
@@ -56,7 +57,7 @@ test('convert --runtime coco --tee tdx: encrypted layers, keys file, Trustee bun
   assert.equal(get(w, 'spec.template.spec.runtimeClassName'), 'kata-qemu-tdx');
   assert.equal(get(w, 'spec.template.metadata.annotations')['io.katacontainers.config.hypervisor.cc_init_data'], readFileSync(path.join(out, 'trustee/initdata.annotation'), 'utf8').trim());
   assert.equal(get(w, 'spec.template.spec.containers.0.imagePullPolicy'), 'Always');
-  const j = JSON.parse(r.stdout) as { runtime: string; report: { coco: { tee: string; kid: string } } };
+  const j = cliJson(r.stdout) as { runtime: string; report: { coco: { tee: string; kid: string } } };
   assert.equal(j.runtime, 'coco');
   assert.equal(j.report.coco.kid, kid);
 });
@@ -111,7 +112,7 @@ test('verify of a CoCo image: structure without keys; with --trustee every layer
   assert.match(bare.stdout, /4 of 4 layers encrypted; protection manifest not checked/);
   const full = await runCli(['verify', '--json', '--trustee', path.join(out, 'trustee'), '--expect-encrypted', `oci:${img}:v`]);
   assert.equal(full.code, 0, full.stderr + full.stdout);
-  const j = JSON.parse(full.stdout) as { ok: boolean; ocicrypt: { layers: Array<{ decrypted: boolean }> } };
+  const j = cliJson(full.stdout) as { ok: boolean; ocicrypt: { layers: Array<{ decrypted: boolean }> } };
   assert.ok(j.ok && j.ocicrypt.layers.every((l) => l.decrypted));
   rmSync(path.join(out, 'trustee/kbs/default/image-kek/vimg-v'));
   const missing = await runCli(['verify', '--trustee', path.join(out, 'trustee'), `oci:${img}:v`]);

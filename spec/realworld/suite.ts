@@ -26,6 +26,7 @@ import YAML from 'yaml';
 import type { TomlTable } from 'smol-toml';
 import { openImage } from '../../lib/index.js';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { scratch, umociUnpack } from '../helpers/images.js';
 import { pyDecryptBytes, pythonCryptoSkip } from '../helpers/pf-python.js';
 import {
@@ -110,7 +111,7 @@ export function corpusSuite(tag: CorpusTag, options: SuiteOptions): void {
     const out = `oci:${dir}/out:${tag}`;
     const r = await runCli(['convert', '--json', '-q', '--from', ref, '--to', out, '--dir', img.dataDir, '--runtime-image', standInRuntime(path.join(dir, 'runtime')), '--insecure-dev-keys', '--sign-key', testKey, '--output-dir', art]);
     assert.equal(r.code, 0, r.stderr);
-    const res = JSON.parse(r.stdout) as { keysFile: string };
+    const res = cliJson(r.stdout) as { keysFile: string };
     const v = await runCli(['verify', out, '--keys', res.keysFile]);
     assert.equal(v.code, 0, v.stderr + v.stdout);
 

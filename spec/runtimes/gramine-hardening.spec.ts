@@ -22,6 +22,7 @@ import { checkImageForSigning, type SigningCheck } from '../../lib/runtimes/gram
 import { parseArgs } from '../../lib/cli/args.js';
 import { gramineConvertOptions, gramineTransformFromArgs } from '../../lib/cli/sign.js';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch } from '../helpers/images.js';
 import { fileItem, readImageFiles, standInRuntime, testKey, toml } from './gramine-helpers.js';
 
@@ -313,8 +314,9 @@ test('enclavify sign --manifest-sha256 (alias --protection-sha256) refuses a pro
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /refusing to sign.*\n.*protection\.json: MANIFEST_DIGEST/);
     const bad = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--protection-sha256', 'xyz']);
-    assert.equal(bad.code, 1);
-    assert.match(bad.stderr, /not a SHA-256/);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--protection-sha256 needs 64 hex digits/);
+    assert.match(r.stderr, /--protection-sha256 is deprecated: use --manifest-sha256/);
     // --manifest-sha256 is the same option (verify's name for the same digest)
     const same = await runCli(['sign', `oci:${s.dir}/t:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/t:signed`, '--manifest-sha256', protection.manifestSha256]);
     assert.equal(same.code, 1, same.stderr);
@@ -336,7 +338,7 @@ test('enclavify sign and inspect warn about insecure settings (stderr, also with
     const ref = `oci:${s.dir}/w:x`;
     const j = await runCli(['sign', ref, '--sign-key', testKey, '--to', `oci:${s.dir}/w:signed`, '--json', '-q']);
     assert.equal(j.code, 0, j.stderr);
-    const facts = JSON.parse(j.stdout) as { warnings: string[] };
+    const facts = cliJson(j.stdout) as { warnings: string[] };
     for (const k of [/sgx\.file_check_policy/, /sys\.insecure__allow_eventfd/, /loader\.env\.PYTHONPATH/]) {
       assert.ok(facts.warnings.some((w) => k.test(w)), `${k} in ${facts.warnings.join('\n')}`);
       assert.match(j.stderr, new RegExp(`warning: ${k.source}`));
@@ -348,7 +350,7 @@ test('enclavify sign and inspect warn about insecure settings (stderr, also with
 
     const i = await runCli(['inspect', `oci:${s.dir}/w:signed`, '--json']);
     assert.equal(i.code, 0, i.stderr);
-    const g = JSON.parse(i.stdout).gramine as { warnings: string[]; hostEnv: string[]; sigtermInjection: boolean };
+    const g = cliJson(i.stdout).gramine as { warnings: string[]; hostEnv: string[]; sigtermInjection: boolean };
     assert.ok(g.warnings.some((w) => /allow_all_but_log/.test(w)));
     assert.deepEqual(g.hostEnv.sort(), ['POD_NAME', 'PYTHONPATH']);
     assert.equal(g.sigtermInjection, true);
@@ -364,7 +366,7 @@ test('enclavify sign and inspect warn about insecure settings (stderr, also with
     await clean.dispose();
     const c = await runCli(['inspect', `oci:${s.dir}/c:x`, '--production', '--json']);
     assert.equal(c.code, 0, c.stderr);
-    assert.deepEqual(JSON.parse(c.stdout).gramine.warnings, []);
+    assert.deepEqual(cliJson(c.stdout).gramine.warnings, []);
   } finally {
     s.done();
   }
@@ -378,7 +380,7 @@ test('a gramine-direct image is flagged by inspect and sign', async () => {
     await out.dispose();
     const i = await runCli(['inspect', `oci:${s.dir}/d:x`, '--production', '--json']);
     assert.equal(i.code, 3);
-    assert.match(JSON.parse(i.stdout).gramine.warnings.join(), /gramine-direct/);
+    assert.match(cliJson(i.stdout).gramine.warnings.join(), /gramine-direct/);
     const sg = await runCli(['sign', `oci:${s.dir}/d:x`, '--sign-key', testKey, '--to', `oci:${s.dir}/d:s`, '--production']);
     assert.equal(sg.code, 1);
     assert.match(sg.stderr, /gramine-direct/);

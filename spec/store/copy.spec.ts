@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { tool } from '../helpers/tools.js';
 import { bbArchive, bbOci, bbZstd, expectedTree, scratch, umociUnpack, writableCopy } from '../helpers/images.js';
 import { diskTree } from '../helpers/disk-tree.js';
@@ -52,7 +53,7 @@ test('docker-archive -> OCI: umoci unpacks the expected tree; skopeo inspects it
   try {
     const r = await runCli(['copy', '--json', `docker-archive:${bbArchive}`, `oci:${s.dir}/out:bb`]);
     assert.equal(r.code, 0, r.stderr);
-    const res = JSON.parse(r.stdout);
+    const res = cliJson(r.stdout);
     assert.match(res.digest, /^sha256:[0-9a-f]{64}$/);
     assert.equal(res.mediaType, 'application/vnd.oci.image.manifest.v1+json');
     validateLayout(path.join(s.dir, 'out'));

@@ -17,6 +17,7 @@ import { encodeJson } from '../../lib/oci/json.js';
 import type { FsEntry } from '../../lib/fs/entry.js';
 import { withLock } from '../../lib/store/lock.js';
 import { runCli } from '../helpers/cli.js';
+import { cliJson } from '../helpers/cli-schema.js';
 import { bbOci, scratch, writableCopy } from '../helpers/images.js';
 import { repoRoot } from '../helpers/tools.js';
 
@@ -407,7 +408,7 @@ test('CLI: a malformed --platform is a usage error (exit 2)', {  }, async () => 
 test('CLI: tree --json prints one JSON object, as --help promises for --json', {  }, async () => {
   const r = await runCli(['tree', '--json', '-q', `oci:${bbOci}:latest`]);
   assert.equal(r.code, 0);
-  const x = JSON.parse(r.stdout);
+  const x = cliJson(r.stdout);
   assert.ok(x && typeof x === 'object' && !Array.isArray(x));
 });
 
