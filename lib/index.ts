@@ -29,7 +29,7 @@ export { stateKey, CLASSIFICATION, PROTECTION, RUNTIME, type StateKey, type Pipe
 // Transforms
 export { fileClassify, type FileClassifyOptions } from './transforms/file-classify.js';
 export type { ClassifyRules, ClassificationReport, DirRule, ClassTotals, StartupReport } from './protect/classify.js';
-export type { StartupFiles, StartupLibrary, MissingLibrary, ScriptInterpreter } from './protect/deps.js';
+export type { StartupFiles, StartupLibrary, MissingLibrary, ScriptInterpreter, LibraryVia } from './protect/deps.js';
 export { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES, type Rule, type RuleKind } from './protect/rules.js';
 export { encryptFS, refreshProtectionManifest, type EncryptFSOptions, type EncryptReport, type ManifestRefresh } from './transforms/encrypt-fs.js';
 export { injectRuntime, type Runtime } from './transforms/inject-runtime.js';

@@ -267,7 +267,7 @@ async function collect(r: AsyncIterable<unknown>): Promise<Buffer> {
  * Also returns how many layer streams were opened (`opened`).
  */
 export async function readFileEntry(image: Image, path: string, options: ReadFileOptions = {}): Promise<ReadFileResult & { opened: number }> {
-  return coded(() => `reading ${JSON.stringify(shortenPath(path))} of ${image.name}`, async () => {
+  return coded(() => `reading ${JSON.stringify(shortenPath(String(path)))} of ${image.name}`, async () => {
     if (typeof path !== 'string') throw new EnclavifyError('BAD_ARGUMENT', `readFile: the path must be a string, not ${typeof path}`);
     const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     if (!(maxBytes >= 0)) throw new EnclavifyError('BAD_ARGUMENT', `readFile: maxBytes must be a number >= 0`);
