@@ -7,6 +7,7 @@
  * `EnclavifyError` with a `code` from `ERROR_CODES`; results holding temporary files are
  * disposable (`await using`).
  * @packageDocumentation
+ * @module enclavify
  */
 // Errors, progress, cancellation
 export { EnclavifyError, ERROR_CODES, type ErrorCode } from './oci/errors.js';

@@ -4,6 +4,7 @@
  * the Trustee (KBS) side: the key resource, the resource and image security policies, a
  * `kbs-client` script. See docs/coco.md.
  * @packageDocumentation
+ * @module enclavify/coco
  */
 export { initData, INITDATA_ANNOTATION, type InitData, type InitDataOptions, type InitDataAlgorithm } from './initdata.js';
 export { trusteeBundle, resourcePolicy, TEES, RUNTIME_CLASS, type Tee, type TrusteeBundle, type TrusteeBundleOptions } from './trustee.js';

@@ -11,6 +11,7 @@
  * const osRelease = await readFile(await openImage('oci:./layout:app'), '/etc/os-release');
  * ```
  * @packageDocumentation
+ * @module enclavify/fs
  */
 export { readFile, readFileEntry, rootfs, entries, type ReadFileOptions, type ReadFileResult, type RootFsOptions, type EntriesOptions, type LayerItem } from './read-file.js';
 export { RootFs, scanLayer, classifyWhiteout, type LayerSource, type LayerEntry, type LayerIndex, type MergedEntry, type ContentRef, type Whiteout, type OnFile, type ScanOptions, type StreamFilesOptions } from './merged.js';

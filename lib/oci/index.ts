@@ -12,6 +12,7 @@
  * import { tarStream } from 'enclavify/fs';
  * ```
  * @packageDocumentation
+ * @module enclavify/oci
  */
 // Errors, progress, cancellation (as in the root entry point)
 export { EnclavifyError, ERROR_CODES, type ErrorCode } from './errors.js';

@@ -4,6 +4,7 @@
  * readers and writers themselves. {@link openImage}, {@link writeImage} and {@link copyImage} are
  * also in the root entry point.
  * @packageDocumentation
+ * @module enclavify/store
  */
 import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';

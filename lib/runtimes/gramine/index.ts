@@ -4,6 +4,7 @@
  * signature; {@link signGramineImage} signs a converted image later, {@link inspectImage} reads
  * back what a converted image holds. See docs/gramine.md.
  * @packageDocumentation
+ * @module enclavify/gramine
  */
 export { gramine, enclaveCommand, DEFAULT_EXCLUDED, DEFAULT_PLAIN } from './runtime.js';
 export type { GramineOptions } from './runtime.js';
