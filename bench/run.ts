@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import * as lib from '../lib/index.js';
 import { RootFs } from '../lib/fs/merged.js';
 import { convertBench, convertTable } from './convert.js';
+import { readFile } from '../lib/fs/read-file.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shared = path.resolve(here, '..', '..', 'shared');
@@ -50,6 +51,10 @@ try {
   const bytes = files.reduce((a, e) => a + e.size, 0);
   results.files = files.length;
   results.scan = { ms: Math.round(scan.ms), MBps: +(bytes / 1e3 / scan.ms).toFixed(1) };
+  // One file without the merged view: the layers are read top down until one decides the path.
+  const one = scan.value.stat('etc/os-release') ? '/etc/os-release' : `/${files[0]!.path}`;
+  const rf = await time(`readFile ${one} (top down, no merged view)`, () => readFile(img, one));
+  results.readFile = { path: one, ms: Math.round(rf.ms), bytes: rf.value.length };
   const copy = await time('copy to a new OCI layout (verify + write)', () => lib.copyImage(ref, `oci:${out}/copy:x`));
   results.copy = { ms: Math.round(copy.ms), MBps: +(compressed / 1e3 / copy.ms).toFixed(1) };
   const anyLib = lib as Record<string, unknown>;

@@ -5,11 +5,23 @@ import { encodeJson } from './json.js';
 import { MT, ociLayerType } from './media-types.js';
 import type { ImageConfig, Manifest } from './types.js';
 
+/** What {@link assembleImage} makes an image of. */
+export interface AssembleImageOptions {
+  /** A name for messages. */
+  name: string;
+  /** The config (its `rootfs.diff_ids` are replaced by the layers'). */
+  config: ImageConfig;
+  /** The layers, base first. */
+  layers: readonly Layer[];
+  /** Manifest annotations. */
+  annotations?: Record<string, string> | undefined;
+}
+
 /**
  * Assembles an image with OCI media types. `config.rootfs.diff_ids` is set from the layers; Docker
  * layer media types become their OCI twins (same bytes).
  */
-export async function assembleImage(opts: { name: string; config: ImageConfig; layers: readonly Layer[]; annotations?: Record<string, string> | undefined }): Promise<Image> {
+export async function assembleImage(opts: AssembleImageOptions): Promise<Image> {
   const layers = [...opts.layers];
   const config: ImageConfig = { ...opts.config, rootfs: { type: 'layers', diff_ids: await Promise.all(layers.map((l) => l.diffId())) } };
   const rawConfig = encodeJson(config);

@@ -57,6 +57,7 @@ export const ERROR_CODES = {
   FS_BAD_PATH: { exit: 1, summary: 'A path inside the image is not acceptable here (a ".." component, or the root where a file is expected).' },
   FS_NOT_A_FILE: { exit: 1, summary: 'A path inside the image names something that is not a regular file.' },
   FS_NOT_FOUND: { exit: 1, summary: 'A file is not in the image (or in the runtime tree).' },
+  FS_TOO_LARGE: { exit: 1, summary: 'A file inside the image is larger than the caller allowed (readFile maxBytes); raise the limit or stream it through the merged view.' },
   GRAMINE_ALLOWED_COVERS_TRUSTED: { exit: 1, summary: 'An allowed file entry of the Gramine manifest would cover a trusted file and disable its hash check.' },
   GRAMINE_BAD_ENTRYPOINT: { exit: 1, summary: 'The image\'s entrypoint cannot be run under Gramine (missing, or neither an ELF executable nor a #! script).' },
   GRAMINE_BAD_FRAGMENT: { exit: 1, summary: 'A Gramine manifest fragment given by the user is not valid TOML.' },

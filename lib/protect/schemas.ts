@@ -10,11 +10,11 @@ import { Ajv, type ValidateFunction } from 'ajv';
 const schemaDir = new URL('../../schemas/', import.meta.url);
 
 /** File names of the protection schemas. */
-export const protectionSchemaFiles = {
+export const protectionSchemaFiles: Record<ProtectionSchemaName, string> = {
   classificationReport: 'classification-report.schema.json',
   protectionManifest: 'protection-manifest.schema.json',
   keys: 'keys.schema.json',
-} as const;
+};
 
 /** A schema violation: JSON pointer and what is wrong there. */
 export interface SchemaProblem {
@@ -41,7 +41,10 @@ function validator(which: keyof typeof protectionSchemaFiles): ValidateFunction 
  * protectionSchemaProblems('protectionManifest', JSON.parse(text)); // []
  * ```
  */
-export function protectionSchemaProblems(which: keyof typeof protectionSchemaFiles, doc: unknown): SchemaProblem[] {
+/** Which document {@link protectionSchemaProblems} checks (a key of `protectionSchemaFiles`). */
+export type ProtectionSchemaName = 'classificationReport' | 'protectionManifest' | 'keys';
+
+export function protectionSchemaProblems(which: ProtectionSchemaName, doc: unknown): SchemaProblem[] {
   const v = validator(which);
   if (v(doc)) return [];
   return (v.errors ?? []).map((e) => ({ path: e.instancePath, message: e.message ?? 'is invalid' }));

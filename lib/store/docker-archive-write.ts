@@ -19,14 +19,14 @@ import type { Image } from '../oci/image.js';
 import { encodeJson } from '../oci/json.js';
 import type { DockerArchiveRef } from './ref.js';
 import { formatRef } from './ref.js';
-import type { WriteResult } from './oci-layout.js';
-import { ByteProgress, progressTap, type ProgressListener } from '../oci/progress.js';
+import type { WriteLayoutOptions, WriteResult } from './oci-layout.js';
+import { ByteProgress, progressTap } from '../oci/progress.js';
 import { throwIfAborted, withSignal } from '../oci/abort.js';
 
 const fileEntry = (path: string, size: number): FsEntry => ({ path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size });
 
 /** Writes the image as a docker archive (a new file, written under a temporary name and renamed). */
-export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined; beforeCommit?: (() => Promise<void>) | undefined } = {}): Promise<WriteResult> {
+export async function writeDockerArchive(image: Image, ref: DockerArchiveRef, opts: WriteLayoutOptions = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   throwIfAborted(opts.signal, `writing ${name}`);
   const rawConfig = Buffer.from(await image.rawConfig());

@@ -1,4 +1,9 @@
 /** Reading `docker save` archives (classic `<id>/layer.tar` and newer `blobs/sha256/…` forms). */
+/** Options of {@link readDockerArchive}. */
+export interface ReadDockerArchiveOptions {
+  /** Cancels the reads, including every stream later opened on the image's layers. */
+  signal?: AbortSignal | undefined;
+}
 import { Writable } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
 import { EnclavifyError, listForMessage } from '../oci/errors.js';
@@ -25,7 +30,7 @@ export function normalizeName(n: string): string {
 }
 
 /** Opens an image in a `docker save` archive. The layers are read in place, never extracted. */
-export async function readDockerArchive(ref: DockerArchiveRef, opts: { signal?: AbortSignal | undefined } = {}): Promise<Image> {
+export async function readDockerArchive(ref: DockerArchiveRef, opts: ReadDockerArchiveOptions = {}): Promise<Image> {
   const name = formatRef(ref);
   const signal = opts.signal;
   throwIfAborted(signal, `opening ${name}`);

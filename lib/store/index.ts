@@ -1,4 +1,11 @@
-/** Opening and writing images by reference, whatever the transport. */
+/**
+ * `enclavify/store`: opening, writing and copying images by reference, whatever the transport
+ * (`oci:` layouts, `docker-archive:` files, `docker://` registries), and the layout and archive
+ * readers and writers themselves. {@link openImage}, {@link writeImage} and {@link copyImage} are
+ * also in the root entry point.
+ * @packageDocumentation
+ * @module enclavify/store
+ */
 import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
@@ -15,9 +22,8 @@ import type { PushedBlob } from '../registry/push.js';
 import type { RegistryOptions } from '../registry/client.js';
 
 export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef } from './ref.js';
-export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type LayoutReadOptions, type WriteResult } from './oci-layout.js';
-export { writeFileAtomic, type WriteFileAtomicOptions } from './atomic.js';
-export { readDockerArchive } from './docker-archive.js';
+export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type LayoutReadOptions, type WriteLayoutOptions, type WriteResult } from './oci-layout.js';
+export { readDockerArchive, type ReadDockerArchiveOptions } from './docker-archive.js';
 export { writeDockerArchive } from './docker-archive-write.js';
 
 const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parseRef(r) : r);

@@ -223,6 +223,16 @@ function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descr
   };
 }
 
+/** Options of {@link writeOciLayout} and `writeDockerArchive`. */
+export interface WriteLayoutOptions {
+  /** Byte progress of each blob written (phase `write`). */
+  onProgress?: ProgressListener | undefined;
+  /** Cancels the write (temporary blobs removed, index.json as it was). */
+  signal?: AbortSignal | undefined;
+  /** Runs after every blob is in place and before the write is committed; a rejection aborts the write. */
+  beforeCommit?: (() => Promise<void>) | undefined;
+}
+
 /** What writing an image produced. */
 export interface WriteResult { digest: string; size: number; mediaType: string; reference: string }
 
@@ -237,7 +247,7 @@ export interface WriteResult { digest: string; size: number; mediaType: string; 
  * On failure, a layout this call created (or found empty) is removed again; in an existing
  * layout, whole blobs may remain unreferenced, which the image-layout spec allows.
  */
-export async function writeOciLayout(image: Image, ref: OciRef, opts: { onProgress?: ProgressListener | undefined; signal?: AbortSignal | undefined; beforeCommit?: (() => Promise<void>) | undefined } = {}): Promise<WriteResult> {
+export async function writeOciLayout(image: Image, ref: OciRef, opts: WriteLayoutOptions = {}): Promise<WriteResult> {
   const name = formatRef(ref);
   const signal = opts.signal;
   throwIfAborted(signal, `writing ${name}`);

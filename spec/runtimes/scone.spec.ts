@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { imageFromDirectory, injectRuntime, openImage, pipeline, scone, type Transform } from '../../lib/index.js';
-import { checkSconeFileProtection, SCONE_FSPF_UNSUPPORTED_MESSAGE } from '../../lib/runtimes/scone/index.js';
+import { checkSconeFileProtection, SCONE_FSPF_UNSUPPORTED_MESSAGE } from '../../lib/runtimes/scone/limits.js';
 import { RootFs } from '../../lib/fs/merged.js';
 import { PROTECTION, RUNTIME, type RuntimeInfo } from '../../lib/transforms/state.js';
 import { bbOci, scratch } from '../helpers/images.js';

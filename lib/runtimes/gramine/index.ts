@@ -1,27 +1,24 @@
 /**
- * The Gramine runtime: `injectRuntime(gramine(options))`, image signing and inspection.
- * See docs/gramine.md.
+ * `enclavify/gramine`: the Gramine runtime. `injectRuntime(gramine(options))` adds the runtime
+ * layer, the manifest with trusted files under every alias, the launcher and (optionally) the
+ * signature; {@link signGramineImage} signs a converted image later, {@link inspectImage} reads
+ * back what a converted image holds. See docs/gramine.md.
+ * @packageDocumentation
+ * @module enclavify/gramine
  */
 export { gramine, enclaveCommand, DEFAULT_EXCLUDED, DEFAULT_PLAIN } from './runtime.js';
 export type { GramineOptions } from './runtime.js';
-export { DEBIAN_LAYOUT, DEFAULT_APP_BASE, APP_DIR, LAUNCHER_PATH, LABELS, defaultCopyPaths } from './layout.js';
+export { DEFAULT_APP_BASE, APP_DIR, LAUNCHER_PATH, LABELS } from './layout.js';
 export type { GramineLayout } from './layout.js';
-export { buildGramineManifest, mergeFragment, parseFragment, allowedOverTrusted } from './manifest.js';
+export { buildGramineManifest } from './manifest.js';
 export type { GramineManifest, GramineManifestInput, GramineMount, TrustedFile, EnclaveSettings } from './manifest.js';
+export type { LoaderEnvValue } from './env.js';
 export { checkGramineManifest } from './schema.js';
-export { reachableFiles, isUnder } from './paths.js';
-export type { ReachablePath, ReachableOptions } from './paths.js';
-export { loaderEnv, ldSoConfDirs, parseEnv } from './env.js';
-export type { LoaderEnvInput, LoaderEnvValue } from './env.js';
-export { launcherScript } from './launcher.js';
-export type { LauncherPaths } from './launcher.js';
 export { signGramineImage } from './sign.js';
-export { checkImageForSigning, formatSigningFindings } from './sign-check.js';
-export type { SigningCheck, SigningCheckInput, SigningFinding } from './sign-check.js';
-export { manifestRisks, hostEnvRisk, hostEnvNames } from './hardening.js';
-export type { ManifestRisk, ManifestRiskOptions, RiskKind } from './hardening.js';
 export type { SignGramineImageOptions, SigningOptions } from './sign.js';
+export { checkImageForSigning } from './sign-check.js';
+export type { SigningCheck, SigningCheckInput, SigningFinding } from './sign-check.js';
+export { manifestRisks } from './hardening.js';
+export type { ManifestRisk, ManifestRiskOptions, RiskKind } from './hardening.js';
 export { inspectImage } from './inspect.js';
 export type { ImageInspection, GramineInspection, SigstructInfo, InspectOptions } from './inspect.js';
-export { fileLists, allowedCovers } from './files.js';
-export type { FileLists, FileListsInput, Listing } from './files.js';
