@@ -38,7 +38,7 @@ async function convertToGolden(dir: string, src: string, opts: Partial<GramineOp
   }
   const image = await openImage(ref);
   const info = out.state.get(RUNTIME);
-  assert.ok(info);
+  assert.ok(info?.manifestPath);
   const base = info.manifestPath.replace(/\.manifest$/, '');
   const files = await readImageFiles(image, [`${base}.manifest`, ...(info.mrenclave ? [`${base}.manifest.sgx`, `${base}.sig`] : [])]);
   const get = (p: string) => files.get(p);
