@@ -20,6 +20,7 @@ import {
   type ResolvedPath,
 } from '../fs/lookup.js';
 import { EnclavifyError } from '../oci/errors.js';
+import { componentRe } from './rules.js';
 
 /** The PATH a container runtime uses when the image's Env has none. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -199,27 +200,11 @@ function basename(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1);
 }
 
-/** Match a file name against a glob component (`*`, `?`, `[...]`). */
+/** Match a file name against a glob component (`*`, `?`, `[...]`), as glob(3) does for ld.so.conf's include. */
 function globMatch(pattern: string, name: string): boolean {
-  let re = '^';
-  for (let i = 0; i < pattern.length; i++) {
-    const ch = pattern[i];
-    if (ch === '*') re += '[^/]*';
-    else if (ch === '?') re += '[^/]';
-    else if (ch === '[') {
-      const end = pattern.indexOf(']', i + 2);
-      if (end < 0) re += '\\[';
-      else {
-        let body = pattern.slice(i + 1, end).replace(/\\/g, '\\\\');
-        if (body.startsWith('!')) body = '^' + body.slice(1);
-        re += `[${body}]`;
-        i = end;
-      }
-    } else re += ch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  }
   // Like glob(3), a leading dot must be matched explicitly.
   if (name.startsWith('.') && !pattern.startsWith('.')) return false;
-  return new RegExp(re + '$').test(name);
+  return new RegExp(`^${componentRe(pattern)}$`).test(name);
 }
 
 /** An ELF object mapped into one process. */

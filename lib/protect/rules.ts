@@ -94,7 +94,7 @@ function escapeRe(s: string): string {
 }
 
 /** A glob component as a regular expression: `*` any run of characters but `/`, `?` one, `[...]` a class. */
-function componentRe(c: string): string {
+export function componentRe(c: string): string {
   let re = '';
   for (let i = 0; i < c.length; i++) {
     const ch = c[i];

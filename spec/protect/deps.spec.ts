@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createReadStream, existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -469,4 +469,52 @@ test('scripts: nested interpreters, too deep chains, non-executables', async () 
   await assert.rejects(run(entries, { command: '/app/loop' }), /more than 8 nested #! interpreters/);
   await assert.rejects(run(entries, { command: '/app/data' }), /\/app\/data is neither an ELF executable nor a #! script/);
   await assert.rejects(run(entries, { command: '/app/noint' }), /interpreter \/usr\/bin\/none not found/);
+});
+
+/**
+ * The whole answer of the search, byte for byte, for images that take every branch of the loader's
+ * search at once (taken on the code before StartupSearch.loadProcess was split into steps). Run with
+ * GOLDEN_UPDATE=1 to rewrite spec/protect/golden/startup-files.json on purpose.
+ */
+test('golden: the whole StartupFiles answer is what it was, over every branch of the search', async () => {
+  const glibc = [
+    ...base(),
+    file('etc/ld.so.conf', 'include /etc/ld.so.conf.d/*.conf\n/opt/conf\n'),
+    file('etc/ld.so.conf.d/a.conf', '/opt/a\n'),
+    file('etc/ld.so.preload', '/opt/p/libp2.so\n'),
+    file('etc/ld.so.cache', 'cache'),
+    lib('opt/p/libp2.so', { needed: ['libdeep.so'] }),
+    lib('usr/lib/libdeep.so'),
+    lib('usr/lib/libpre.so'),
+    lib('opt/a/liba.so', { needed: ['libb.so', 'libq.so.2'], runpath: '$ORIGIN/../b' }),
+    lib('opt/b/libb.so'),
+    lib('opt/abs/libq.so', { soname: 'libq.so.2' }),
+    lib('opt/r/libx.so.1', { class: 32, machine: 3 }),
+    lib('opt/conf/libx.so.1'),
+    lib('usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libfast.so.1'),
+    lib('usr/lib/x86_64-linux-gnu/libfast.so.1'),
+    elf('opt/app/bin/app', { type: 3, interp: LOADER, needed: ['liba.so', 'libx.so.1', 'libfast.so.1', '/opt/abs/libq.so', 'libmissing.so'], rpath: '/opt/r' }),
+    link('usr/local/bin/app', '/opt/app/bin/app'),
+    file('app/run', '#!/app/wrap -x\n', 0o755),
+    file('app/wrap', '#!/usr/bin/env app\n', 0o755),
+    app({}, 'usr/bin/env'),
+  ];
+  const musl = [
+    lib('lib/ld-musl-x86_64.so.1', { soname: 'libc.musl-x86_64.so.1' }),
+    link('lib/libc.musl-x86_64.so.1', 'ld-musl-x86_64.so.1'),
+    file('etc/ld-musl-x86_64.path', '/opt/musl/lib\n/usr/lib\n'),
+    lib('opt/musl/lib/libz.so.1'),
+    lib('usr/lib/libz.so.1'),
+    elf('bin/app', { type: 3, interp: '/lib/ld-musl-x86_64.so.1', needed: ['libc.musl-x86_64.so.1', 'libz.so.1', 'libpthread.so.0'] }),
+  ];
+  const got = {
+    glibcScript: await run(glibc, { command: '/app/run', env: ['PATH=/usr/local/bin:/usr/bin', 'LD_PRELOAD=libpre.so', 'LD_LIBRARY_PATH=/nowhere'] }),
+    glibcPath: await run(glibc, { command: 'app', env: ['PATH=/usr/local/bin'], workingDir: '/app' }),
+    musl: await run(musl, { command: '/bin/app' }),
+    nodeflib: await run([...base(), lib('usr/lib/libx.so.1'), file('etc/ld.so.conf', '/usr/lib\n'), app({ needed: ['libx.so.1'], flags1: 0x800 })]),
+  };
+  const text = `${JSON.stringify(got, null, 2)}\n`;
+  const goldenFile = path.join(import.meta.dirname, 'golden', 'startup-files.json');
+  if (process.env.GOLDEN_UPDATE === '1') writeFileSync(goldenFile, text);
+  assert.deepEqual(JSON.parse(text), JSON.parse(readFileSync(goldenFile, 'utf8')));
 });

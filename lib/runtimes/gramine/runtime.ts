@@ -343,7 +343,7 @@ async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const signed = await signEnclave(ctx, built.manifest.text, runtime);
   const written = await addManifestLayer(ctx, runtime.view, built.manifest.text, signed, files);
   const entrypoint = setEntrypoint(ctx, written, program.command);
-  // The protection manifest records the files we added (verify checks them against it).
+  // Step 11: the protection manifest records the files we added (verify checks them against it).
   let refreshed: string[] = [];
   if (ctx.protection?.manifestLayer !== undefined) refreshed = (await refreshProtectionManifest(draft)).added;
   recordRuntime(ctx, { entrypoint, signed, sgx: built.sgx, insecureKeys, written, program, runtime, glibc, files, refreshed });
@@ -408,7 +408,6 @@ async function addRuntime(ctx: InjectContext, app: RootFs) {
   };
   const libsysdb = lib(layout.libsysdb);
   return { rt, view, runtimePaths, sgxPal, libsysdb, confDirs };
-
 }
 
 /** Step 3: Gramine's glibc, when the program uses glibc. */
