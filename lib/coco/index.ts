@@ -7,4 +7,4 @@
  * @module enclavify/coco
  */
 export { initData, INITDATA_ANNOTATION, type InitData, type InitDataOptions, type InitDataAlgorithm } from './initdata.js';
-export { trusteeBundle, resourcePolicy, TEES, RUNTIME_CLASS, type Tee, type TrusteeBundle, type TrusteeBundleOptions } from './trustee.js';
+export { trusteeBundle, resourcePolicy, checkMeasurements, TEES, RUNTIME_CLASS, type Tee, type TrusteeBundle, type TrusteeBundleOptions, type PolicyReferenceValues } from './trustee.js';
