@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as lib from '../lib/index.js';
 import { RootFs } from '../lib/fs/merged.js';
+import { printStartup, startupBench } from './startup.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shared = path.resolve(here, '..', '..', 'shared');
@@ -74,4 +75,8 @@ try {
 } finally {
   rmSync(out, { recursive: true, force: true });
 }
+console.log('\nPackaging and start-up:');
+const startup = await startupBench();
+printStartup(startup);
+results.startup = startup;
 console.log('\n' + JSON.stringify(results));
