@@ -67,7 +67,8 @@ class JsZstdDecompress extends Transform {
       try {
         d.push(chunk, final);
       } catch (e) {
-        cb(e instanceof Error ? e : new Error(String(e)));
+        // fzstd's errors are Errors (ZstdError); layer.ts turns them into BAD_LAYER once the blob's digest is known.
+        cb(e as Error);
         return;
       }
       cb();
