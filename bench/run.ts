@@ -13,6 +13,7 @@ import * as lib from '../lib/index.js';
 import { RootFs } from '../lib/fs/merged.js';
 import { convertBench, convertTable } from './convert.js';
 import { readFile } from '../lib/fs/read-file.js';
+import { printStartup, startupBench } from './startup.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shared = path.resolve(here, '..', '..', 'shared');
@@ -87,4 +88,10 @@ if (label === 'python image') {
   console.log(convertTable(conv));
   results.convert = conv;
 }
+console.log('\nPackaging and start-up:');
+const startup = await startupBench();
+printStartup(startup);
+results.startup = startup;
+console.log('\nCLI start-up (node bin/enclavify.js --help against node -e 0, bench/cli-startup.ts):');
+execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'cli-startup.ts'), '10'], { stdio: 'inherit' });
 console.log('\n' + JSON.stringify(results));

@@ -22,7 +22,9 @@ export type { RootFs, MergedEntry } from './fs/merged.js';
 // Opening, writing and copying images
 export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef, type OpenOptions, type WriteOptions, type CopyOptions, type WriteResult, type WriteImageResult } from './store/index.js';
 // Registries (docker://): references, pull, push, credentials
-export { parseRegistryReference, formatRegistryReference, openRegistryImage, pushImage, closeRegistryClients, lookupCredentials, parseCredentials, type RegistryReference, type RegistryOptions, type RegistryReadOptions, type PushOptions, type PushResult, type PushedBlob, type Credentials, type PasswordCredentials, type TokenCredentials, type FoundCredentials, type CredentialLookupOptions, type RetryPolicy, type TransportOptions } from './registry/index.js';
+// pull, push and the HTTP client load on first use (entry.ts).
+export { parseRegistryReference, formatRegistryReference, openRegistryImage, pushImage, closeRegistryClients, lookupCredentials, parseCredentials } from './registry/entry.js';
+export type { RegistryReference, RegistryOptions, RegistryReadOptions, PushOptions, PushResult, PushedBlob, Credentials, PasswordCredentials, TokenCredentials, FoundCredentials, CredentialLookupOptions, RetryPolicy, TransportOptions } from './registry/index.js';
 export { imageFromDirectory, type ImageFromDirectoryOptions, type DirectoryImage } from './fs/from-directory.js';
 // Pipelines and the state transforms share
 export { pipeline, type Draft, type DraftProgress, type DraftWarning, type Transform, type Artifact, type LayerItem, type PipelineOptions, type PipelineResult } from './transforms/pipeline.js';
@@ -40,7 +42,9 @@ export { emitChart, CHART, type EmitChartOptions, type ChartInfo } from './trans
 export { SGX_DEVICE_MODES, WORKLOAD_TYPES, type ChartOptions, type ChartVolume, type ChartEncryptedVolume, type ChartServiceSettings, type CocoChartSettings, type GramineChartSettings, type GramineLoader, type SconeChartSettings, type SgxDeviceMode, type VolumePersistence, type WorkloadType, type Runtime as ChartRuntime } from './chart/options.js';
 // Runtimes: SCONE, Gramine (signing, inspection)
 export { scone, SCONE_DEFAULTS, type SconeOptions, type SconeBinaryImage, type SconeRuntimeSettings } from './runtimes/scone/index.js';
-export { gramine, signGramineImage, inspectImage, checkGramineManifest, type GramineOptions, type GramineLayout, type SignGramineImageOptions, type SigningOptions, type ImageInspection, type GramineInspection, type SigstructInfo, type InspectOptions } from './runtimes/gramine/index.js';
+// The Gramine runtime's implementation loads when first used (entry.ts).
+export { gramine, signGramineImage, inspectImage, checkGramineManifest } from './runtimes/gramine/entry.js';
+export type { GramineOptions, GramineLayout, SignGramineImageOptions, SigningOptions, ImageInspection, GramineInspection, SigstructInfo, InspectOptions } from './runtimes/gramine/index.js';
 export type { EnclaveSigner, PrivateKeySigner, CallbackSigner } from './sgx/index.js';
 // Protection: verification, manifests, keys
 export { verify, type VerifyOptions, type VerifyResult, type Finding, type FindingCode } from './protect/verify.js';

@@ -3,7 +3,7 @@
  * (`render.ts`) must reproduce exactly, so that the manifests it computes equal what Helm renders
  * from the templates: truthiness, `default`, `%v` printing, `trunc` and `trimSuffix`.
  */
-import { parse } from 'yaml';
+import { yaml } from '../oci/lazy-deps.js';
 
 /** A YAML-compatible value as found in values.yaml (after Helm's merging). */
 export type Value = null | boolean | number | string | Value[] | { [key: string]: Value };
@@ -81,7 +81,7 @@ export function toGoString(v: unknown): string {
  * string "3" printed raw becomes the number 3.
  */
 export function printedScalar(v: unknown): Value {
-  return parse(goPrint(v), { version: '1.1' }) ?? null;
+  return yaml().parse(goPrint(v), { version: '1.1' }) ?? null;
 }
 
 /** The value read back from `key: {{ v | quote }}`: Sprig's quote skips nil, else a string. */

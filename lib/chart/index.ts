@@ -4,7 +4,7 @@
  * objects the chart renders to with those values (computed by a TypeScript model of the
  * templates, since Helm is not available at conversion time); `writeChart` puts it on disk.
  */
-import { stringify } from 'yaml';
+import { yaml } from '../oci/lazy-deps.js';
 import type { ValueMap } from './go-semantics.js';
 import { isDns1123Label, isLabelValue, toDns1123Label } from './names.js';
 import type { ChartOptions } from './options.js';
@@ -83,7 +83,7 @@ function sourceOf(chart: string, o: KubeObject): string {
 
 /** Objects as a YAML stream, with `# Source:` lines like `helm template` (YAML 1.1 quoting, as Kubernetes reads it). */
 export function manifestsToYaml(chart: string, objects: KubeObject[]): string {
-  return objects.map((o) => `---\n# Source: ${sourceOf(chart, o)}\n${stringify(o, { version: '1.1', lineWidth: 0 })}`).join('');
+  return objects.map((o) => `---\n# Source: ${sourceOf(chart, o)}\n${yaml().stringify(o, { version: '1.1', lineWidth: 0 })}`).join('');
 }
 
 /**

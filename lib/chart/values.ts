@@ -3,7 +3,7 @@
  * feed the values.yaml comments and the README table), and checked the way the templates check
  * them (`required` / `fail`), with the same messages.
  */
-import { Document, isMap as isYamlMap, isScalar } from 'yaml';
+import { yaml } from '../oci/lazy-deps.js';
 import { isMap, toGoString, type Value, type ValueMap } from './go-semantics.js';
 import { toDns1123Label, volumeValuesKey } from './names.js';
 import {
@@ -229,6 +229,7 @@ export function mountPathRequired(key: string): string {
 /** values.yaml text: the values with each described key preceded by its description as a comment. */
 export function valuesYaml(values: ValueMap, descriptions: ValueDescriptions): string {
   // YAML 1.1 so that strings such as "yes" or "0755" are quoted: Helm reads values with a 1.1 parser.
+  const { Document, isMap: isYamlMap, isScalar } = yaml();
   const doc = new Document(values, { version: '1.1' });
   const walk = (node: unknown, prefix: string): void => {
     if (!isYamlMap(node)) return;

@@ -1,20 +1,113 @@
-/** Layer (de)compression streams: gzip from node:zlib, zstd from zstd-napi (Node 20's zlib has none). */
+/**
+ * Layer (de)compression streams. gzip comes from node:zlib. zstd (Node 20's zlib has none) comes
+ * from zstd-napi, a native addon and an optional dependency, loaded on the first zstd layer; when
+ * it does not load (not installed, or installed with `--ignore-scripts` so it was never built),
+ * zstd layers are read with fzstd, a pure-JavaScript streaming decoder (loaded on first use too),
+ * and zstd *output* fails with `ZSTD_UNAVAILABLE`. `ENCLAVIFY_ZSTD=js` forces that mode.
+ */
 import { createGunzip, gzip, constants as zc } from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { createRequire } from 'node:module';
 import type * as ZstdNapi from 'zstd-napi';
+import type * as Fzstd from 'fzstd';
 import type { Compression } from './media-types.js';
+import { EnclavifyError } from './errors.js';
 
-let zstdModule: typeof ZstdNapi | undefined;
-/** zstd-napi (a native addon), loaded on the first zstd layer rather than by every command. */
-const zstd = (): typeof ZstdNapi => (zstdModule ??= createRequire(import.meta.url)('zstd-napi') as typeof ZstdNapi);
+/** zstd-napi once loaded; `null` when it failed to load (the error is kept for messages). */
+let zstdModule: typeof ZstdNapi | null | undefined;
+let zstdLoadError: unknown;
+
+/**
+ * zstd-napi (a native addon), loaded on the first zstd layer rather than by every command;
+ * `undefined` when it cannot be loaded or `ENCLAVIFY_ZSTD=js` asks for the JavaScript decoder.
+ */
+function nativeZstd(): typeof ZstdNapi | undefined {
+  if (process.env.ENCLAVIFY_ZSTD === 'js') return undefined;
+  if (zstdModule === undefined) {
+    try {
+      // A native addon: required at run time from node_modules, never bundled.
+      zstdModule = createRequire(import.meta.url)('zstd-napi') as typeof ZstdNapi;
+    } catch (e) {
+      zstdModule = null;
+      zstdLoadError = e;
+    }
+  }
+  return zstdModule ?? undefined;
+}
+
+/**
+ * Which zstd implementation this process uses now: `native` (zstd-napi) or `js` (fzstd, reading
+ * only). Loads the addon if it was not loaded yet. For diagnostics and tests.
+ * @internal
+ */
+export function zstdImplementation(): 'native' | 'js' {
+  return nativeZstd() ? 'native' : 'js';
+}
+
+let fzstdModule: Promise<typeof Fzstd> | undefined;
+
+/**
+ * zstd decompression in JavaScript (fzstd's streaming `Decompress`), for when the addon is missing.
+ * fzstd is imported on the first chunk; each decoded block is pushed as it comes (at most 128 KiB).
+ */
+class JsZstdDecompress extends Transform {
+  private decoder: Fzstd.Decompress | undefined;
+
+  private async load(): Promise<Fzstd.Decompress> {
+    const { Decompress } = await (fzstdModule ??= import('fzstd'));
+    this.decoder ??= new Decompress((data) => {
+      if (data.length) this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+    });
+    return this.decoder;
+  }
+
+  private feed(chunk: Uint8Array, final: boolean, cb: TransformCallback): void {
+    const run = (d: Fzstd.Decompress) => {
+      try {
+        d.push(chunk, final);
+      } catch (e) {
+        // fzstd's errors are Errors (ZstdError); layer.ts turns them into BAD_LAYER once the blob's digest is known.
+        cb(e as Error);
+        return;
+      }
+      cb();
+    };
+    if (this.decoder) run(this.decoder);
+    else this.load().then(run, (e: unknown) => cb(e as Error));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.feed(chunk, false, cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.feed(new Uint8Array(0), true, cb);
+  }
+}
 
 /** A stream that decompresses a layer blob of the given compression. */
 export function decompressor(c: Compression): Transform {
   if (c === 'gzip') return createGunzip({ chunkSize: 256 * 1024 });
-  if (c === 'zstd') return new (zstd().DecompressStream)() as unknown as Transform;
+  if (c === 'zstd') {
+    const z = nativeZstd();
+    return z ? (new z.DecompressStream() as unknown as Transform) : new JsZstdDecompress();
+  }
   return new PassThrough();
+}
+
+/**
+ * Throws `ZSTD_UNAVAILABLE` unless zstd output can be written (zstd-napi loads). Called before
+ * a zstd layer is built, so that the failure comes before any work.
+ */
+export function requireZstdOutput(): void {
+  if (nativeZstd()) return;
+  const why = process.env.ENCLAVIFY_ZSTD === 'js' ? 'ENCLAVIFY_ZSTD=js is set' : 'the zstd-napi addon does not load';
+  throw new EnclavifyError(
+    'ZSTD_UNAVAILABLE',
+    `cannot write zstd layers: ${why}. zstd output needs the optional dependency zstd-napi built for this Node (install it with scripts allowed and a C/C++ compiler: \`npm install zstd-napi\`, or \`npm rebuild zstd-napi\` after an install with --ignore-scripts), or write gzip (the default); zstd layers are read without it`,
+    zstdLoadError === undefined || process.env.ENCLAVIFY_ZSTD === 'js' ? undefined : { cause: zstdLoadError },
+  );
 }
 
 /** Options for compressing new layers. */
@@ -28,7 +121,8 @@ export interface CompressionOptions {
 export function compressor({ compression, level }: CompressionOptions): Transform {
   if (compression === 'gzip') return new ParallelGzip(level ?? zc.Z_DEFAULT_COMPRESSION);
   if (compression === 'zstd') {
-    return new (zstd().CompressStream)({ compressionLevel: level ?? 3 } as never) as unknown as Transform;
+    requireZstdOutput();
+    return new (nativeZstd()!.CompressStream)({ compressionLevel: level ?? 3 } as never) as unknown as Transform;
   }
   return new PassThrough();
 }

@@ -168,6 +168,7 @@ export const ERROR_CODES = {
   USAGE: { exit: 2, summary: 'The command line is wrong (unknown option, missing argument); see the command\'s --help.' },
   WRITE_FAILED: { exit: 1, summary: 'Writing the destination failed; nothing was left half-written.' },
   WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
+  ZSTD_UNAVAILABLE: { exit: 1, summary: 'zstd output was asked for but the zstd-napi addon does not load (not installed, or installed with --ignore-scripts so it was never built); build it with scripts allowed and a C/C++ compiler (`npm install zstd-napi`, or `npm rebuild zstd-napi` after an install with --ignore-scripts), or write gzip, the default. Reading zstd layers needs no addon.' },
 } as const satisfies Record<string, { exit: 1 | 2 | 3; summary: string }>;
 
 /** A code of {@link ERROR_CODES}: the stable part of an error programs switch on. */

@@ -7,7 +7,7 @@
  * Fragments may hold explicit secret values, so errors give the file, the entry index and the rule,
  * never the content.
  */
-import { LineCounter, parseDocument } from 'yaml';
+import { yaml } from '../oci/lazy-deps.js';
 import type { SconeInjectionFile, SconeSecret } from './scone-types.js';
 import { formatProblems, validateSconeDefinition } from './validate.js';
 import { EnclavifyError } from '../oci/errors.js';
@@ -30,6 +30,7 @@ function fragmentValue(f: PolicyFragment, option: string): unknown {
   }
   if (f.text === undefined) return f.value;
   // prettyErrors off: the pretty form quotes source lines, which may hold secret values.
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(f.text, { uniqueKeys: true, prettyErrors: false, lineCounter });
   if (doc.errors.length) {

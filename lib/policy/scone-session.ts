@@ -8,7 +8,7 @@
  * The session holds the FSPF key: write it with mode 0600 (see `writeFileAtomic`). Errors never
  * contain key material or secret values.
  */
-import { Document, isScalar, parse, visit } from 'yaml';
+import { yaml } from '../oci/lazy-deps.js';
 import { toHex } from './hex.js';
 import { injectionFilesFromFragment, secretsFromFragment, type PolicyFragment } from './scone-fragments.js';
 import type {
@@ -202,6 +202,7 @@ export function sconeConfigId(session: SconeSession, serviceName = session.servi
  * YAML 1.1 reader would take for something else (`on`, `yes`, `0x1f`, `1:20`, digits) quoted.
  */
 export function sessionToYaml(session: SconeSession): string {
+  const { Document, isScalar, visit } = yaml();
   const doc = new Document(session, { aliasDuplicateObjects: false });
   visit(doc, {
     Scalar(_key, node) {
@@ -217,7 +218,7 @@ export function sessionToYaml(session: SconeSession): string {
 /** Whether a plain scalar with this text reads back as the same string in YAML 1.1 and 1.2. */
 function readsBackAsString(text: string): boolean {
   try {
-    return parse(text, { version: '1.1' }) === text && parse(text, { version: '1.2' }) === text;
+    return yaml().parse(text, { version: '1.1' }) === text && yaml().parse(text, { version: '1.2' }) === text;
   } catch {
     return false;
   }

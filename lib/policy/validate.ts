@@ -1,16 +1,24 @@
 /**
  * JSON Schema validation of the policies enclavify emits: the SCONE CAS session
  * (`schemas/scone-session.schema.json`) and the Gramine attestation policy
- * (`schemas/gramine-policy.schema.json`). Schemas are read from the package's `schemas/` folder and
- * compiled once with ajv.
+ * (`schemas/gramine-policy.schema.json`). The schemas are imported as modules (generated from
+ * the JSON files by `npm run schemas`, so that a bundled copy needs no files) and compiled once
+ * with ajv, which is loaded on the first validation.
  *
  * Error texts name the JSON path and the rule, never the offending value: sessions carry FSPF keys.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { EnclavifyError } from '../oci/errors.js';
+import { ajv as loadAjv } from '../oci/lazy-deps.js';
+import sconeSession from '../schemas/scone-session.js';
+import gramineAttestationPolicy from '../schemas/gramine-policy.js';
 
-/** Where the schemas live: `<package>/schemas/`, the same relative place from `lib/policy` and `dist/policy`. */
+const schemas = { sconeSession, gramineAttestationPolicy } as const;
+
+/**
+ * Where the public JSON files of the schemas are: `<package>/schemas/` (the same relative place
+ * from `lib/policy` and `dist/policy`). The library itself does not read them.
+ */
 export const schemaDir = new URL('../../schemas/', import.meta.url);
 
 /** File names of the schemas in {@link schemaDir}. */
@@ -33,10 +41,9 @@ const instances = new Map<keyof typeof schemaFiles, { ajv: Ajv; id: string }>();
 function validator(which: keyof typeof schemaFiles, fragment = ''): ValidateFunction {
   let inst = instances.get(which);
   if (!inst) {
-    const file = new URL(schemaFiles[which], schemaDir);
-    const schema = JSON.parse(readFileSync(file, 'utf8')) as { $id: string };
+    const schema = schemas[which];
     // strictRequired is off: the schemas use `required` inside `not` to forbid key combinations.
-    const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+    const ajv = new (loadAjv().Ajv)({ allErrors: true, strict: true, strictRequired: false });
     ajv.addSchema(schema);
     inst = { ajv, id: schema.$id };
     instances.set(which, inst);

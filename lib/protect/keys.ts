@@ -10,7 +10,7 @@ import { checkJsonDepth, MAX_JSON_DEPTH } from '../oci/json.js';
 import { lstat, open, readlink } from 'node:fs/promises';
 import nodePath from 'node:path';
 import type { CryptoBackend } from '../crypto/backend.js';
-import { defaultBackend } from '../crypto/index.js';
+import { defaultBackend } from '../crypto/default.js';
 import { asEnclavifyError, EnclavifyError } from '../oci/errors.js';
 import type { Region, RegionKey } from '../transforms/state.js';
 

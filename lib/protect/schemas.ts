@@ -3,11 +3,14 @@
  * the protection manifest and the keys file (`schemas/*.schema.json`, compiled once with ajv).
  * Error texts name the JSON path and the rule, never the value (keys files hold keys).
  */
-import { readFileSync } from 'node:fs';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { ajv } from '../oci/lazy-deps.js';
+import classificationReport from '../schemas/classification-report.js';
+import protectionManifest from '../schemas/protection-manifest.js';
+import keys from '../schemas/keys.js';
 
-/** `<package>/schemas/`, the same relative place from `lib/protect` and `dist/protect`. */
-const schemaDir = new URL('../../schemas/', import.meta.url);
+/** The schemas, imported as modules (generated from `schemas/*.json` by `npm run schemas`). */
+const schemas = { classificationReport, protectionManifest, keys } as const;
 
 /** File names of the protection schemas. */
 export const protectionSchemaFiles: Record<ProtectionSchemaName, string> = {
@@ -27,8 +30,7 @@ const compiled = new Map<string, ValidateFunction>();
 function validator(which: keyof typeof protectionSchemaFiles): ValidateFunction {
   let v = compiled.get(which);
   if (!v) {
-    const schema = JSON.parse(readFileSync(new URL(protectionSchemaFiles[which], schemaDir), 'utf8')) as object;
-    v = new Ajv({ allErrors: true, strict: true, strictRequired: false, strictTypes: false }).compile(schema);
+    v = new (ajv().Ajv)({ allErrors: true, strict: true, strictRequired: false, strictTypes: false }).compile(schemas[which]);
     compiled.set(which, v);
   }
   return v;

@@ -3,7 +3,8 @@
  * `app.manifest` into `app.manifest.sgx` (the file that is measured into MRENCLAVE), and the
  * `sgx.*` settings that decide the enclave layout and the SIGSTRUCT attributes.
  */
-import { parse, TomlError, type TomlTable, type TomlValue } from 'smol-toml';
+import type { TomlTable, TomlValue } from 'smol-toml';
+import { toml } from '../oci/lazy-deps.js';
 import { EnclavifyError } from '../oci/errors.js';
 import {
   DEFAULT_ENCLAVE_SIZE_NO_EDMM, DEFAULT_ENCLAVE_SIZE_WITH_EDMM, DEFAULT_THREAD_NUM,
@@ -68,9 +69,9 @@ const manifestError = (name: string, what: string): EnclavifyError =>
 /** Parses TOML, integers as bigints so that `1` and `1.0` stay distinct when written back. */
 function parseToml(text: string, name: string): TomlTable {
   try {
-    return parse(text, { integersAsBigInt: true });
+    return toml().parse(text, { integersAsBigInt: true });
   } catch (e) {
-    if (e instanceof TomlError) throw manifestError(name, `invalid TOML at line ${e.line}, column ${e.column}: ${e.message.split('\n')[0]}`);
+    if (e instanceof toml().TomlError) throw manifestError(name, `invalid TOML at line ${e.line}, column ${e.column}: ${e.message.split('\n')[0]}`);
     throw e;
   }
 }

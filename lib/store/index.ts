@@ -17,7 +17,6 @@ import { readOciLayout, writeOciLayout, type WriteResult } from './oci-layout.js
 import { formatRef, parseRef, type ImageRef } from './ref.js';
 import type { ProgressListener } from '../oci/progress.js';
 import type { Platform } from '../oci/types.js';
-import { openRegistryImage } from '../registry/pull.js';
 import type { PushedBlob } from '../registry/push.js';
 import type { RegistryOptions } from '../registry/client.js';
 
@@ -103,7 +102,7 @@ export async function openImage(ref: ImageRef | string, options: OpenOptions = {
   return coded(`opening ${formatRef(r)}`, async () => {
     if (r.transport === 'oci') return readOciLayout(r, options);
     if (r.transport === 'docker-archive') return readDockerArchive(r, options);
-    if (r.transport === 'docker') return openRegistryImage(r, { platform: options.platform, registry: options.registry, signal: options.signal, onProgress: options.onProgress });
+    if (r.transport === 'docker') return (await import('../registry/pull.js')).openRegistryImage(r, { platform: options.platform, registry: options.registry, signal: options.signal, onProgress: options.onProgress });
     throw new EnclavifyError('UNSUPPORTED_TRANSPORT', `${formatRef(r)}: unknown transport`);
   }, options.signal);
 }

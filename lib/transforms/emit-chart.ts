@@ -6,18 +6,15 @@
  * RuntimeInfo, the image reference from the caller.
  */
 import { EnclavifyError } from '../oci/errors.js';
-import {
-  buildChart,
-  parseEncryptedVolumeFlag,
-  parseHelmVolumeFlag,
-  type ChartEncryptedVolume,
-  type CocoChartSettings,
-  type ChartOptions,
-  type ChartVolume,
-  type GramineChartSettings,
-  type SconeChartSettings,
-  type SgxDeviceMode,
-  type WorkloadType,
+import type {
+  ChartEncryptedVolume,
+  CocoChartSettings,
+  ChartOptions,
+  ChartVolume,
+  GramineChartSettings,
+  SconeChartSettings,
+  SgxDeviceMode,
+  WorkloadType,
 } from '../chart/index.js';
 import type { Transform } from './pipeline.js';
 import { RUNTIME, stateKey, type RuntimeInfo } from './state.js';
@@ -116,7 +113,9 @@ export function emitChart(options: EmitChartOptions): Transform {
   if (!options || typeof options.image !== 'string' || !options.image) throw new EnclavifyError('BAD_OPTIONS', 'emitChart: image (the reference Kubernetes pulls) is required');
   return {
     name: 'emitChart',
-    apply(draft) {
+    async apply(draft) {
+      // lib/chart (and yaml) load when the transform runs, not with the library.
+      const { buildChart, parseEncryptedVolumeFlag, parseHelmVolumeFlag } = await import('../chart/index.js');
       const info = draft.state.get(RUNTIME);
       const runtime = options.runtime ?? info?.runtime;
       if (runtime !== 'scone' && runtime !== 'gramine' && runtime !== 'coco') {

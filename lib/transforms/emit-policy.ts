@@ -15,23 +15,21 @@
  */
 import { readFile } from 'node:fs/promises';
 import { EnclavifyError } from '../oci/errors.js';
-import {
-  gramineAttestationPolicy,
-  gramineAttestationPolicyToJson,
-  sconeNamespaceSession,
-  sconeSession,
-  sessionToYaml,
-  type GramineAttestationPolicyOptions,
-  type GramineReleasedKey,
-  type PolicyFragment,
-  type SconeAccessPolicy,
-  type SconeFspf,
-  type SconeSession,
-  type TcbStatus,
-  type VolumeSpec,
+import type {
+  GramineAttestationPolicyOptions,
+  GramineReleasedKey,
+  PolicyFragment,
+  SconeAccessPolicy,
+  SconeFspf,
+  SconeSession,
+  TcbStatus,
+  VolumeSpec,
 } from '../policy/index.js';
 import { parseSigstruct, type Sigstruct } from '../sgx/sigstruct.js';
 import type { Draft, Transform } from './pipeline.js';
+
+/** lib/policy (and with it yaml and ajv), loaded when an emitPolicy transform runs. */
+type PolicyModule = typeof import('../policy/index.js');
 import { CLASSIFICATION, PROTECTION, RUNTIME, stateKey, type Classification, type Protection, type RuntimeInfo } from './state.js';
 
 /** State key under which emitPolicy leaves what it emitted (for emitChart, the CLI and reports). */
@@ -162,7 +160,7 @@ function splitConfigId(id: string): { namespace: string; name: string; serviceNa
   return { namespace: parts.join('/'), name, serviceName };
 }
 
-function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefined, info: RuntimeInfo | undefined): void {
+function sconePolicy(p: PolicyModule, draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefined, info: RuntimeInfo | undefined): void {
   const s = o.scone ?? {};
   const fromId = info?.sconeConfigId ? splitConfigId(info.sconeConfigId) : undefined;
   const namespace = s.namespace ?? fromId?.namespace;
@@ -181,7 +179,7 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
   const env = (cfg.Env ?? []).filter((e) => !added.has(e.slice(0, e.indexOf('='))));
   const build = (mrenclaves: string[]): SconeSession => {
     try {
-      return sconeSession({
+      return p.sconeSession({
         namespace,
         name,
         serviceName,
@@ -217,9 +215,9 @@ function sconePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefi
   const session = build(mrenclaves);
   const path = o.path ?? 'policy/session.yaml';
   const secret = holdsSecrets(session);
-  draft.addArtifact({ path, data: sessionToYaml(session), secret, description: `SCONE CAS session ${session.name}` });
+  draft.addArtifact({ path, data: p.sessionToYaml(session), secret, description: `SCONE CAS session ${session.name}` });
   if (s.createNamespace) {
-    draft.addArtifact({ path: 'policy/namespace.yaml', data: sessionToYaml(sconeNamespaceSession({ namespace, version: s.version })), description: `SCONE CAS namespace ${namespace}` });
+    draft.addArtifact({ path: 'policy/namespace.yaml', data: p.sessionToYaml(p.sconeNamespaceSession({ namespace, version: s.version })), description: `SCONE CAS namespace ${namespace}` });
   }
   const policy: PolicyInfo = { runtime: 'scone', path, sessionId: session.name, configId, mrenclaves };
   draft.state.set(POLICY, policy);
@@ -266,7 +264,7 @@ function releasedKeys(protection: Protection | undefined, classification: Classi
   return [...byName].map(([name, mounts]) => (mounts.size ? { name, mounts: [...mounts].sort() } : { name }));
 }
 
-function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefined, info: RuntimeInfo | undefined): void {
+function graminePolicy(p: PolicyModule, draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | undefined, info: RuntimeInfo | undefined): void {
   const g = o.gramine ?? {};
   const protection = draft.state.get(PROTECTION);
   const classification = draft.state.get(CLASSIFICATION);
@@ -312,7 +310,7 @@ function graminePolicy(draft: Draft, o: EmitPolicyOptions, sig: Sigstruct | unde
   };
   let json: string;
   try {
-    json = gramineAttestationPolicyToJson(gramineAttestationPolicy(options));
+    json = p.gramineAttestationPolicyToJson(p.gramineAttestationPolicy(options));
   } catch (e) {
     throw new EnclavifyError(e instanceof EnclavifyError ? e.code : 'BAD_POLICY', `emitPolicy(gramine): ${(e as Error).message}`, { cause: e });
   }
@@ -343,8 +341,9 @@ export function emitPolicy(options: EmitPolicyOptions = {}): Transform {
         throw new EnclavifyError('BAD_OPTIONS', `emitPolicy: runtime ${runtime} asked for, but the image was prepared for ${info.runtime}`);
       }
       const sig = await readSigstruct(options);
-      if (runtime === 'scone') sconePolicy(draft, options, sig, info);
-      else graminePolicy(draft, options, sig, info);
+      const p = await import('../policy/index.js');
+      if (runtime === 'scone') sconePolicy(p, draft, options, sig, info);
+      else graminePolicy(p, draft, options, sig, info);
     },
   };
 }

@@ -7,8 +7,14 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
-import { ParallelGzip } from '../../lib/oci/compression.js';
-import { scratch } from '../helpers/images.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { CompressStream } from 'zstd-napi';
+import { ParallelGzip, compressor, decompressor, zstdImplementation } from '../../lib/oci/compression.js';
+import { buildLayer } from '../../lib/oci/layer.js';
+import { RootFs } from '../../lib/fs/merged.js';
+import { formatTree } from '../../lib/fs/tree.js';
+import { openImage } from '../../lib/index.js';
+import { bbZstd, expectedTree, scratch } from '../helpers/images.js';
 
 async function pgzip(data: Buffer, chunk = 64 * 1024): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -35,6 +41,84 @@ test('parallel gzip: a valid gzip stream that GNU gzip and Python read back, det
       assert.equal(execFileSync('python3', ['-c', `import gzip,hashlib,sys; print(hashlib.sha256(gzip.open(sys.argv[1]).read()).hexdigest())`, f], { encoding: 'utf8' }).trim(), sha, `python, size ${size}`);
       assert.deepEqual(await pgzip(data, 4096), gz, `same bytes whatever the input chunking, size ${size}`);
     }
+  } finally {
+    s.done();
+  }
+});
+
+/** Runs `fn` with ENCLAVIFY_ZSTD=js: zstd read by fzstd, as when the zstd-napi addon does not load. */
+async function withJsZstd<T>(fn: () => Promise<T>): Promise<T> {
+  const before = process.env.ENCLAVIFY_ZSTD;
+  process.env.ENCLAVIFY_ZSTD = 'js';
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.ENCLAVIFY_ZSTD;
+    else process.env.ENCLAVIFY_ZSTD = before;
+  }
+}
+
+async function through(t: NodeJS.ReadWriteStream, data: Buffer, chunk: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  const chunks = function* () {
+    for (let i = 0; i < data.length; i += chunk) yield data.subarray(i, i + chunk);
+  };
+  await pipeline(Readable.from(chunks()), t, new Writable({ write(c, _e, cb) { parts.push(c); cb(); } }));
+  return Buffer.concat(parts);
+}
+
+test('zstd without the addon (ENCLAVIFY_ZSTD=js): the bb-zstd fixture reads through fzstd to the tree umoci unpacked', async () => {
+  const expected = readFileSync(expectedTree, 'utf8');
+  const scan = async () => {
+    const layers = await (await openImage(`oci:${bbZstd}`)).layers();
+    assert.ok(layers.every((l) => l.mediaType.endsWith('+zstd')));
+    return formatTree(await RootFs.scan(layers.map((l) => ({ name: l.name, open: () => l.uncompressed() }))));
+  };
+  assert.equal(zstdImplementation(), 'native');
+  assert.equal(await scan(), expected, 'zstd-napi');
+  await withJsZstd(async () => {
+    assert.equal(zstdImplementation(), 'js');
+    assert.equal(await scan(), expected, 'fzstd');
+  });
+});
+
+test('fzstd reads what zstd-napi and the zstd tool write: several frames, any chunking, empty input; a truncated stream fails', async () => {
+  const s = scratch();
+  try {
+    const data = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_000, 'enclavify '), randomBytes(5)]);
+    const native = await through(new CompressStream({ compressionLevel: 3 } as never) as unknown as NodeJS.ReadWriteStream, data, 65536);
+    const f = path.join(s.dir, 'x');
+    writeFileSync(f, data);
+    execFileSync('zstd', ['-q', '-19', f, '-o', `${f}.zst`]);
+    const twoFrames = Buffer.concat([native, readFileSync(`${f}.zst`)]);
+    const empty = await through(new CompressStream() as unknown as NodeJS.ReadWriteStream, Buffer.alloc(0), 1);
+    await withJsZstd(async () => {
+      for (const chunk of [1 << 20, 4096, 7]) {
+        assert.deepEqual(await through(decompressor('zstd'), native, chunk), data, `one frame, chunks of ${chunk}`);
+      }
+      assert.deepEqual(await through(decompressor('zstd'), twoFrames, 65536), Buffer.concat([data, data]), 'two frames');
+      assert.deepEqual(await through(decompressor('zstd'), empty, 1), Buffer.alloc(0), 'empty');
+      await assert.rejects(through(decompressor('zstd'), native.subarray(0, native.length - 100), 65536));
+    });
+  } finally {
+    s.done();
+  }
+});
+
+test('zstd output without the addon: ZSTD_UNAVAILABLE naming the fix, and no temporary file left', async () => {
+  const s = scratch();
+  try {
+    await withJsZstd(async () => {
+      assert.throws(() => compressor({ compression: 'zstd' }), (e: Error & { code?: string }) => e.code === 'ZSTD_UNAVAILABLE' && /npm install zstd-napi/.test(e.message) && /gzip/.test(e.message));
+      await assert.rejects(
+        buildLayer({ tar: Readable.from([Buffer.alloc(1024)]), tmpDir: s.dir, name: 'new layer', compression: 'zstd' }),
+        (e: Error & { code?: string }) => e.code === 'ZSTD_UNAVAILABLE' && /scripts allowed/.test(e.message),
+      );
+      assert.deepEqual(readdirSync(s.dir), []);
+      // gzip, the default, needs nothing.
+      const l = await buildLayer({ tar: Readable.from([Buffer.alloc(1024)]), tmpDir: s.dir, name: 'new layer', compression: 'gzip' });
+      assert.match(l.mediaType, /gzip$/);
+    });
   } finally {
     s.done();
   }

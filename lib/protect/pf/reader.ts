@@ -9,7 +9,7 @@
  */
 import type { CryptoBackend } from '../../crypto/backend.js';
 import { GcmAuthError, checkLength } from '../../crypto/backend.js';
-import { defaultBackend } from '../../crypto/index.js';
+import { defaultBackend } from '../../crypto/default.js';
 import { deriveMetadataKey } from '../../crypto/sp800-108.js';
 import { PfError } from './errors.js';
 import type { PfErrorLocation } from './errors.js';

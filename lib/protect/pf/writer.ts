@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { CryptoBackend } from '../../crypto/backend.js';
 import { checkLength } from '../../crypto/backend.js';
-import { defaultBackend } from '../../crypto/index.js';
+import { defaultBackend } from '../../crypto/default.js';
 import { deriveMetadataKey } from '../../crypto/sp800-108.js';
 import { deterministicSecrets, randomSecrets } from './deterministic.js';
 import type { SecretSource } from './deterministic.js';

@@ -6,7 +6,8 @@
  * manifest are reported by name only.
  */
 import { createHash } from 'node:crypto';
-import { parse, type TomlTable } from 'smol-toml';
+import type { TomlTable } from 'smol-toml';
+import { toml } from '../../oci/lazy-deps.js';
 import type { Image } from '../../oci/image.js';
 import { measureGramineEnclave, parseSigstruct, verifySigstructSignature } from '../../sgx/index.js';
 import { MANIFEST_PATH as PROTECTION_MANIFEST } from '../../protect/manifest.js';
@@ -185,7 +186,7 @@ function gramineInfo(manifestPath: string, base: string, palPath: string, files:
   if (!described) problems.push(`${manifestPath} is missing`);
   else {
     try {
-      const doc = parse(text(described));
+      const doc = toml().parse(text(described));
       const t = (k: string) => (doc[k] ?? {}) as TomlTable;
       const sgx = t('sgx'), fsT = t('fs'), loaderT = t('loader');
       info.libosEntrypoint = t('libos').entrypoint as string | undefined;

@@ -4,7 +4,8 @@
  * settings, development keys, and the user's fragment merged last. Checked against Gramine 1.9's
  * schema before it is written.
  */
-import { parse, TomlError, type TomlTable, type TomlValue } from 'smol-toml';
+import type { TomlTable, TomlValue } from 'smol-toml';
+import { toml } from '../../oci/lazy-deps.js';
 import { EnclavifyError } from '../../oci/errors.js';
 import { stringifyManifestToml } from '../../sgx/toml-writer.js';
 import type { LoaderEnvValue } from './env.js';
@@ -88,9 +89,9 @@ function isTable(v: unknown): v is TomlTable {
 /** Parses a TOML fragment; errors name the line. */
 export function parseFragment(text: string, name = 'manifest fragment'): TomlTable {
   try {
-    return parse(text, { integersAsBigInt: true });
+    return toml().parse(text, { integersAsBigInt: true });
   } catch (e) {
-    if (e instanceof TomlError) throw new EnclavifyError('GRAMINE_BAD_FRAGMENT', `${name}: invalid TOML at line ${e.line}, column ${e.column}: ${e.message.split('\n')[0]}`);
+    if (e instanceof toml().TomlError) throw new EnclavifyError('GRAMINE_BAD_FRAGMENT', `${name}: invalid TOML at line ${e.line}, column ${e.column}: ${e.message.split('\n')[0]}`);
     throw e;
   }
 }

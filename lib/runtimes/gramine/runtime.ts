@@ -13,14 +13,13 @@ import { RootFs, scanLayer } from '../../fs/merged.js';
 import { isElf, parseElf } from '../../fs/elf.js';
 import { findStartupFiles, type StartupFiles } from '../../protect/deps.js';
 import { DEFAULT_PLAIN_DIRS, DEFAULT_PLAIN_FILES } from '../../protect/rules.js';
-import type { Runtime } from '../../transforms/inject-runtime.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import { refreshProtectionManifest } from '../../transforms/encrypt-fs.js';
 import { CLASSIFICATION, PROTECTION, RUNTIME, type Classification, type Protection, type Region, type RuntimeInfo } from '../../transforms/state.js';
 import { DEFAULT_LIBRARY_DIRS, ldSoConfDirs, loaderEnv, parseEnv } from './env.js';
 import { DEBIAN_LAYOUT, DEFAULT_APP_BASE, defaultCopyPaths, LABELS, parentDir, withPrefix, type GramineLayout } from './layout.js';
 import { launcherScript } from './launcher.js';
-import { hostEnvRisk, manifestRisks } from './hardening.js';
+import { manifestRisks } from './hardening.js';
 import { buildGramineManifest, type EnclaveSettings, type GramineMount } from './manifest.js';
 import { fileLists, type Listing } from './files.js';
 import { isUnder, reachableFiles, type ReachablePath } from './paths.js';
@@ -116,39 +115,8 @@ export interface GramineOptions extends SigningOptions {
   hostLibraries?: boolean;
 }
 
-/**
- * The Gramine runtime for {@link injectRuntime}:
- * `pipeline(image, [fileClassify(...), encryptFS(), injectRuntime(gramine({ runtimeImage: 'oci:gramine:1.9', signKey }))])`.
- * Options are checked here; the work happens when the pipeline runs.
- */
-export function gramine(options: GramineOptions): Runtime {
-  if ((options.runtimeImage === undefined) === (options.runtimeDir === undefined)) {
-    throw new EnclavifyError('GRAMINE_BAD_OPTIONS', 'gramine(): give exactly one of runtimeImage and runtimeDir');
-  }
-  if (options.insecureDevKeys && options.production) {
-    throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', 'insecure development keys are refused in a production build: they put the region keys into the image');
-  }
-  if (options.debug && options.production) {
-    throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', 'a debug enclave is refused in a production build: the host can read its memory');
-  }
-  if (options.loader && options.loader !== 'sgx' && options.loader !== 'direct') {
-    throw new EnclavifyError('GRAMINE_BAD_OPTIONS', `gramine(): loader must be "sgx" or "direct", not ${JSON.stringify(options.loader)}`);
-  }
-  if (options.loader === 'direct' && options.production) {
-    throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', 'the direct loader (gramine-direct) is refused in a production build: it runs the program without SGX, so nothing is protected');
-  }
-  for (const name of options.production ? options.passthroughEnv ?? [] : []) {
-    const why = hostEnvRisk(name);
-    if (why) throw new EnclavifyError('GRAMINE_INSECURE_IN_PRODUCTION', `passthroughEnv ${name} is refused in a production build: taken from the host, and ${why}`);
-  }
-  // Gramine 1.9's constructor stops the enclave without it (secret_prov_attest.c: "could not find
-  // envvar SECRET_PROVISION_CA_CHAIN_PATH", then exit(1)); it must be measured, never host-supplied.
-  if (options.secretProvisioning && !options.secretProvisioning.caChainPath) {
-    throw new EnclavifyError('GRAMINE_BAD_OPTIONS', 'secret provisioning needs the verifier\'s CA certificate: Gramine 1.9\'s libsecret_prov_attest.so stops the enclave at start without SECRET_PROVISION_CA_CHAIN_PATH. Give secretProvisioning.caChainPath, a CA file in the image (it is authenticated)');
-  }
-  signerFrom(options); // refuse signKey + signer now
-  return { name: 'gramine', inject: (draft) => injectGramine(draft, options) };
-}
+// gramine() itself (the options check) is in entry.ts, so that this module loads when a pipeline runs it.
+export { gramine } from './entry.js';
 
 const abs = (p: string) => (p === '.' ? '/' : `/${p}`);
 const norm = (p: string): string => {
@@ -314,7 +282,8 @@ interface InjectContext {
  * build and check the manifest, sign it, write the manifest layer, point the Entrypoint at it,
  * refresh the protection manifest, and record state and report.
  */
-async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
+/** What `gramine(options).inject(draft)` does (loaded on first use by entry.ts). */
+export async function injectGramine(draft: Draft, o: GramineOptions): Promise<void> {
   const warnings: string[] = [];
   const prefix = o.prefix ? `/${norm(o.prefix)}` : '';
   const appBase = o.appBase ?? DEFAULT_APP_BASE;
