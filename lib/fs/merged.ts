@@ -107,12 +107,14 @@ export function classifyWhiteout(path: string, source: string): Whiteout | undef
  * keeps no index, e.g. copy's validation) the contents are read but not hashed (`sha256` is
  * empty: the index can be merged, hence checked, but not used to read files).
  */
-export async function scanLayer(src: LayerSource, options: { hashContents?: boolean } = {}): Promise<LayerIndex> {
+export async function scanLayer(src: LayerSource, options: { hashContents?: boolean; budget?: EntryBudget } = {}): Promise<LayerIndex> {
   const hash = options.hashContents !== false;
+  const budget = options.budget;
   const input = await src.open();
   const entries: LayerEntry[] = [];
   try {
     for await (const { entry, content } of readTar(input, { source: src.name })) {
+      if (budget && ++budget.count > budget.max) throw tooManyEntries(budget);
       const e: LayerEntry = entry;
       const wh = classifyWhiteout(e.path, src.name);
       if (wh) e.whiteout = wh;
@@ -131,6 +133,33 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
     throw await heldError(input, e);
   }
   return { name: src.name, entries };
+}
+
+/** Entries a merged view holds at most by default (all layers' entries, hidden ones included). */
+export const DEFAULT_MAX_ENTRIES = 2_000_000;
+
+/**
+ * A limit on the entries scanned for one image, shared by the scans of its layers: memory grows
+ * with the number of entries, so a layer of millions of empty files is refused (`TOO_MANY_ENTRIES`)
+ * rather than exhausting it. `count` is what was scanned so far.
+ */
+export interface EntryBudget {
+  /** The most entries allowed (all layers together). */
+  max: number;
+  /** Entries scanned so far. */
+  count: number;
+  /** Names the image in the error. */
+  image: string;
+}
+
+/** A fresh budget of `max` entries (default {@link DEFAULT_MAX_ENTRIES}) for `image`; checks `max`. */
+export function entryBudget(image: string, max: number = DEFAULT_MAX_ENTRIES): EntryBudget {
+  if (!Number.isSafeInteger(max) || max < 0) throw fail('BAD_OPTIONS', `maxEntries must be a non-negative integer, not ${String(max)}`);
+  return { max, count: 0, image };
+}
+
+function tooManyEntries(b: EntryBudget): EnclavifyError {
+  return fail('TOO_MANY_ENTRIES', `${b.image}: its layers hold more than ${b.max} entries (the limit, --max-entries / maxEntries); refusing to build a view that large`);
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; stops starting new ones after a failure. */
@@ -328,6 +357,10 @@ class DigestCheck extends Transform {
 export interface ScanOptions {
   /** Layers scanned at once (default: the number of CPUs, at least 2). Decompression runs on the thread pool. */
   concurrency?: number;
+  /** The most entries all layers may hold together (default {@link DEFAULT_MAX_ENTRIES}); more fail with `TOO_MANY_ENTRIES`. */
+  maxEntries?: number | undefined;
+  /** Names the image in a `TOO_MANY_ENTRIES` error (default: the first layer's name). */
+  image?: string | undefined;
 }
 
 /** Options for {@link RootFs.streamFiles}. */
@@ -362,7 +395,8 @@ export class RootFs implements FileLookup, DirectoryLookup {
   /** Scans the layers (several at once) and merges them in order. */
   static async scan(layers: readonly LayerSource[], options: ScanOptions = {}): Promise<RootFs> {
     const limit = options.concurrency ?? Math.max(2, availableParallelism());
-    const indexes = await mapLimit(layers, limit, (l) => scanLayer(l));
+    const budget = entryBudget(options.image ?? layers[0]?.name ?? 'the image', options.maxEntries);
+    const indexes = await mapLimit(layers, limit, (l) => scanLayer(l, { budget }));
     return new RootFs(layers, indexes);
   }
 
