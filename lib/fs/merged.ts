@@ -129,6 +129,8 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
       entries.push(e);
     }
   } catch (e) {
+    // The entry limit names no entry: reported at once (the input is left unread).
+    if (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES') throw e;
     // Errors that name entries are reported once the layer's blob is known to be what it claims.
     throw await heldError(input, e);
   }
