@@ -56,7 +56,7 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
       // Valid JSON with one entry per line (io.out adds the newline after each chunk).
       let prefix = head.slice(0, -2); // `{"image":…,"entries":[`
       let n = 0;
-      for (const e of fs.entries()) {
+      for (const e of fs.walk()) {
         lines.push((n++ ? ',' : '') + json(e));
         if (lines.length >= CHUNK) {
           io.out(prefix + lines.join('\n'));
@@ -67,7 +67,7 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
       io.out(prefix + lines.join('\n') + ']}');
     } else {
       let any = false;
-      for (const e of fs.entries()) {
+      for (const e of fs.walk()) {
         lines.push(formatTreeLine(e));
         if (lines.length >= CHUNK) {
           io.out(lines.join('\n'));

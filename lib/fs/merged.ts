@@ -184,14 +184,19 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: 
   return out;
 }
 
+/**
+ * One inode of the view. `meta` is the layer entry itself (not a copy: its `path` is the entry's,
+ * the name comes from the node), `nlink` the count of paths naming it. Kept small: there is one
+ * per path of the image, so a million-file layer holds a million of them.
+ */
 interface Inode {
   id: number;
   meta: FsEntry;
   layer: number;
-  sha256?: string;
-  content?: ContentRef;
-  implied?: boolean;
-  names: Set<string>;
+  /** The entry number in `layer` that holds the content, for regular files (-1 otherwise). */
+  index: number;
+  implied: boolean;
+  nlink: number;
 }
 interface Node {
   layer: number;
@@ -217,7 +222,7 @@ function impliedDir(path: string): FsEntry {
 class Builder {
   readonly nodes = new Map<string, Node>();
   readonly kids = new Map<string, Set<string>>([[ROOT, new Set()]]);
-  readonly root: Node = { layer: 0, inode: { id: 0, meta: impliedDir(ROOT), layer: 0, implied: true, names: new Set([ROOT]) } };
+  readonly root: Node = { layer: 0, inode: { id: 0, meta: impliedDir(ROOT), layer: 0, index: -1, implied: true, nlink: 1 } };
   private nextInode = 1;
   /** Paths written by the current layer and their ancestors: whiteouts of that layer spare them. */
   private upper = new Set<string>();
@@ -240,7 +245,7 @@ class Builder {
     if (e.whiteout) return this.whiteout(e, where);
     if (e.path === ROOT) {
       const r = this.root.inode;
-      r.meta = cleanMeta(e);
+      r.meta = e;
       r.layer = this.root.layer = layer;
       r.implied = false;
       return;
@@ -248,7 +253,7 @@ class Builder {
     for (const a of ancestors(e.path)) {
       const n = this.nodes.get(a);
       if (!n) {
-        this.create(a, impliedDir(a), layer, { implied: true });
+        this.create(a, impliedDir(a), layer, -1, true);
         continue;
       }
       const t = n.inode.meta.type;
@@ -259,7 +264,7 @@ class Builder {
     }
     const existing = this.nodes.get(e.path);
     if (existing && existing.inode.meta.type === 'dir' && e.type === 'dir') {
-      existing.inode.meta = cleanMeta(e);
+      existing.inode.meta = e;
       existing.inode.layer = existing.layer = layer;
       existing.inode.implied = false;
     } else {
@@ -270,13 +275,8 @@ class Builder {
         if (target.inode.meta.type === 'dir') throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
         this.link(e.path, target.inode, layer);
       } else {
-        const extra: Partial<Inode> = {};
-        if (e.type === 'file') {
-          if (e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${where()}: regular file without a content digest`);
-          extra.sha256 = e.sha256;
-          extra.content = { layer, index: k, path: e.path };
-        }
-        this.create(e.path, cleanMeta(e), layer, extra);
+        if (e.type === 'file' && e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${where()}: regular file without a content digest`);
+        this.create(e.path, e, layer, e.type === 'file' ? k : -1, false);
       }
     }
     this.upper.add(e.path);
@@ -319,21 +319,21 @@ class Builder {
     }
     const n = this.nodes.get(path);
     if (n) {
-      n.inode.names.delete(path);
+      n.inode.nlink--;
       this.nodes.delete(path);
     }
     if (fromParent) this.kids.get(parentPath(path))?.delete(path);
   }
 
-  private create(path: string, meta: FsEntry, layer: number, extra: Partial<Inode>): void {
-    const inode: Inode = { ...extra, id: this.nextInode++, meta, layer, names: new Set([path]) };
+  private create(path: string, meta: FsEntry, layer: number, index: number, implied: boolean): void {
+    const inode: Inode = { id: this.nextInode++, meta, layer, index, implied, nlink: 1 };
     this.nodes.set(path, { layer, inode });
     this.kids.get(parentPath(path))!.add(path);
     if (meta.type === 'dir') this.kids.set(path, new Set());
   }
 
   private link(path: string, inode: Inode, layer: number): void {
-    inode.names.add(path);
+    inode.nlink++;
     this.nodes.set(path, { layer, inode });
     this.kids.get(parentPath(path))!.add(path);
   }
@@ -421,9 +421,12 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   private view(path: string, n: Node): MergedEntry {
     const i = n.inode;
-    const e: MergedEntry = { ...i.meta, path, layer: n.layer, nlink: i.meta.type === 'dir' ? 1 : i.names.size, inode: i.id };
-    if (i.sha256 !== undefined) e.sha256 = i.sha256;
-    if (i.content) e.content = i.content;
+    const m = i.meta;
+    const e: MergedEntry = { ...cleanMeta(m), path, layer: n.layer, nlink: m.type === 'dir' ? 1 : i.nlink, inode: i.id };
+    if (i.index >= 0) {
+      e.sha256 = (m as LayerEntry).sha256!;
+      e.content = { layer: i.layer, index: i.index, path: m.path };
+    }
     if (i.implied) e.implied = true;
     return e;
   }
@@ -459,8 +462,16 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   /** Every entry of the view but the root, sorted bytewise by path. */
   entries(): MergedEntry[] {
+    return [...this.walk()];
+  }
+
+  /**
+   * Every entry of the view but the root, sorted bytewise by path, made one at a time as the
+   * iteration gets to it: a million-entry view is listed without a million objects at once.
+   */
+  *walk(): IterableIterator<MergedEntry> {
     this.sortedPaths ??= [...this.nodes.keys()].sort(compareBytewise);
-    return this.sortedPaths.map((p) => this.view(p, this.nodes.get(p)!));
+    for (const p of this.sortedPaths) yield this.view(p, this.nodes.get(p)!);
   }
 
   /** The entries directly inside directory `dir` (`.` or `` for the root), sorted bytewise; undefined if it is not a directory. */
