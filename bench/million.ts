@@ -5,7 +5,7 @@
  * /tmp/enclavify-bench)/million-N. Each command runs under /usr/bin/time, which reports the peak
  * RSS (VmHWM) and the wall time. Prints one line per command and a JSON summary; asserts nothing.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -89,10 +89,11 @@ async function measure(label: string, args: string[], timeoutS: number): Promise
   const node = process.execPath;
   const argv = ['-f', '%e %M', '--', node, '--import', 'tsx', path.join(here, 'cli.ts'), ...args];
   return await new Promise((resolve) => {
-    const child = spawn('/usr/bin/time', argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn('/usr/bin/time', argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' }, detached: true });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    // The whole process group: killing time alone would leave the CLI running.
+    const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, timeoutS * 1000);
     child.on('close', (code) => {
       clearTimeout(timer);
       const lines = err.trim().split('\n');
@@ -108,7 +109,7 @@ if (!existsSync('/usr/bin/time')) {
   console.error('bench million: needs /usr/bin/time (GNU time) for the peak RSS');
   process.exit(1);
 }
-const files = Number(process.argv[2] ?? 1_000_000);
+const files = Number(process.argv.slice(2).find((a) => a !== 'million') ?? 1_000_000);
 const timeout = Number(process.env.ENCLAVIFY_BENCH_TIMEOUT ?? 600);
 const dir = await layout(files);
 const gz = statSync(path.join(dir, 'blobs', 'sha256', (JSON.parse(readFileSync(path.join(dir, 'blobs', 'sha256', (JSON.parse(readFileSync(path.join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0].digest.slice(7)), 'utf8')) as { layers: Array<{ digest: string }> }).layers[0].digest.slice(7))).size;
@@ -131,6 +132,5 @@ try {
   }
 } finally {
   rmSync(out, { recursive: true, force: true });
-  spawnSync('true');
 }
 console.log('\n' + JSON.stringify(results));
