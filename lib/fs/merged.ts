@@ -22,7 +22,7 @@
  *   is refused (`LAYER_WRITE_THROUGH_SYMLINK`) instead of being resolved through the link, and an
  *   entry whose parent is another non-directory is refused (`LAYER_NOT_A_DIRECTORY`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as hashOnce } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
@@ -119,9 +119,7 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
       const wh = classifyWhiteout(e.path, src.name);
       if (wh) e.whiteout = wh;
       if (content && hash) {
-        const h = createHash('sha256');
-        for await (const chunk of content) h.update(chunk as Buffer);
-        e.sha256 = h.digest('hex');
+        e.sha256 = await sha256Of(content, e.size);
       } else if (content) {
         for await (const chunk of content) void chunk;
         e.sha256 = ''; // unknown: such an index can be merged (checked), not read from
@@ -162,6 +160,30 @@ export function entryBudget(image: string, max: number = DEFAULT_MAX_ENTRIES): E
 
 function tooManyEntries(b: EntryBudget): EnclavifyError {
   return fail('TOO_MANY_ENTRIES', `${b.image}: its layers hold more than ${b.max} entries (the limit, --max-entries / maxEntries); refusing to build a view that large`);
+}
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+/** Files up to this size are hashed in one call, without a hash object. */
+const ONE_SHOT = 64 * 1024;
+
+/**
+ * Hex SHA-256 of a file's content. Small files (most of a many-file layer) are hashed in one
+ * call: a hash object per file holds native memory the garbage collector does not see, and a
+ * million of them pending finalisation once took more than a gigabyte.
+ */
+async function sha256Of(content: Readable, size: number): Promise<string> {
+  if (size === 0) {
+    for await (const chunk of content) void chunk;
+    return EMPTY_SHA256;
+  }
+  if (size <= ONE_SHOT) {
+    const parts: Buffer[] = [];
+    for await (const chunk of content) parts.push(chunk as Buffer);
+    return hashOnce('sha256', parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  }
+  const h = createHash('sha256');
+  for await (const chunk of content) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; stops starting new ones after a failure. */
