@@ -385,6 +385,11 @@ export interface ScanOptions {
   maxEntries?: number | undefined;
   /** Names the image in a `TOO_MANY_ENTRIES` error (default: the first layer's name). */
   image?: string | undefined;
+  /**
+   * The sources the view reads contents from later (default: the scanned ones), e.g. the same
+   * layers without the scan's progress taps: the view is merged once, not once per set of sources.
+   */
+  readSources?: readonly LayerSource[] | undefined;
 }
 
 /** Options for {@link RootFs.streamFiles}. */
@@ -421,7 +426,9 @@ export class RootFs implements FileLookup, DirectoryLookup {
     const limit = options.concurrency ?? Math.max(2, availableParallelism());
     const budget = entryBudget(options.image ?? layers[0]?.name ?? 'the image', options.maxEntries);
     const indexes = await mapLimit(layers, limit, (l) => scanLayer(l, { budget }));
-    return new RootFs(layers, indexes);
+    const readers = options.readSources ?? layers;
+    if (readers.length !== layers.length) throw fail('BAD_ARGUMENT', 'RootFs.scan: readSources must have one source per layer');
+    return new RootFs(readers, indexes);
   }
 
   /** Merges layers already scanned with {@link scanLayer} (`indexes[i]` belongs to `sources[i]`). */

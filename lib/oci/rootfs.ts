@@ -54,8 +54,7 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
         return length === undefined ? out : setKnownLength(out, length); // the tap passes every byte
       },
     }));
-    const scanned = await RootFs.scan(counted, scanOptions);
-    return RootFs.fromIndexes(sources, scanned.layers);
+    return await RootFs.scan(counted, { ...scanOptions, readSources: sources }); // merged once
   } catch (e) {
     if (options.signal?.aborted || (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES')) throw e;
     for (const l of layers) {
