@@ -2,7 +2,8 @@
  * `npm run bench`: end-to-end throughput on a realistic image (Debian 12 + python3, built once by
  * ../shared/tools/make-python-image into $ENCLAVIFY_BENCH_DIR, default /tmp/enclavify-bench), or
  * on the small bb fixture when that image cannot be built. Prints one line per measurement and a
- * JSON summary; never asserts on time (benchmarks are not tests).
+ * JSON summary; never asserts on time (benchmarks are not tests). `npm run bench -- million [N]`
+ * runs bench/million.ts instead: peak RSS and time of tree/copy/convert on a layer of N empty files.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +15,12 @@ import { RootFs } from '../lib/fs/merged.js';
 import { convertBench, convertTable } from './convert.js';
 import { readFile } from '../lib/fs/read-file.js';
 import { printStartup, startupBench } from './startup.js';
+
+if (process.argv[2] === 'million') {
+  // `npm run bench -- million [N]`: the memory bench of a layer of N empty files (bench/million.ts).
+  await import('./million.js');
+  process.exit(0);
+}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shared = path.resolve(here, '..', '..', 'shared');

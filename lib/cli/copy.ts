@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { decryptionFlags, decryptionKeysFrom, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
 import { copyRegistryFlags, registryOptionsFrom } from './registry-options.js';
+import { maxEntriesFlag, maxEntriesFrom } from './limit-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 /** SRC and DST from `copy SRC DST` (skopeo's form) or `copy --from SRC --to DST` (convert's); mixing them is a usage error. */
@@ -55,6 +56,7 @@ References:
     ...decryptionFlags,
     ...encryptionFlags,
     ...sourceFlags,
+    ...maxEntriesFlag,
     ...COMMON,
   },
   async run(args, io) {
@@ -66,7 +68,7 @@ References:
     try {
       res = await copyImage(from, to, {
         ...(encryption ? { encryption: encryption.encryption } : {}), ...(decryptionKeys ? { decryptionKeys } : {}),
-        platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal, ...sourceOptionsFrom(args),
+        platform, validate: !args.flags['no-validate'], onProgress: io.progress, signal: io.signal, ...sourceOptionsFrom(args), ...maxEntriesFrom(args),
         sourceRegistry: registryOptionsFrom(args, 'src'), destinationRegistry: registryOptionsFrom(args, 'dest'),
       });
     } catch (e) {

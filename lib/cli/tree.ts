@@ -1,6 +1,8 @@
 /** `enclavify tree SRC`: the merged root file system, one line per path. */
+import type { MergedEntry } from '../fs/merged.js';
 import { layersRootFs } from '../oci/rootfs.js';
-import { formatTree } from '../fs/tree.js';
+import { formatTreeLine } from '../fs/tree.js';
+import { maxEntriesFlag, maxEntriesFrom } from './limit-options.js';
 import { openImage, parsePlatform } from '../store/index.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
@@ -25,6 +27,7 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
     ...registryFlags,
     ...decryptionFlags,
     ...sourceFlags,
+    ...maxEntriesFlag,
     ...COMMON,
   },
   async run(args, io) {
@@ -33,9 +36,13 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
     const image = await decryptedFrom(await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'one'), onProgress: io.progress, ...sourceOptionsFrom(args) }), args);
     const layers = await image.layers();
     io.progress({ phase: 'scan', image: image.name, message: `scanning ${layers.length} layers of ${image.name}` });
-    const fs = await layersRootFs(layers, { onProgress: io.progress, signal: io.signal, progressEvent: { image: image.name } });
+    const fs = await layersRootFs(layers, { onProgress: io.progress, signal: io.signal, progressEvent: { image: image.name }, image: image.name, ...maxEntriesFrom(args) });
+    // Written in chunks of lines (io.out adds a newline to each): a million paths are never one string.
+    const CHUNK = 2000;
+    let lines: string[] = [];
     if (args.flags.json) {
-      const entries = fs.entries().map((e) => ({
+      const head = JSON.stringify({ image: image.name, digest: await image.digest(), entries: [] });
+      const json = (e: MergedEntry) => JSON.stringify({
         path: e.path,
         type: e.type,
         mode: e.mode.toString(8).padStart(4, '0'),
@@ -45,10 +52,31 @@ Modes are octal without the file type; nlink counts the paths sharing a file thr
         ...(e.linkname !== undefined && e.type === 'symlink' ? { target: e.linkname } : {}),
         ...(e.type === 'chardev' || e.type === 'blockdev' ? { major: e.devmajor, minor: e.devminor } : {}),
         mtime: e.mtime,
-      }));
-      io.out(JSON.stringify({ image: image.name, digest: await image.digest(), entries }));
+      });
+      // Valid JSON with one entry per line (io.out adds the newline after each chunk).
+      let prefix = head.slice(0, -2); // `{"image":…,"entries":[`
+      let n = 0;
+      for (const e of fs.walk()) {
+        lines.push((n++ ? ',' : '') + json(e));
+        if (lines.length >= CHUNK) {
+          io.out(prefix + lines.join('\n'));
+          prefix = '';
+          lines = [];
+        }
+      }
+      io.out(prefix + lines.join('\n') + ']}');
+    } else {
+      let any = false;
+      for (const e of fs.walk()) {
+        lines.push(formatTreeLine(e));
+        if (lines.length >= CHUNK) {
+          io.out(lines.join('\n'));
+          lines = [];
+          any = true;
+        }
+      }
+      if (lines.length || !any) io.out(lines.join('\n'));
     }
-    else io.out(formatTree(fs).replace(/\n$/, ''));
     return EXIT.ok;
   },
 };

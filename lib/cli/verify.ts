@@ -10,6 +10,7 @@ import { bundleKeks, verifyOcicrypt, type OcicryptReport } from '../ocicrypt/ver
 import { decryptingImage, isEncryptedImage } from '../ocicrypt/layers.js';
 import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { registryFlags, registryOptionsFrom } from './registry-options.js';
+import { maxEntriesFlag, maxEntriesFrom } from './limit-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 
 export const verifyCommand: Command = {
@@ -55,6 +56,7 @@ volume passes); --allow-keys-symlink overrides.`,
     ...registryFlags,
     ...decryptionFlags,
     ...sourceFlags,
+    ...maxEntriesFlag,
     ...COMMON,
   },
   async run(args, io) {
@@ -95,6 +97,7 @@ volume passes); --allow-keys-symlink overrides.`,
       ...(args.flags['strict-manifest'] ? { amendments: 'refuse' as const } : {}),
       onProgress: io.progress,
       signal: io.signal,
+      ...maxEntriesFrom(args),
     });
     const unpinned = r.manifestSha256 !== undefined && !r.pin;
     if (args.flags.json) io.out(JSON.stringify({ image: image.name, ...r, ok: r.ok && (oc?.ok ?? true), pinned: !unpinned, warnings, ...(oc ? { ocicrypt: oc } : {}) }));

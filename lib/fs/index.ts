@@ -14,7 +14,7 @@
  * @module enclavify/fs
  */
 export { readFile, readFileEntry, rootfs, entries, type ReadFileOptions, type ReadFileResult, type RootFsOptions, type EntriesOptions, type LayerItem } from './read-file.js';
-export { RootFs, scanLayer, classifyWhiteout, type LayerSource, type LayerEntry, type LayerIndex, type MergedEntry, type ContentRef, type Whiteout, type OnFile, type ScanOptions, type StreamFilesOptions } from './merged.js';
+export { RootFs, scanLayer, classifyWhiteout, type LayerSource, type LayerEntry, type LayerIndex, type MergedEntry, type ContentRef, type Whiteout, type OnFile, type ScanOptions, type StreamFilesOptions, type EntryBudget } from './merged.js';
 export { type FsEntry, type EntryType, ROOT, normalizePath, compareBytewise } from './entry.js';
 export { readTar, type TarItem, type ReadTarOptions } from './tar-read.js';
 export { tarStream, type TarWriteItem } from './tar-write.js';

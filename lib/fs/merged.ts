@@ -22,7 +22,7 @@
  *   is refused (`LAYER_WRITE_THROUGH_SYMLINK`) instead of being resolved through the link, and an
  *   entry whose parent is another non-directory is refused (`LAYER_NOT_A_DIRECTORY`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as hashOnce } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
@@ -107,19 +107,19 @@ export function classifyWhiteout(path: string, source: string): Whiteout | undef
  * keeps no index, e.g. copy's validation) the contents are read but not hashed (`sha256` is
  * empty: the index can be merged, hence checked, but not used to read files).
  */
-export async function scanLayer(src: LayerSource, options: { hashContents?: boolean } = {}): Promise<LayerIndex> {
+export async function scanLayer(src: LayerSource, options: { hashContents?: boolean; budget?: EntryBudget } = {}): Promise<LayerIndex> {
   const hash = options.hashContents !== false;
+  const budget = options.budget;
   const input = await src.open();
   const entries: LayerEntry[] = [];
   try {
     for await (const { entry, content } of readTar(input, { source: src.name })) {
+      if (budget && ++budget.count > budget.max) throw tooManyEntries(budget);
       const e: LayerEntry = entry;
       const wh = classifyWhiteout(e.path, src.name);
       if (wh) e.whiteout = wh;
       if (content && hash) {
-        const h = createHash('sha256');
-        for await (const chunk of content) h.update(chunk as Buffer);
-        e.sha256 = h.digest('hex');
+        e.sha256 = await sha256Of(content, e.size);
       } else if (content) {
         for await (const chunk of content) void chunk;
         e.sha256 = ''; // unknown: such an index can be merged (checked), not read from
@@ -127,10 +127,63 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
       entries.push(e);
     }
   } catch (e) {
+    // The entry limit names no entry: reported at once (the input is left unread).
+    if (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES') throw e;
     // Errors that name entries are reported once the layer's blob is known to be what it claims.
     throw await heldError(input, e);
   }
   return { name: src.name, entries };
+}
+
+/** Entries a merged view holds at most by default (all layers' entries, hidden ones included). */
+export const DEFAULT_MAX_ENTRIES = 2_000_000;
+
+/**
+ * A limit on the entries scanned for one image, shared by the scans of its layers: memory grows
+ * with the number of entries, so a layer of millions of empty files is refused (`TOO_MANY_ENTRIES`)
+ * rather than exhausting it. `count` is what was scanned so far.
+ */
+export interface EntryBudget {
+  /** The most entries allowed (all layers together). */
+  max: number;
+  /** Entries scanned so far. */
+  count: number;
+  /** Names the image in the error. */
+  image: string;
+}
+
+/** A fresh budget of `max` entries (default {@link DEFAULT_MAX_ENTRIES}) for `image`; checks `max`. */
+export function entryBudget(image: string, max: number = DEFAULT_MAX_ENTRIES): EntryBudget {
+  if (!Number.isSafeInteger(max) || max < 0) throw fail('BAD_OPTIONS', `maxEntries must be a non-negative integer, not ${String(max)}`);
+  return { max, count: 0, image };
+}
+
+function tooManyEntries(b: EntryBudget): EnclavifyError {
+  return fail('TOO_MANY_ENTRIES', `${b.image}: its layers hold more than ${b.max} entries (the limit, --max-entries / maxEntries); refusing to build a view that large`);
+}
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+/** Files up to this size are hashed in one call, without a hash object. */
+const ONE_SHOT = 64 * 1024;
+
+/**
+ * Hex SHA-256 of a file's content. Small files (most of a many-file layer) are hashed in one
+ * call: a hash object per file holds native memory the garbage collector does not see, and a
+ * million of them pending finalisation once took more than a gigabyte.
+ */
+async function sha256Of(content: Readable, size: number): Promise<string> {
+  if (size === 0) {
+    for await (const chunk of content) void chunk;
+    return EMPTY_SHA256;
+  }
+  if (size <= ONE_SHOT) {
+    const parts: Buffer[] = [];
+    for await (const chunk of content) parts.push(chunk as Buffer);
+    return hashOnce('sha256', parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  }
+  const h = createHash('sha256');
+  for await (const chunk of content) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; stops starting new ones after a failure. */
@@ -153,14 +206,19 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: 
   return out;
 }
 
+/**
+ * One inode of the view. `meta` is the layer entry itself (not a copy: its `path` is the entry's,
+ * the name comes from the node), `nlink` the count of paths naming it. Kept small: there is one
+ * per path of the image, so a million-file layer holds a million of them.
+ */
 interface Inode {
   id: number;
   meta: FsEntry;
   layer: number;
-  sha256?: string;
-  content?: ContentRef;
-  implied?: boolean;
-  names: Set<string>;
+  /** The entry number in `layer` that holds the content, for regular files (-1 otherwise). */
+  index: number;
+  implied: boolean;
+  nlink: number;
 }
 interface Node {
   layer: number;
@@ -186,7 +244,7 @@ function impliedDir(path: string): FsEntry {
 class Builder {
   readonly nodes = new Map<string, Node>();
   readonly kids = new Map<string, Set<string>>([[ROOT, new Set()]]);
-  readonly root: Node = { layer: 0, inode: { id: 0, meta: impliedDir(ROOT), layer: 0, implied: true, names: new Set([ROOT]) } };
+  readonly root: Node = { layer: 0, inode: { id: 0, meta: impliedDir(ROOT), layer: 0, index: -1, implied: true, nlink: 1 } };
   private nextInode = 1;
   /** Paths written by the current layer and their ancestors: whiteouts of that layer spare them. */
   private upper = new Set<string>();
@@ -209,7 +267,7 @@ class Builder {
     if (e.whiteout) return this.whiteout(e, where);
     if (e.path === ROOT) {
       const r = this.root.inode;
-      r.meta = cleanMeta(e);
+      r.meta = e;
       r.layer = this.root.layer = layer;
       r.implied = false;
       return;
@@ -217,7 +275,7 @@ class Builder {
     for (const a of ancestors(e.path)) {
       const n = this.nodes.get(a);
       if (!n) {
-        this.create(a, impliedDir(a), layer, { implied: true });
+        this.create(a, impliedDir(a), layer, -1, true);
         continue;
       }
       const t = n.inode.meta.type;
@@ -228,7 +286,7 @@ class Builder {
     }
     const existing = this.nodes.get(e.path);
     if (existing && existing.inode.meta.type === 'dir' && e.type === 'dir') {
-      existing.inode.meta = cleanMeta(e);
+      existing.inode.meta = e;
       existing.inode.layer = existing.layer = layer;
       existing.inode.implied = false;
     } else {
@@ -239,13 +297,8 @@ class Builder {
         if (target.inode.meta.type === 'dir') throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
         this.link(e.path, target.inode, layer);
       } else {
-        const extra: Partial<Inode> = {};
-        if (e.type === 'file') {
-          if (e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${where()}: regular file without a content digest`);
-          extra.sha256 = e.sha256;
-          extra.content = { layer, index: k, path: e.path };
-        }
-        this.create(e.path, cleanMeta(e), layer, extra);
+        if (e.type === 'file' && e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${where()}: regular file without a content digest`);
+        this.create(e.path, e, layer, e.type === 'file' ? k : -1, false);
       }
     }
     this.upper.add(e.path);
@@ -288,21 +341,21 @@ class Builder {
     }
     const n = this.nodes.get(path);
     if (n) {
-      n.inode.names.delete(path);
+      n.inode.nlink--;
       this.nodes.delete(path);
     }
     if (fromParent) this.kids.get(parentPath(path))?.delete(path);
   }
 
-  private create(path: string, meta: FsEntry, layer: number, extra: Partial<Inode>): void {
-    const inode: Inode = { ...extra, id: this.nextInode++, meta, layer, names: new Set([path]) };
+  private create(path: string, meta: FsEntry, layer: number, index: number, implied: boolean): void {
+    const inode: Inode = { id: this.nextInode++, meta, layer, index, implied, nlink: 1 };
     this.nodes.set(path, { layer, inode });
     this.kids.get(parentPath(path))!.add(path);
     if (meta.type === 'dir') this.kids.set(path, new Set());
   }
 
   private link(path: string, inode: Inode, layer: number): void {
-    inode.names.add(path);
+    inode.nlink++;
     this.nodes.set(path, { layer, inode });
     this.kids.get(parentPath(path))!.add(path);
   }
@@ -328,6 +381,15 @@ class DigestCheck extends Transform {
 export interface ScanOptions {
   /** Layers scanned at once (default: the number of CPUs, at least 2). Decompression runs on the thread pool. */
   concurrency?: number;
+  /** The most entries all layers may hold together (default {@link DEFAULT_MAX_ENTRIES}); more fail with `TOO_MANY_ENTRIES`. */
+  maxEntries?: number | undefined;
+  /** Names the image in a `TOO_MANY_ENTRIES` error (default: the first layer's name). */
+  image?: string | undefined;
+  /**
+   * The sources the view reads contents from later (default: the scanned ones), e.g. the same
+   * layers without the scan's progress taps: the view is merged once, not once per set of sources.
+   */
+  readSources?: readonly LayerSource[] | undefined;
 }
 
 /** Options for {@link RootFs.streamFiles}. */
@@ -362,8 +424,11 @@ export class RootFs implements FileLookup, DirectoryLookup {
   /** Scans the layers (several at once) and merges them in order. */
   static async scan(layers: readonly LayerSource[], options: ScanOptions = {}): Promise<RootFs> {
     const limit = options.concurrency ?? Math.max(2, availableParallelism());
-    const indexes = await mapLimit(layers, limit, (l) => scanLayer(l));
-    return new RootFs(layers, indexes);
+    const budget = entryBudget(options.image ?? layers[0]?.name ?? 'the image', options.maxEntries);
+    const indexes = await mapLimit(layers, limit, (l) => scanLayer(l, { budget }));
+    const readers = options.readSources ?? layers;
+    if (readers.length !== layers.length) throw fail('BAD_ARGUMENT', 'RootFs.scan: readSources must have one source per layer');
+    return new RootFs(readers, indexes);
   }
 
   /** Merges layers already scanned with {@link scanLayer} (`indexes[i]` belongs to `sources[i]`). */
@@ -385,9 +450,12 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   private view(path: string, n: Node): MergedEntry {
     const i = n.inode;
-    const e: MergedEntry = { ...i.meta, path, layer: n.layer, nlink: i.meta.type === 'dir' ? 1 : i.names.size, inode: i.id };
-    if (i.sha256 !== undefined) e.sha256 = i.sha256;
-    if (i.content) e.content = i.content;
+    const m = i.meta;
+    const e: MergedEntry = { ...cleanMeta(m), path, layer: n.layer, nlink: m.type === 'dir' ? 1 : i.nlink, inode: i.id };
+    if (i.index >= 0) {
+      e.sha256 = (m as LayerEntry).sha256!;
+      e.content = { layer: i.layer, index: i.index, path: m.path };
+    }
     if (i.implied) e.implied = true;
     return e;
   }
@@ -423,8 +491,16 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   /** Every entry of the view but the root, sorted bytewise by path. */
   entries(): MergedEntry[] {
+    return [...this.walk()];
+  }
+
+  /**
+   * Every entry of the view but the root, sorted bytewise by path, made one at a time as the
+   * iteration gets to it: a million-entry view is listed without a million objects at once.
+   */
+  *walk(): IterableIterator<MergedEntry> {
     this.sortedPaths ??= [...this.nodes.keys()].sort(compareBytewise);
-    return this.sortedPaths.map((p) => this.view(p, this.nodes.get(p)!));
+    for (const p of this.sortedPaths) yield this.view(p, this.nodes.get(p)!);
   }
 
   /** The entries directly inside directory `dir` (`.` or `` for the root), sorted bytewise; undefined if it is not a directory. */

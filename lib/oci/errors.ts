@@ -159,6 +159,7 @@ export const ERROR_CODES = {
   TAR_TRUNCATED: { exit: 1, summary: 'A tar stream ends early (no end-of-archive marker, or in the middle of an entry).' },
   TAR_UNSAFE_PATH: { exit: 1, summary: 'A tar entry has a ".." component and would escape the root; the layer is refused.' },
   TAR_UNSUPPORTED_TYPE: { exit: 1, summary: 'A tar entry is of a type enclavify does not support.' },
+  TOO_MANY_ENTRIES: { exit: 1, summary: 'The image\'s layers hold more entries than the limit (`--max-entries`, option `maxEntries`, default 2,000,000): refused before the merged view exhausts memory.' },
   TRANSFORM_FAILED: { exit: 1, summary: 'A custom transform threw an error that is not an EnclavifyError; the original is its cause.' },
   UNREADABLE: { exit: 1, summary: 'A file given as an option cannot be read.' },
   UNSUPPORTED_DIGEST: { exit: 1, summary: 'A digest uses an algorithm other than sha256 or sha512.' },

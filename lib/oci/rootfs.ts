@@ -6,6 +6,7 @@ import type { Layer } from './image.js';
 import { chain } from './layer.js';
 import { knownLengthOf, setKnownLength } from './digest.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, type ProgressPhase } from './progress.js';
+import { EnclavifyError } from './errors.js';
 import { abortable, withSignal } from './abort.js';
 
 /** Options of {@link layersRootFs}. */
@@ -18,6 +19,10 @@ export interface LayersRootFsOptions {
   progressEvent?: Partial<ProgressEvent>;
   /** Cancels the scan and every later read through the returned view. */
   signal?: AbortSignal | undefined;
+  /** The most entries the layers may hold together (default 2,000,000); more fail with `TOO_MANY_ENTRIES`. */
+  maxEntries?: number | undefined;
+  /** Names the image in errors (default: `progressEvent.image`, else the first layer's name). */
+  image?: string | undefined;
 }
 
 /** The layers as sources of a {@link RootFs} (their streams destroyed when `signal` fires). */
@@ -33,8 +38,9 @@ export function layerSources(layers: readonly Layer[], signal?: AbortSignal): La
 export async function layersRootFs(layers: readonly Layer[], options: LayersRootFsOptions = {}): Promise<RootFs> {
   const sources = layerSources(layers, options.signal);
   const listener = options.onProgress;
+  const scanOptions = { maxEntries: options.maxEntries, image: options.image ?? options.progressEvent?.image };
   try {
-    if (!listener) return await RootFs.scan(sources);
+    if (!listener) return await RootFs.scan(sources, scanOptions);
     // Progress only for the scan: later reads of a few files through the same sources are quiet.
     const counted = sources.map((s, i): LayerSource => ({
       name: s.name,
@@ -48,10 +54,9 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
         return length === undefined ? out : setKnownLength(out, length); // the tap passes every byte
       },
     }));
-    const scanned = await RootFs.scan(counted);
-    return RootFs.fromIndexes(sources, scanned.layers);
+    return await RootFs.scan(counted, { ...scanOptions, readSources: sources }); // merged once
   } catch (e) {
-    if (options.signal?.aborted) throw e;
+    if (options.signal?.aborted || (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES')) throw e;
     for (const l of layers) {
       try {
         await pipe(await l.compressed(), new Writable({ write: (_c, _e, cb) => cb() }), withSignal(options.signal));

@@ -108,6 +108,8 @@ export interface VerifyOptions {
   /** Progress events (phase `verify`; the scan's byte progress as phase `scan`). */
   onProgress?: ProgressListener | undefined;
   /** Cancels the reads; verify then rejects with `ABORTED`. */
+  /** The most entries the merged view may hold (all layers together, default 2,000,000): more fail with `TOO_MANY_ENTRIES`. */
+  maxEntries?: number | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -212,7 +214,7 @@ async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyRes
   const keys = ks.keys;
   const layers = await image.layers();
   opts.onProgress?.({ phase: 'verify', image: image.name, message: `verify: scanning ${layers.length} layers of ${image.name}` });
-  const fs = await layersRootFs(layers, { onProgress: opts.onProgress, signal: opts.signal, progressEvent: { image: image.name } });
+  const fs = await layersRootFs(layers, { onProgress: opts.onProgress, signal: opts.signal, progressEvent: { image: image.name }, image: image.name, maxEntries: opts.maxEntries });
   const checked = { encrypted: 0, authenticated: 0, plain: 0, symlinks: 0, entries: 0, hiddenEntries: 0, layers: layers.length };
   const explicit = opts.expectedManifestSha256?.toLowerCase().replace(/^sha256:/, '');
   const pinned = explicit ?? ks.manifest?.sha256;

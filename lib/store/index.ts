@@ -72,6 +72,8 @@ export interface CopyOptions {
    * a symlink. Without it, only the stored blobs' digests are checked.
    */
   validate?: boolean;
+  /** The most entries the validation merges (all layers together, default 2,000,000): more fail with `TOO_MANY_ENTRIES`. */
+  maxEntries?: number | undefined;
   /** Progress of the validation (phase `validate`) and of the write (phase `write`). */
   onProgress?: ProgressListener | undefined;
   /** Cancels the copy (see {@link WriteOptions.signal}). */
@@ -137,7 +139,7 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
   // One pass (write and check the same bytes) when the layers are written as they are read.
   if (options.validate !== false && dst.transport !== 'docker' && !options.encryption) {
     const { validatingImage } = await import('./validate.js');
-    const v = await validatingImage(src, { signal, onProgress });
+    const v = await validatingImage(src, { signal, onProgress, maxEntries: options.maxEntries });
     const beforeCommit = () => coded(`validating ${src.name}`, () => v.validated(), signal);
     try {
       return await coded(`writing ${src.name} to ${formatRef(dst)}`, async (): Promise<WriteImageResult> => {
@@ -153,7 +155,7 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
     await coded(`validating ${src.name}`, async () => {
       const [layers, { layersRootFs }] = await Promise.all([src.layers(), import('../oci/rootfs.js')]);
       onProgress?.({ phase: 'validate', image: src.name, message: `validating ${layers.length} layers of ${src.name}` });
-      await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name } });
+      await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name }, maxEntries: options.maxEntries });
     }, signal);
   }
   if (options.encryption) src = await encryptedImage(src, { ...options.encryption, signal });

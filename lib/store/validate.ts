@@ -5,7 +5,7 @@
  * The writer commits nothing until {@link ValidatingLayers.validated} has resolved.
  */
 import { PassThrough, type Readable } from 'node:stream';
-import { RootFs, scanLayer, type LayerIndex, type LayerSource } from '../fs/merged.js';
+import { entryBudget, RootFs, scanLayer, type LayerIndex, type LayerSource } from '../fs/merged.js';
 import { abortable } from '../oci/abort.js';
 import { EnclavifyError } from '../oci/errors.js';
 import { withLayerObjects, type Image, type Layer } from '../oci/image.js';
@@ -37,15 +37,16 @@ interface Slot {
  * Wraps `image` so that writing it also validates it (see the module comment). `onProgress`
  * gets one `validate` message event; byte progress is the writer's.
  */
-export async function validatingImage(image: Image, options: { signal?: AbortSignal | undefined; onProgress?: ProgressListener | undefined } = {}): Promise<ValidatingLayers> {
+export async function validatingImage(image: Image, options: { signal?: AbortSignal | undefined; onProgress?: ProgressListener | undefined; maxEntries?: number | undefined } = {}): Promise<ValidatingLayers> {
   const { signal } = options;
   const inner = await image.layers();
   const slots: Slot[] = inner.map((layer) => ({ layer }));
   let cancelled: Error | undefined;
+  const budget = entryBudget(image.name, options.maxEntries);
   options.onProgress?.({ phase: 'validate', image: image.name, message: `validating ${inner.length} layers of ${image.name} while writing` });
 
   const scanOf = (s: Slot, open: () => Promise<Readable>): Promise<LayerIndex> => {
-    const p = scanLayer({ name: s.layer.name, open: async () => abortable(await open(), signal) }, { hashContents: false });
+    const p = scanLayer({ name: s.layer.name, open: async () => abortable(await open(), signal) }, { hashContents: false, budget });
     p.catch(() => undefined); // looked at in validated()
     return p;
   };

@@ -61,6 +61,8 @@ export interface PipelineOptions {
    * layers removed, and the pipeline rejects with `ABORTED`. Transforms see it as `draft.signal`.
    */
   signal?: AbortSignal | undefined;
+  /** The most entries a merged view of the image may hold (all layers together, default 2,000,000): more fail with `TOO_MANY_ENTRIES`. */
+  maxEntries?: number | undefined;
 }
 
 /**
@@ -140,6 +142,8 @@ class PipelineDraft implements Draft {
     readonly onProgress: ProgressListener | undefined,
     created: Date | undefined,
     readonly signal: AbortSignal | undefined,
+    /** The entry limit of {@link rootfs} (see {@link PipelineOptions.maxEntries}). */
+    readonly maxEntries?: number | undefined,
   ) {
     this.config = structuredClone(config);
     this.layerList = [...layers];
@@ -169,7 +173,7 @@ class PipelineDraft implements Draft {
   }
 
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged() }));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries }));
   }
 
   replaceLayer(i: number, layer: Layer, comment: string): void {
@@ -280,7 +284,7 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal);
+    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal, options.maxEntries);
     for (const t of transforms) {
       throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
       draft.transform = t.name;

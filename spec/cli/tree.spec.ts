@@ -37,3 +37,23 @@ test('a docker archive with an unknown image name fails naming the images it has
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no image named nope:latest \(images: docker\.io\/library\/bb-fixture:latest\)/);
 });
+
+test('--max-entries 10 refuses an image with more entries, naming the image and the limit', async () => {
+  for (const cmd of [['tree', `oci:${bbOci}:latest`], ['copy', `oci:${bbOci}:latest`, 'oci:/nonexistent-enclavify-dir/x:y']]) {
+    const r = await runCli([cmd[0], '--max-entries', '10', '--json', ...cmd.slice(1)]);
+    assert.equal(r.code, 1, `${cmd[0]}: ${r.stderr}`);
+    const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string } };
+    assert.equal(error.code, 'TOO_MANY_ENTRIES', cmd[0]);
+    assert.match(error.message, /bb-oci.*more than 10 entries/, cmd[0]);
+  }
+  const ok = await runCli(['tree', '--max-entries', '100000', `oci:${bbOci}:latest`]);
+  assert.equal(ok.stdout + '\n', expected);
+  const bad = await runCli(['tree', '--max-entries', 'ten', `oci:${bbOci}:latest`]);
+  assert.equal(bad.code, 2);
+});
+
+test('enclavify tree --json output parses to one entry per path of the tree', async () => {
+  const r = await runCli(['tree', '--json', `oci:${bbOci}:latest`]);
+  const doc = JSON.parse(r.stdout) as { entries: Array<{ path: string }> };
+  assert.deepEqual(doc.entries.map((e) => e.path), expected.trim().split('\n').map((l) => l.split(' ')[0]));
+});

@@ -474,3 +474,37 @@ test('tricky layers merge exactly as umoci unpack materialises them', { skip: to
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+test('maxEntries counts the entries of all layers and fails with TOO_MANY_ENTRIES naming the image', async () => {
+  const layers = fixtureLayers('bb-oci');
+  const full = await RootFs.scan(layers);
+  const total = full.layers.reduce((n, ix) => n + ix.entries.length, 0);
+  const exact = await RootFs.scan(layers, { maxEntries: total, image: 'oci:bb' });
+  assert.equal(formatTree(exact), formatTree(full));
+  await assert.rejects(RootFs.scan(layers, { maxEntries: total - 1, image: 'oci:bb' }), (e: EnclavifyError) => {
+    assert.equal(e.code, 'TOO_MANY_ENTRIES');
+    assert.match(e.message, new RegExp(`^oci:bb: .*more than ${total - 1} entries`));
+    return true;
+  });
+});
+
+test('walk() makes the same entries as entries(), in the same order, hard links and small and empty files included', async () => {
+  const big = Buffer.alloc(70 * 1024, 7);
+  const fs = await merge(
+    [
+      { entry: plainFile('a/empty', 0), content: Buffer.alloc(0) },
+      { entry: plainFile('a/small', 3), content: Buffer.from('abc') },
+      { entry: plainFile('a/big', big.length), content: big },
+      { entry: { path: 'a/link', type: 'hardlink', linkname: 'a/small', mode: 0, uid: 0, gid: 0, mtime: 0, size: 0 } },
+    ],
+  );
+  assert.deepEqual([...fs.walk()], fs.entries());
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  assert.deepEqual(fs.entries().map((e) => [e.path, e.sha256 ?? null, e.nlink]), [
+    ['a', null, 1], ['a/big', sha(big), 1], ['a/empty', sha(Buffer.alloc(0)), 1], ['a/link', sha(Buffer.from('abc')), 2], ['a/small', sha(Buffer.from('abc')), 2],
+  ]);
+});
+
+function plainFile(p: string, size: number): FsEntry {
+  return { path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size };
+}
