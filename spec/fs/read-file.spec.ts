@@ -12,7 +12,7 @@ import { openImage } from '../../lib/store/index.js';
 import { readFile, readFileEntry, rootfs, entries } from '../../lib/fs/read-file.js';
 import { tarStream, type TarWriteItem } from '../../lib/fs/tar-write.js';
 import type { FsEntry } from '../../lib/fs/entry.js';
-import type { Image, Layer } from '../../lib/oci/image.js';
+import { withLayerObjects, type Image, type Layer } from '../../lib/oci/image.js';
 import { sha256Digest } from '../../lib/oci/digest.js';
 import { EnclavifyError } from '../../lib/oci/errors.js';
 import { bbArchive, bbOci, expectedTree } from '../helpers/images.js';
@@ -28,36 +28,24 @@ async function bytes(r: AsyncIterable<unknown>): Promise<Buffer> {
 /** The same image, counting how often each layer's uncompressed stream is opened. */
 function counting(image: Image): Image & { opens: number[] } {
   const opens: number[] = [];
-  const wrapped: Image & { opens: number[] } = {
-    ...image,
-    name: image.name,
-    mediaType: () => image.mediaType(),
-    manifest: () => image.manifest(),
-    rawManifest: () => image.rawManifest(),
-    digest: () => image.digest(),
-    config: () => image.config(),
-    rawConfig: () => image.rawConfig(),
-    opens,
-    async layers() {
-      return (await image.layers()).map((l, i): Layer => {
-        opens[i] ??= 0;
-        return {
-          mediaType: l.mediaType,
-          compression: l.compression,
-          name: l.name,
-          digest: () => l.digest(),
-          size: () => l.size(),
-          diffId: () => l.diffId(),
-          compressed: () => l.compressed(),
-          uncompressed: async () => {
-            opens[i]++;
-            return l.uncompressed();
-          },
-        };
-      });
-    },
-  };
-  return wrapped;
+  const layers = async () =>
+    (await image.layers()).map((l, i): Layer => {
+      opens[i] ??= 0;
+      return {
+        mediaType: l.mediaType,
+        compression: l.compression,
+        name: l.name,
+        digest: () => l.digest(),
+        size: () => l.size(),
+        diffId: () => l.diffId(),
+        compressed: () => l.compressed(),
+        uncompressed: async () => {
+          opens[i]++;
+          return l.uncompressed();
+        },
+      };
+    });
+  return Object.assign(withLayerObjects(image, layers), { opens });
 }
 
 /** An image whose layers are uncompressed tars held in memory (base first). */
