@@ -17,6 +17,7 @@
  * Needs `npm run build` (the CLI runs from dist/), skopeo, openssl, gzip.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { median, timed, type Run } from './process.js';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -27,8 +28,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
 const cli = path.join(repo, 'bin', 'enclavify.js');
 
-/** One process run. */
-export interface Run { seconds: number; cpuSeconds: number; peakRssMB: number }
+export type { Run };
 /** A case's runs and medians. */
 export interface Case { runs: Run[]; medianSeconds: number; medianCpuSeconds: number; maxPeakRssMB: number }
 export interface ConvertBenchResult {
@@ -41,16 +41,6 @@ export interface ConvertBenchResult {
   crypto: { nodeAesGcmMBps: number; nodeSha256MBps: number; opensslAesGcmMBps: number | null; opensslSha256MBps: number | null };
   loadAverage: { before: number; after: number };
   note: string;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-function timed(cmd: string, args: string[], tmp: string): Run {
-  const f = path.join(tmp, 'time.out');
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', f, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const [e, m, u, s] = readFileSync(f, 'utf8').trim().split('\n').pop()!.split(' ');
-  return { seconds: Number(e), peakRssMB: +(Number(m) / 1024).toFixed(1), cpuSeconds: +(Number(u) + Number(s)).toFixed(2) };
 }
 
 function caseOf(runs: Run[]): Case {

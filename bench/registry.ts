@@ -10,6 +10,7 @@
  * Needs skopeo, docker-registry (../shared/tools/install-interop-tools) and `npm run build`.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { median, timed, type Run } from './process.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -38,7 +39,6 @@ export interface RegistryBenchResult {
   note: string;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -67,17 +67,8 @@ async function registry(): Promise<{ host: string; stop: () => void }> {
   };
 }
 
-/** Runs a command under /usr/bin/time: wall seconds and peak RSS in MB. */
-function timed(cmd: string, args: string[], tmp: string): { seconds: number; rssMB: number; cpu: number } {
-  const f = path.join(tmp, 'time.out');
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', f, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const [e, m, u, sy] = readFileSync(f, 'utf8').trim().split('\n').pop()!.split(' ');
-  return { seconds: Number(e), rssMB: Number(m) / 1024, cpu: +(Number(u) + Number(sy)).toFixed(2) };
-}
-
-function side(rs: Array<{ seconds: number; rssMB: number; cpu: number }>): Side {
-  const runs = rs.map((r) => r.seconds), peak = rs.map((r) => +r.rssMB.toFixed(1)), cpu = rs.map((r) => r.cpu);
+function side(rs: Run[]): Side {
+  const runs = rs.map((r) => r.seconds), peak = rs.map((r) => r.peakRssMB), cpu = rs.map((r) => r.cpuSeconds);
   return { runs, medianSeconds: median(runs), cpuSeconds: cpu, medianCpuSeconds: median(cpu), peakRssMB: peak, medianPeakRssMB: median(peak) };
 }
 
@@ -115,7 +106,7 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
   const node = process.execPath;
   const loadBefore = +os.loadavg()[0].toFixed(2);
   try {
-    const push = { ours: [] as Array<{ seconds: number; rssMB: number; cpu: number }>, skopeo: [] as Array<{ seconds: number; rssMB: number; cpu: number }> };
+    const push = { ours: [] as Run[], skopeo: [] as Run[] };
     for (let i = 0; i < runs; i++) {
       for (const who of ['ours', 'skopeo'] as const) {
         const reg = await registry();
@@ -125,13 +116,13 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
             ? timed(node, [cli, 'copy', '-q', '--no-validate', image, dst], tmp)
             : timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, dst], tmp);
           push[who].push(r);
-          log(`push ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpu.toFixed(2)} s), ${r.rssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
+          log(`push ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpuSeconds.toFixed(2)} s), ${r.peakRssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
         } finally {
           reg.stop();
         }
       }
     }
-    const pull = { ours: [] as Array<{ seconds: number; rssMB: number; cpu: number }>, skopeo: [] as Array<{ seconds: number; rssMB: number; cpu: number }>, validating: [] as Array<{ seconds: number; rssMB: number; cpu: number }> };
+    const pull = { ours: [] as Run[], skopeo: [] as Run[], validating: [] as Run[] };
     const reg = await registry();
     try {
       execFileSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, `docker://${reg.host}/bench/py:1`], { stdio: 'ignore' });
@@ -146,7 +137,7 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
               : timed('skopeo', ['copy', '-q', '--src-tls-verify=false', src, `oci:${out}:x`], tmp);
           rmSync(out, { recursive: true, force: true });
           pull[who].push(r);
-          log(`pull ${who.padEnd(10)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpu.toFixed(2)} s), ${r.rssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
+          log(`pull ${who.padEnd(10)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpuSeconds.toFixed(2)} s), ${r.peakRssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
         }
       }
     } finally {
@@ -163,7 +154,7 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
       pull: { ...pl, ratio: +(pl.enclavify.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
       validatingPull: { enclavify: vp, ratio: +(vp.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
       loadAverage: { before: loadBefore, after: +os.loadavg()[0].toFixed(2) },
-      pushPeakRssMB: Math.max(...push.ours.map((r) => +r.rssMB.toFixed(1))),
+      pushPeakRssMB: Math.max(...push.ours.map((r) => r.peakRssMB)),
       note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/, copy --no-validate as skopeo does not check layer contents)`,
     };
   } finally {
