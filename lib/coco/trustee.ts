@@ -82,11 +82,16 @@ export function checkMeasurements(tee: Tee, values: readonly string[]): string[]
   });
 }
 
+/** A digest zero-padded or truncated to `length` bytes, as Trustee's verifiers compare it with an evidence field (`regularize_data`). */
+export function regularizeDigest(digest: Uint8Array, length: number): Buffer {
+  return Buffer.concat([digest, Buffer.alloc(Math.max(0, length - digest.length))]).subarray(0, length);
+}
+
 /** The digest as the TEE's verifier reports it: zero-padded or truncated to the evidence field, hex and base64. */
 function initDataClaimValues(tee: Tee, digestHex: string): string[] {
   const c = CLAIMS[tee];
-  let bytes = Buffer.from(digestHex, 'hex');
-  if (c.initDataBytes) bytes = Buffer.concat([bytes, Buffer.alloc(Math.max(0, c.initDataBytes - bytes.length))]).subarray(0, c.initDataBytes);
+  const digest = Buffer.from(digestHex, 'hex');
+  const bytes = c.initDataBytes ? regularizeDigest(digest, c.initDataBytes) : digest;
   // Current verifiers report hex (TDX, SNP) or base64 (sample); SNP reported base64 in earlier releases.
   return [...new Set(c.initDataFullDigest ? [bytes.toString('base64')] : [bytes.toString('hex'), bytes.toString('base64')])];
 }

@@ -14,6 +14,7 @@ import type { Image } from '../oci/image.js';
 import { withSignal } from '../oci/abort.js';
 import { decodePublicOptions, isEncryptedType, JWE_ANNOTATION, KEYS_PREFIX, PUBOPTS } from './annotations.js';
 import { AA_ANNOTATION, aaParse, parseKbsId } from './keyprovider-aa.js';
+import { regularizeDigest } from '../coco/trustee.js';
 import { decryptLayer } from './layers.js';
 import type { DecryptionKeys } from './keys.js';
 
@@ -154,8 +155,7 @@ function checkPolicyInitData(policy: string, digest: Buffer, bad: (m: string) =>
   const matches = values.some((v) => {
     const bytes = /^(?:[0-9a-f]{2})+$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
     if (!bytes.length) return false;
-    const expected = Buffer.concat([digest, Buffer.alloc(Math.max(0, bytes.length - digest.length))]).subarray(0, bytes.length);
-    return bytes.equals(expected);
+    return bytes.equals(regularizeDigest(digest, bytes.length));
   });
   if (!matches || !/^\tevidence\.init_data in init_data$/m.test(policy)) bad('resource-policy.rego requires init data other than initdata.toml\'s');
 }
