@@ -69,9 +69,12 @@ try {
   if (typeof anyLib.fileClassify === 'function' && typeof anyLib.encryptFS === 'function') {
     const fc = anyLib.fileClassify as (o: object) => lib.Transform;
     const ef = anyLib.encryptFS as (o?: object) => lib.Transform;
-    for (const dir of label === 'python image' ? ['/app/data', '/usr/lib/python3.11'] : ['/app/data']) {
+    // /etc/python3.11 with /usr/lib/python3.11: its sitecustomize.py links there, and a link out of an
+    // encrypted region is refused (issue 12).
+    for (const dirs of label === 'python image' ? [['/app/data'], ['/usr/lib/python3.11', '/etc/python3.11']] : [['/app/data']]) {
+      const dir = dirs.join(' --dir ');
       const conv = await time(`convert --dir ${dir}`, async () => {
-        const p = await lib.pipeline(await lib.openImage(ref), [fc({ dirs: [dir] }), ef({})], { tmpDir: out });
+        const p = await lib.pipeline(await lib.openImage(ref), [fc({ dirs }), ef({})], { tmpDir: out });
         try {
           return await lib.writeImage(p.image, `oci:${out}/conv:d${dir.replace(/\W/g, '_')}`);
         } finally {
