@@ -34,6 +34,7 @@ import { cocoOptions, cocoPlatform, cocoTransforms, type CocoPlan } from './coco
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 import { maxEntriesFlag, maxEntriesFrom } from './limit-options.js';
+import { compressionFlags, compressionFrom } from './compression-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
@@ -215,7 +216,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags, ...sourceFlags, ...maxEntriesFlag })) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags, ...sourceFlags, ...maxEntriesFlag, ...compressionFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -428,7 +429,7 @@ References:
       if (args.lists['encrypt-layer']?.length) throw new UsageError('--encrypt-layer: with --runtime coco every layer is encrypted');
       encryption = { encryption: { recipients: [...(encryption?.encryption.recipients ?? []), ctx.cocoPlan.recipient] }, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}) };
     }
-    const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal, ...maxEntriesFrom(args) });
+    const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal, ...maxEntriesFrom(args), ...compressionFrom(args) });
     try {
       const policy = result.state.get(POLICY);
       const runtime = result.state.get(RUNTIME);

@@ -4,6 +4,7 @@
  * `enclavify convert` (`--runtime-image`, `--sign-key`, `--gramine-loader`, `--insecure-dev-keys`,
  * ...) and their mapping onto `injectRuntime(gramine(...))`, for the convert command to use.
  */
+import { compressionFlags, compressionFrom } from './compression-options.js';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -172,6 +173,7 @@ References:
     platform: { kind: 'string', arg: 'OS/ARCH[/VARIANT]', help: 'platform to pick from a multi-platform index' },
     ...copyRegistryFlags,
     ...sourceFlags,
+    ...compressionFlags,
     ...COMMON,
   },
   async run(args, io) {
@@ -198,7 +200,7 @@ References:
       ...(args.flags.production ? { production: true } : {}),
       ...(manifestPin ? { expectedProtectionSha256: manifestPin } : {}),
     });
-    const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal });
+    const result = await pipeline(source, [step], { onProgress: io.progress, signal: io.signal, ...compressionFrom(args) });
     try {
       const written = await writeImage(result.image, to, { onProgress: io.progress, signal: io.signal, registry: registryOptionsFrom(args, 'dest') });
       const info = result.state.get(RUNTIME)!;

@@ -25,7 +25,7 @@ export { MT, layerCompression, ociLayerType, dockerLayerType, isIndexType, isMan
 // Digests and verified streams
 export { sha256Digest, parseDigest, verifyBytes, HashingStream, VerifyingStream } from './digest.js';
 // Compression
-export { compressor, decompressor, sniffCompression, type CompressionOptions } from './compression.js';
+export { checkCompression, compressor, decompressor, DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, sniffCompression, type CompressionOptions } from './compression.js';
 // Layers and images
 export { BlobLayer, FileLayer, buildLayer, type BlobOpener, type BuildLayerOptions, type LayerScope } from './layer.js';
 export { assembleImage, type AssembleImageOptions } from './assemble.js';

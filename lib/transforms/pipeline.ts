@@ -11,7 +11,7 @@ import { throwIfAborted } from '../oci/abort.js';
 import type { Image, Layer } from '../oci/image.js';
 import { assembleImage } from '../oci/assemble.js';
 import { buildLayer } from '../oci/layer.js';
-import type { CompressionOptions } from '../oci/compression.js';
+import { checkCompression, type CompressionOptions } from '../oci/compression.js';
 import type { HistoryEntry, ImageConfig } from '../oci/types.js';
 import type { RootFs } from '../fs/merged.js';
 import { layersRootFs } from '../oci/rootfs.js';
@@ -50,7 +50,7 @@ export interface LayerItem {
 export interface PipelineOptions {
   /** Where new layers are staged: a fresh directory is made inside it (default: the OS temp dir) and removed by `dispose()`. */
   tmpDir?: string | undefined;
-  /** Compression of new layers (default gzip, level 6). */
+  /** Compression of new layers (default gzip, level 2: `DEFAULT_GZIP_LEVEL` of `enclavify/oci`); unchanged layers keep their blobs. Checked before any work (`BAD_OPTIONS`, `ZSTD_UNAVAILABLE`). */
   compression?: CompressionOptions | undefined;
   /** Progress events: each transform's start and what transforms report (the CLI prints them on stderr). */
   onProgress?: ProgressListener | undefined;
@@ -276,6 +276,7 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
     throw new EnclavifyError('BAD_OPTIONS', 'pipeline(source, transforms, options): options must be a PipelineOptions object (transforms go in the array)');
   }
   const signal = options.signal;
+  if (options.compression !== undefined) checkCompression(options.compression);
   throwIfAborted(signal, `pipeline on ${source.name}`);
   // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
   // or on failure, so staged layers never leak.
