@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as lib from '../lib/index.js';
 import { RootFs } from '../lib/fs/merged.js';
 import { convertBench, convertTable } from './convert.js';
+import { syntheticBench } from './synthetic.js';
 import { readFile } from '../lib/fs/read-file.js';
 import { printStartup, startupBench } from './startup.js';
 
@@ -97,6 +98,12 @@ if (label === 'python image') {
   const conv = await convertBench({ source: ref, runs: Number(process.env.ENCLAVIFY_BENCH_RUNS ?? 3) });
   console.log(convertTable(conv));
   results.convert = conv;
+  // The synthetic 2 GB image: peak RSS must not grow with the image (bench/synthetic.ts).
+  console.log('\nsynthetic 2 GB image, convert --dir /app/data (whole process):');
+  const synth = await syntheticBench();
+  const fullRss = conv.cases.full.maxPeakRssMB;
+  console.log(`  ${synth.inputMB} MB of blobs: ${synth.convert.seconds} s wall, ${synth.convert.cpuSeconds} s CPU, ${synth.convert.peakRssMB} MB peak RSS (python image full conversion: ${fullRss} MB; bound +10%); verify ${synth.verify.seconds} s, ${synth.verify.peakRssMB} MB`);
+  results.synthetic = { ...synth, rssToPythonFull: +(synth.convert.peakRssMB / fullRss).toFixed(2) };
 }
 console.log('\nPackaging and start-up:');
 const startup = await startupBench();
