@@ -135,7 +135,7 @@ export function reindent(text, file) {
 }
 
 for (const rel of readdirSync(dist, { recursive: true })) {
-  if (!rel.endsWith('.js')) continue;
+  if (!/\.c?js$/.test(rel)) continue;
   const file = path.join(dist, rel);
   const { text, shift } = reindent(readFileSync(file, 'utf8'), rel);
   writeFileSync(file, text);
