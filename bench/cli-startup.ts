@@ -1,6 +1,6 @@
 /**
  * `node --import tsx bench/cli-startup.ts [N]`: start-up time of the built CLI (`npm run build`
- * first): `node bin/enclavify.js --help`, `--version` and `tree --help`, against `node -e 0` on the
+ * first): `node bin/enclavify.cjs --help`, `--version` and `tree --help`, against `node -e 0` on the
  * same machine, N runs each (default 20); prints min and median in ms and a JSON summary. Never
  * asserts (benchmarks are not tests); issue 8's target is `--help` under 150 ms.
  */
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(repo, 'bin', 'enclavify.js');
+const cli = path.join(repo, 'bin', 'enclavify.cjs');
 if (!existsSync(path.join(repo, 'dist', 'cli', 'main.js'))) throw new Error('startup bench: run `npm run build` first (the CLI runs from dist/)');
 const n = Number(process.argv[2] ?? 20);
 

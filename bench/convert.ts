@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
-const cli = path.join(repo, 'bin', 'enclavify.js');
+const cli = path.join(repo, 'bin', 'enclavify.cjs');
 
 export type { Run };
 /** A case's runs and medians. */

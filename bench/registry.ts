@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
 const shared = path.resolve(repo, '..', 'shared');
-const cli = path.join(repo, 'bin', 'enclavify.js');
+const cli = path.join(repo, 'bin', 'enclavify.cjs');
 
 /** One side's timings: each run's wall seconds, CPU seconds (user + system) and peak RSS (MB), and their medians. */
 export interface Side { runs: number[]; medianSeconds: number; cpuSeconds: number[]; medianCpuSeconds: number; peakRssMB: number[]; medianPeakRssMB: number }

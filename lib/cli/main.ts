@@ -1,8 +1,8 @@
 /** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
-import { createRequire } from 'node:module';
 import { asEnclavifyError, EnclavifyError, ERROR_CODES } from '../oci/errors.js';
 import { formatOptions, parseArgs } from './args.js';
 import { EXIT, type Command, type Io } from './command.js';
+import help from './help.cjs';
 import { ProgressRenderer } from './progress.js';
 
 /** One command in the dispatch table: its name, its line of top-level --help, and how to load it. */
@@ -13,46 +13,37 @@ export interface CommandEntry {
   load: () => Promise<Command>;
 }
 
+/** How each command is loaded: only when it runs (or for its own --help). */
+const loaders: Record<string, () => Promise<Command>> = {
+  convert: async () => (await import('./convert.js')).convertCommand,
+  copy: async () => (await import('./copy.js')).copyCommand,
+  tree: async () => (await import('./tree.js')).treeCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  sign: async () => (await import('./sign.js')).signCommand,
+  inspect: async () => (await import('./inspect.js')).inspectCommand,
+};
+
 /**
- * All commands, in --help order, each loaded only when it runs (or for its own --help): a
- * command's dependencies (Gramine, policies, charts, ajv, yaml, the registry client) cost start-up
- * time the others should not pay, and `enclavify --help` loads none of them.
+ * All commands, in --help order (help.cts's table), each loaded only when it runs (or for its own
+ * --help): a command's dependencies (Gramine, policies, charts, ajv, yaml, the registry client)
+ * cost start-up time the others should not pay, and `enclavify --help` loads none of them.
  */
-export const commandLoaders: readonly CommandEntry[] = [
-  { name: 'convert', summary: 'convert a native image into a confidential one (encrypted and authenticated files, ...)', load: async () => (await import('./convert.js')).convertCommand },
-  { name: 'copy', summary: 'copy an image between transports, verifying every blob', load: async () => (await import('./copy.js')).copyCommand },
-  { name: 'tree', summary: 'print the merged root file system of an image', load: async () => (await import('./tree.js')).treeCommand },
-  { name: 'verify', summary: 'check a converted image against its protection manifest (and its keys)', load: async () => (await import('./verify.js')).verifyCommand },
-  { name: 'sign', summary: 'sign the Gramine enclave of a converted image (MRENCLAVE, SIGSTRUCT) without Gramine\'s tools', load: async () => (await import('./sign.js')).signCommand },
-  { name: 'inspect', summary: 'show what a converted image holds: runtime, manifest, MRENCLAVE/MRSIGNER, protected regions', load: async () => (await import('./inspect.js')).inspectCommand },
-];
+export const commandLoaders: readonly CommandEntry[] = help.commands.map((c) => {
+  const load = loaders[c.name];
+  if (!load) throw new Error(`lib/cli/main.ts: no loader for the command ${c.name}`);
+  return { ...c, load };
+});
 
 /** Every command, loaded. */
 export async function loadCommands(): Promise<Command[]> {
   return Promise.all(commandLoaders.map((c) => c.load()));
 }
 
-function version(): string {
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
-function topHelp(): string {
-  const w = Math.max(...commandLoaders.map((c) => c.name.length)) + 2;
-  return `enclavify ${version()}: turn native container images into confidential images (Intel SGX:
-Gramine, SCONE; Confidential Containers): encrypted and authenticated files, runtime, attestation
-policy and Helm chart. No Docker daemon needed.
-
-Usage: enclavify COMMAND [options]
-
-Commands:
-${commandLoaders.map((c) => `  ${c.name.padEnd(w)}${c.summary}`).join('\n')}
-
-Run 'enclavify COMMAND --help' for a command's options; docs/cli.md lists the environment variables.
-Exit codes: 0 success, 1 failure (bad input, I/O), 2 usage error, 3 verification findings.`;
+/** The entry of a command that {@link help.early} let through (so it exists). */
+function entryOf(name: string): CommandEntry {
+  const entry = commandLoaders.find((c) => c.name === name);
+  if (!entry) throw new Error(`lib/cli/main.ts: help.early let the unknown command ${JSON.stringify(name)} through`);
+  return entry;
 }
 
 function commandHelp(c: Command): string {
@@ -67,34 +58,19 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const quiet = argv.includes('--quiet') || argv.includes('-q');
   const out = io?.out ?? ((t: string) => process.stdout.write(t + '\n'));
   const err = io?.err ?? ((t: string) => process.stderr.write(t + '\n'));
-  const [name, ...rest] = argv;
-  if (!name) {
-    // No command: a usage error, so the help goes where usage errors go.
-    err(topHelp());
-    return EXIT.usage;
+  // No command, the top-level help, --version, an unknown command: what bin/enclavify.cjs
+  // answers before loading this module.
+  const answer = help.early(argv);
+  if (answer) {
+    (answer.to === 'out' ? out : err)(answer.text);
+    return answer.code;
   }
+  const [name = '', ...rest] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
-    if (rest[0] === undefined || rest[0].startsWith('-')) {
-      out(topHelp());
-      return EXIT.ok;
-    }
-    const entry = commandLoaders.find((x) => x.name === rest[0]);
-    if (!entry) {
-      err(`enclavify: unknown command ${JSON.stringify(rest[0])}\n\n${topHelp()}`);
-      return EXIT.usage;
-    }
-    out(commandHelp(await entry.load()));
+    out(commandHelp(await entryOf(rest[0] ?? '').load()));
     return EXIT.ok;
   }
-  if (name === '--version' || name === '-V') {
-    out(version());
-    return EXIT.ok;
-  }
-  const entry = commandLoaders.find((c) => c.name === name);
-  if (!entry) {
-    err(`enclavify: unknown command ${JSON.stringify(name)}\n\n${topHelp()}`);
-    return EXIT.usage;
-  }
+  const entry = entryOf(name);
   const cmd = await entry.load();
   commandLoaded = true;
   // A status line is redrawn only on a terminal, and only when stderr is the process's own.

@@ -1,4 +1,4 @@
-/** The CLI as its own process (what bin/enclavify.js runs, from the sources): `node --import tsx spec/helpers/cli-process.ts ARGS`. */
+/** The CLI as its own process (what bin/enclavify.cjs runs for a command, from the sources): `node --import tsx spec/helpers/cli-process.ts ARGS`. */
 import { run } from '../../lib/cli/main.js';
 
 process.exitCode = 1;

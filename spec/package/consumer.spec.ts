@@ -4,7 +4,9 @@
  * is never built), consumer scripts (spec/package/consumer/: ESM `.mts` and CommonJS `.cts` with
  * `require`) type-checked with tsc under `strict` and `exactOptionalPropertyTypes`, compiled and
  * run: open, read a file, pipeline with a custom transform, write, verify, cancel through an
- * AbortSignal, `await using`, zstd layers read without the addon. Sizes and times are measured by
+ * AbortSignal, `await using`, zstd layers read without the addon; under `node --enable-source-maps`
+ * a stack trace from inside the library names the lib/*.ts lines; the bin answers --help without
+ * the ES module loader loading any file of the package. Sizes and times are measured by
  * the bench (bench/startup.ts), not asserted here, except the tarball's size budget.
  */
 import { test } from 'node:test';
@@ -45,7 +47,7 @@ test('the packed package installs with --ignore-scripts, type-checks for ESM and
     const { filename, size, files } = packed[0]!;
     assert.ok(size < 500_000, `tarball ${size} bytes: over the 500 kB budget`);
     const paths = new Set(files.map((f) => f.path));
-    for (const p of ['LICENSE', 'README.md', 'package.json', 'bin/enclavify.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'schemas/keys.schema.json', 'docs/api.md']) {
+    for (const p of ['LICENSE', 'README.md', 'package.json', 'bin/enclavify.cjs', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/store/ref.js.map', 'schemas/keys.schema.json', 'docs/api.md']) {
       assert.ok(paths.has(p), `${p} is in the package`);
     }
     for (const p of paths) assert.match(p, /^(LICENSE|README\.md|package\.json|bin\/|dist\/|schemas\/|docs\/)/, `${p} should not be shipped`);
@@ -98,8 +100,43 @@ test('the packed package installs with --ignore-scripts, type-checks for ESM and
     assert.equal(cjs.transport, 'oci');
     assert.equal(cjs.badRef, 'BAD_REFERENCE');
     assert.equal(cjs.codes, true);
+    // The shipped source maps: an error thrown inside the library, under --enable-source-maps, names
+    // the lines of lib/store/ref.ts where it was made and thrown (the sources are not shipped).
+    const refSource = readFileSync(path.join(repoRoot, 'lib', 'store', 'ref.ts'), 'utf8').split('\n');
+    const made = refSource.findIndex((l) => l.startsWith('function bad(')) + 2;
+    const thrown = refSource.findIndex((l) => l.includes("throw bad(ref, 'no directory')")) + 1;
+    assert.ok(made > 1 && thrown > 0, 'lib/store/ref.ts still has bad() and the "no directory" throw');
+    const script = "import { parseRef } from 'enclavify'; try { parseRef('oci:'); } catch (e) { console.log(e.stack); }";
+    const mapped = run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], project);
+    const frames = mapped.split('\n').filter((l) => /^\s+at /.test(l));
+    assert.match(frames[0] ?? '', new RegExp(`^\\s+at bad \\(.*/node_modules/enclavify/lib/store/ref\\.ts:${made}:\\d+\\)$`), mapped);
+    assert.match(frames[1] ?? '', new RegExp(`^\\s+at (Module\\.)?parseRef \\(.*/node_modules/enclavify/lib/store/ref\\.ts:${thrown}:\\d+\\)$`), mapped);
+    assert.match(run(process.execPath, ['--input-type=module', '-e', script], project), /node_modules\/enclavify\/dist\/store\/ref\.js:\d+:\d+\)/, 'without the flag the frames are the JavaScript\'s');
     // The CLI of the package runs too.
     assert.match(execFileSync(path.join(project, 'node_modules', '.bin', 'enclavify'), ['--version'], { encoding: 'utf8', env: cleanEnv() }), /0\.1\.0/);
+    const bin = path.join(project, 'node_modules', '.bin', 'enclavify');
+    const helped = spawnSync(bin, ['--help'], { cwd: project, encoding: 'utf8', env: cleanEnv() });
+    assert.equal(helped.status, 0, helped.stderr);
+    assert.match(helped.stdout, /Usage: enclavify COMMAND[\s\S]*Commands:\n  convert /);
+    const bare = spawnSync(bin, [], { cwd: project, encoding: 'utf8', env: cleanEnv() });
+    assert.equal(bare.status, 2);
+    assert.equal(bare.stdout, '');
+    assert.equal(bare.stderr, helped.stdout);
+    // The top-level help comes from the CommonJS bin and dist/cli/help.cjs: the ES module loader
+    // (whose hooks see every module it loads, and no require()) loads nothing of dist/. The hook
+    // writes synchronously: the process may exit before its thread's stderr is flushed.
+    writeFileSync(path.join(project, 'hook.mjs'), 'import { writeSync } from "node:fs";\nexport async function load(u, c, n) { writeSync(2, "LOADED " + u + "\\n"); return n(u, c); }\n');
+    writeFileSync(path.join(project, 'register.mjs'), "import { register } from 'node:module';\nregister('./hook.mjs', import.meta.url);\n");
+    const binFile = path.join(project, 'node_modules', 'enclavify', 'bin', 'enclavify.cjs');
+    for (const args of [['--help'], ['--version'], ['tree', '--help']]) {
+      const traced = spawnSync(process.execPath, ['--import', './register.mjs', binFile, ...args], { cwd: project, encoding: 'utf8', env: cleanEnv() });
+      assert.equal(traced.status, 0, traced.stderr);
+      const loaded = traced.stderr.split('\n').filter((l) => l.startsWith('LOADED ') && l.includes('/node_modules/enclavify/'));
+      assert.ok(loaded.some((l) => l.endsWith('/bin/enclavify.cjs')), `the hook saw the bin (${args.join(' ')})`);
+      const fromDist = loaded.filter((l) => l.includes('/node_modules/enclavify/dist/'));
+      if (args[0] === 'tree') assert.ok(fromDist.some((l) => l.endsWith('/dist/cli/main.js')), 'a command loads dist/cli/main.js');
+      else assert.deepEqual(fromDist, [], `${args[0]} loads no ES module of dist/`);
+    }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
