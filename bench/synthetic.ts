@@ -25,7 +25,7 @@ import { tarStream, type FsEntry, type TarWriteItem } from '../lib/fs/index.js';
 import { timed, type Run } from './process.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(repo, 'bin', 'enclavify.js');
+const cli = path.join(repo, 'bin', 'enclavify.cjs');
 
 /** Deterministic pseudo-random bytes: AES-256-CTR of zeros under a fixed key (fast, incompressible). */
 function prng(seed: number): (n: number) => Buffer {
