@@ -150,7 +150,7 @@ export class LayerStage {
       void this.remove(file);
     };
     try {
-      out = (this.options.openFile ?? ((f: string) => createWriteStream(f, { mode: 0o600 })))(file);
+      out = (this.options.openFile ?? ((f: string) => createWriteStream(f, { mode: 0o600, highWaterMark: 4 << 20 })))(file);
       // A failed write (ENOSPC, EACCES, EIO...) drops the staged file; the scan goes on.
       out.on('error', drop);
     } catch {
