@@ -178,7 +178,8 @@ export class LayerStage {
           if (!more) await writable(w);
           if (bytes >= nextCheck && out) {
             nextCheck += RECHECK;
-            if (!(await this.room(RECHECK))) drop();
+            // Still room for a rewritten copy of what is staged so far (the estimate may be low).
+            if (!(await this.room(bytes))) drop();
           }
         };
         next().then(() => cb(), () => cb());
