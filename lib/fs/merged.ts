@@ -37,6 +37,12 @@ export interface LayerSource {
   name: string;
   /** Opens the layer's uncompressed tar stream (a fresh stream on each call). */
   open(): Promise<Readable>;
+  /**
+   * Random access, when the source has it (a staged layer, lib/oci/stage.ts): the `length` bytes
+   * at `offset` of the uncompressed tar, or undefined when it cannot seek (now). File reads then
+   * read only the files' bytes instead of the layer from its start.
+   */
+  openRange?(offset: number, length: number): Readable | undefined;
 }
 
 /** What a whiteout entry does: delete `target`, hide the lower children of `dir`, or nothing (aufs metadata). */
@@ -48,6 +54,8 @@ export interface LayerEntry extends FsEntry {
   sha256?: string;
   /** Set when the entry is a whiteout (`.wh.*`): it never appears in the merged view. */
   whiteout?: Whiteout;
+  /** For regular files: where the content starts in the layer's uncompressed tar (for ranged reads). */
+  offset?: number;
 }
 
 /** The result of scanning one layer: every entry, in archive order (so `index` = position in the tar). */
@@ -113,9 +121,10 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
   const input = await src.open();
   const entries: LayerEntry[] = [];
   try {
-    for await (const { entry, content } of readTar(input, { source: src.name })) {
+    for await (const { entry, content, offset } of readTar(input, { source: src.name })) {
       if (budget && ++budget.count > budget.max) throw tooManyEntries(budget);
       const e: LayerEntry = entry;
+      if (offset !== undefined) e.offset = offset;
       const wh = classifyWhiteout(e.path, src.name);
       if (wh) e.whiteout = wh;
       if (content && hash) {
@@ -549,6 +558,8 @@ export class RootFs implements FileLookup, DirectoryLookup {
     onMatch: (f: { paths: string[]; entry: MergedEntry }, content: Readable) => Promise<void>,
   ): Promise<void> {
     const src = this.sources[layer];
+    if (src.openRange) wanted = await this.ranged(layer, wanted, onMatch);
+    if (wanted.size === 0) return;
     const left = new Set(wanted.keys());
     const input = await src.open();
     const run = async () => {
@@ -572,6 +583,34 @@ export class RootFs implements FileLookup, DirectoryLookup {
       // The entry names in these messages come from this read: held until the blob verifies.
       throw await heldError(input, e);
     }
+  }
+
+  /**
+   * Reads the wanted entries of `layer` by byte range (a staged layer: no pass from the start),
+   * in archive order; returns those it could not (all of them when the source cannot seek). The
+   * callers check every content against the scan's SHA-256: a changed staged file fails with
+   * `LAYER_CHANGED`.
+   */
+  private async ranged(
+    layer: number,
+    wanted: Map<number, { paths: string[]; entry: MergedEntry }>,
+    onMatch: (f: { paths: string[]; entry: MergedEntry }, content: Readable) => Promise<void>,
+  ): Promise<Map<number, { paths: string[]; entry: MergedEntry }>> {
+    const src = this.sources[layer];
+    const entries = this.layers[layer].entries;
+    const left = new Map([...wanted].sort((a, b) => a[0] - b[0]));
+    for (const [k, f] of left) {
+      const e = entries[k];
+      const content = e?.offset === undefined ? undefined : src.openRange!(e.offset, e.size);
+      if (!content) break;
+      try {
+        await onMatch(f, content);
+      } finally {
+        content.destroy(); // what is left unread is skipped
+      }
+      left.delete(k);
+    }
+    return left;
   }
 
 

@@ -22,6 +22,8 @@ export interface TarItem {
    * stream is destroyed.
    */
   content?: Readable;
+  /** For regular files: where the content starts in the archive (bytes from its start). */
+  offset?: number;
 }
 
 /** Options for {@link readTar}. */
@@ -451,8 +453,9 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         continue;
       }
 
+      const offset = src.offset;
       const content = (current = new ContentStream(src, size, where));
-      yield { entry, content };
+      yield { entry, content, offset };
       await content.finish();
       current = undefined;
       await skipPadding(src, size, where);

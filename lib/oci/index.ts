@@ -30,6 +30,8 @@ export { checkCompression, compressor, decompressor, DEFAULT_GZIP_LEVEL, DEFAULT
 export { BlobLayer, FileLayer, buildLayer, type BlobOpener, type BuildLayerOptions, type LayerScope } from './layer.js';
 export { assembleImage, type AssembleImageOptions } from './assemble.js';
 export { toOciImage } from './convert.js';
+// Staged layers (one decompression per layer and pipeline)
+export { LayerStage, type LayerStageOptions } from './stage.js';
 // JSON documents (bounded, checked parsing)
 export { parseIndex, parseManifest, parseConfig, encodeJson } from './json.js';
 // Layouts and archives (the same functions as enclavify/store)

@@ -8,6 +8,7 @@ import { knownLengthOf, setKnownLength } from './digest.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, type ProgressPhase } from './progress.js';
 import { EnclavifyError } from './errors.js';
 import { abortable, withSignal } from './abort.js';
+import type { LayerStage } from './stage.js';
 
 /** Options of {@link layersRootFs}. */
 export interface LayersRootFsOptions {
@@ -23,6 +24,12 @@ export interface LayersRootFsOptions {
   maxEntries?: number | undefined;
   /** Names the image in errors (default: `progressEvent.image`, else the first layer's name). */
   image?: string | undefined;
+  /**
+   * Stages each layer's uncompressed tar while it is scanned, so that the view's later reads of
+   * it (and a rescan) read the staged file instead of decompressing the blob again (a pipeline's
+   * `stageLayers`; see lib/oci/stage.ts).
+   */
+  stage?: LayerStage | undefined;
 }
 
 /** The layers as sources of a {@link RootFs} (their streams destroyed when `signal` fires). */
@@ -36,9 +43,12 @@ export function layerSources(layers: readonly Layer[], signal?: AbortSignal): La
  * stored blobs are re-checked so that the error names the real cause, a digest mismatch.
  */
 export async function layersRootFs(layers: readonly Layer[], options: LayersRootFsOptions = {}): Promise<RootFs> {
-  const sources = layerSources(layers, options.signal);
+  const base = layerSources(layers, options.signal);
+  // Staged: the scan tees each layer into a file, the view reads from it afterwards.
+  const staged = options.stage && base.map((s, i) => options.stage!.sources(layers[i], s, options.signal));
+  const sources = staged ? staged.map((s) => s.scan) : base;
   const listener = options.onProgress;
-  const scanOptions = { maxEntries: options.maxEntries, image: options.image ?? options.progressEvent?.image };
+  const scanOptions = { maxEntries: options.maxEntries, image: options.image ?? options.progressEvent?.image, ...(staged ? { readSources: staged.map((s) => s.read) } : {}) };
   try {
     if (!listener) return await RootFs.scan(sources, scanOptions);
     // Progress only for the scan: later reads of a few files through the same sources are quiet.
@@ -54,7 +64,7 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
         return length === undefined ? out : setKnownLength(out, length); // the tap passes every byte
       },
     }));
-    return await RootFs.scan(counted, { ...scanOptions, readSources: sources }); // merged once
+    return await RootFs.scan(counted, { ...scanOptions, readSources: scanOptions.readSources ?? sources }); // merged once
   } catch (e) {
     if (options.signal?.aborted || (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES')) throw e;
     for (const l of layers) {

@@ -259,7 +259,8 @@ export async function encryptLayers(opts: EncryptLayersOptions): Promise<Encrypt
       const plan = plans.get(i)!;
       const layer = layers[i];
       const counts = { encrypted: 0, dropped: 0 };
-      const items = rewrite(layer, i, plan, staged, seal, result, counts, opts.signal);
+      // Read through the view's source: a layer staged by the scan is not decompressed again.
+      const items = rewrite(layer, () => fs.sources[i].open(), i, plan, staged, seal, result, counts, opts.signal);
       const built = await opts.build(items, `${layer.name} (encrypted regions)`);
       result.replaced.set(i, built);
       opts.onProgress?.({ phase: 'encrypt', ...opts.progressEvent, layer: i, message: `encryptFS: ${layer.name}: ${counts.encrypted} file(s) encrypted, ${counts.dropped} hidden entr${counts.dropped === 1 ? 'y' : 'ies'} dropped` });
@@ -274,6 +275,7 @@ type Seal = (path: string, region: string, size: number, plaintext: AsyncIterabl
 
 /** Seals the content of visible in-region hard links for their own paths. */
 async function stageLinks(opts: EncryptLayersOptions, plans: Map<number, Map<number, Action>>, staged: Map<string, ProtectedFile>, seal: Seal): Promise<void> {
+  const fs = opts.rootfs;
   // Pending work: content ref -> link entries that need it.
   const todo: Array<{ key: string; action: Extract<Action, { kind: 'encrypt-link' }> }> = [];
   for (const [i, plan] of plans) for (const [k, a] of plan) if (a.kind === 'encrypt-link') todo.push({ key: `${i}:${k}`, action: a });
@@ -291,32 +293,17 @@ async function stageLinks(opts: EncryptLayersOptions, plans: Map<number, Map<num
       byIndex.set(c.index, todo[t]);
       todo.splice(t, 1);
     }
-    for (const [layerIndex, wanted] of round) {
-      const layer = opts.layers[layerIndex];
-      let k = 0;
-      let left = wanted.size;
-      for await (const { entry, content } of readTar(abortable(await layer.uncompressed(), opts.signal), { source: layer.name })) {
-        const w = wanted.get(k++);
-        if (!w || !content) continue;
-        const a = w.action;
-        const sealed = await seal(a.path, a.region, entry.size, checked(content, a.merged.sha256!, `${layer.name}: ${JSON.stringify(entry.path)}`));
-        staged.set(w.key, sealed);
-        if (--left === 0) break;
-      }
-      if (left) throw new EnclavifyError('LAYER_CHANGED', `${layer.name}: ended before ${left} hard-linked file(s) seen by the scan; the layer changed between reads`);
-    }
+    // Through the view: a staged layer is read by byte range, contents checked against the scan.
+    const byContent = new Map<string, (typeof todo)[number]>();
+    for (const [layerIndex, wanted] of round) for (const [index, w] of wanted) byContent.set(`${layerIndex}:${index}`, w);
+    await fs.streamFiles([...byContent.values()].map((w) => w.action.merged.path), async (f, content) => {
+      const c = f.entry.content!;
+      const w = byContent.get(`${c.layer}:${c.index}`);
+      if (!w) throw new EnclavifyError('ENCRYPT_INTERNAL', `${fs.sources[c.layer].name}: ${JSON.stringify(c.path)} was not asked for`);
+      const a = w.action;
+      staged.set(w.key, await seal(a.path, a.region, f.entry.size, abortable(content, opts.signal)));
+    });
   }
-}
-
-/** Passes content through, failing at the end if it does not hash to what the scan saw. */
-async function* checked(content: AsyncIterable<unknown>, sha256: string, what: string): AsyncGenerator<Uint8Array> {
-  const h = createHash('sha256');
-  for await (const chunk of content) {
-    h.update(chunk as Buffer);
-    yield chunk as Buffer;
-  }
-  const got = h.digest('hex');
-  if (got !== sha256) throw new EnclavifyError('LAYER_CHANGED', `${what}: content has SHA-256 ${got} but the scan saw ${sha256}; the layer changed between reads`);
 }
 
 /**
@@ -338,6 +325,7 @@ async function* hashed(stream: Readable, done: (sha256: string) => void): AsyncG
 /** The rewritten entries of layer `i`. */
 async function* rewrite(
   layer: Layer,
+  open: () => Promise<Readable>,
   i: number,
   plan: Map<number, Action>,
   staged: Map<string, ProtectedFile>,
@@ -347,7 +335,7 @@ async function* rewrite(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<LayerItem> {
   let k = 0;
-  for await (const { entry, content } of readTar(abortable(await layer.uncompressed(), signal), { source: layer.name })) {
+  for await (const { entry, content } of readTar(abortable(await open(), signal), { source: layer.name })) {
     const a = plan.get(k++);
     if (!a) {
       yield content ? { entry, content } : { entry };

@@ -19,6 +19,7 @@ import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
 import type { ProgressEvent, ProgressListener, ProgressPhase } from '../oci/progress.js';
 import { scopedImage, TempScope } from '../oci/temp.js';
+import { LayerStage } from '../oci/stage.js';
 import { PipelineState } from './state.js';
 
 /** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
@@ -63,6 +64,16 @@ export interface PipelineOptions {
   signal?: AbortSignal | undefined;
   /** The most entries a merged view of the image may hold (all layers together, default 2,000,000): more fail with `TOO_MANY_ENTRIES`. */
   maxEntries?: number | undefined;
+  /**
+   * Decompress each layer once (default true): while a layer is scanned, its uncompressed tar is
+   * also written to the pipeline's temporary directory, and later reads of the layer in this
+   * pipeline (file reads, the rewrite of layers with encrypted files) read that file, a few files
+   * by byte range. Checked like the layer itself (diff_id, each file's SHA-256). Needs about the
+   * layers' uncompressed size in `tmpDir`: without room for it (or when writing fails) a layer is
+   * read from its blob again, as with `false`. The output is the same either way; staged files
+   * are removed when the pipeline returns or fails.
+   */
+  stageLayers?: boolean | undefined;
 }
 
 /**
@@ -144,6 +155,8 @@ class PipelineDraft implements Draft {
     readonly signal: AbortSignal | undefined,
     /** The entry limit of {@link rootfs} (see {@link PipelineOptions.maxEntries}). */
     readonly maxEntries?: number | undefined,
+    /** Where the scans stage layers for later reads (see {@link PipelineOptions.stageLayers}). */
+    private readonly stage?: LayerStage | undefined,
   ) {
     this.config = structuredClone(config);
     this.layerList = [...layers];
@@ -173,7 +186,7 @@ class PipelineDraft implements Draft {
   }
 
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries }));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries, stage: this.stage }));
   }
 
   replaceLayer(i: number, layer: Layer, comment: string): void {
@@ -281,11 +294,12 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
   // Always a directory of our own (inside the caller's tmpDir when given), removed by dispose()
   // or on failure, so staged layers never leak.
   const scope = await TempScope.create(`the pipeline on ${source.name}`, options.tmpDir);
+  const stage = options.stageLayers === false ? undefined : new LayerStage(scope.dir);
   const cleanup = () => scope.dispose();
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal, options.maxEntries);
+    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal, options.maxEntries, stage);
     for (const t of transforms) {
       throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
       draft.transform = t.name;
@@ -301,6 +315,8 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
       throwIfAborted(signal, `pipeline on ${source.name}: ${t.name}`);
     }
     draft.transform = undefined;
+    // Staged layers serve reads during the transforms only: their space is free for the write.
+    await stage?.clear();
     const image = await finish(source, config, srcLayers, draft);
     // The source itself (nothing changed) stays usable; a new image lives in the scope.
     return {
@@ -312,6 +328,7 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
       [Symbol.asyncDispose]: cleanup,
     };
   } catch (e) {
+    await stage?.clear();
     await cleanup();
     if (signal?.aborted) throw abortedError(`pipeline on ${source.name}`, e);
     throw asEnclavifyError(e, `pipeline on ${source.name}`);

@@ -17,6 +17,8 @@ import { parseElf } from '../../fs/elf.js';
 import { openImage } from '../../store/index.js';
 import type { ProgressListener } from '../../oci/progress.js';
 import { layersRootFs } from '../../oci/rootfs.js';
+import { LayerStage } from '../../oci/stage.js';
+import type { RootFs } from '../../fs/merged.js';
 import { withSignal } from '../../oci/abort.js';
 import { makeTempDir, removeTemp } from '../../oci/temp.js';
 
@@ -166,8 +168,15 @@ async function resolveIn(tree: Tree, p: string): Promise<string | undefined> {
 async function imageTree(image: string | Image, tmpDir: string, onProgress: ProgressListener | undefined, signal: AbortSignal | undefined): Promise<Tree> {
   const img = typeof image === 'string' ? await openImage(image, { platform: { os: 'linux', architecture: 'amd64' }, signal }) : image;
   const layers = await img.layers();
-  const fs = await layersRootFs(layers, { onProgress, signal, progressEvent: { image: img.name } });
   const stageDir = await makeTempDir('enclavify-gramine-runtime-', tmpDir);
+  let fs: RootFs;
+  try {
+    // The runtime's layers are staged while scanned: the files copied out are read by byte range.
+    fs = await layersRootFs(layers, { onProgress, signal, progressEvent: { image: img.name }, stage: new LayerStage(stageDir) });
+  } catch (e) {
+    await removeTemp(stageDir);
+    throw e;
+  }
   let n = 0;
   return {
     name: `Gramine runtime image ${img.name}`,
