@@ -10,7 +10,7 @@
  * @module enclavify
  */
 // Errors, progress, cancellation
-export { EnclavifyError, ERROR_CODES, type ErrorCode } from './oci/errors.js';
+export { EnclavifyError, ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from './oci/errors.js';
 export type { ProgressEvent, ProgressListener, ProgressPhase } from './oci/progress.js';
 // The image model
 export type { Image, Layer } from './oci/image.js';

@@ -25,7 +25,7 @@ export function schemaModules(): Map<string, string> {
       `lib/schemas/${f.replace(/\.schema\.json$/, '')}.ts`,
       `/* Generated from schemas/${f} by \`npm run schemas\`; do not edit. */\n` +
         `/** The JSON Schema \`schemas/${f}\`, as a module. */\n` +
-        `const schema: { readonly $id: string; readonly [key: string]: unknown } = ${JSON.stringify(schema, null, 2)};\n` +
+        `const schema: { readonly $id: string; readonly [key: string]: unknown } = ${JSON.stringify(schema)};\n` +
         `export default schema;\n`,
     );
   }

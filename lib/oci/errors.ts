@@ -12,7 +12,7 @@
  * Every error code, with the CLI's exit code (1 failure, 2 usage error, 3 verification findings)
  * and one sentence: what went wrong and what to do.
  */
-export const ERROR_CODES = {
+const TABLE = {
   ABORTED: { exit: 1, summary: 'The operation was cancelled through its AbortSignal; its streams were closed and its temporary files removed.' },
   AMBIGUOUS: { exit: 1, summary: 'The reference matches more than one image; name one with :TAG, :NAME:TAG or @DIGEST.' },
   BAD_ARCHIVE: { exit: 1, summary: 'The file is not a well-formed docker archive (docker save format): its tar or manifest.json is broken.' },
@@ -170,10 +170,24 @@ export const ERROR_CODES = {
   WRITE_FAILED: { exit: 1, summary: 'Writing the destination failed; nothing was left half-written.' },
   WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
   ZSTD_UNAVAILABLE: { exit: 1, summary: 'zstd output was asked for but the zstd-napi addon does not load (not installed, or installed with --ignore-scripts so it was never built); build it with scripts allowed and a C/C++ compiler (`npm install zstd-napi`, or `npm rebuild zstd-napi` after an install with --ignore-scripts), or write gzip, the default. Reading zstd layers needs no addon.' },
-} as const satisfies Record<string, { exit: 1 | 2 | 3; summary: string }>;
+} satisfies Record<string, ErrorCodeInfo>;
+
+/** What {@link ERROR_CODES} says of one code. */
+export interface ErrorCodeInfo {
+  /** The CLI's exit code for it: 1 failure, 2 usage error, 3 verification findings. */
+  readonly exit: 1 | 2 | 3;
+  /** What went wrong and what to do, in one sentence. */
+  readonly summary: string;
+}
 
 /** A code of {@link ERROR_CODES}: the stable part of an error programs switch on. */
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorCode = keyof typeof TABLE;
+
+/**
+ * Every error code, with the CLI's exit code and one sentence (typed by code, not by the text of
+ * each sentence: the declarations stay small).
+ */
+export const ERROR_CODES: Readonly<Record<ErrorCode, ErrorCodeInfo>> = TABLE;
 
 /**
  * The one error type of the library: a message that names the image, blob or file and what is

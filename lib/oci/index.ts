@@ -15,7 +15,7 @@
  * @module enclavify/oci
  */
 // Errors, progress, cancellation (as in the root entry point)
-export { EnclavifyError, ERROR_CODES, type ErrorCode } from './errors.js';
+export { EnclavifyError, ERROR_CODES, type ErrorCode, type ErrorCodeInfo } from './errors.js';
 export type { ProgressEvent, ProgressListener, ProgressPhase } from './progress.js';
 // The model
 export type { Image, Layer } from './image.js';
