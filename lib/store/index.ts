@@ -132,8 +132,23 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
  * is committed until every layer passed; a registry destination is checked first, then pushed.
  */
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
-  const { signal, onProgress } = options;
+  const { signal } = options;
   const dst = asRef(to);
+  if (dst.transport !== 'docker') return copyTo(dst, from, options);
+  // A push: its modules, credentials and the registry's `/v2/` ping while the source is opened
+  // (and checked); a ping still retrying is ended with the copy.
+  const warm = new AbortController();
+  const r = dst;
+  import('../registry/push.js').then((m) => m.preparePush(r, options.destinationRegistry, signal ? AbortSignal.any([signal, warm.signal]) : warm.signal)).catch(() => undefined);
+  try {
+    return await copyTo(dst, from, options);
+  } finally {
+    warm.abort();
+  }
+}
+
+async function copyTo(dst: ImageRef, from: ImageRef | string, options: CopyOptions): Promise<WriteImageResult> {
+  const { signal, onProgress } = options;
   let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress, followBlobSymlinks: options.followBlobSymlinks });
   if (options.decryptionKeys) src = await decryptingImage(src, options.decryptionKeys);
   // One pass (write and check the same bytes) when the layers are written as they are read.

@@ -91,18 +91,18 @@ test('an upload cut between chunks resumes at the offset the registry reports, i
   let patches = 0;
   const proxy = await startProxy({
     target: reg.host, relativeLocations: true,
-    // One blob at a time: the config's PATCH, then the layer's; its third is cut before any of
-    // its bytes reach the registry.
-    rule: (r) => (r.method === 'PATCH' && ++patches === 4 ? { kind: 'reset-request', after: 0 } : { kind: 'forward' }),
+    // One blob at a time, the largest first: the layer's PATCHes, then the config's; the
+    // layer's third is cut before any of its bytes reach the registry.
+    rule: (r) => (r.method === 'PATCH' && ++patches === 3 ? { kind: 'reset-request', after: 0 } : { kind: 'forward' }),
   });
   try {
     const res = await pushImage(img, parseRegistryReference(`${proxy.host}/faults/resume:1`), { registry: { ...fast, chunkSize: 512 << 10, monolithicMax: 0, concurrency: 1 } });
     const status = proxy.log.filter((l) => l.method === 'GET' && /\/blobs\/uploads\//.test(l.url));
     assert.deepEqual(status.map((l) => l.status), [204], 'one upload status request');
     const ranges = proxy.log.filter((l) => l.method === 'PATCH').map((l) => l.headers['content-range']);
-    // config (one chunk), then the layer: 0, 512 Ki, [cut at 1 Mi], 1 Mi again, ...
+    // the layer: 0, 512 Ki, [cut at 1 Mi], 1 Mi again, ...; then the config (one chunk)
+    assert.equal(ranges[2], `${1 << 20}-${(1536 << 10) - 1}`);
     assert.equal(ranges[3], `${1 << 20}-${(1536 << 10) - 1}`);
-    assert.equal(ranges[4], `${1 << 20}-${(1536 << 10) - 1}`);
     const back = await openRegistryImage(parseRegistryReference(`${reg.host}/faults/resume:1`), { registry: { credentials: null } });
     assert.equal(await back.digest(), res.digest);
     assert.equal(await treeOf(back), await treeOf(img));
