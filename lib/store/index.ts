@@ -9,7 +9,7 @@
 import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
-import { decryptingImage, encryptedImage, type EncryptImageOptions } from '../ocicrypt/layers.js';
+import type { EncryptImageOptions } from '../ocicrypt/layers.js';
 import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { readDockerArchive } from './docker-archive.js';
 import { writeDockerArchive } from './docker-archive-write.js';
@@ -150,7 +150,8 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
 async function copyTo(dst: ImageRef, from: ImageRef | string, options: CopyOptions): Promise<WriteImageResult> {
   const { signal, onProgress } = options;
   let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress, followBlobSymlinks: options.followBlobSymlinks });
-  if (options.decryptionKeys) src = await decryptingImage(src, options.decryptionKeys);
+  // ocicrypt's modules (six, with JWE and the key providers) load only when keys are given.
+  if (options.decryptionKeys) src = await (await import('../ocicrypt/layers.js')).decryptingImage(src, options.decryptionKeys);
   // One pass (write and check the same bytes) when the layers are written as they are read.
   if (options.validate !== false && dst.transport !== 'docker' && !options.encryption) {
     const { validatingImage } = await import('./validate.js');
@@ -173,6 +174,6 @@ async function copyTo(dst: ImageRef, from: ImageRef | string, options: CopyOptio
       await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name }, maxEntries: options.maxEntries });
     }, signal);
   }
-  if (options.encryption) src = await encryptedImage(src, { ...options.encryption, signal });
+  if (options.encryption) src = await (await import('../ocicrypt/layers.js')).encryptedImage(src, { ...options.encryption, signal });
   return writeImage(src, dst, { onProgress, signal, registry: options.destinationRegistry });
 }
