@@ -303,6 +303,7 @@ export class Transport {
         // not be sent, so this connection cannot carry another request once the answer is read.
         // (It often answers a complete body before the source has signalled its end: not early.)
         if (stream && (declared === undefined ? !req.writableEnded : sent < declared)) {
+          stream.off('data', count);
           stream.unpipe(req);
           res.once('end', () => req.destroy());
         }
@@ -320,10 +321,17 @@ export class Transport {
         req.end(body ?? undefined);
         return;
       }
-      stream.once('error', (e) => req.destroy(e));
-      stream.on('data', (c: Buffer) => {
+      const count = (c: Buffer) => {
         sent += c.length;
-      });
+      };
+      // Counting must not keep the source flowing once the request is gone (pipe pauses it).
+      const stop = () => {
+        stream.off('data', count);
+        stream.unpipe(req);
+      };
+      stream.once('error', (e) => req.destroy(e));
+      stream.on('data', count);
+      req.once('close', stop);
       stream.pipe(req);
     });
   }
