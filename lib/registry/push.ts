@@ -248,11 +248,19 @@ class BlobPusher {
     // opened an ordinary upload session instead, which we then use.
     let location: string | undefined;
     for (const from of blobSources(this.client.registry, j.digest, this.repository).slice(0, 3)) {
-      const res = await this.client.call({
-        ...base, scopes: [pushScope(this.repository), `repository:${from}:pull`], method: 'POST',
-        url: `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(j.digest)}&from=${encodeURIComponent(from)}`,
-        expect: [201, 202], what: `mount blob from ${from}`,
-      });
+      let res: HttpResponse;
+      try {
+        res = await this.client.call({
+          ...base, scopes: [pushScope(this.repository), `repository:${from}:pull`], method: 'POST',
+          url: `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(j.digest)}&from=${encodeURIComponent(from)}`,
+          expect: [201, 202], what: `mount blob from ${from}`,
+        });
+      } catch (e) {
+        // A source these credentials may not read (or that is gone) is refused rather than
+        // answered with 202: a remembered location is only a guess, so try the next, then upload.
+        if (e instanceof EnclavifyError && (e.code === 'REGISTRY_UNAUTHORIZED' || e.code === 'REGISTRY_DENIED' || e.code === 'REGISTRY_NOT_FOUND')) continue;
+        throw e;
+      }
       await res.body.dump().catch(() => undefined);
       if (res.status === 201) return done('mounted', from);
       location = this.location(res, subject);

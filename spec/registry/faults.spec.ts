@@ -111,6 +111,29 @@ test('an upload cut between chunks resumes at the offset the registry reports, i
   }
 });
 
+test('a mount the registry refuses (403, 401) falls back to an ordinary upload', { skip: registryTool.skip }, async () => {
+  const img = await randomImage(s.dir, 200_000);
+  const first = await pushImage(img, parseRegistryReference(`${reg.host}/faults/mount-src:1`), { registry: fast });
+  assert.ok(first.blobs.every((b) => b.status === 'pushed'));
+  let n = 0;
+  const proxy = await startProxy({
+    target: reg.host, relativeLocations: true,
+    rule: (r) => (r.method === 'POST' && /[?&]mount=/.test(r.url) ? { kind: 'respond', status: n++ % 2 ? 401 : 403, body: '{"errors":[{"code":"DENIED","message":"no"}]}' } : { kind: 'forward' }),
+  });
+  try {
+    // The blobs are remembered under the registry's own host; through the proxy they would not
+    // be: push the source once more through it, so that its locations are known there.
+    await pushImage(img, parseRegistryReference(`${proxy.host}/faults/mount-src:1`), { registry: fast });
+    const res = await pushImage(img, parseRegistryReference(`${proxy.host}/faults/mount-dst:1`), { registry: fast });
+    assert.deepEqual(res.blobs.map((b) => b.status), res.blobs.map(() => 'pushed'));
+    assert.ok(proxy.log.filter((l) => l.method === 'POST' && /[?&]mount=/.test(l.url)).length >= res.blobs.length, 'the mounts were tried');
+    const back = await openRegistryImage(parseRegistryReference(`${reg.host}/faults/mount-dst:1`), { registry: { credentials: null } });
+    assert.equal(await back.digest(), res.digest);
+  } finally {
+    await proxy.close();
+  }
+});
+
 test('pull through 500, 429 + Retry-After, a 503 on a blob and a reset mid-download: resumed with Range, verified', { skip: registryTool.skip }, async () => {
   const img = await randomImage(s.dir, 3_000_000);
   const pushed = await pushImage(img, parseRegistryReference(`${reg.host}/faults/pull:1`), { registry: { credentials: null } });
