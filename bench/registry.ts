@@ -5,7 +5,8 @@
  * ...), the median of each is reported with the ratio and our push's peak RSS (from
  * /usr/bin/time). Never asserts: a benchmark is not a test.
  *
- * Alone:  node --import tsx bench/registry.ts [--json] [--runs N] [--source oci:DIR:TAG]
+ * Alone:  node --import tsx bench/registry.ts [--json] [--runs N] [--source oci:DIR:TAG] [--push-only]
+ *         [--baseline CHECKOUT]  (also pushes with another built checkout's CLI, in the same alternation: before/after)
  * From the main bench: `import { registryBench } from './registry.js'`.
  * Needs skopeo, docker-registry (../shared/tools/install-interop-tools) and `npm run build`.
  */
@@ -28,7 +29,7 @@ export interface RegistryBenchResult {
   image: string;
   compressedMB: number;
   runs: number;
-  push: { enclavify: Side; skopeo: Side; ratio: number };
+  push: { enclavify: Side; skopeo: Side; ratio: number; baseline?: { enclavify: Side; ratio: number } | undefined };
   pull: { enclavify: Side; skopeo: Side; ratio: number };
   /** `enclavify copy docker://… oci:…` with validation (the default: layers checked in the same pass as the write), against skopeo's pull. */
   validatingPull: { enclavify: Side; ratio: number };
@@ -90,7 +91,7 @@ function convertedSource(source: string, dir: string, log: (s: string) => void):
  * Measures push and pull, ours against skopeo's, `runs` times each, alternating.
  * `source` defaults to the python image ($ENCLAVIFY_PYTHON_IMAGE, tag py).
  */
-export async function registryBench(opts: { source?: string | undefined; runs?: number | undefined; workDir?: string | undefined; log?: ((s: string) => void) | undefined } = {}): Promise<RegistryBenchResult> {
+export async function registryBench(opts: { source?: string | undefined; runs?: number | undefined; workDir?: string | undefined; log?: ((s: string) => void) | undefined; baseline?: string | undefined; pushOnly?: boolean | undefined } = {}): Promise<RegistryBenchResult> {
   const log = opts.log ?? ((s: string) => console.error(s));
   if (!existsSync(path.join(repo, 'dist', 'cli', 'main.js'))) throw new Error('registry bench: run `npm run build` first (the CLI runs from dist/)');
   const runs = opts.runs ?? 3;
@@ -106,15 +107,16 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
   const node = process.execPath;
   const loadBefore = +os.loadavg()[0].toFixed(2);
   try {
-    const push = { ours: [] as Run[], skopeo: [] as Run[] };
+    const push = { ours: [] as Run[], skopeo: [] as Run[], base: [] as Run[] };
+    const baseCli = opts.baseline ? path.join(path.resolve(opts.baseline), 'bin', 'enclavify.js') : undefined;
     for (let i = 0; i < runs; i++) {
-      for (const who of ['ours', 'skopeo'] as const) {
+      for (const who of baseCli ? ['ours', 'skopeo', 'base'] as const : ['ours', 'skopeo'] as const) {
         const reg = await registry();
         try {
           const dst = `docker://${reg.host}/bench/py:${who}`;
-          const r = who === 'ours'
-            ? timed(node, [cli, 'copy', '-q', '--no-validate', image, dst], tmp)
-            : timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, dst], tmp);
+          const r = who === 'skopeo'
+            ? timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, dst], tmp)
+            : timed(node, [who === 'ours' ? cli : baseCli!, 'copy', '-q', '--no-validate', image, dst], tmp);
           push[who].push(r);
           log(`push ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpuSeconds.toFixed(2)} s), ${r.peakRssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
         } finally {
@@ -123,8 +125,8 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
       }
     }
     const pull = { ours: [] as Run[], skopeo: [] as Run[], validating: [] as Run[] };
-    const reg = await registry();
-    try {
+    const reg = opts.pushOnly ? undefined : await registry();
+    if (reg) try {
       execFileSync('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, `docker://${reg.host}/bench/py:1`], { stdio: 'ignore' });
       for (let i = 0; i < runs; i++) {
         for (const who of ['ours', 'skopeo', 'validating'] as const) {
@@ -144,13 +146,15 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
       reg.stop();
     }
     const ps = { enclavify: side(push.ours), skopeo: side(push.skopeo) };
-    const pl = { enclavify: side(pull.ours), skopeo: side(pull.skopeo) };
-    const vp = side(pull.validating);
+    const bs = push.base.length ? side(push.base) : undefined;
+    const none = { runs: [], medianSeconds: NaN, cpuSeconds: [], medianCpuSeconds: NaN, peakRssMB: [], medianPeakRssMB: NaN };
+    const pl = opts.pushOnly ? { enclavify: none, skopeo: none } : { enclavify: side(pull.ours), skopeo: side(pull.skopeo) };
+    const vp = opts.pushOnly ? none : side(pull.validating);
     return {
       image: `${image} (${compressedMB} MB compressed)`,
       compressedMB,
       runs,
-      push: { ...ps, ratio: +(ps.enclavify.medianSeconds / ps.skopeo.medianSeconds).toFixed(2) },
+      push: { ...ps, ratio: +(ps.enclavify.medianSeconds / ps.skopeo.medianSeconds).toFixed(2), ...(bs ? { baseline: { enclavify: bs, ratio: +(bs.medianSeconds / ps.skopeo.medianSeconds).toFixed(2) } } : {}) },
       pull: { ...pl, ratio: +(pl.enclavify.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
       validatingPull: { enclavify: vp, ratio: +(vp.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
       loadAverage: { before: loadBefore, after: +os.loadavg()[0].toFixed(2) },
@@ -168,14 +172,17 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const i = argv.indexOf(n);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const r = await registryBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source') });
+  const r = await registryBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source'), baseline: arg('--baseline'), pushOnly: argv.includes('--push-only') });
   if (argv.includes('--json')) console.log(JSON.stringify(r));
   else {
     console.log(`${r.image}; ${r.note}`);
-    for (const k of ['push', 'pull'] as const) {
+    const pushOnly = argv.includes('--push-only');
+    for (const k of pushOnly ? ['push'] as const : ['push', 'pull'] as const) {
       console.log(`${k}: enclavify ${r[k].enclavify.medianSeconds.toFixed(2)} s (CPU ${r[k].enclavify.medianCpuSeconds.toFixed(2)} s), skopeo ${r[k].skopeo.medianSeconds.toFixed(2)} s (CPU ${r[k].skopeo.medianCpuSeconds.toFixed(2)} s), ratio ${r[k].ratio}`);
     }
-    console.log(`pull with validation: enclavify ${r.validatingPull.enclavify.medianSeconds.toFixed(2)} s, ratio to skopeo's pull ${r.validatingPull.ratio}`);
+    const b = r.push.baseline;
+    if (b) console.log(`push, baseline checkout: ${b.enclavify.medianSeconds.toFixed(2)} s (CPU ${b.enclavify.medianCpuSeconds.toFixed(2)} s, peak RSS ${b.enclavify.medianPeakRssMB} MB), ratio ${b.ratio}`);
+    if (!pushOnly) console.log(`pull with validation: enclavify ${r.validatingPull.enclavify.medianSeconds.toFixed(2)} s, ratio to skopeo's pull ${r.validatingPull.ratio}`);
     console.log(`push peak RSS: ${r.pushPeakRssMB} MB; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after`);
   }
 }

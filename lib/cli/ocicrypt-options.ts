@@ -5,8 +5,9 @@ import type { Image } from '../oci/image.js';
 import { EnclavifyError } from '../oci/errors.js';
 import type { Parsed, OptionSpec } from './args.js';
 import { UsageError } from './args.js';
-import { parseRecipient, readDecryptionKeys, type DecryptionKeys } from '../ocicrypt/keys.js';
-import { decryptingImage, type EncryptImageOptions, type ResolvedRecipient } from '../ocicrypt/layers.js';
+// ocicrypt itself loads only when one of its flags is given (a plain copy need not compile it).
+import type { DecryptionKeys } from '../ocicrypt/keys.js';
+import type { EncryptImageOptions, ResolvedRecipient } from '../ocicrypt/layers.js';
 
 /** `--decryption-key`: every command that opens an image. */
 export const decryptionFlags: Record<string, OptionSpec> = {
@@ -23,13 +24,13 @@ export const encryptionFlags: Record<string, OptionSpec> = {
 /** The keys of `--decryption-key`, or undefined when none is given. */
 export async function decryptionKeysFrom(args: Parsed): Promise<DecryptionKeys | undefined> {
   const specs = args.lists['decryption-key'] ?? [];
-  return specs.length ? readDecryptionKeys(specs) : undefined;
+  return specs.length ? (await import('../ocicrypt/keys.js')).readDecryptionKeys(specs) : undefined;
 }
 
 /** The image with its encrypted layers opened by `--decryption-key` (unchanged without it). */
 export async function decryptedFrom(image: Image, args: Parsed): Promise<Image> {
   const keys = await decryptionKeysFrom(args);
-  return keys ? decryptingImage(image, keys) : image;
+  return keys ? (await import('../ocicrypt/layers.js')).decryptingImage(image, keys) : image;
 }
 
 /** Writes a new KEK to `file` (exclusive create, mode 0600). */
@@ -65,6 +66,7 @@ export async function encryptionFrom(args: Parsed): Promise<{ encryption: Encryp
   const recipients: ResolvedRecipient[] = [];
   let kek: Uint8Array | undefined;
   let kekFile: string | undefined;
+  const { parseRecipient } = await import('../ocicrypt/keys.js');
   for (const spec of specs) {
     const r = await parseRecipient(spec);
     if (r.kind === 'jwe') recipients.push(r);

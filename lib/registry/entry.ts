@@ -1,6 +1,6 @@
 /**
  * The registry client as the package's root exports it: references and credentials are light and
- * loaded with the library; pull, push and the HTTP client (and with them undici) load on the first
+ * loaded with the library; pull, push and the HTTP client load on the first
  * call, so that importing `enclavify` does not pay for them.
  */
 import type { Image } from '../oci/image.js';

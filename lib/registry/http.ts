@@ -1,13 +1,12 @@
 /**
- * HTTP to one registry host: an undici dispatcher with that host's TLS settings, TLS first and
- * plain HTTP only where allowed, redirects that never carry `Authorization` to another host, and
+ * HTTP to one registry host: Node's `http`/`https` agents with that host's TLS settings, TLS
+ * first and plain HTTP only where allowed, redirects that never carry `Authorization` to another host, and
  * retries with exponential backoff and jitter, bounded in count and in time.
  */
 import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
 import type { Agent as NodeAgent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Agent, Dispatcher } from 'undici';
 import { EnclavifyError } from '../oci/errors.js';
 import { loadTlsMaterial } from './certs.js';
 import { describe, registryError, statusError, type Subject } from './errors.js';
@@ -51,33 +50,6 @@ const CERT_CODES = new Set([
 /** Alerts a server sends when it wants (another) client certificate. */
 const CLIENT_CERT_ALERTS = new Set(['ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE']);
 
-type RequestOptions = Omit<Dispatcher.RequestOptions, 'origin' | 'path'>;
-interface Undici {
-  Agent: typeof Agent;
-  request(dispatcher: Dispatcher, url: URL, opts: RequestOptions): Promise<Dispatcher.ResponseData>;
-}
-let undiciP: Promise<Undici> | undefined;
-
-/**
- * undici's `Agent` and `request()`, loaded when the first registry is contacted, and only those
- * two modules rather than the package's index (fetch, WebSocket, mocks, caches), which would add
- * about 80 ms to every command's start-up. Falls back to the index if the layout ever changes.
- */
-function undici(): Promise<Undici> {
-  return (undiciP ??= (async (): Promise<Undici> => {
-    try {
-      const [a, r] = await Promise.all([import('undici/lib/dispatcher/agent.js'), import('undici/lib/api/api-request.js')]);
-      const AgentClass = (a as { default: typeof Agent }).default;
-      const request = (r as { default: (this: Dispatcher, o: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> }).default;
-      if (typeof AgentClass !== 'function' || typeof request !== 'function') throw registryError('REGISTRY_CONNECT', 'unexpected undici layout');
-      return { Agent: AgentClass, request: (d, url, o) => request.call(d, { ...o, origin: url.origin, path: url.pathname + url.search }) };
-    } catch {
-      const u = await import('undici');
-      return { Agent: u.Agent, request: (d, url, o) => u.request(url, { ...o, dispatcher: d }) };
-    }
-  })());
-}
-
 const USER_AGENT = (() => {
   try {
     return `enclavify/${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
@@ -120,7 +92,7 @@ export class Transient extends EnclavifyError {
   }
 }
 
-/** Whether an error from undici or a stream is a dropped or timed-out connection (worth a retry). */
+/** Whether an error from the HTTP client or a stream is a dropped or timed-out connection (worth a retry). */
 export function isTransientError(e: unknown): boolean {
   if (e instanceof Transient) return true;
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -252,7 +224,6 @@ export interface SendRequest {
  * scheme it speaks (https, or http where that is allowed and the server speaks no TLS).
  */
 export class Transport {
-  private agentP?: Promise<Agent> | undefined;
   private nodeAgentsP?: Promise<{ http: NodeAgent; https: NodeAgent }> | undefined;
   private tlsP?: Promise<Record<string, unknown>> | undefined;
   private schemeValue?: 'https' | 'http' | undefined;
@@ -290,20 +261,11 @@ export class Transport {
     })());
   }
 
-  /** undici, for requests with a body (uploads). */
-  private agent(): Promise<Agent> {
-    return (this.agentP ??= (async () => {
-      const connect = await this.tlsOptions();
-      const t = this.options.timeoutMs ?? 300_000;
-      const { Agent: AgentClass } = await undici();
-      return new AgentClass({ connect, keepAliveTimeout: 10_000, headersTimeout: t, bodyTimeout: t });
-    })());
-  }
-
   /**
-   * Node's own `http`/`https` agents, for GET and HEAD (pulls): no module to load (undici's
-   * take ~80 ms to compile) and no copy of each body chunk out of a WASM parser, which made a
-   * 100 MB blob download ~15% faster.
+   * Node's own `http`/`https` agents (keep-alive), for every request: nothing to load (undici's
+   * modules took ~80 ms to compile, on the critical path of every push), body chunks straight
+   * from the socket (no copy out of a WASM parser: a 100 MB download was ~15% faster), and an
+   * upload's chunks handed to the socket as the source yields them.
    */
   private nodeAgents(): Promise<{ http: NodeAgent; https: NodeAgent }> {
     return (this.nodeAgentsP ??= (async () => {
@@ -312,8 +274,13 @@ export class Transport {
     })());
   }
 
-  /** A GET or HEAD without a body through Node's http client; resolves once the headers are in. */
-  private async nodeRequest(url: URL, method: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<{ statusCode: number; headers: HttpResponse['headers']; body: ResponseBody }> {
+  /**
+   * One request through Node's http client; resolves once the response headers are in. A stream
+   * body is piped with backpressure; its error, or the signal, destroys the request. A response
+   * that arrives before the body was all sent (an error status) closes the connection once read,
+   * so that no half-sent request is left on a kept-alive socket.
+   */
+  private async nodeRequest(url: URL, method: string, headers: Record<string, string>, body: SendRequest['body'], signal: AbortSignal | undefined): Promise<{ statusCode: number; headers: HttpResponse['headers']; body: ResponseBody }> {
     const agents = await this.nodeAgents();
     const mod = url.protocol === 'http:' ? await import('node:http') : await import('node:https');
     const timeout = this.options.timeoutMs ?? 300_000;
@@ -328,18 +295,44 @@ export class Transport {
       // No bytes for `timeout` ms, before the headers or within the body: a dropped connection.
       req.setTimeout(timeout, () => req.destroy(new Transient(`no data for ${timeout} ms`)));
       req.on('error', reject);
+      const stream = body && typeof body !== 'string' && !Buffer.isBuffer(body) ? body : undefined;
+      const declared = headers['content-length'] === undefined ? undefined : Number(headers['content-length']);
+      let sent = 0;
       req.on('response', (res: IncomingMessage) => {
-        const body = res as IncomingMessage & ResponseBody;
-        body.dump = () => new Promise<void>((done) => {
+        // The registry answered before it had the whole body (an error status): the rest will
+        // not be sent, so this connection cannot carry another request once the answer is read.
+        // (It often answers a complete body before the source has signalled its end: not early.)
+        if (stream && (declared === undefined ? !req.writableEnded : sent < declared)) {
+          stream.off('data', count);
+          stream.unpipe(req);
+          res.once('end', () => req.destroy());
+        }
+        const b = res as IncomingMessage & ResponseBody;
+        b.dump = () => new Promise<void>((done) => {
           if (res.readableEnded || res.destroyed) return done();
           res.on('end', () => done());
           res.on('close', () => done());
           res.on('error', () => done());
           res.resume();
         });
-        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body });
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: b });
       });
-      req.end();
+      if (!stream) {
+        req.end(body ?? undefined);
+        return;
+      }
+      const count = (c: Buffer) => {
+        sent += c.length;
+      };
+      // Counting must not keep the source flowing once the request is gone (pipe pauses it).
+      const stop = () => {
+        stream.off('data', count);
+        stream.unpipe(req);
+      };
+      stream.once('error', (e) => req.destroy(e));
+      stream.on('data', count);
+      req.once('close', stop);
+      stream.pipe(req);
     });
   }
 
@@ -369,7 +362,6 @@ export class Transport {
 
   /** One request (no retries), following redirects for GET and HEAD. Errors are mapped to registry errors. */
   async send(req: SendRequest, subject: Subject): Promise<HttpResponse> {
-    const viaNode = (req.method === 'GET' || req.method === 'HEAD') && (req.body === undefined || req.body === null);
     let url = typeof req.url === 'string' ? new URL(req.url, this.base) : req.url;
     const origin = req.authOrigin ?? new URL(this.base).origin;
     const follow = req.followRedirects !== false && (req.method === 'GET' || req.method === 'HEAD');
@@ -380,11 +372,7 @@ export class Transport {
       if (req.authorization && url.origin === origin) headers.authorization = req.authorization;
       let res: { statusCode: number; headers: HttpResponse['headers']; body: ResponseBody };
       try {
-        if (viaNode) res = await this.nodeRequest(url, req.method, headers, req.signal);
-        else {
-          const [agent, { request }] = await Promise.all([this.agent(), undici()]);
-          res = await request(agent, url, { method: req.method, headers, body: req.body ?? null, signal: req.signal, highWaterMark: 1 << 20 });
-        }
+        res = await this.nodeRequest(url, req.method, headers, req.body, req.signal);
       } catch (e) {
         throw this.mapError(e, req, subject, url);
       }
@@ -427,16 +415,13 @@ export class Transport {
 
   /** Closes the connections of this transport. */
   async close(): Promise<void> {
-    const a = this.agentP;
     const n = this.nodeAgentsP;
-    this.agentP = undefined;
     this.nodeAgentsP = undefined;
     if (n) {
       const { http, https } = await n;
       http.destroy();
       https.destroy();
     }
-    if (a) await (await a).close().catch(() => undefined);
   }
 }
 
@@ -444,7 +429,7 @@ function tlsCode(e: unknown): string | undefined {
   for (let x = e as { code?: string; cause?: unknown; message?: unknown } | undefined, i = 0; x && i < 4; x = x.cause as typeof x, i++) {
     if (typeof x.code === 'string' && (NOT_TLS_CODES.has(x.code) || CERT_CODES.has(x.code))) return x.code;
     // Node's https reports an OpenSSL failure during its first write as `write EPROTO ...:SSL
-    // routines:FUNC:wrong version number:...`; the reason gives the code undici's socket reports.
+    // routines:FUNC:wrong version number:...`; the reason gives the code OpenSSL's error reports.
     const m = x.code === 'EPROTO' && typeof x.message === 'string' ? /SSL routines:[^:]*:([a-z0-9 ]+):/i.exec(x.message) : null;
     if (m) return `ERR_SSL_${m[1].trim().toUpperCase().replace(/ /g, '_')}`;
   }

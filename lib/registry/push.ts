@@ -50,6 +50,8 @@ interface BlobJob {
   mediaType: string;
   what: string;
   open: () => Promise<Readable>;
+  /** Called once its bytes start going up (or it needs no upload). */
+  onSending?: (() => void) | undefined;
 }
 
 /**
@@ -59,6 +61,8 @@ interface BlobJob {
 export async function pushImage(image: Image, ref: RegistryReference, opts: PushOptions = {}): Promise<PushResult> {
   const name = `docker://${formatRegistryReference(ref)}`;
   const client = await registryClient(ref.registry, ref.repository, opts.registry);
+  // The `/v2/` ping (connection, scheme, auth challenge) while the image's metadata is read.
+  client.ping(opts.signal).catch(() => undefined);
   const manifest = await image.manifest();
   const raw = Buffer.from(await image.rawManifest());
   const mediaType = await image.mediaType();
@@ -80,8 +84,9 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
     const open = l instanceof BlobLayer ? () => l.stored() : () => l.compressed();
     jobs.push({ layer: i, digest: d.digest, size: d.size, mediaType: d.mediaType, what: `layer ${i}`, open });
   }
-  // One blob per digest (an image may list the same layer twice).
-  const unique = [...new Map(jobs.map((j) => [j.digest, j])).values()];
+  // One blob per digest (an image may list the same layer twice); the largest first, so that the
+  // upload that takes longest starts at once and the small ones go up beside it.
+  const unique = [...new Map(jobs.map((j) => [j.digest, j])).values()].sort((a, b) => b.size - a.size);
 
   const abort = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, abort.signal]) : abort.signal;
@@ -89,7 +94,13 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
   const results = new Map<string, PushedBlob>();
   let next = 0;
   let firstError: unknown;
-  const worker = async () => {
+  // The other blobs' HEADs and POSTs wait until the largest blob's bytes are on their way: on a
+  // busy registry they would otherwise delay the start of the upload that decides the time.
+  let leadSending = () => {};
+  const lead = unique[0] && unique[0].size > (opts.registry?.monolithicMax ?? 1 << 20) ? new Promise<void>((r) => (leadSending = r)) : Promise.resolve();
+  if (unique[0]) unique[0].onSending = () => leadSending();
+  const worker = async (w: number) => {
+    if (w > 0) await lead;
     while (next < unique.length && firstError === undefined) {
       const j = unique[next++];
       try {
@@ -99,11 +110,13 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
           firstError = e;
           abort.abort(e);
         }
+      } finally {
+        j.onSending?.();
       }
     }
   };
   const n = Math.max(1, Math.min(opts.registry?.concurrency ?? 4, unique.length));
-  await Promise.all(Array.from({ length: n }, worker));
+  await Promise.all(Array.from({ length: n }, (_, w) => worker(w)));
   if (firstError !== undefined) {
     if (opts.signal?.aborted) throw new EnclavifyError('ABORTED', `${name}: push cancelled; the tag was not moved`);
     throw firstError;
@@ -123,6 +136,16 @@ export async function pushImage(image: Image, ref: RegistryReference, opts: Push
   }
   opts.onProgress?.({ phase: 'push', message: `${name}: manifest ${shortDigest(digest)} stored`, image: name });
   return { digest, size: raw.length, mediaType, reference: name, blobs: jobs.map((j) => results.get(j.digest)!) };
+}
+
+/**
+ * Starts what a push to `ref` will need before its image is ready (while a source is opened or
+ * checked): the push modules, the credential lookup and the `/v2/` ping on a kept-alive
+ * connection. Never fails; a failure shows again when the push itself runs. `signal` ends a ping
+ * still retrying (the caller aborts it when it is done, pushed or not).
+ */
+export function preparePush(ref: RegistryReference, registry: RegistryOptions | undefined, signal: AbortSignal): void {
+  registryClient(ref.registry, ref.repository, registry).then((c) => c.ping(signal)).catch(() => undefined);
 }
 
 const pushScope = (repo: string) => `repository:${repo}:pull,push`;
@@ -225,11 +248,19 @@ class BlobPusher {
     // opened an ordinary upload session instead, which we then use.
     let location: string | undefined;
     for (const from of blobSources(this.client.registry, j.digest, this.repository).slice(0, 3)) {
-      const res = await this.client.call({
-        ...base, scopes: [pushScope(this.repository), `repository:${from}:pull`], method: 'POST',
-        url: `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(j.digest)}&from=${encodeURIComponent(from)}`,
-        expect: [201, 202], what: `mount blob from ${from}`,
-      });
+      let res: HttpResponse;
+      try {
+        res = await this.client.call({
+          ...base, scopes: [pushScope(this.repository), `repository:${from}:pull`], method: 'POST',
+          url: `/v2/${this.repository}/blobs/uploads/?mount=${encodeURIComponent(j.digest)}&from=${encodeURIComponent(from)}`,
+          expect: [201, 202], what: `mount blob from ${from}`,
+        });
+      } catch (e) {
+        // A source these credentials may not read (or that is gone) is refused rather than
+        // answered with 202: a remembered location is only a guess, so try the next, then upload.
+        if (e instanceof EnclavifyError && (e.code === 'REGISTRY_UNAUTHORIZED' || e.code === 'REGISTRY_DENIED' || e.code === 'REGISTRY_NOT_FOUND')) continue;
+        throw e;
+      }
       await res.body.dump().catch(() => undefined);
       if (res.status === 201) return done('mounted', from);
       location = this.location(res, subject);
@@ -293,6 +324,7 @@ class BlobPusher {
         source.pipe(meter);
         const body = meter;
         progress.add(0, offset);
+        j.onSending?.();
         if (offset === 0 && j.size <= this.monolithicMax) {
           await this.put(location, j, body, j.size, subject);
           return;

@@ -9,7 +9,7 @@
 import { coded, EnclavifyError } from '../oci/errors.js';
 import type { Image } from '../oci/image.js';
 import { toOciImage } from '../oci/convert.js';
-import { decryptingImage, encryptedImage, type EncryptImageOptions } from '../ocicrypt/layers.js';
+import type { EncryptImageOptions } from '../ocicrypt/layers.js';
 import type { DecryptionKeys } from '../ocicrypt/keys.js';
 import { readDockerArchive } from './docker-archive.js';
 import { writeDockerArchive } from './docker-archive-write.js';
@@ -132,10 +132,26 @@ export async function writeImage(image: Image, ref: ImageRef | string, options: 
  * is committed until every layer passed; a registry destination is checked first, then pushed.
  */
 export async function copyImage(from: ImageRef | string, to: ImageRef | string, options: CopyOptions = {}): Promise<WriteImageResult> {
-  const { signal, onProgress } = options;
+  const { signal } = options;
   const dst = asRef(to);
+  if (dst.transport !== 'docker') return copyTo(dst, from, options);
+  // A push: its modules, credentials and the registry's `/v2/` ping while the source is opened
+  // (and checked); a ping still retrying is ended with the copy.
+  const warm = new AbortController();
+  const r = dst;
+  import('../registry/push.js').then((m) => m.preparePush(r, options.destinationRegistry, signal ? AbortSignal.any([signal, warm.signal]) : warm.signal)).catch(() => undefined);
+  try {
+    return await copyTo(dst, from, options);
+  } finally {
+    warm.abort();
+  }
+}
+
+async function copyTo(dst: ImageRef, from: ImageRef | string, options: CopyOptions): Promise<WriteImageResult> {
+  const { signal, onProgress } = options;
   let src = await openImage(from, { platform: options.platform, signal, registry: options.sourceRegistry, onProgress, followBlobSymlinks: options.followBlobSymlinks });
-  if (options.decryptionKeys) src = await decryptingImage(src, options.decryptionKeys);
+  // ocicrypt's modules (six, with JWE and the key providers) load only when keys are given.
+  if (options.decryptionKeys) src = await (await import('../ocicrypt/layers.js')).decryptingImage(src, options.decryptionKeys);
   // One pass (write and check the same bytes) when the layers are written as they are read.
   if (options.validate !== false && dst.transport !== 'docker' && !options.encryption) {
     const { validatingImage } = await import('./validate.js');
@@ -158,6 +174,6 @@ export async function copyImage(from: ImageRef | string, to: ImageRef | string, 
       await layersRootFs(layers, { onProgress, phase: 'validate', signal, progressEvent: { image: src.name }, maxEntries: options.maxEntries });
     }, signal);
   }
-  if (options.encryption) src = await encryptedImage(src, { ...options.encryption, signal });
+  if (options.encryption) src = await (await import('../ocicrypt/layers.js')).encryptedImage(src, { ...options.encryption, signal });
   return writeImage(src, dst, { onProgress, signal, registry: options.destinationRegistry });
 }

@@ -91,21 +91,44 @@ test('an upload cut between chunks resumes at the offset the registry reports, i
   let patches = 0;
   const proxy = await startProxy({
     target: reg.host, relativeLocations: true,
-    // One blob at a time: the config's PATCH, then the layer's; its third is cut before any of
-    // its bytes reach the registry.
-    rule: (r) => (r.method === 'PATCH' && ++patches === 4 ? { kind: 'reset-request', after: 0 } : { kind: 'forward' }),
+    // One blob at a time, the largest first: the layer's PATCHes, then the config's; the
+    // layer's third is cut before any of its bytes reach the registry.
+    rule: (r) => (r.method === 'PATCH' && ++patches === 3 ? { kind: 'reset-request', after: 0 } : { kind: 'forward' }),
   });
   try {
     const res = await pushImage(img, parseRegistryReference(`${proxy.host}/faults/resume:1`), { registry: { ...fast, chunkSize: 512 << 10, monolithicMax: 0, concurrency: 1 } });
     const status = proxy.log.filter((l) => l.method === 'GET' && /\/blobs\/uploads\//.test(l.url));
     assert.deepEqual(status.map((l) => l.status), [204], 'one upload status request');
     const ranges = proxy.log.filter((l) => l.method === 'PATCH').map((l) => l.headers['content-range']);
-    // config (one chunk), then the layer: 0, 512 Ki, [cut at 1 Mi], 1 Mi again, ...
+    // the layer: 0, 512 Ki, [cut at 1 Mi], 1 Mi again, ...; then the config (one chunk)
+    assert.equal(ranges[2], `${1 << 20}-${(1536 << 10) - 1}`);
     assert.equal(ranges[3], `${1 << 20}-${(1536 << 10) - 1}`);
-    assert.equal(ranges[4], `${1 << 20}-${(1536 << 10) - 1}`);
     const back = await openRegistryImage(parseRegistryReference(`${reg.host}/faults/resume:1`), { registry: { credentials: null } });
     assert.equal(await back.digest(), res.digest);
     assert.equal(await treeOf(back), await treeOf(img));
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a mount the registry refuses (403, 401) falls back to an ordinary upload', { skip: registryTool.skip }, async () => {
+  const img = await randomImage(s.dir, 200_000);
+  const first = await pushImage(img, parseRegistryReference(`${reg.host}/faults/mount-src:1`), { registry: fast });
+  assert.ok(first.blobs.every((b) => b.status === 'pushed'));
+  let n = 0;
+  const proxy = await startProxy({
+    target: reg.host, relativeLocations: true,
+    rule: (r) => (r.method === 'POST' && /[?&]mount=/.test(r.url) ? { kind: 'respond', status: n++ % 2 ? 401 : 403, body: '{"errors":[{"code":"DENIED","message":"no"}]}' } : { kind: 'forward' }),
+  });
+  try {
+    // The blobs are remembered under the registry's own host; through the proxy they would not
+    // be: push the source once more through it, so that its locations are known there.
+    await pushImage(img, parseRegistryReference(`${proxy.host}/faults/mount-src:1`), { registry: fast });
+    const res = await pushImage(img, parseRegistryReference(`${proxy.host}/faults/mount-dst:1`), { registry: fast });
+    assert.deepEqual(res.blobs.map((b) => b.status), res.blobs.map(() => 'pushed'));
+    assert.ok(proxy.log.filter((l) => l.method === 'POST' && /[?&]mount=/.test(l.url)).length >= res.blobs.length, 'the mounts were tried');
+    const back = await openRegistryImage(parseRegistryReference(`${reg.host}/faults/mount-dst:1`), { registry: { credentials: null } });
+    assert.equal(await back.digest(), res.digest);
   } finally {
     await proxy.close();
   }
