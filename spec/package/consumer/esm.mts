@@ -86,6 +86,8 @@ result.stagedAfterAbort = readdirSync(stagingDir).length;
       await draft.buildLayer([], 'empty');
     },
   };
+  // Reading needs no addon; asking for zstd output fails before any work, naming the fix.
+  await (await pipeline(await openImage(`oci:${bbZstd}`), [peek], { tmpDir: stagingDir })).dispose();
   try {
     await pipeline(await openImage(`oci:${bbZstd}`), [peek], { tmpDir: stagingDir, compression: { compression: 'zstd' } });
     result.zstdOutput = 'written';
