@@ -121,7 +121,7 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
       if (content && hash) {
         e.sha256 = await sha256Of(content, e.size);
       } else if (content) {
-        for await (const chunk of content) void chunk;
+        if (e.size) for await (const chunk of content) void chunk;
         e.sha256 = ''; // unknown: such an index can be merged (checked), not read from
       }
       entries.push(e);
@@ -172,10 +172,7 @@ const ONE_SHOT = 64 * 1024;
  * million of them pending finalisation once took more than a gigabyte.
  */
 async function sha256Of(content: Readable, size: number): Promise<string> {
-  if (size === 0) {
-    for await (const chunk of content) void chunk;
-    return EMPTY_SHA256;
-  }
+  if (size === 0) return EMPTY_SHA256; // nothing to read (an async iterator per empty file costs more than its hash)
   if (size <= ONE_SHOT) {
     const parts: Buffer[] = [];
     for await (const chunk of content) parts.push(chunk as Buffer);
@@ -255,6 +252,13 @@ class Builder {
   /** The parent directory of the entry applied last, and its node (a cache: most entries share it). */
   private lastDir = '';
   private lastDirNode = NONE;
+  /** The entry being applied and its layer's name, for messages. */
+  private at?: LayerEntry;
+  private source = '';
+
+  private where(): string {
+    return `${this.source}: entry ${JSON.stringify(this.at?.path)}`;
+  }
 
   constructor(private readonly layers: readonly LayerIndex[]) {
     this.node.add();
@@ -312,7 +316,7 @@ class Builder {
    * The node of the parent directory of `path` (not the root itself), creating missing ancestors
    * as implied directories and refusing a symlink or non-directory among them.
    */
-  private parentOf(path: string, layer: number, where: () => string): number {
+  private parentOf(path: string, layer: number): number {
     const slash = path.lastIndexOf('/');
     if (slash < 0) return 0;
     // Most entries are in the directory of the one before: a live node's ancestors are all directories.
@@ -328,9 +332,9 @@ class Builder {
       }
       const t = this.type(n);
       if (t === 'symlink') {
-        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()} would be written through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(this.meta(this.node.c.inode[n])!.linkname)}); refusing to write outside its path`);
+        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${this.where()} would be written through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(this.meta(this.node.c.inode[n])!.linkname)}); refusing to write outside its path`);
       }
-      if (t !== 'dir') throw fail('LAYER_NOT_A_DIRECTORY', `${where()}: its parent ${JSON.stringify(a)} is a ${t}, not a directory`);
+      if (t !== 'dir') throw fail('LAYER_NOT_A_DIRECTORY', `${this.where()}: its parent ${JSON.stringify(a)} is a ${t}, not a directory`);
       parent = n;
     }
     this.lastDir = this.paths[parent];
@@ -339,15 +343,16 @@ class Builder {
   }
 
   private entry(layer: number, k: number, e: LayerEntry, source: string): void {
-    const where = () => `${source}: entry ${JSON.stringify(e.path)}`;
-    if (e.whiteout) return this.whiteout(e, where);
+    this.at = e;
+    this.source = source;
+    if (e.whiteout) return this.whiteout(e);
     const nc = this.node.c, ic = this.inode.c;
     if (e.path === ROOT) {
       ic.layer[0] = nc.layer[0] = layer;
       ic.entry[0] = k;
       return;
     }
-    const parent = this.parentOf(e.path, layer, where);
+    const parent = this.parentOf(e.path, layer);
     const existing = this.nodes.get(e.path);
     let n: number;
     if (existing !== undefined && e.type === 'dir' && this.type(existing) === 'dir') {
@@ -359,11 +364,11 @@ class Builder {
       if (existing !== undefined) this.drop(existing);
       if (e.type === 'hardlink') {
         const target = this.nodes.get(e.linkname!);
-        if (target === undefined) throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} does not exist in this or a lower layer`);
-        if (this.type(target) === 'dir') throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
+        if (target === undefined) throw fail('LAYER_BAD_HARDLINK', `${this.where()}: hard link target ${JSON.stringify(e.linkname)} does not exist in this or a lower layer`);
+        if (this.type(target) === 'dir') throw fail('LAYER_BAD_HARDLINK', `${this.where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
         n = this.link(e.path, nc.inode[target], layer, parent);
       } else {
-        if (e.type === 'file' && e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${where()}: regular file without a content digest`);
+        if (e.type === 'file' && e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${this.where()}: regular file without a content digest`);
         n = this.create(e.path, layer, k, parent);
       }
     }
@@ -371,7 +376,7 @@ class Builder {
     for (; n > 0 && nc.upper[n] !== this.stamp; n = nc.parent[n]) nc.upper[n] = this.stamp;
   }
 
-  private whiteout(e: LayerEntry, where: () => string): void {
+  private whiteout(e: LayerEntry): void {
     const wh = e.whiteout!;
     if (wh.kind === 'meta') return;
     const p = e.path;
@@ -381,7 +386,7 @@ class Builder {
       if (n === undefined) return; // nothing there to delete
       const t = this.type(n);
       if (t === 'symlink') {
-        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()}: whiteout would act through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(this.meta(this.node.c.inode[n])!.linkname)})`);
+        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${this.where()}: whiteout would act through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(this.meta(this.node.c.inode[n])!.linkname)})`);
       }
       if (t !== 'dir') return;
     }
@@ -391,7 +396,7 @@ class Builder {
       // The image spec says a whiteout spares its own layer (umoci agrees), but containerd and
       // Docker apply `.wh.X` in archive order and delete an X written earlier in the same layer.
       // Readers disagree on what such a layer holds, so it is refused.
-      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${where()}: whiteout comes after ${JSON.stringify(wh.target)} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
+      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${this.where()}: whiteout comes after ${JSON.stringify(wh.target)} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
     }
     if (target !== undefined) this.removeLower(target);
   }
