@@ -15,6 +15,7 @@ if (!gc) throw new Error('bench/million-heap.ts: run node with --expose-gc');
 const hwmMB = () => Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024);
 const live = () => {
   gc();
+  gc();
   const m = process.memoryUsage();
   return m.heapUsed + m.external;
 };
