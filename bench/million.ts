@@ -3,9 +3,11 @@
  * (default 1,000,000: 1000 directories of N/1000 files), as whole CLI processes. The OCI layout is
  * generated once (streamed: our tar writer into gzip) and cached in $ENCLAVIFY_BENCH_DIR (default
  * /tmp/enclavify-bench)/million-N. Each command runs under /usr/bin/time, which reports the peak
- * RSS (VmHWM) and the wall time. Prints one line per command and a JSON summary; asserts nothing.
+ * RSS (VmHWM) and the wall time; then bench/million-heap.ts measures, in one process, the live
+ * memory the view keeps per entry after the scan and after a walk. `ENCLAVIFY_BENCH_ONLY=tree,heap`
+ * picks runs. Prints one line per command and a JSON summary; asserts nothing.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -129,6 +131,19 @@ try {
     if (only && !only.some((o) => label.startsWith(o))) continue;
     const m = await measure(label, [...args, ...(label.startsWith('baseline') ? [] : (process.env.ENCLAVIFY_BENCH_ARGS ?? '').split(' ').filter(Boolean))], timeout);
     results[label.split(' ')[0]] = { s: m.s, MB: m.MB, ...(m.code ? { exit: m.code } : {}) };
+  }
+  if (!only || only.includes('heap')) {
+    // Live memory of the view per entry, in process (bench/million-heap.ts), after each phase.
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'million-heap.ts'), ref], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: timeout * 1000 });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      const h = JSON.parse(line) as { scan: { liveMB: number; bytesPerEntry: number; s: number }; walk: { liveMB: number; bytesPerEntry: number; s: number; peakRssMB: number } };
+      console.log(`${'heap in process: scan + merge'.padEnd(40)} ${h.scan.s.toFixed(1).padStart(6)} s ${String(h.scan.liveMB).padStart(6)} MB live (${h.scan.bytesPerEntry} B per entry)`);
+      console.log(`${'heap in process: + walk, tree lines'.padEnd(40)} ${h.walk.s.toFixed(1).padStart(6)} s ${String(h.walk.liveMB).padStart(6)} MB live (${h.walk.bytesPerEntry} B per entry), ${h.walk.peakRssMB} MB peak RSS`);
+      results.heap = h;
+    } catch {
+      console.log(`heap in process: failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
   }
 } finally {
   rmSync(out, { recursive: true, force: true });

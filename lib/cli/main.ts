@@ -30,7 +30,7 @@ const loaders: Record<string, () => Promise<Command>> = {
  */
 export const commandLoaders: readonly CommandEntry[] = help.commands.map((c) => {
   const load = loaders[c.name];
-  if (!load) throw new Error(`lib/cli/main.ts: no loader for the command ${c.name}`);
+  if (!load) throw new EnclavifyError('INTERNAL', `lib/cli/main.ts: no loader for the command ${c.name}`);
   return { ...c, load };
 });
 
@@ -42,7 +42,7 @@ export async function loadCommands(): Promise<Command[]> {
 /** The entry of a command that {@link help.early} let through (so it exists). */
 function entryOf(name: string): CommandEntry {
   const entry = commandLoaders.find((c) => c.name === name);
-  if (!entry) throw new Error(`lib/cli/main.ts: help.early let the unknown command ${JSON.stringify(name)} through`);
+  if (!entry) throw new EnclavifyError('INTERNAL', `lib/cli/main.ts: help.early let the unknown command ${JSON.stringify(name)} through`);
   return entry;
 }
 

@@ -26,7 +26,7 @@ import { createHash, hash as hashOnce } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
-import { ancestors, baseName, compareBytewise, normalizePath, parentPath, ROOT, shortenPath, type FsEntry } from './entry.js';
+import { baseName, compareBytewise, normalizePath, parentPath, ROOT, shortenPath, type FsEntry } from './entry.js';
 import { resolvePath, type DirectoryLookup, type FileLookup } from './lookup.js';
 import { readTar } from './tar-read.js';
 import { heldError } from '../oci/digest.js';
@@ -123,16 +123,16 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
   try {
     for await (const { entry, content, offset } of readTar(input, { source: src.name })) {
       if (budget && ++budget.count > budget.max) throw tooManyEntries(budget);
-      const e: LayerEntry = entry;
-      if (offset !== undefined) e.offset = offset;
-      const wh = classifyWhiteout(e.path, src.name);
-      if (wh) e.whiteout = wh;
+      const wh = classifyWhiteout(entry.path, src.name);
+      let sha256: string | undefined;
       if (content && hash) {
-        e.sha256 = await sha256Of(content, e.size);
+        sha256 = await sha256Of(content, entry.size);
       } else if (content) {
-        for await (const chunk of content) void chunk;
-        e.sha256 = ''; // unknown: such an index can be merged (checked), not read from
+        if (entry.size) for await (const chunk of content) void chunk;
+        sha256 = ''; // unknown: such an index can be merged (checked), not read from
       }
+      const e = compactEntry(entry, sha256, offset);
+      if (wh) e.whiteout = wh;
       entries.push(e);
     }
   } catch (e) {
@@ -142,6 +142,24 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
     throw await heldError(input, e);
   }
   return { name: src.name, entries };
+}
+
+/**
+ * The layer entry for `e` with its digest, as one object of a few fixed shapes when it has no
+ * other optional field (most entries): adding `sha256` to the tar reader's object would move its
+ * properties to a second, out-of-object array (40 bytes more per entry, a million times).
+ */
+function compactEntry(e: FsEntry, sha256: string | undefined, offset: number | undefined): LayerEntry {
+  const { path, type, mode, uid, gid, mtime, size, uname, gname } = e;
+  // Regular files have both a digest and a data offset (staged reads seek to it); others neither.
+  if (e.linkname === undefined && e.devmajor === undefined && e.devminor === undefined && e.pax === undefined && (uname === undefined) === (gname === undefined) && (sha256 === undefined) === (offset === undefined)) {
+    if (uname === undefined) return sha256 === undefined ? { path, type, mode, uid, gid, mtime, size } : { path, type, mode, uid, gid, mtime, size, sha256, offset: offset! };
+    return sha256 === undefined ? { path, type, mode, uid, gid, mtime, size, uname, gname: gname! } : { path, type, mode, uid, gid, mtime, size, uname, gname: gname!, sha256, offset: offset! };
+  }
+  const l: LayerEntry = e;
+  if (sha256 !== undefined) l.sha256 = sha256;
+  if (offset !== undefined) l.offset = offset;
+  return l;
 }
 
 /** Entries a merged view holds at most by default (all layers' entries, hidden ones included). */
@@ -181,10 +199,7 @@ const ONE_SHOT = 64 * 1024;
  * million of them pending finalisation once took more than a gigabyte.
  */
 async function sha256Of(content: Readable, size: number): Promise<string> {
-  if (size === 0) {
-    for await (const chunk of content) void chunk;
-    return EMPTY_SHA256;
-  }
+  if (size === 0) return EMPTY_SHA256; // nothing to read (an async iterator per empty file costs more than its hash)
   if (size <= ONE_SHOT) {
     const parts: Buffer[] = [];
     for await (const chunk of content) parts.push(chunk as Buffer);
@@ -215,158 +230,272 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T, i: 
   return out;
 }
 
+/** Growable columns of 32-bit integers, one value per row, sharing one row count. */
+class Columns<K extends string> {
+  rows = 0;
+  private cap: number;
+  readonly c: Record<K, Int32Array>;
+  constructor(private readonly names: readonly K[], cap = 1024) {
+    this.cap = cap;
+    this.c = Object.fromEntries(names.map((n) => [n, new Int32Array(cap)])) as Record<K, Int32Array>;
+  }
+  /** A new row (its values 0); returns its number. */
+  add(): number {
+    if (this.rows === this.cap) {
+      this.cap = Math.max(16, this.cap * 2);
+      for (const n of this.names) {
+        const a = new Int32Array(this.cap);
+        a.set(this.c[n]);
+        this.c[n] = a;
+      }
+    }
+    return this.rows++;
+  }
+  /** Gives back the unused capacity (once no row will be added). */
+  trim(): void {
+    for (const n of this.names) this.c[n] = this.c[n].slice(0, this.rows);
+    this.cap = this.rows;
+  }
+}
+
+const NONE = -1;
+
 /**
- * One inode of the view. `meta` is the layer entry itself (not a copy: its `path` is the entry's,
- * the name comes from the node), `nlink` the count of paths naming it. Kept small: there is one
- * per path of the image, so a million-file layer holds a million of them.
+ * Applies layers one after the other to an in-memory tree of paths, kept compact: a million-path
+ * image has a million nodes, so a node is a row of integer columns (no object per node, no `Set`
+ * per directory) plus its path, shared with the layer entry, as the key of one `Map`.
+ *
+ * A node (a path; node 0 is the root, not in `nodes`) has: the layer that put it there, its
+ * inode, its parent, and its place in the parent's doubly linked list of children. An inode
+ * (inode 0 is the root's) names its metadata as (layer, entry number), entry -1 for an implied
+ * directory, and counts the paths naming it. A node whose inode is -1 was dropped.
  */
-interface Inode {
-  id: number;
-  meta: FsEntry;
-  layer: number;
-  /** The entry number in `layer` that holds the content, for regular files (-1 otherwise). */
-  index: number;
-  implied: boolean;
-  nlink: number;
-}
-interface Node {
-  layer: number;
-  inode: Inode;
-}
-
-function cleanMeta(e: LayerEntry): FsEntry {
-  const m: FsEntry = { path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.size };
-  if (e.uname !== undefined) m.uname = e.uname;
-  if (e.gname !== undefined) m.gname = e.gname;
-  if (e.linkname !== undefined) m.linkname = e.linkname;
-  if (e.devmajor !== undefined) m.devmajor = e.devmajor;
-  if (e.devminor !== undefined) m.devminor = e.devminor;
-  if (e.pax !== undefined) m.pax = e.pax;
-  return m;
-}
-
-function impliedDir(path: string): FsEntry {
-  return { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0 };
-}
-
-/** Applies layers one after the other to an in-memory tree of paths. */
 class Builder {
-  readonly nodes = new Map<string, Node>();
-  readonly kids = new Map<string, Set<string>>([[ROOT, new Set()]]);
-  readonly root: Node = { layer: 0, inode: { id: 0, meta: impliedDir(ROOT), layer: 0, index: -1, implied: true, nlink: 1 } };
-  private nextInode = 1;
-  /** Paths written by the current layer and their ancestors: whiteouts of that layer spare them. */
-  private upper = new Set<string>();
+  /** Path -> node, every path but the root. */
+  readonly nodes = new Map<string, number>();
+  /** Paths by node. */
+  readonly paths: string[] = [ROOT];
+  readonly node = new Columns(['layer', 'inode', 'parent', 'first', 'next', 'prev', 'upper'] as const);
+  readonly inode = new Columns(['layer', 'entry', 'nlink'] as const);
+  /** The layer being applied, plus one: a node whose `upper` is this was written by it (or is an ancestor of such a path). */
+  private stamp = 0;
+  /** Paths of the current layer's "upper" set whose node was dropped since (they stay in the set). */
+  private droppedUpper = new Set<string>();
+  /** The parent directory of the entry applied last, and its node (a cache: most entries share it). */
+  private lastDir = '';
+  private lastDirNode = NONE;
+  /** The entry being applied and its layer's name, for messages. */
+  private at?: LayerEntry;
+  private source = '';
+
+  private where(): string {
+    return `${this.source}: entry ${JSON.stringify(this.at?.path)}`;
+  }
+
+  constructor(private readonly layers: readonly LayerIndex[]) {
+    this.node.add();
+    const n = this.node.c;
+    n.parent[0] = n.first[0] = n.next[0] = n.prev[0] = NONE;
+    this.inode.add();
+    this.inode.c.entry[0] = NONE;
+    this.inode.c.nlink[0] = 1;
+  }
+
+  /** The metadata of inode `i` (an implied directory's when `path` is given and the inode has no entry). */
+  meta(i: number): LayerEntry | undefined {
+    const k = this.inode.c.entry[i];
+    return k < 0 ? undefined : this.layers[this.inode.c.layer[i]].entries[k];
+  }
+
+  /** The type of node `n`'s inode. */
+  type(n: number): FsEntry['type'] {
+    return this.meta(this.node.c.inode[n])?.type ?? 'dir';
+  }
+
+  /** The node at `path` (0 for the root), or undefined. */
+  find(path: string): number | undefined {
+    return path === ROOT ? 0 : this.nodes.get(path);
+  }
+
+  /** Node numbers of the children of `n` (any order). */
+  kids(n: number): number[] {
+    const out: number[] = [];
+    const { first, next } = this.node.c;
+    for (let c = first[n]; c !== NONE; c = next[c]) out.push(c);
+    return out;
+  }
+
+  /** Called once every layer is applied: the columns shrink to their rows. */
+  done(): void {
+    this.node.trim();
+    this.inode.trim();
+    this.droppedUpper = new Set();
+  }
 
   apply(layer: number, index: LayerIndex): void {
-    this.upper = new Set();
+    this.stamp = layer + 1;
+    this.droppedUpper = new Set();
+    this.lastDirNode = NONE;
     // Opaque whiteouts first, whatever their position in the layer (image-spec layer.md).
     for (const e of index.entries) {
       if (e.whiteout?.kind !== 'opaque') continue;
-      const d = e.whiteout.dir;
-      const n = d === ROOT ? this.root : this.nodes.get(d);
-      if (n?.inode.meta.type !== 'dir') continue; // nothing below to hide
-      for (const c of [...(this.kids.get(d) ?? [])]) this.drop(c);
+      const n = this.find(e.whiteout.dir);
+      if (n === undefined || this.type(n) !== 'dir') continue; // nothing below to hide
+      for (const c of this.kids(n)) this.drop(c);
     }
-    index.entries.forEach((e, k) => this.entry(layer, k, e, index.name));
+    const entries = index.entries;
+    for (let k = 0; k < entries.length; k++) this.entry(layer, k, entries[k], index.name);
+  }
+
+  private upper(n: number): boolean {
+    return this.node.c.upper[n] === this.stamp || (this.droppedUpper.size > 0 && this.droppedUpper.has(this.paths[n]));
+  }
+
+  /**
+   * The node of the parent directory of `path` (not the root itself), creating missing ancestors
+   * as implied directories and refusing a symlink or non-directory among them.
+   */
+  private parentOf(path: string, layer: number): number {
+    const slash = path.lastIndexOf('/');
+    if (slash < 0) return 0;
+    // Most entries are in the directory of the one before: a live node's ancestors are all directories.
+    const d = this.lastDir;
+    if (this.lastDirNode !== NONE && slash === d.length && path.startsWith(d) && this.node.c.inode[this.lastDirNode] !== NONE) return this.lastDirNode;
+    let parent = 0;
+    for (let i = path.indexOf('/'); i >= 0; i = path.indexOf('/', i + 1)) {
+      const a = path.slice(0, i);
+      const n = this.nodes.get(a);
+      if (n === undefined) {
+        parent = this.create(a, layer, NONE, parent);
+        continue;
+      }
+      const t = this.type(n);
+      if (t === 'symlink') {
+        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${this.where()} would be written through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(this.meta(this.node.c.inode[n])!.linkname)}); refusing to write outside its path`);
+      }
+      if (t !== 'dir') throw fail('LAYER_NOT_A_DIRECTORY', `${this.where()}: its parent ${JSON.stringify(a)} is a ${t}, not a directory`);
+      parent = n;
+    }
+    this.lastDir = this.paths[parent];
+    this.lastDirNode = parent;
+    return parent;
   }
 
   private entry(layer: number, k: number, e: LayerEntry, source: string): void {
-    const where = () => `${source}: entry ${JSON.stringify(e.path)}`;
-    if (e.whiteout) return this.whiteout(e, where);
+    this.at = e;
+    this.source = source;
+    if (e.whiteout) return this.whiteout(e);
+    const nc = this.node.c, ic = this.inode.c;
     if (e.path === ROOT) {
-      const r = this.root.inode;
-      r.meta = e;
-      r.layer = this.root.layer = layer;
-      r.implied = false;
+      ic.layer[0] = nc.layer[0] = layer;
+      ic.entry[0] = k;
       return;
     }
-    for (const a of ancestors(e.path)) {
-      const n = this.nodes.get(a);
-      if (!n) {
-        this.create(a, impliedDir(a), layer, -1, true);
-        continue;
-      }
-      const t = n.inode.meta.type;
-      if (t === 'symlink') {
-        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()} would be written through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(n.inode.meta.linkname)}); refusing to write outside its path`);
-      }
-      if (t !== 'dir') throw fail('LAYER_NOT_A_DIRECTORY', `${where()}: its parent ${JSON.stringify(a)} is a ${t}, not a directory`);
-    }
+    const parent = this.parentOf(e.path, layer);
     const existing = this.nodes.get(e.path);
-    if (existing && existing.inode.meta.type === 'dir' && e.type === 'dir') {
-      existing.inode.meta = e;
-      existing.inode.layer = existing.layer = layer;
-      existing.inode.implied = false;
+    let n: number;
+    if (existing !== undefined && e.type === 'dir' && this.type(existing) === 'dir') {
+      n = existing;
+      const i = nc.inode[n];
+      ic.layer[i] = nc.layer[n] = layer;
+      ic.entry[i] = k;
     } else {
-      if (existing) this.drop(e.path);
+      if (existing !== undefined) this.drop(existing);
       if (e.type === 'hardlink') {
         const target = this.nodes.get(e.linkname!);
-        if (!target) throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} does not exist in this or a lower layer`);
-        if (target.inode.meta.type === 'dir') throw fail('LAYER_BAD_HARDLINK', `${where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
-        this.link(e.path, target.inode, layer);
+        if (target === undefined) throw fail('LAYER_BAD_HARDLINK', `${this.where()}: hard link target ${JSON.stringify(e.linkname)} does not exist in this or a lower layer`);
+        if (this.type(target) === 'dir') throw fail('LAYER_BAD_HARDLINK', `${this.where()}: hard link target ${JSON.stringify(e.linkname)} is a directory`);
+        n = this.link(e.path, nc.inode[target], layer, parent);
       } else {
-        if (e.type === 'file' && e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${where()}: regular file without a content digest`);
-        this.create(e.path, e, layer, e.type === 'file' ? k : -1, false);
+        if (e.type === 'file' && e.sha256 === undefined) throw fail('LAYER_BAD_INDEX', `${this.where()}: regular file without a content digest`);
+        n = this.create(e.path, layer, k, parent);
       }
     }
-    this.upper.add(e.path);
-    for (const a of ancestors(e.path)) this.upper.add(a);
+    // The path and its ancestors join the layer's upper set (a marked node's ancestors are marked).
+    for (; n > 0 && nc.upper[n] !== this.stamp; n = nc.parent[n]) nc.upper[n] = this.stamp;
   }
 
-  private whiteout(e: LayerEntry, where: () => string): void {
+  private whiteout(e: LayerEntry): void {
     const wh = e.whiteout!;
     if (wh.kind === 'meta') return;
-    for (const a of ancestors(e.path)) {
+    const p = e.path;
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
+      const a = p.slice(0, i);
       const n = this.nodes.get(a);
-      if (!n) return; // nothing there to delete
-      const t = n.inode.meta.type;
+      if (n === undefined) return; // nothing there to delete
+      const t = this.type(n);
       if (t === 'symlink') {
-        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${where()}: whiteout would act through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(n.inode.meta.linkname)})`);
+        throw fail('LAYER_WRITE_THROUGH_SYMLINK', `${this.where()}: whiteout would act through the symlink ${JSON.stringify(a)} (-> ${JSON.stringify(this.meta(this.node.c.inode[n])!.linkname)})`);
       }
       if (t !== 'dir') return;
     }
-    if (wh.kind === 'file' && this.upper.has(wh.target)) {
+    if (wh.kind !== 'file') return;
+    const target = this.nodes.get(wh.target);
+    if ((target !== undefined && this.upper(target)) || this.droppedUpper.has(wh.target)) {
       // The image spec says a whiteout spares its own layer (umoci agrees), but containerd and
       // Docker apply `.wh.X` in archive order and delete an X written earlier in the same layer.
       // Readers disagree on what such a layer holds, so it is refused.
-      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${where()}: whiteout comes after ${JSON.stringify(wh.target)} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
+      throw fail('LAYER_AMBIGUOUS_WHITEOUT', `${this.where()}: whiteout comes after ${JSON.stringify(wh.target)} (or an entry under it) in the same layer; container runtimes would delete it, the image spec keeps it`);
     }
-    if (wh.kind === 'file' && this.nodes.has(wh.target)) this.removeLower(wh.target);
+    if (target !== undefined) this.removeLower(target);
   }
 
-  /** Removes `path` and its subtree, sparing what the current layer wrote (and their ancestors). */
-  private removeLower(path: string): void {
-    if (!this.upper.has(path)) return this.drop(path);
-    for (const c of [...(this.kids.get(path) ?? [])]) this.removeLower(c);
-  }
-
-  /** Removes `path` and its whole subtree from the view. */
-  private drop(path: string, fromParent = true): void {
-    const ks = this.kids.get(path);
-    if (ks) {
-      for (const c of ks) this.drop(c, false);
-      this.kids.delete(path);
+  /** Removes node `n` and its subtree, sparing what the current layer wrote (and their ancestors). */
+  private removeLower(n: number): void {
+    if (!this.upper(n)) return this.drop(n);
+    const next = this.node.c.next;
+    for (let c = this.node.c.first[n], after; c !== NONE; c = after) {
+      after = next[c];
+      this.removeLower(c);
     }
-    const n = this.nodes.get(path);
-    if (n) {
-      n.inode.nlink--;
-      this.nodes.delete(path);
+  }
+
+  /** Removes node `n` and its whole subtree from the view. */
+  private drop(n: number, fromParent = true): void {
+    const nc = this.node.c;
+    for (let c = nc.first[n]; c !== NONE; c = nc.next[c]) this.drop(c, false);
+    if (nc.upper[n] === this.stamp) this.droppedUpper.add(this.paths[n]);
+    this.inode.c.nlink[nc.inode[n]]--;
+    nc.inode[n] = NONE;
+    this.nodes.delete(this.paths[n]);
+    if (fromParent) {
+      const p = nc.parent[n], prev = nc.prev[n], next = nc.next[n];
+      if (prev === NONE) nc.first[p] = next;
+      else nc.next[prev] = next;
+      if (next !== NONE) nc.prev[next] = prev;
     }
-    if (fromParent) this.kids.get(parentPath(path))?.delete(path);
   }
 
-  private create(path: string, meta: FsEntry, layer: number, index: number, implied: boolean): void {
-    const inode: Inode = { id: this.nextInode++, meta, layer, index, implied, nlink: 1 };
-    this.nodes.set(path, { layer, inode });
-    this.kids.get(parentPath(path))!.add(path);
-    if (meta.type === 'dir') this.kids.set(path, new Set());
+  /** A new node for `path` under `parent`, with a new inode for entry `k` of `layer` (-1: an implied directory). */
+  private create(path: string, layer: number, k: number, parent: number): number {
+    const i = this.inode.add();
+    const ic = this.inode.c;
+    ic.layer[i] = layer;
+    ic.entry[i] = k;
+    ic.nlink[i] = 1;
+    return this.attach(path, i, layer, parent);
   }
 
-  private link(path: string, inode: Inode, layer: number): void {
-    inode.nlink++;
-    this.nodes.set(path, { layer, inode });
-    this.kids.get(parentPath(path))!.add(path);
+  private link(path: string, inode: number, layer: number, parent: number): number {
+    this.inode.c.nlink[inode]++;
+    return this.attach(path, inode, layer, parent);
+  }
+
+  private attach(path: string, inode: number, layer: number, parent: number): number {
+    const n = this.node.add();
+    const nc = this.node.c;
+    nc.layer[n] = layer;
+    nc.inode[n] = inode;
+    nc.parent[n] = parent;
+    nc.first[n] = NONE;
+    nc.prev[n] = NONE;
+    const head = nc.first[parent];
+    nc.next[n] = head;
+    if (head !== NONE) nc.prev[head] = n;
+    nc.first[parent] = n;
+    this.paths[n] = path;
+    this.nodes.set(path, n);
+    return n;
   }
 }
 
@@ -412,9 +541,7 @@ export interface StreamFilesOptions {
  * to its methods may have a leading `/` or `./`; a `..` component is an error (`FS_BAD_PATH`).
  */
 export class RootFs implements FileLookup, DirectoryLookup {
-  private readonly nodes: Map<string, Node>;
-  private readonly kids: Map<string, Set<string>>;
-  private readonly rootNode: Node;
+  private readonly tree: Builder;
   private sortedPaths?: string[];
 
   private constructor(
@@ -423,11 +550,10 @@ export class RootFs implements FileLookup, DirectoryLookup {
     /** Each layer's scan, in order, including entries hidden by later layers and whiteouts. */
     readonly layers: readonly LayerIndex[],
   ) {
-    const b = new Builder();
+    const b = new Builder(layers);
     layers.forEach((ix, i) => b.apply(i, ix));
-    this.nodes = b.nodes;
-    this.kids = b.kids;
-    this.rootNode = b.root;
+    b.done();
+    this.tree = b;
   }
 
   /** Scans the layers (several at once) and merges them in order. */
@@ -448,7 +574,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   /** The root directory (`.`): its metadata comes from the last layer with a root entry. */
   get root(): MergedEntry {
-    return this.view(ROOT, this.rootNode);
+    return this.view(ROOT, 0);
   }
 
   private key(path: string): string {
@@ -457,24 +583,36 @@ export class RootFs implements FileLookup, DirectoryLookup {
     return n ?? ROOT;
   }
 
-  private view(path: string, n: Node): MergedEntry {
-    const i = n.inode;
-    const m = i.meta;
-    const e: MergedEntry = { ...cleanMeta(m), path, layer: n.layer, nlink: m.type === 'dir' ? 1 : i.nlink, inode: i.id };
-    if (i.index >= 0) {
-      e.sha256 = (m as LayerEntry).sha256!;
-      e.content = { layer: i.layer, index: i.index, path: m.path };
+  /** The entry of node `n` at `path`, made afresh (the view keeps no entry objects). */
+  private view(path: string, n: number): MergedEntry {
+    const t = this.tree;
+    const i = t.node.c.inode[n];
+    const m = t.meta(i);
+    const layer = t.node.c.layer[n];
+    if (!m) return { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, layer, nlink: 1, inode: i, implied: true };
+    // Fields in the order of the layer entry's, then the view's own.
+    const e = { path, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, mtime: m.mtime, size: m.size } as MergedEntry;
+    if (m.uname !== undefined) e.uname = m.uname;
+    if (m.gname !== undefined) e.gname = m.gname;
+    if (m.linkname !== undefined) e.linkname = m.linkname;
+    if (m.devmajor !== undefined) e.devmajor = m.devmajor;
+    if (m.devminor !== undefined) e.devminor = m.devminor;
+    if (m.pax !== undefined) e.pax = m.pax;
+    e.layer = layer;
+    e.nlink = m.type === 'dir' ? 1 : t.inode.c.nlink[i];
+    e.inode = i;
+    if (m.type === 'file') {
+      e.sha256 = m.sha256!;
+      e.content = { layer: t.inode.c.layer[i], index: t.inode.c.entry[i], path: m.path };
     }
-    if (i.implied) e.implied = true;
     return e;
   }
 
   /** The entry at `path` (a final symlink is not followed), or undefined. */
   get(path: string): MergedEntry | undefined {
     const k = this.key(path);
-    if (k === ROOT) return this.root;
-    const n = this.nodes.get(k);
-    return n && this.view(k, n);
+    const n = this.tree.find(k);
+    return n === undefined ? undefined : this.view(k, n);
   }
 
   /** Same as {@link get}: {@link FileLookup}'s name for it. */
@@ -508,22 +646,29 @@ export class RootFs implements FileLookup, DirectoryLookup {
    * iteration gets to it: a million-entry view is listed without a million objects at once.
    */
   *walk(): IterableIterator<MergedEntry> {
-    this.sortedPaths ??= [...this.nodes.keys()].sort(compareBytewise);
-    for (const p of this.sortedPaths) yield this.view(p, this.nodes.get(p)!);
+    const nodes = this.tree.nodes;
+    this.sortedPaths ??= [...nodes.keys()].sort(compareBytewise);
+    for (const p of this.sortedPaths) yield this.view(p, nodes.get(p)!);
+  }
+
+  /** The node of directory `dir`, or undefined if it is not one. */
+  private dirNode(dir: string): number | undefined {
+    const n = this.tree.find(this.key(dir));
+    return n !== undefined && this.tree.type(n) === 'dir' ? n : undefined;
   }
 
   /** The entries directly inside directory `dir` (`.` or `` for the root), sorted bytewise; undefined if it is not a directory. */
   children(dir: string): MergedEntry[] | undefined {
-    const k = this.key(dir);
-    const ks = this.kids.get(k);
-    if (!ks) return undefined;
-    return [...ks].sort(compareBytewise).map((p) => this.view(p, this.nodes.get(p)!));
+    const d = this.dirNode(dir);
+    if (d === undefined) return undefined;
+    const t = this.tree;
+    return t.kids(d).map((c) => t.paths[c]).sort(compareBytewise).map((p) => this.view(p, t.nodes.get(p)!));
   }
 
   /** Names (not paths) inside directory `dir` (`.` or `` for the root), sorted bytewise; undefined if it is not a directory. */
   readdir(dir: string): string[] | undefined {
-    const ks = this.kids.get(this.key(dir));
-    return ks && [...ks].map(baseName).sort(compareBytewise);
+    const d = this.dirNode(dir);
+    return d === undefined ? undefined : this.tree.kids(d).map((c) => baseName(this.tree.paths[c])).sort(compareBytewise);
   }
 
   /** The scan of layer `i`. */

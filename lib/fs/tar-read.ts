@@ -308,6 +308,7 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
   };
   let finished = false;
   let current: ContentStream | undefined;
+  const names = new Interner();
   try {
     let local: Map<string, Buffer> | undefined;
     let longName: Buffer | undefined;
@@ -410,8 +411,8 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
         mtime: pax.has('mtime') ? paxNumber(pax.get('mtime')!, 'mtime', where, true) : num(h, 136, 12, 'mtime', where),
         size: type === 'file' ? size : 0,
       };
-      const uname = pax.has('uname') ? decodeName(pax.get('uname')!, 'uname', where) : cstr(h, 265, 32).toString('utf8');
-      const gname = pax.has('gname') ? decodeName(pax.get('gname')!, 'gname', where) : cstr(h, 297, 32).toString('utf8');
+      const uname = names.intern(pax.has('uname') ? decodeName(pax.get('uname')!, 'uname', where) : cstr(h, 265, 32).toString('utf8'));
+      const gname = names.intern(pax.has('gname') ? decodeName(pax.get('gname')!, 'gname', where) : cstr(h, 297, 32).toString('utf8'));
       if (uname) entry.uname = uname;
       if (gname) entry.gname = gname;
       if (type === 'symlink' || type === 'hardlink') {
@@ -471,6 +472,21 @@ export async function* readTar(input: AsyncIterable<unknown>, options: ReadTarOp
       if (current && !current.destroyed) current.destroy();
       await src.close().catch(() => {});
     }
+  }
+}
+
+/**
+ * One string per distinct user or group name: an index keeps every entry of a layer, and a
+ * million entries owned by `root` should hold one `"root"`, not a million copies.
+ */
+class Interner {
+  private readonly seen = new Map<string, string>();
+  intern(s: string): string {
+    if (s === '') return s;
+    const had = this.seen.get(s);
+    if (had !== undefined) return had;
+    if (this.seen.size < 4096) this.seen.set(s, s); // bounded: a layer may have a name per entry
+    return s;
   }
 }
 

@@ -121,7 +121,7 @@ function imagePaths(fs: RootFs): { dirs: Set<string>; files: Set<string> } {
   const addAncestors = (p: string) => {
     for (let i = p.indexOf('/', 1); i > 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i));
   };
-  for (const e of fs.entries()) {
+  for (const e of fs.walk()) {
     const p = abs(e.path);
     if (e.type === 'dir') dirs.add(p);
     else files.add(p);

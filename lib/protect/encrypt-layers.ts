@@ -101,7 +101,7 @@ const abs = (p: string) => '/' + p;
 /** The plaintext SHA-256 of each non-empty visible file under an encrypted region, with its path. */
 function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const e of fs.entries()) {
+  for (const e of fs.walk()) {
     if (e.type !== 'file' || e.size === 0 || e.sha256 === undefined) continue;
     const p = abs(e.path);
     if (matchRules(rules, p)?.class === 'encrypted' && !out.has(e.sha256)) out.set(e.sha256, p);
@@ -116,7 +116,7 @@ function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, strin
 export function plaintextCopies(fs: RootFs, rules: readonly Rule[]): Array<{ path: string; of: string }> {
   const secrets = regionPlaintexts(fs, rules);
   const out: Array<{ path: string; of: string }> = [];
-  for (const e of fs.entries()) {
+  for (const e of fs.walk()) {
     const of = e.type === 'file' && e.size > 0 && e.sha256 !== undefined ? secrets.get(e.sha256) : undefined;
     if (of && matchRules(rules, abs(e.path))?.class !== 'encrypted') out.push({ path: abs(e.path), of });
   }
@@ -133,7 +133,7 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
   };
   const secrets = regionPlaintexts(fs, rules);
   const visible = new Set<string>(); // `${layer}:${index}` of the content the merged view shows
-  for (const e of fs.entries()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
+  for (const e of fs.walk()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
   const droppedPaths = new Set<string>(); // hidden copies dropped so far (hidden hard links to them go too)
   fs.layers.forEach((ix, i) => {
     // The last entry of each path in this layer (an earlier one for the same path is replaced by it).

@@ -436,7 +436,7 @@ async function verifyImage(image: Image, opts: VerifyOptions): Promise<VerifyRes
   // e.g. the source of a `mv` into the region, left in a lower layer.
   if (plaintexts.size) {
     const visible = new Set<string>();
-    for (const e of fs.entries()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
+    for (const e of fs.walk()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
     fs.layers.forEach((ix, i) => {
       ix.entries.forEach((e, k) => {
         const of = e.sha256 !== undefined && e.size > 0 ? plaintexts.get(e.sha256) : undefined;

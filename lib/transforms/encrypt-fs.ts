@@ -92,7 +92,7 @@ const rel = (p: string) => p.slice(1);
 function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { region: string; size: number; diskSize: number; diskSha256: string }>): FileRecord[] {
   const out: FileRecord[] = [];
   const seen = new Set<string>();
-  for (const e of fs.entries()) {
+  for (const e of fs.walk()) {
     const p = '/' + e.path;
     if (e.type === 'symlink' && c.files.get(p)?.symlinkTo !== undefined) {
       // An encrypted copy of the link's target, written with the target's metadata.
@@ -139,11 +139,14 @@ const isOther = (e: FsEntry) => e.type === 'dir' || e.type === 'chardev' || e.ty
 
 /** Records of the symlinks (but those that became encrypted copies) and of the directories (root included), devices and FIFOs of a view. */
 function viewRecords(fs: RootFs, copies: ReadonlySet<string> = new Set()): { symlinks: SymlinkRecord[]; entries: EntryRecord[] } {
-  const all = fs.entries();
-  return {
-    symlinks: all.filter((e) => e.type === 'symlink' && !copies.has('/' + e.path)).map(symlinkRecord),
-    entries: [fs.root, ...all].filter(isOther).map(entryRecord),
-  };
+  // One walk, no array of every entry (a million-file view would hold a million of them).
+  const symlinks: SymlinkRecord[] = [];
+  const entries: EntryRecord[] = [fs.root].filter(isOther).map(entryRecord);
+  for (const e of fs.walk()) {
+    if (e.type === 'symlink' && !copies.has('/' + e.path)) symlinks.push(symlinkRecord(e));
+    else if (isOther(e)) entries.push(entryRecord(e));
+  }
+  return { symlinks, entries };
 }
 
 /** The directories of the manifest layer (the manifest's ancestors), read-only for all but root. */
