@@ -99,9 +99,9 @@ export interface EncryptLayersResult {
 const abs = (p: string) => '/' + p;
 
 /** The plaintext SHA-256 of each non-empty visible file under an encrypted region, with its path. */
-function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, string> {
+function regionPlaintexts(all: Iterable<MergedEntry>, rules: readonly Rule[]): Map<string, string> {
   const out = new Map<string, string>();
-  for (const e of fs.entries()) {
+  for (const e of all) {
     if (e.type !== 'file' || e.size === 0 || e.sha256 === undefined) continue;
     const p = abs(e.path);
     if (matchRules(rules, p)?.class === 'encrypted' && !out.has(e.sha256)) out.set(e.sha256, p);
@@ -113,10 +113,10 @@ function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, strin
  * Visible files outside the encrypted regions whose content equals a region file's plaintext:
  * encrypting one copy protects nothing while the other is readable.
  */
-export function plaintextCopies(fs: RootFs, rules: readonly Rule[]): Array<{ path: string; of: string }> {
-  const secrets = regionPlaintexts(fs, rules);
+export function plaintextCopies(fs: RootFs, rules: readonly Rule[], all: readonly MergedEntry[] = fs.entries()): Array<{ path: string; of: string }> {
+  const secrets = regionPlaintexts(all, rules);
   const out: Array<{ path: string; of: string }> = [];
-  for (const e of fs.entries()) {
+  for (const e of all) {
     const of = e.type === 'file' && e.size > 0 && e.sha256 !== undefined ? secrets.get(e.sha256) : undefined;
     if (of && matchRules(rules, abs(e.path))?.class !== 'encrypted') out.push({ path: abs(e.path), of });
   }
@@ -124,16 +124,16 @@ export function plaintextCopies(fs: RootFs, rules: readonly Rule[]): Array<{ pat
 }
 
 /** The actions for each layer that needs rewriting: layer index -> entry index -> action. */
-export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, Map<number, Action>> {
+export function planEncryption(fs: RootFs, rules: readonly Rule[], all: readonly MergedEntry[] = fs.entries()): Map<number, Map<number, Action>> {
   const plans = new Map<number, Map<number, Action>>();
   const planOf = (i: number) => {
     let plan = plans.get(i);
     if (!plan) plans.set(i, (plan = new Map()));
     return plan;
   };
-  const secrets = regionPlaintexts(fs, rules);
+  const secrets = regionPlaintexts(all, rules);
   const visible = new Set<string>(); // `${layer}:${index}` of the content the merged view shows
-  for (const e of fs.entries()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
+  for (const e of all) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
   const droppedPaths = new Set<string>(); // hidden copies dropped so far (hidden hard links to them go too)
   fs.layers.forEach((ix, i) => {
     // The last entry of each path in this layer (an earlier one for the same path is replaced by it).
@@ -151,9 +151,12 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
         }
         return;
       }
-      const seen = fs.get(e.path);
+      // What the view shows at this path: looked up only where it decides (most entries are outside every region).
+      const seenAt = () => fs.get(e.path);
       if (e.type === 'symlink') {
-        if (!inRegion || seen?.type !== 'symlink' || seen.layer !== i || last.get(e.path) !== k) return; // hidden links hold no data
+        if (!inRegion) return;
+        const seen = seenAt();
+        if (seen?.type !== 'symlink' || seen.layer !== i || last.get(e.path) !== k) return; // hidden links hold no data
         const real = fs.resolve(e.path);
         const target = real === undefined ? undefined : fs.get(real);
         if (target?.type !== 'file' || !target.content || matchRules(rules, abs(real!))?.class !== 'encrypted') {
@@ -169,6 +172,7 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
           planOf(i).set(k, { kind: 'drop', path: p, why: `hidden copy of the plaintext of encrypted ${copyOf}` });
           droppedPaths.add(e.path);
         } else if (e.type === 'hardlink' && droppedPaths.has(e.linkname!)) {
+          const seen = seenAt();
           const shown = seen?.type === 'file' && seen.layer === i && last.get(e.path) === k;
           if (!shown) {
             planOf(i).set(k, { kind: 'drop', path: p, why: `hidden hard link to a dropped copy of the plaintext of encrypted files` });
@@ -178,6 +182,7 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
         return;
       }
       const plan = planOf(i);
+      const seen = seenAt();
       if (e.type === 'file') {
         const shown = seen?.type === 'file' && seen.content?.layer === i && seen.content.index === k && seen.content.path === e.path;
         plan.set(k, shown ? { kind: 'encrypt', path: p, region: m.region! } : { kind: 'drop', path: p, why: 'hidden by a later entry or layer' });
@@ -216,8 +221,9 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (t: T) => Pro
 export async function encryptLayers(opts: EncryptLayersOptions): Promise<EncryptLayersResult> {
   const { rootfs: fs, layers } = opts;
   if (layers.length !== fs.layers.length) throw new EnclavifyError('ENCRYPT_STALE_VIEW', `encryptLayers: the view has ${fs.layers.length} layers, the image ${layers.length}`);
-  const plans = planEncryption(fs, opts.rules);
-  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [], copies: plaintextCopies(fs, opts.rules) };
+  const all = fs.entries(); // one walk of the view for the plan and the copies
+  const plans = planEncryption(fs, opts.rules, all);
+  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [], copies: plaintextCopies(fs, opts.rules, all) };
   const keyOf = (region: string) => {
     const k = opts.keys.get(region);
     if (!k) throw new EnclavifyError('ENCRYPT_NO_KEY', `no key for encrypted region ${region}`);
