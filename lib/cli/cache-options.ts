@@ -12,8 +12,8 @@ export const cacheFlags: Record<string, OptionSpec> = {
   'cache-max-size': { kind: 'string', arg: 'SIZE', help: 'bound of the cache directory, e.g. 512M or 2G (default 1G); least recently used entries are removed beyond it' },
 };
 
-/** `PipelineOptions.cache` (and its bound) from the flags; the environment gives the default directory. */
-export async function cacheFrom(args: Parsed, env: NodeJS.ProcessEnv = process.env, onWarning?: (m: string) => void): Promise<{ cache?: import('../store/scan-cache.js').ScanCache | false }> {
+/** `PipelineOptions.cache` (and its bound) from the flags; the environment gives the default directory. `readOnly` for a dry run (it writes nothing). */
+export async function cacheFrom(args: Parsed, env: NodeJS.ProcessEnv = process.env, onWarning?: (m: string) => void, readOnly = false): Promise<{ cache?: import('../store/scan-cache.js').ScanCache | false }> {
   const dir = args.strings['cache-dir'];
   const max = args.strings['cache-max-size'];
   if (args.flags['no-cache']) {
@@ -24,7 +24,7 @@ export async function cacheFrom(args: Parsed, env: NodeJS.ProcessEnv = process.e
   if (dir === '') throw new UsageError('--cache-dir: an empty directory name');
   const maxBytes = max === undefined ? undefined : parseByteSize(max, '--cache-max-size');
   const { ScanCache } = await import('../store/scan-cache.js');
-  const cache = await ScanCache.open(dir ?? defaultCacheDir(env), { maxBytes, onWarning });
+  const cache = await ScanCache.open(dir ?? defaultCacheDir(env), { maxBytes, onWarning, readOnly });
   return cache ? { cache } : {};
 }
 

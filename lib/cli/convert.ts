@@ -430,7 +430,7 @@ References:
       if (args.lists['encrypt-layer']?.length) throw new UsageError('--encrypt-layer: with --runtime coco every layer is encrypted');
       encryption = { encryption: { recipients: [...(encryption?.encryption.recipients ?? []), ctx.cocoPlan.recipient] }, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}) };
     }
-    const cache = await cacheFrom(args, process.env, (message) => io.progress({ phase: 'scan', level: 'warning', message }));
+    const cache = await cacheFrom(args, process.env, (message) => io.progress({ phase: 'scan', level: 'warning', message }), dryRun);
     const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal, ...maxEntriesFrom(args), ...compressionFrom(args), ...cache });
     try {
       const policy = result.state.get(POLICY);

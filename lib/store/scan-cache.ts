@@ -76,6 +76,11 @@ export interface ScanCacheOptions {
   maxBytes?: number | undefined;
   /** Told why the cache is not used, or that an entry was ignored (e.g. printed as a warning). */
   onWarning?: ((message: string) => void) | undefined;
+  /**
+   * Read the cache but change nothing (a dry run): no directory is created, nothing is stored,
+   * bad entries are ignored but not removed, hits do not touch the entries' mtimes.
+   */
+  readOnly?: boolean | undefined;
 }
 
 /** Counts of what a {@link ScanCache} did (for reports and tests). */
@@ -121,6 +126,8 @@ export class ScanCache {
     /** The size bound. */
     readonly maxBytes: number,
     private readonly onWarning: ((message: string) => void) | undefined,
+    /** See {@link ScanCacheOptions.readOnly}. */
+    readonly readOnly = false,
   ) {}
 
   /**
@@ -133,8 +140,12 @@ export class ScanCache {
     const maxBytes = options.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
     if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new TypeError(`ScanCache: maxBytes must be a non-negative integer, not ${String(maxBytes)}`);
     const abs = path.resolve(dir);
+    const readOnly = options.readOnly === true;
     try {
-      await mkdir(abs, { recursive: true, mode: 0o700 });
+      if (readOnly) {
+        const st = await stat(abs).catch(() => undefined);
+        if (!st) return undefined; // nothing cached, and nothing to create
+      } else await mkdir(abs, { recursive: true, mode: 0o700 });
       const why = unsafe(await stat(abs));
       if (why) {
         warn?.(`cache directory ${abs} ${why}; not using the cache (someone who can write it could plant wrong file hashes). Fix with: chmod go-w ${abs}, or pass --cache-dir / --no-cache`);
@@ -142,10 +153,16 @@ export class ScanCache {
       }
       for (const sub of ['scan', 'files']) {
         const p = path.join(abs, sub);
-        await mkdir(p, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'EEXIST') throw e;
+        if (!readOnly) {
+          await mkdir(p, { mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
+            if (e.code !== 'EEXIST') throw e;
+          });
+        }
+        const st = await lstat(p).catch((e: NodeJS.ErrnoException) => {
+          if (readOnly && e.code === 'ENOENT') return undefined;
+          throw e;
         });
-        const st = await lstat(p);
+        if (!st) continue; // read-only and never written: every lookup misses
         const bad = st.isDirectory() ? unsafe(st) : 'is not a directory';
         if (bad) {
           warn?.(`cache directory ${p} ${bad}; not using the cache`);
@@ -156,7 +173,7 @@ export class ScanCache {
       warn?.(`cache directory ${abs} cannot be used (${(e as Error).message}); converting without the cache`);
       return undefined;
     }
-    return new ScanCache(abs, maxBytes, warn);
+    return new ScanCache(abs, maxBytes, warn, readOnly);
   }
 
   private scanFile(key: LayerKey): string {
@@ -249,18 +266,25 @@ export class ScanCache {
       return undefined;
     }
     // Least recently used eviction goes by mtime: a hit makes the entry young again.
-    const now = new Date();
-    await utimes(file, now, now).catch(() => undefined);
+    if (!this.readOnly) {
+      const now = new Date();
+      await utimes(file, now, now).catch(() => undefined);
+    }
     return body;
   }
 
   private async reject(file: string, why: string): Promise<void> {
     this.stats.ignored++;
+    if (this.readOnly) {
+      this.onWarning?.(`cache entry ${file} ignored: ${why}`);
+      return;
+    }
     this.onWarning?.(`cache entry ${file} ignored and removed: ${why}`);
     await rm(file, { force: true }).catch(() => undefined);
   }
 
   private async writeEntry(file: string, fields: Pick<Header, 'kind' | 'digest' | 'diffId' | 'sha256'>, body: Buffer): Promise<void> {
+    if (this.readOnly) return;
     const h: Header = { magic: MAGIC, format: SCAN_CACHE_FORMAT, tool: tool(), ...fields, bodyBytes: body.length, bodySha256: createHash('sha256').update(body).digest('hex') };
     try {
       await writeFileAtomic(file, Buffer.concat([Buffer.from(JSON.stringify(h) + '\n'), body]), { mode: 0o600 });
@@ -297,6 +321,7 @@ export class ScanCache {
    * {@link maxBytes}, and temporaries that killed writers left. Best effort.
    */
   async prune(): Promise<void> {
+    if (this.readOnly) return;
     const all: Array<{ file: string; bytes: number; mtime: number }> = [];
     for (const sub of ['scan', 'files']) {
       const d = path.join(this.dir, sub);

@@ -276,7 +276,7 @@ test('a group- or other-writable cache directory is refused with a warning; the 
   }
 });
 
-test('convert: the default directory is $XDG_CACHE_HOME/enclavify; --no-cache reads nothing and writes nothing', async () => {
+test('convert: the default directory is $XDG_CACHE_HOME/enclavify; --no-cache reads nothing and writes nothing; --dry-run writes nothing', async () => {
   const xdg = fresh('xdg');
   assert.equal(defaultCacheDir({ XDG_CACHE_HOME: xdg }), path.join(xdg, 'enclavify'));
   assert.equal(defaultCacheDir({ XDG_CACHE_HOME: 'relative', HOME: '/h' }).endsWith(path.join('.cache', 'enclavify')), true);
@@ -290,6 +290,9 @@ test('convert: the default directory is $XDG_CACHE_HOME/enclavify; --no-cache re
     const r0 = await cli('--no-cache');
     assert.equal(r0.code, 0, r0.stderr);
     assert.equal(existsSync(path.join(xdg, 'enclavify')), false, '--no-cache creates nothing');
+    const d0 = await cli('--dry-run');
+    assert.equal(d0.code, 0, d0.stderr);
+    assert.equal(existsSync(path.join(xdg, 'enclavify')), false, 'a dry run writes nothing, the cache included');
     const r1 = await cli();
     assert.equal(r1.code, 0, r1.stderr);
     const dir = path.join(xdg, 'enclavify');
@@ -302,6 +305,10 @@ test('convert: the default directory is $XDG_CACHE_HOME/enclavify; --no-cache re
     assert.equal(r2.code, 0, r2.stderr);
     assert.deepEqual(scanFiles(dir).sort(), written.sort());
     for (const f of written) assert.equal(readFileSync(f, 'utf8'), 'garbage\n', 'not rewritten either');
+    const d1 = await cli('--dry-run');
+    assert.equal(d1.code, 0, d1.stderr);
+    assert.match(d1.stderr, /ignored:/, 'a dry run reads the cache, ignores bad entries...');
+    for (const f of written) assert.equal(readFileSync(f, 'utf8'), 'garbage\n', '...and leaves them');
     const r3 = await cli();
     assert.equal(r3.code, 0, r3.stderr);
     assert.match(r3.stderr, /ignored and removed/);
