@@ -20,6 +20,9 @@ import type { LayerEntry } from '../../lib/fs/merged.js';
 import { scratch } from '../helpers/images.js';
 import { runCli } from '../helpers/cli.js';
 import { addLayer, bbRef, fileItem } from '../protect/encrypt-helpers.js';
+import { pythonImageRef, pythonImageSkip } from '../helpers/python-image.js';
+import { writeVariant } from '../../bench/variant.js';
+import { CLASSIFICATION } from '../../lib/transforms/state.js';
 
 const sha256hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const tmp = scratch('enclavify-scan-cache-');
@@ -326,4 +329,25 @@ test('convert: the default directory is $XDG_CACHE_HOME/enclavify; --no-cache re
     if (saved === undefined) delete process.env.XDG_CACHE_HOME;
     else process.env.XDG_CACHE_HOME = saved;
   }
+});
+
+test('python image: a warm /app-only reconversion of a changed /app opens no base layer, and is what a cold one makes', { skip: pythonImageSkip }, async () => {
+  const variant = `oci:${path.join(tmp.dir, 'py-variant')}:py`;
+  await writeVariant(pythonImageRef, variant, 'app/app.py', 'print("changed")\n');
+  const dir = fresh('py-cache');
+  const run = async (ref: string, cache: string | false) => {
+    const opens: number[] = [];
+    const src = counting(await openImage(ref), opens);
+    await using out = await pipeline(src, [fileClassify({ dirs: ['/app'] }), encryptFS({ deterministic: { masterKey } })], { created, cache });
+    const files = out.state.get(CLASSIFICATION)!.startup;
+    return { digest: await out.image.digest(), opens, files };
+  };
+  const cold = await run(pythonImageRef, dir);
+  assert.ok(cold.opens[0]! >= 2, `cold: the base layer is scanned and read for the startup files (${cold.opens})`);
+  const warm = await run(variant, dir);
+  assert.equal(warm.opens[0], 0, `warm: the base layer is not opened (${warm.opens})`);
+  assert.ok(cold.files.length >= 3, `startup files found (${cold.files})`);
+  assert.deepEqual(warm.files, cold.files, 'the same startup files, found through cached contents');
+  const plain = await run(variant, false);
+  assert.equal(warm.digest, plain.digest, 'byte-identical to a conversion without the cache');
 });
