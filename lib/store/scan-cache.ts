@@ -23,17 +23,17 @@
  * through the digest check), so a blob that changed under its digest is still caught.
  *
  * Entries are written to a temporary name and renamed (concurrent conversions see an old entry or
- * a complete new one); the directory is bounded ({@link DEFAULT_CACHE_MAX_BYTES}, least recently
+ * a complete new one; not synced: a torn entry after a crash fails its digest); the directory is bounded ({@link DEFAULT_CACHE_MAX_BYTES}, least recently
  * used entries go first: a hit touches the entry's mtime).
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import type { LayerEntry, Whiteout } from '../fs/merged.js';
-import { writeFileAtomic } from './atomic.js';
-import { isTmpFileName, sweepDir, tmpOwnerSocket } from '../oci/owner.js';
+import { claimOwnership, isTmpFileName, sweepDir, tmpFileName, tmpOwnerSocket } from '../oci/owner.js';
+import { CREATE_NOFOLLOW } from './no-follow.js';
 
 /** The default size bound of a cache directory: 1 GiB. */
 export const DEFAULT_CACHE_MAX_BYTES = 1 << 30;
@@ -287,7 +287,7 @@ export class ScanCache {
     if (this.readOnly) return;
     const h: Header = { magic: MAGIC, format: SCAN_CACHE_FORMAT, tool: tool(), ...fields, bodyBytes: body.length, bodySha256: createHash('sha256').update(body).digest('hex') };
     try {
-      await writeFileAtomic(file, Buffer.concat([Buffer.from(JSON.stringify(h) + '\n'), body]), { mode: 0o600 });
+      await writeEntryFile(file, Buffer.concat([Buffer.from(JSON.stringify(h) + '\n'), body]));
       this.stats.writes++;
     } catch (e) {
       this.onWarning?.(`cache: could not write ${file} (${(e as Error).message}); continuing without it`);
@@ -340,6 +340,33 @@ export class ScanCache {
       total -= e.bytes;
       this.stats.evicted++;
     }
+  }
+}
+
+/**
+ * Writes an entry: a temporary name (created exclusively, mode 0600, never through a symlink, with
+ * an owner socket so that a sweep removes it if this process dies), then a rename over `file`:
+ * readers see the old entry or the complete new one. No fsync, unlike `writeFileAtomic`: after a
+ * crash a torn entry fails its body digest and is ignored, so durability would only cost time.
+ */
+async function writeEntryFile(file: string, data: Buffer): Promise<void> {
+  const tmp = tmpFileName(file, true);
+  const owner = await claimOwnership(tmpOwnerSocket(tmp));
+  let created = false;
+  try {
+    const fh = await open(tmp, CREATE_NOFOLLOW, 0o600);
+    created = true;
+    try {
+      await fh.writeFile(data);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    if (created) await unlink(tmp).catch(() => undefined);
+    throw e;
+  } finally {
+    await owner.release();
   }
 }
 
