@@ -385,8 +385,9 @@ type Row = [
   path: string, type: LayerEntry['type'], mode: number, uid: number, gid: number, mtime: number, size: number,
   sha256: string | null, uname: string | null, gname: string | null, linkname: string | null,
   devmajor: number | null, devminor: number | null, pax: Record<string, string> | null, whiteout: Whiteout | null,
+  offset: number | null,
 ];
-const FIELDS = new Set(['path', 'type', 'mode', 'uid', 'gid', 'mtime', 'size', 'sha256', 'uname', 'gname', 'linkname', 'devmajor', 'devminor', 'pax', 'whiteout']);
+const FIELDS = new Set(['path', 'type', 'mode', 'uid', 'gid', 'mtime', 'size', 'sha256', 'uname', 'gname', 'linkname', 'devmajor', 'devminor', 'pax', 'whiteout', 'offset']);
 
 function encodeEntries(entries: readonly LayerEntry[]): Buffer {
   const rows: Row[] = entries.map((e) => {
@@ -396,7 +397,7 @@ function encodeEntries(entries: readonly LayerEntry[]): Buffer {
       pax = {};
       for (const [k, v] of Object.entries(e.pax)) pax[k] = v.toString('base64');
     }
-    return [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.sha256 ?? null, e.uname ?? null, e.gname ?? null, e.linkname ?? null, e.devmajor ?? null, e.devminor ?? null, pax, e.whiteout ?? null];
+    return [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.sha256 ?? null, e.uname ?? null, e.gname ?? null, e.linkname ?? null, e.devmajor ?? null, e.devminor ?? null, pax, e.whiteout ?? null, e.offset ?? null];
   });
   return Buffer.from(JSON.stringify(rows));
 }
@@ -407,8 +408,8 @@ function decodeEntries(body: Buffer): LayerEntry[] {
   const rows = JSON.parse(body.toString('utf8')) as unknown;
   if (!Array.isArray(rows)) throw new Error('not a list');
   return rows.map((r: unknown): LayerEntry => {
-    if (!Array.isArray(r) || r.length !== 15) throw new Error('bad row');
-    const [p, type, mode, uid, gid, mtime, size, sha256, uname, gname, linkname, devmajor, devminor, pax, whiteout] = r as Row;
+    if (!Array.isArray(r) || r.length !== 16) throw new Error('bad row');
+    const [p, type, mode, uid, gid, mtime, size, sha256, uname, gname, linkname, devmajor, devminor, pax, whiteout, offset] = r as Row;
     if (typeof p !== 'string' || !TYPES.has(type) || ![mode, uid, gid, mtime, size].every((n) => typeof n === 'number')) throw new Error('bad row');
     // Fields in the order the tar reader and the scan set them: the objects look the same.
     const e: LayerEntry = { path: p, type, mode, uid, gid, mtime, size };
@@ -421,6 +422,7 @@ function decodeEntries(body: Buffer): LayerEntry[] {
       e.pax = {};
       for (const [k, v] of Object.entries(pax)) e.pax[k] = Buffer.from(v, 'base64');
     }
+    if (offset !== null) e.offset = offset;
     if (whiteout !== null) e.whiteout = whiteout;
     if (sha256 !== null) e.sha256 = sha256;
     return e;

@@ -136,7 +136,7 @@ test('the startup files read from a cached layer come from the cache, checked ag
 
 const entries: LayerEntry[] = [
   { path: 'a', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 1, size: 0, uname: 'root' },
-  { path: 'a/f', type: 'file', mode: 0o4755, uid: 1, gid: 2, mtime: 1.5, size: 3, sha256: 'ab'.repeat(32), pax: { 'SCHILY.xattr.user.x': Buffer.from([0, 1, 255]) } },
+  { path: 'a/f', type: 'file', mode: 0o4755, uid: 1, gid: 2, mtime: 1.5, size: 3, offset: 1536, sha256: 'ab'.repeat(32), pax: { 'SCHILY.xattr.user.x': Buffer.from([0, 1, 255]) } },
   { path: 'a/l', type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0, linkname: '../x' },
   { path: 'a/h', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, mtime: 0, size: 0, linkname: 'a/f' },
   { path: 'dev/c', type: 'chardev', mode: 0o600, uid: 0, gid: 0, mtime: 0, size: 0, devmajor: 1, devminor: 3 },
@@ -343,7 +343,7 @@ test('python image: a warm /app-only reconversion of a changed /app opens no bas
     return { digest: await out.image.digest(), opens, files };
   };
   const cold = await run(pythonImageRef, dir);
-  assert.ok(cold.opens[0]! >= 2, `cold: the base layer is scanned and read for the startup files (${cold.opens})`);
+  assert.ok(cold.opens[0]! >= 1, `cold: the base layer is scanned (${cold.opens}); staged, it is not opened again for the startup files`);
   const warm = await run(variant, dir);
   assert.equal(warm.opens[0], 0, `warm: the base layer is not opened (${warm.opens})`);
   assert.ok(cold.files.length >= 3, `startup files found (${cold.files})`);
