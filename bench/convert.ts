@@ -6,6 +6,11 @@
  * - `skopeo copy --encryption-key jwe:PUB` of the same layout (ocicrypt, every layer);
  * - the floor: `gzip -dc` of every layer (what any conversion that reads the layers pays);
  * - `enclavify verify` of the full conversion;
+ * - the warm reconversion (issue 11), for both: "cold" converts the image with an empty scan cache
+ *   (`--cache-dir` fresh), "warm" then converts a variant of it whose top layer (/app) changed and
+ *   whose base layers are the same (bench/variant.ts, one variant per run), to a new destination
+ *   with the complete image written, through the cache the cold run filled. The other enclavify
+ *   cases run with `--no-cache`, as before the cache existed;
  * - crypto throughput of the node:crypto backend next to `openssl speed`.
  *
  * Wall time, CPU time (user + system) and peak RSS come from /usr/bin/time; medians of N runs;
@@ -13,7 +18,7 @@
  * compressed layers, each conversion's, and the ciphertext overhead of the encrypted files.
  * Never asserts: a benchmark is not a test.
  *
- * Alone:  node --import tsx bench/convert.ts [--json] [--runs N] [--source oci:DIR:TAG]
+ * Alone:  node --import tsx bench/convert.ts [--json] [--runs N] [--source oci:DIR:TAG] [--warm-only]
  * Needs `npm run build` (the CLI runs from dist/), skopeo, openssl, gzip.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -23,6 +28,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeVariant } from './variant.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..');
@@ -35,13 +41,15 @@ export interface ConvertBenchResult {
   image: string;
   inputCompressedMB: number;
   runs: number;
-  cases: Record<'full' | 'app' | 'skopeo' | 'floor' | 'verify', Case>;
-  ratios: { fullToFloor: number; appToFloor: number; fullToSkopeo: number; appToSkopeo: number; fullCpuToFloorCpu: number };
+  cases: Partial<Record<CaseName, Case>>;
+  ratios: Partial<{ fullToFloor: number; appToFloor: number; fullToSkopeo: number; appToSkopeo: number; fullCpuToFloorCpu: number; fullWarmToCold: number; appWarmToCold: number; fullWarmCpuToCold: number; appWarmCpuToCold: number }>;
   sizes: { inputMB: number; fullMB: number; appMB: number; skopeoMB: number };
   crypto: { nodeAesGcmMBps: number; nodeSha256MBps: number; opensslAesGcmMBps: number | null; opensslSha256MBps: number | null };
   loadAverage: { before: number; after: number };
   note: string;
 }
+
+type CaseName = 'full' | 'app' | 'skopeo' | 'floor' | 'verify' | 'fullCold' | 'fullWarm' | 'appCold' | 'appWarm';
 
 function caseOf(runs: Run[]): Case {
   return { runs, medianSeconds: median(runs.map((r) => r.seconds)), medianCpuSeconds: median(runs.map((r) => r.cpuSeconds)), maxPeakRssMB: Math.max(...runs.map((r) => r.peakRssMB)) };
@@ -72,7 +80,7 @@ function opensslSpeed(alg: string): number | null {
   return m ? +(Number(m[1]) / 1000).toFixed(0) : null;
 }
 
-export async function convertBench(opts: { source?: string | undefined; runs?: number | undefined; log?: ((s: string) => void) | undefined } = {}): Promise<ConvertBenchResult> {
+export async function convertBench(opts: { source?: string | undefined; runs?: number | undefined; log?: ((s: string) => void) | undefined; warmOnly?: boolean | undefined } = {}): Promise<ConvertBenchResult> {
   const log = opts.log ?? ((s: string) => console.error(s));
   if (!existsSync(path.join(repo, 'dist', 'cli', 'main.js'))) throw new Error('convert bench: run `npm run build` first (the CLI runs from dist/)');
   const runs = opts.runs ?? 3;
@@ -88,21 +96,36 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
   try {
     execFileSync('openssl', ['genrsa', '-out', path.join(tmp, 'priv.pem'), '2048'], { stdio: 'ignore' });
     execFileSync('openssl', ['rsa', '-in', path.join(tmp, 'priv.pem'), '-pubout', '-out', path.join(tmp, 'pub.pem')], { stdio: 'ignore' });
-    const rs: Record<keyof ConvertBenchResult['cases'], Run[]> = { full: [], app: [], skopeo: [], floor: [], verify: [] };
+    const rs: Record<CaseName, Run[]> = { full: [], app: [], skopeo: [], floor: [], verify: [], fullCold: [], fullWarm: [], appCold: [], appWarm: [] };
     const sizes = { fullMB: 0, appMB: 0, skopeoMB: 0 };
+    // The warm runs' sources: the image with a changed /app, one per run (so the top layer is new each time).
+    const variants: string[] = [];
+    for (let i = 0; i < runs; i++) {
+      const v = `oci:${path.join(tmp, `variant-${i}`)}:py`;
+      await writeVariant(source, v, 'app/app.py', `print("variant ${i}")\n`);
+      variants.push(v);
+    }
     // /etc/python3.11 too: /usr/lib/python3.11/sitecustomize.py is a symlink to it, and a link out of
     // an encrypted region is refused (Gramine's encrypted mounts cannot hold links; issue 12).
     const dirsOf = { full: ['/usr/lib/python3.11', '/etc/python3.11', '/app'], app: ['/app'] } as const;
     for (let i = 0; i < runs; i++) {
-      for (const who of ['full', 'app', 'skopeo', 'floor'] as const) {
+      const order = opts.warmOnly ? (['fullCold', 'fullWarm', 'appCold', 'appWarm'] as const) : (['full', 'app', 'skopeo', 'floor', 'fullCold', 'fullWarm', 'appCold', 'appWarm'] as const);
+      for (const who of order) {
         const out = path.join(tmp, `out-${who}`);
         const art = path.join(tmp, `art-${who}`);
         rmSync(out, { recursive: true, force: true });
         rmSync(art, { recursive: true, force: true });
         let r: Run;
-        if (who === 'full' || who === 'app') {
+        if (who === 'fullCold' || who === 'appCold' || who === 'fullWarm' || who === 'appWarm') {
+          const kind = who.startsWith('full') ? 'full' : 'app';
+          const cache = path.join(tmp, `cache-${kind}`);
+          const warm = who.endsWith('Warm');
+          if (!warm) rmSync(cache, { recursive: true, force: true }); // cold: an empty cache
           mkdirSync(art);
-          r = timed(node, [cli, 'convert', '-q', '--from', source, '--to', `oci:${out}:c`, ...dirsOf[who].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
+          r = timed(node, [cli, 'convert', '-q', '--cache-dir', cache, '--from', warm ? variants[i]! : source, '--to', `oci:${out}:c`, ...dirsOf[kind].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
+        } else if (who === 'full' || who === 'app') {
+          mkdirSync(art);
+          r = timed(node, [cli, 'convert', '-q', '--no-cache', '--from', source, '--to', `oci:${out}:c`, ...dirsOf[who].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
           sizes[`${who}MB`] = +(layersOf(out, 'c').bytes / 1e6).toFixed(1);
           if (who === 'full') {
             const v = timed(node, [cli, 'verify', '-q', '--keys', path.join(art, 'keys.json'), `oci:${out}:c`], tmp);
@@ -118,8 +141,9 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
         log(`${who.padEnd(7)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpuSeconds.toFixed(2)} s), ${r.peakRssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
       }
     }
-    const cases = Object.fromEntries(Object.entries(rs).map(([k, v]) => [k, caseOf(v)])) as ConvertBenchResult['cases'];
-    const ratio = (a: number, b: number) => +(a / b).toFixed(2);
+    const cases = Object.fromEntries(Object.entries(rs).filter(([, v]) => v.length).map(([k, v]) => [k, caseOf(v)])) as ConvertBenchResult['cases'];
+    const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? NaN : +(a / b).toFixed(2));
+    const c = cases as Record<CaseName, Case | undefined>;
     const key = randomBytes(32), iv = randomBytes(12);
     const crypto = {
       nodeAesGcmMBps: throughput((b) => { const c = createCipheriv('aes-256-gcm', key, iv); c.update(b); c.final(); }),
@@ -133,11 +157,15 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
       runs,
       cases,
       ratios: {
-        fullToFloor: ratio(cases.full.medianSeconds, cases.floor.medianSeconds),
-        appToFloor: ratio(cases.app.medianSeconds, cases.floor.medianSeconds),
-        fullToSkopeo: ratio(cases.full.medianSeconds, cases.skopeo.medianSeconds),
-        appToSkopeo: ratio(cases.app.medianSeconds, cases.skopeo.medianSeconds),
-        fullCpuToFloorCpu: ratio(cases.full.medianCpuSeconds, cases.floor.medianCpuSeconds),
+        fullToFloor: ratio(c.full?.medianSeconds, c.floor?.medianSeconds),
+        appToFloor: ratio(c.app?.medianSeconds, c.floor?.medianSeconds),
+        fullToSkopeo: ratio(c.full?.medianSeconds, c.skopeo?.medianSeconds),
+        appToSkopeo: ratio(c.app?.medianSeconds, c.skopeo?.medianSeconds),
+        fullCpuToFloorCpu: ratio(c.full?.medianCpuSeconds, c.floor?.medianCpuSeconds),
+        fullWarmToCold: ratio(c.fullWarm?.medianSeconds, c.fullCold?.medianSeconds),
+        appWarmToCold: ratio(c.appWarm?.medianSeconds, c.appCold?.medianSeconds),
+        fullWarmCpuToCold: ratio(c.fullWarm?.medianCpuSeconds, c.fullCold?.medianCpuSeconds),
+        appWarmCpuToCold: ratio(c.appWarm?.medianCpuSeconds, c.appCold?.medianCpuSeconds),
       },
       sizes: { inputMB: +(input.bytes / 1e6).toFixed(1), ...sizes },
       crypto,
@@ -151,7 +179,8 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
 
 /** The result as a table. */
 export function convertTable(r: ConvertBenchResult): string {
-  const row = (name: string, c: Case, extra = '') => `| ${name} | ${c.medianSeconds.toFixed(2)} s | ${c.medianCpuSeconds.toFixed(2)} s | ${c.maxPeakRssMB.toFixed(0)} MB | ${extra} |`;
+  const row = (name: string, c: Case | undefined, extra = '') => (c ? `| ${name} | ${c.medianSeconds.toFixed(2)} s | ${c.medianCpuSeconds.toFixed(2)} s | ${c.maxPeakRssMB.toFixed(0)} MB | ${extra} |` : undefined);
+  const q = r.ratios;
   return [
     `${r.image} (${r.inputCompressedMB} MB compressed); ${r.note}; load ${r.loadAverage.before} → ${r.loadAverage.after}`,
     '',
@@ -162,9 +191,13 @@ export function convertTable(r: ConvertBenchResult): string {
     row('skopeo copy --encryption-key jwe:', r.cases.skopeo, `${r.sizes.skopeoMB} MB`),
     row('floor (gzip -dc of every layer)', r.cases.floor),
     row('verify (full conversion)', r.cases.verify),
+    row('cold: python3.11 + /app, empty cache', r.cases.fullCold),
+    row('warm: python3.11 + /app, changed /app', r.cases.fullWarm, `${q.fullWarmToCold}x cold (CPU ${q.fullWarmCpuToCold}x)`),
+    row('cold: /app only, empty cache', r.cases.appCold),
+    row('warm: /app only, changed /app', r.cases.appWarm, `${q.appWarmToCold}x cold (CPU ${q.appWarmCpuToCold}x)`),
     '',
     `crypto: node:crypto AES-256-GCM ${r.crypto.nodeAesGcmMBps} MB/s (openssl speed ${r.crypto.opensslAesGcmMBps ?? '?'} MB/s), SHA-256 ${r.crypto.nodeSha256MBps} MB/s (openssl ${r.crypto.opensslSha256MBps ?? '?'} MB/s)`,
-  ].join('\n');
+  ].filter((l) => l !== undefined).join('\n');
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -173,6 +206,6 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     const i = argv.indexOf(n);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const r = await convertBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source') });
+  const r = await convertBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source'), warmOnly: argv.includes('--warm-only') });
   console.log(argv.includes('--json') ? JSON.stringify(r) : convertTable(r));
 }

@@ -20,7 +20,7 @@ export type { CompressionOptions } from './oci/compression.js';
 export type { FsEntry, EntryType } from './fs/entry.js';
 export type { RootFs, MergedEntry } from './fs/merged.js';
 // Opening, writing and copying images
-export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef, type OpenOptions, type WriteOptions, type CopyOptions, type WriteResult, type WriteImageResult } from './store/index.js';
+export { openImage, writeImage, copyImage, parseRef, formatRef, hostPlatform, parsePlatform, type ImageRef, type OciRef, type DockerArchiveRef, type RegistryRef, type OpenOptions, type WriteOptions, type CopyOptions, type WriteResult, type WriteImageResult, ScanCache, defaultCacheDir, type ScanCacheOptions } from './store/index.js';
 // Registries (docker://): references, pull, push, credentials
 // pull, push and the HTTP client load on first use (entry.ts).
 export { parseRegistryReference, formatRegistryReference, openRegistryImage, pushImage, closeRegistryClients, lookupCredentials, parseCredentials } from './registry/entry.js';

@@ -2,6 +2,7 @@
  * `npm test`: every spec file under node's test runner (files run concurrently), with TMPDIR set
  * to a fresh directory; afterwards the run fails if an `enclavify-*` temporary directory created
  * by it survives (the library's, or a test's scratch directory). Arguments replace the file list.
+ * XDG_CACHE_HOME points into that directory too: `convert`'s scan cache never touches the user's.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -19,7 +20,7 @@ function specs(dir: string): string[] {
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'enclavify-suite-'));
 const files = process.argv.length > 2 ? process.argv.slice(2) : specs('spec');
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { cwd: root, stdio: 'inherit', env: { ...process.env, TMPDIR: tmp } });
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { cwd: root, stdio: 'inherit', env: { ...process.env, TMPDIR: tmp, XDG_CACHE_HOME: path.join(tmp, 'xdg-cache') } });
 const left = readdirSync(tmp).filter((n) => n.startsWith('enclavify-'));
 rmSync(tmp, { recursive: true, force: true });
 if (left.length) {

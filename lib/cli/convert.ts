@@ -35,6 +35,7 @@ import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from 
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
 import { maxEntriesFlag, maxEntriesFrom } from './limit-options.js';
 import { compressionFlags, compressionFrom } from './compression-options.js';
+import { cacheFlags, cacheFrom } from './cache-options.js';
 import { EnclavifyError } from '../oci/errors.js';
 
 /** What a stage can use besides its options. */
@@ -216,7 +217,7 @@ export function convertOptions(stages: readonly ConvertStage[] = convertStages):
       out[k] = v;
     }
   }
-  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags, ...sourceFlags, ...maxEntriesFlag, ...compressionFlags })) {
+  for (const [k, v] of Object.entries({ ...copyRegistryFlags, ...decryptionFlags, ...encryptionFlags, ...sourceFlags, ...maxEntriesFlag, ...compressionFlags, ...cacheFlags })) {
     if (k in out) throw new EnclavifyError('INTERNAL', `convert: option --${k} is defined twice`);
     out[k] = v;
   }
@@ -429,7 +430,8 @@ References:
       if (args.lists['encrypt-layer']?.length) throw new UsageError('--encrypt-layer: with --runtime coco every layer is encrypted');
       encryption = { encryption: { recipients: [...(encryption?.encryption.recipients ?? []), ctx.cocoPlan.recipient] }, ...(encryption?.kekFile ? { kekFile: encryption.kekFile } : {}) };
     }
-    const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal, ...maxEntriesFrom(args), ...compressionFrom(args) });
+    const cache = await cacheFrom(args, process.env, (message) => io.progress({ phase: 'scan', level: 'warning', message }), dryRun);
+    const result = await pipeline(source, transforms, { onProgress: io.progress, signal: io.signal, ...maxEntriesFrom(args), ...compressionFrom(args), ...cache });
     try {
       const policy = result.state.get(POLICY);
       const runtime = result.state.get(RUNTIME);

@@ -149,7 +149,7 @@ export async function scanLayer(src: LayerSource, options: { hashContents?: bool
  * other optional field (most entries): adding `sha256` to the tar reader's object would move its
  * properties to a second, out-of-object array (40 bytes more per entry, a million times).
  */
-function compactEntry(e: FsEntry, sha256: string | undefined, offset: number | undefined): LayerEntry {
+export function compactEntry(e: FsEntry, sha256: string | undefined, offset: number | undefined): LayerEntry {
   const { path, type, mode, uid, gid, mtime, size, uname, gname } = e;
   // Regular files have both a digest and a data offset (staged reads seek to it); others neither.
   if (e.linkname === undefined && e.devmajor === undefined && e.devminor === undefined && e.pax === undefined && (uname === undefined) === (gname === undefined) && (sha256 === undefined) === (offset === undefined)) {

@@ -9,6 +9,7 @@ import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, t
 import { EnclavifyError } from './errors.js';
 import { abortable, withSignal } from './abort.js';
 import type { LayerStage } from './stage.js';
+import type { ScanCache } from '../store/scan-cache.js';
 
 /** Options of {@link layersRootFs}. */
 export interface LayersRootFsOptions {
@@ -30,6 +31,11 @@ export interface LayersRootFsOptions {
    * `stageLayers`; see lib/oci/stage.ts).
    */
   stage?: LayerStage | undefined;
+  /**
+   * Layer scans (and small files read later) cached across runs: a layer whose scan is cached is
+   * not opened (see {@link ScanCache}). Layers built in this process are not cached.
+   */
+  cache?: ScanCache | undefined;
 }
 
 /** The layers as sources of a {@link RootFs} (their streams destroyed when `signal` fires). */
@@ -49,8 +55,13 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
   const sources = staged ? staged.map((s) => s.scan) : base;
   const listener = options.onProgress;
   const scanOptions = { maxEntries: options.maxEntries, image: options.image ?? options.progressEvent?.image, ...(staged ? { readSources: staged.map((s) => s.read) } : {}) };
+  const readSources = scanOptions.readSources ?? sources;
+  // Loaded only with a cache: a conversion without one does not pay for it.
+  const scan = options.cache
+    ? async (scanned: readonly LayerSource[]) => (await import('./cached-scan.js')).cachedRootFs(layers, scanned, readSources, options.cache!, scanOptions)
+    : (scanned: readonly LayerSource[]) => RootFs.scan(scanned, { ...scanOptions, readSources });
   try {
-    if (!listener) return await RootFs.scan(sources, scanOptions);
+    if (!listener) return await scan(sources);
     // Progress only for the scan: later reads of a few files through the same sources are quiet.
     const counted = sources.map((s, i): LayerSource => ({
       name: s.name,
@@ -64,7 +75,7 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
         return length === undefined ? out : setKnownLength(out, length); // the tap passes every byte
       },
     }));
-    return await RootFs.scan(counted, { ...scanOptions, readSources: scanOptions.readSources ?? sources }); // merged once
+    return await scan(counted); // merged once
   } catch (e) {
     if (options.signal?.aborted || (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES')) throw e;
     for (const l of layers) {

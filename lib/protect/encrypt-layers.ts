@@ -113,8 +113,7 @@ function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, strin
  * Visible files outside the encrypted regions whose content equals a region file's plaintext:
  * encrypting one copy protects nothing while the other is readable.
  */
-export function plaintextCopies(fs: RootFs, rules: readonly Rule[]): Array<{ path: string; of: string }> {
-  const secrets = regionPlaintexts(fs, rules);
+export function plaintextCopies(fs: RootFs, rules: readonly Rule[], secrets = regionPlaintexts(fs, rules)): Array<{ path: string; of: string }> {
   const out: Array<{ path: string; of: string }> = [];
   for (const e of fs.walk()) {
     const of = e.type === 'file' && e.size > 0 && e.sha256 !== undefined ? secrets.get(e.sha256) : undefined;
@@ -124,14 +123,13 @@ export function plaintextCopies(fs: RootFs, rules: readonly Rule[]): Array<{ pat
 }
 
 /** The actions for each layer that needs rewriting: layer index -> entry index -> action. */
-export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, Map<number, Action>> {
+export function planEncryption(fs: RootFs, rules: readonly Rule[], secrets = regionPlaintexts(fs, rules)): Map<number, Map<number, Action>> {
   const plans = new Map<number, Map<number, Action>>();
   const planOf = (i: number) => {
     let plan = plans.get(i);
     if (!plan) plans.set(i, (plan = new Map()));
     return plan;
   };
-  const secrets = regionPlaintexts(fs, rules);
   const visible = new Set<string>(); // `${layer}:${index}` of the content the merged view shows
   for (const e of fs.walk()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
   const droppedPaths = new Set<string>(); // hidden copies dropped so far (hidden hard links to them go too)
@@ -151,9 +149,12 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
         }
         return;
       }
-      const seen = fs.get(e.path);
+      // What the view shows at this path: looked up only where it decides (most entries are outside every region).
+      const seenAt = () => fs.get(e.path);
       if (e.type === 'symlink') {
-        if (!inRegion || seen?.type !== 'symlink' || seen.layer !== i || last.get(e.path) !== k) return; // hidden links hold no data
+        if (!inRegion) return;
+        const seen = seenAt();
+        if (seen?.type !== 'symlink' || seen.layer !== i || last.get(e.path) !== k) return; // hidden links hold no data
         const real = fs.resolve(e.path);
         const target = real === undefined ? undefined : fs.get(real);
         if (target?.type !== 'file' || !target.content || matchRules(rules, abs(real!))?.class !== 'encrypted') {
@@ -169,6 +170,7 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
           planOf(i).set(k, { kind: 'drop', path: p, why: `hidden copy of the plaintext of encrypted ${copyOf}` });
           droppedPaths.add(e.path);
         } else if (e.type === 'hardlink' && droppedPaths.has(e.linkname!)) {
+          const seen = seenAt();
           const shown = seen?.type === 'file' && seen.layer === i && last.get(e.path) === k;
           if (!shown) {
             planOf(i).set(k, { kind: 'drop', path: p, why: `hidden hard link to a dropped copy of the plaintext of encrypted files` });
@@ -178,6 +180,7 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[]): Map<number, 
         return;
       }
       const plan = planOf(i);
+      const seen = seenAt();
       if (e.type === 'file') {
         const shown = seen?.type === 'file' && seen.content?.layer === i && seen.content.index === k && seen.content.path === e.path;
         plan.set(k, shown ? { kind: 'encrypt', path: p, region: m.region! } : { kind: 'drop', path: p, why: 'hidden by a later entry or layer' });
@@ -216,8 +219,11 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (t: T) => Pro
 export async function encryptLayers(opts: EncryptLayersOptions): Promise<EncryptLayersResult> {
   const { rootfs: fs, layers } = opts;
   if (layers.length !== fs.layers.length) throw new EnclavifyError('ENCRYPT_STALE_VIEW', `encryptLayers: the view has ${fs.layers.length} layers, the image ${layers.length}`);
-  const plans = planEncryption(fs, opts.rules);
-  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [], copies: plaintextCopies(fs, opts.rules) };
+  // The region plaintexts found once for the plan and the copies; the view is walked (never
+  // materialized as an array: a million-file image would hold a million entry objects).
+  const secrets = regionPlaintexts(fs, opts.rules);
+  const plans = planEncryption(fs, opts.rules, secrets);
+  const result: EncryptLayersResult = { replaced: new Map(), encrypted: new Map(), dropped: [], copies: plaintextCopies(fs, opts.rules, secrets) };
   const keyOf = (region: string) => {
     const k = opts.keys.get(region);
     if (!k) throw new EnclavifyError('ENCRYPT_NO_KEY', `no key for encrypted region ${region}`);

@@ -24,6 +24,7 @@ export { parseRef, formatRef, ACCEPTED_FORMS, type ImageRef, type OciRef, type D
 export { readOciLayout, writeOciLayout, hostPlatform, parsePlatform, type LayoutReadOptions, type WriteLayoutOptions, type WriteResult } from './oci-layout.js';
 export { readDockerArchive, type ReadDockerArchiveOptions } from './docker-archive.js';
 export { writeDockerArchive } from './docker-archive-write.js';
+export { ScanCache, defaultCacheDir, DEFAULT_CACHE_MAX_BYTES, CACHED_FILE_MAX_BYTES, SCAN_CACHE_FORMAT, type ScanCacheOptions, type ScanCacheStats, type LayerKey } from './scan-cache.js';
 
 const asRef = (r: ImageRef | string): ImageRef => (typeof r === 'string' ? parseRef(r) : r);
 

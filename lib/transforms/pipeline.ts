@@ -21,6 +21,7 @@ import type { ProgressEvent, ProgressListener, ProgressPhase } from '../oci/prog
 import { scopedImage, TempScope } from '../oci/temp.js';
 import { LayerStage } from '../oci/stage.js';
 import { PipelineState } from './state.js';
+import type { ScanCache } from '../store/scan-cache.js';
 
 /** A step of a pipeline. Users write their own: an object with a name and an `apply` function. */
 export interface Transform {
@@ -74,6 +75,14 @@ export interface PipelineOptions {
    * are removed when the pipeline returns or fails.
    */
   stageLayers?: boolean | undefined;
+  /**
+   * A cache of layer scans across runs: a directory (opened with `ScanCache.open`, created mode
+   * 0700 if missing), an open {@link ScanCache}, or false/undefined for none (the default). A
+   * reconversion whose base layers are in the cache reads none of them to build the merged view,
+   * nor the small startup files it read from them before. A directory that is not the user's or
+   * is writable by group or others is not used (a warning says why).
+   */
+  cache?: string | ScanCache | false | undefined;
 }
 
 /**
@@ -157,6 +166,8 @@ class PipelineDraft implements Draft {
     readonly maxEntries?: number | undefined,
     /** Where the scans stage layers for later reads (see {@link PipelineOptions.stageLayers}). */
     private readonly stage?: LayerStage | undefined,
+    /** Layer scans cached across runs (see {@link PipelineOptions.cache}). */
+    private readonly cache?: ScanCache | undefined,
   ) {
     this.config = structuredClone(config);
     this.layerList = [...layers];
@@ -186,7 +197,7 @@ class PipelineDraft implements Draft {
   }
 
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries, stage: this.stage }));
+    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries, stage: this.stage, cache: this.cache }));
   }
 
   replaceLayer(i: number, layer: Layer, comment: string): void {
@@ -244,6 +255,16 @@ class PipelineDraft implements Draft {
   }
 }
 
+/** The cache of {@link PipelineOptions.cache}: a directory is opened (its warnings become the pipeline's). */
+async function pipelineCache(options: PipelineOptions): Promise<ScanCache | undefined> {
+  const c = options.cache;
+  if (!c) return undefined;
+  if (typeof c !== 'string') return c;
+  const { ScanCache } = await import('../store/scan-cache.js');
+  const onWarning = (message: string) => options.onProgress?.({ phase: 'scan', level: 'warning', message });
+  return ScanCache.open(c, { onWarning });
+}
+
 async function* toAsync<T>(it: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
   yield* it as AsyncIterable<T>;
 }
@@ -299,7 +320,8 @@ export async function pipeline(source: Image, transforms: readonly Transform[], 
   try {
     const config = await source.config();
     const srcLayers = await source.layers();
-    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal, options.maxEntries, stage);
+    const cache = await pipelineCache(options);
+    const draft = new PipelineDraft(source, config, srcLayers, scope, options.compression ?? { compression: 'gzip' }, options.onProgress, options.created, signal, options.maxEntries, stage, cache);
     for (const t of transforms) {
       throwIfAborted(signal, `pipeline on ${source.name}: before ${t.name}`);
       draft.transform = t.name;
