@@ -141,3 +141,23 @@ for (const rel of readdirSync(dist, { recursive: true })) {
   writeFileSync(file, text);
   writeFileSync(`${file}.map`, JSON.stringify(lineMap(JSON.parse(readFileSync(`${file}.map`, 'utf8')), shift)));
 }
+
+// Declarations no entry point reaches are never read by a consumer's compiler (lib/cli, the
+// protected-file internals, ...): they are removed, 20 kB less in the tarball. Reachability
+// follows the declarations' own relative imports from the `types` of every export.
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const reached = new Set();
+const todo = Object.values(pkg.exports).filter((v) => typeof v === 'object' && v.types).map((v) => path.join(root, v.types));
+while (todo.length) {
+  const file = todo.pop();
+  if (reached.has(file)) continue;
+  reached.add(file);
+  const text = readFileSync(file, 'utf8');
+  for (const m of text.matchAll(/(?:\bfrom|\bimport\()\s*['"](\.\.?\/[^'"]+)['"]/g)) {
+    todo.push(path.join(path.dirname(file), m[1].replace(/\.js$/, '.d.ts')));
+  }
+}
+for (const rel of readdirSync(dist, { recursive: true })) {
+  const file = path.join(dist, rel);
+  if (file.endsWith('.d.ts') && !reached.has(file)) rmSync(file);
+}

@@ -9,15 +9,181 @@
  */
 
 /**
+ * A code of {@link ERROR_CODES}: the stable part of an error programs switch on. Written out (the
+ * declarations name no private table); the compiler checks it against the table both ways (a
+ * missing or an extra code in the table does not compile).
+ */
+export type ErrorCode =
+  | 'ABORTED'
+  | 'AMBIGUOUS'
+  | 'BAD_ARCHIVE'
+  | 'BAD_ARGUMENT'
+  | 'BAD_ARTIFACT'
+  | 'BAD_CACHE_ENTRY'
+  | 'BAD_CHART'
+  | 'BAD_CONFIG'
+  | 'BAD_DIGEST'
+  | 'BAD_HISTORY'
+  | 'BAD_INDEX'
+  | 'BAD_JSON'
+  | 'BAD_LAYER'
+  | 'BAD_LAYER_INDEX'
+  | 'BAD_LAYOUT'
+  | 'BAD_MANIFEST'
+  | 'BAD_OPTIONS'
+  | 'BAD_PATH'
+  | 'BAD_PLATFORM'
+  | 'BAD_POLICY'
+  | 'BAD_REFERENCE'
+  | 'BAD_TRANSFORM'
+  | 'BLOB_DIGEST_MISMATCH'
+  | 'BLOB_MISSING'
+  | 'BLOB_SIZE_MISMATCH'
+  | 'BLOB_SYMLINK'
+  | 'BLOB_TOO_LARGE'
+  | 'CHART_OUTPUT_CONFLICT'
+  | 'CLASSIFY_HARDLINK'
+  | 'CLASSIFY_STARTUP_ENCRYPTED'
+  | 'CLASSIFY_SYMLINK'
+  | 'CRYPTO_AUTH_FAILED'
+  | 'DISPOSED'
+  | 'ELF_INVALID'
+  | 'ELOOP'
+  | 'ENCRYPTED_LAYER'
+  | 'ENCRYPT_INTERNAL'
+  | 'ENCRYPT_NO_KEY'
+  | 'ENCRYPT_STALE_CLASSIFICATION'
+  | 'ENCRYPT_STALE_VIEW'
+  | 'EXISTS'
+  | 'FILE_CHANGED'
+  | 'FS_BAD_PATH'
+  | 'FS_NOT_A_FILE'
+  | 'FS_NOT_FOUND'
+  | 'FS_TOO_LARGE'
+  | 'GRAMINE_ALLOWED_COVERS_TRUSTED'
+  | 'GRAMINE_BAD_ENTRYPOINT'
+  | 'GRAMINE_BAD_FRAGMENT'
+  | 'GRAMINE_BAD_MANIFEST'
+  | 'GRAMINE_BAD_OPTIONS'
+  | 'GRAMINE_BAD_PATH'
+  | 'GRAMINE_INSECURE_IN_PRODUCTION'
+  | 'GRAMINE_NOT_FOUND'
+  | 'GRAMINE_NO_KEY'
+  | 'GRAMINE_NO_RUNTIME'
+  | 'GRAMINE_PATH_CONFLICT'
+  | 'GRAMINE_SIGN_REFUSED'
+  | 'GRAMINE_TOO_MANY_PATHS'
+  | 'GRAMINE_UNTRUSTED_CODE'
+  | 'INTERNAL'
+  | 'IO_ERROR'
+  | 'JSON_TOO_DEEP'
+  | 'KEYS_FILE_INVALID'
+  | 'KEYS_FILE_SYMLINK'
+  | 'KEY_INVALID'
+  | 'KEY_UNKNOWN'
+  | 'LAYER_AMBIGUOUS_WHITEOUT'
+  | 'LAYER_BAD_HARDLINK'
+  | 'LAYER_BAD_INDEX'
+  | 'LAYER_BAD_WHITEOUT'
+  | 'LAYER_CHANGED'
+  | 'LAYER_NOT_A_DIRECTORY'
+  | 'LAYER_WRITE_THROUGH_SYMLINK'
+  | 'LOCKED'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_LAYER_MISSING'
+  | 'MANIFEST_NOT_CANONICAL'
+  | 'MANIFEST_REFRESH_ENCRYPTED'
+  | 'NOT_A_DIRECTORY'
+  | 'NOT_FOUND'
+  | 'NO_MRENCLAVE'
+  | 'NO_SPACE'
+  | 'OCICRYPT_BAD_ANNOTATION'
+  | 'OCICRYPT_BAD_JWE'
+  | 'OCICRYPT_BAD_KEY'
+  | 'OCICRYPT_BAD_RECIPIENT'
+  | 'OCICRYPT_HMAC_MISMATCH'
+  | 'OCICRYPT_NO_KEY'
+  | 'OCICRYPT_UNSUPPORTED'
+  | 'PERMISSION_DENIED'
+  | 'PF_BAD_MAC'
+  | 'PF_FORMAT'
+  | 'PF_INPUT'
+  | 'PF_OVERLONG'
+  | 'PF_PATH_MISMATCH'
+  | 'PF_TRUNCATED'
+  | 'PIPELINE_ORDER'
+  | 'REGISTRY_BAD_RESPONSE'
+  | 'REGISTRY_CONNECT'
+  | 'REGISTRY_CREDENTIALS'
+  | 'REGISTRY_DENIED'
+  | 'REGISTRY_HTTP'
+  | 'REGISTRY_NOT_FOUND'
+  | 'REGISTRY_NOT_OCI'
+  | 'REGISTRY_RETRIES_EXHAUSTED'
+  | 'REGISTRY_TLS'
+  | 'REGISTRY_UNAUTHORIZED'
+  | 'REGISTRY_UNSUPPORTED'
+  | 'RULE_BAD_NAME'
+  | 'RULE_BAD_PATH'
+  | 'RULE_CONFLICT'
+  | 'RULE_NOT_A_DIRECTORY'
+  | 'RULE_NOT_A_FILE'
+  | 'RULE_SYMLINK'
+  | 'SCONE_ARCH_MISMATCH'
+  | 'SCONE_BAD_ENTRYPOINT'
+  | 'SCONE_BAD_OPTIONS'
+  | 'SCONE_BAD_PATH'
+  | 'SCONE_BAD_TARGET'
+  | 'SCONE_BINARY_MISMATCH'
+  | 'SCONE_BINARY_NOT_FOUND'
+  | 'SCONE_CONFIG_MISMATCH'
+  | 'SCONE_FSPF_UNSUPPORTED'
+  | 'SCONE_NO_BINARY'
+  | 'SGX_BAD_KEY'
+  | 'SGX_BAD_MANIFEST'
+  | 'SGX_BAD_OPTIONS'
+  | 'SGX_BAD_PAL'
+  | 'SGX_BAD_SIGNATURE'
+  | 'SGX_BAD_SIGSTRUCT'
+  | 'SGX_ENCLAVE_TOO_SMALL'
+  | 'SGX_MRENCLAVE_MISMATCH'
+  | 'SIGSTRUCT_UNREADABLE'
+  | 'STARTUP_NOT_EXECUTABLE'
+  | 'STARTUP_NOT_FOUND'
+  | 'STARTUP_NO_COMMAND'
+  | 'TAR_BAD_CHECKSUM'
+  | 'TAR_BAD_ENTRY'
+  | 'TAR_BAD_HEADER'
+  | 'TAR_BAD_NAME'
+  | 'TAR_BAD_NUMBER'
+  | 'TAR_PATH_TOO_LONG'
+  | 'TAR_SIZE_MISMATCH'
+  | 'TAR_TRUNCATED'
+  | 'TAR_UNSAFE_PATH'
+  | 'TAR_UNSUPPORTED_TYPE'
+  | 'TOO_MANY_ENTRIES'
+  | 'TRANSFORM_FAILED'
+  | 'UNREADABLE'
+  | 'UNSUPPORTED_DIGEST'
+  | 'UNSUPPORTED_FILE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'UNSUPPORTED_TRANSPORT'
+  | 'USAGE'
+  | 'WRITE_FAILED'
+  | 'WRITE_THROUGH_SYMLINK'
+  | 'ZSTD_UNAVAILABLE';
+
+/**
  * Every error code, with the CLI's exit code (1 failure, 2 usage error, 3 verification findings)
  * and one sentence: what went wrong and what to do.
  */
-const TABLE = {
+const TABLE: Record<ErrorCode, ErrorCodeInfo> = {
   ABORTED: { exit: 1, summary: 'The operation was cancelled through its AbortSignal; its streams were closed and its temporary files removed.' },
   AMBIGUOUS: { exit: 1, summary: 'The reference matches more than one image; name one with :TAG, :NAME:TAG or @DIGEST.' },
   BAD_ARCHIVE: { exit: 1, summary: 'The file is not a well-formed docker archive (docker save format): its tar or manifest.json is broken.' },
   BAD_ARGUMENT: { exit: 1, summary: 'A function was called with an argument of the wrong type, size or range (a programming error in the caller).' },
   BAD_ARTIFACT: { exit: 1, summary: 'A pipeline artifact has a path that is absolute or leaves the output directory; transforms must use relative paths.' },
+  BAD_CACHE_ENTRY: { exit: 1, summary: 'A scan-cache entry does not decode; it is removed and the layer scanned again (never reported to callers: the cache is best effort).' },
   BAD_CHART: { exit: 1, summary: 'The Helm chart options are invalid (names, ports, volumes, workload type, SGX device mode, --set overrides).' },
   BAD_CONFIG: { exit: 1, summary: 'The image config is malformed or does not match the manifest (rootfs.diff_ids).' },
   BAD_DIGEST: { exit: 1, summary: 'A digest is not of the form ALGORITHM:HEX.' },
@@ -170,7 +336,7 @@ const TABLE = {
   WRITE_FAILED: { exit: 1, summary: 'Writing the destination failed; nothing was left half-written.' },
   WRITE_THROUGH_SYMLINK: { exit: 1, summary: 'A path enclavify would write inside a destination (layout structure, output directory, keys file) is a symlink; it is refused, not followed.' },
   ZSTD_UNAVAILABLE: { exit: 1, summary: 'zstd output was asked for but the zstd-napi addon does not load (not installed, or installed with --ignore-scripts so it was never built); build it with scripts allowed and a C/C++ compiler (`npm install zstd-napi`, or `npm rebuild zstd-napi` after an install with --ignore-scripts), or write gzip, the default. Reading zstd layers needs no addon.' },
-} satisfies Record<string, ErrorCodeInfo>;
+};
 
 /** What {@link ERROR_CODES} says of one code. */
 export interface ErrorCodeInfo {
@@ -179,9 +345,6 @@ export interface ErrorCodeInfo {
   /** What went wrong and what to do, in one sentence. */
   readonly summary: string;
 }
-
-/** A code of {@link ERROR_CODES}: the stable part of an error programs switch on. */
-export type ErrorCode = keyof typeof TABLE;
 
 /**
  * Every error code, with the CLI's exit code and one sentence (typed by code, not by the text of

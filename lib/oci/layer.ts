@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { compressor, decompressor, type CompressionOptions } from './compression.js';
 import { blobCheckOf, HashingStream, heldError, setBlobCheck, setKnownLength, VerifyingStream } from './digest.js';
-import { EnclavifyError, shortDigest } from './errors.js';
+import { EnclavifyError, isAbortError, shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener } from './progress.js';
@@ -127,6 +127,11 @@ export function uncompressedFrom(
   dec.on('error', (e: Error) => {
     if (e instanceof EnclavifyError) {
       out.destroy(e);
+      return;
+    }
+    // A stream stopped by a signal is cancelled, not corrupt: reported at once, as that.
+    if (isAbortError(e)) {
+      out.destroy(new EnclavifyError('ABORTED', `${name}: cancelled`, { cause: e }));
       return;
     }
     heldError(out, e).then((r) => {

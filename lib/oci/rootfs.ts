@@ -6,7 +6,7 @@ import type { Layer } from './image.js';
 import { chain } from './layer.js';
 import { knownLengthOf, setKnownLength } from './digest.js';
 import { ByteProgress, progressTap, type ProgressEvent, type ProgressListener, type ProgressPhase } from './progress.js';
-import { EnclavifyError } from './errors.js';
+import { EnclavifyError, isAbortError } from './errors.js';
 import { abortable, withSignal } from './abort.js';
 import type { LayerStage } from './stage.js';
 import type { ScanCache } from '../store/scan-cache.js';
@@ -77,7 +77,8 @@ export async function layersRootFs(layers: readonly Layer[], options: LayersRoot
     }));
     return await scan(counted); // merged once
   } catch (e) {
-    if (options.signal?.aborted || (e instanceof EnclavifyError && e.code === 'TOO_MANY_ENTRIES')) throw e;
+    // Cancelled (by this signal or by the image's own) or over the limit: nothing to re-check.
+    if (options.signal?.aborted || (e instanceof EnclavifyError && (e.code === 'TOO_MANY_ENTRIES' || e.code === 'ABORTED')) || isAbortError(e)) throw e;
     for (const l of layers) {
       try {
         await pipe(await l.compressed(), new Writable({ write: (_c, _e, cb) => cb() }), withSignal(options.signal));

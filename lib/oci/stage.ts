@@ -99,8 +99,19 @@ export class LayerStage {
       name: base.name,
       open: async () => {
         if (this.usable(layer)) return read.open();
-        const input = await base.open();
+        // The file is reserved before the stream exists: an await between opening a stream and
+        // piping it would leave an early error (an aborted image) with no listener.
         const file = this.writing.has(layer) || this.closed ? undefined : await this.begin(layer);
+        let input: Readable;
+        try {
+          input = await base.open();
+        } catch (e) {
+          if (file) {
+            this.writing.delete(layer);
+            void this.remove(file);
+          }
+          throw e;
+        }
         return file ? this.tee(layer, input, file) : input;
       },
     };

@@ -34,6 +34,7 @@ import path from 'node:path';
 import type { FsEntry } from '../fs/entry.js';
 import { compactEntry, type LayerEntry, type Whiteout } from '../fs/merged.js';
 import { claimOwnership, isTmpFileName, sweepDir, tmpFileName, tmpOwnerSocket } from '../oci/owner.js';
+import { EnclavifyError } from '../oci/errors.js';
 import { CREATE_NOFOLLOW } from './no-follow.js';
 
 /** The default size bound of a cache directory: 1 GiB. */
@@ -139,7 +140,7 @@ export class ScanCache {
   static async open(dir: string, options: ScanCacheOptions = {}): Promise<ScanCache | undefined> {
     const warn = options.onWarning;
     const maxBytes = options.maxBytes ?? DEFAULT_CACHE_MAX_BYTES;
-    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new TypeError(`ScanCache: maxBytes must be a non-negative integer, not ${String(maxBytes)}`);
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new EnclavifyError('BAD_ARGUMENT', `ScanCache: maxBytes must be a non-negative integer, not ${String(maxBytes)}`);
     const abs = path.resolve(dir);
     const readOnly = options.readOnly === true;
     try {
@@ -247,7 +248,7 @@ export class ScanCache {
     const nl = raw.indexOf(0x0a);
     let h: Header;
     try {
-      if (nl < 0 || nl > 4096) throw new Error('no header');
+      if (nl < 0 || nl > 4096) throw new EnclavifyError('BAD_CACHE_ENTRY', 'no header');
       h = JSON.parse(raw.subarray(0, nl).toString('utf8')) as Header;
     } catch {
       await this.reject(file, 'it has no valid header');
@@ -392,7 +393,7 @@ const FIELDS = new Set(['path', 'type', 'mode', 'uid', 'gid', 'mtime', 'size', '
 
 function encodeEntries(entries: readonly LayerEntry[]): Buffer {
   const rows: Row[] = entries.map((e) => {
-    for (const k of Object.keys(e)) if (!FIELDS.has(k)) throw new Error(`unknown field ${k}`);
+    for (const k of Object.keys(e)) if (!FIELDS.has(k)) throw new EnclavifyError('BAD_CACHE_ENTRY', `unknown field ${k}`);
     let pax: Record<string, string> | null = null;
     if (e.pax) {
       pax = {};
@@ -407,11 +408,11 @@ const TYPES = new Set(['file', 'dir', 'symlink', 'hardlink', 'chardev', 'blockde
 
 function decodeEntries(body: Buffer): LayerEntry[] {
   const rows = JSON.parse(body.toString('utf8')) as unknown;
-  if (!Array.isArray(rows)) throw new Error('not a list');
+  if (!Array.isArray(rows)) throw new EnclavifyError('BAD_CACHE_ENTRY', 'not a list');
   return rows.map((r: unknown): LayerEntry => {
-    if (!Array.isArray(r) || r.length !== 16) throw new Error('bad row');
+    if (!Array.isArray(r) || r.length !== 16) throw new EnclavifyError('BAD_CACHE_ENTRY', 'bad row');
     const [p, type, mode, uid, gid, mtime, size, sha256, uname, gname, linkname, devmajor, devminor, pax, whiteout, offset] = r as Row;
-    if (typeof p !== 'string' || !TYPES.has(type) || ![mode, uid, gid, mtime, size].every((n) => typeof n === 'number')) throw new Error('bad row');
+    if (typeof p !== 'string' || !TYPES.has(type) || ![mode, uid, gid, mtime, size].every((n) => typeof n === 'number')) throw new EnclavifyError('BAD_CACHE_ENTRY', 'bad row');
     // Built as the tar reader would, then compacted as the scan does: the same few object shapes.
     const t: FsEntry = { path: p, type, mode, uid, gid, mtime, size };
     if (uname !== null) t.uname = uname;
