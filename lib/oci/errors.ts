@@ -183,7 +183,7 @@ const TABLE: Record<ErrorCode, ErrorCodeInfo> = {
   BAD_ARCHIVE: { exit: 1, summary: 'The file is not a well-formed docker archive (docker save format): its tar or manifest.json is broken.' },
   BAD_ARGUMENT: { exit: 1, summary: 'A function was called with an argument of the wrong type, size or range (a programming error in the caller).' },
   BAD_ARTIFACT: { exit: 1, summary: 'A pipeline artifact has a path that is absolute or leaves the output directory; transforms must use relative paths.' },
-  BAD_CACHE_ENTRY: { exit: 1, summary: 'A scan-cache entry does not decode; it is removed and the layer scanned again (never reported to callers: the cache is best effort).' },
+  BAD_CACHE_ENTRY: { exit: 1, summary: 'A scan-cache entry cannot be encoded (it is not stored) or does not decode (it is removed); the layer is scanned as without a cache. Never reported to callers: the cache is best effort.' },
   BAD_CHART: { exit: 1, summary: 'The Helm chart options are invalid (names, ports, volumes, workload type, SGX device mode, --set overrides).' },
   BAD_CONFIG: { exit: 1, summary: 'The image config is malformed or does not match the manifest (rootfs.diff_ids).' },
   BAD_DIGEST: { exit: 1, summary: 'A digest is not of the form ALGORITHM:HEX.' },
