@@ -171,8 +171,11 @@ export function sniffCompression(head: Uint8Array): Compression {
  */
 export class ParallelGzip extends Transform {
   static readonly BLOCK = 1 << 20;
-  private buf: Buffer[] = [];
-  private bufLen = 0;
+  // The block being filled: every input byte is copied once, into it. (Concatenating what was
+  // buffered with each new chunk copied a large chunk again for every block cut from it:
+  // quadratic, a 175 MB protection manifest was copied gigabytes over.)
+  private block: Buffer | undefined;
+  private filled = 0;
   private queue: Array<Promise<Buffer>> = [];
   private readonly maxInFlight = Math.max(2, availableParallelism() + 1);
 
@@ -191,17 +194,21 @@ export class ParallelGzip extends Transform {
     while (this.queue.length > (all ? 0 : this.maxInFlight - 1)) this.push(await this.queue.shift()!);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.buf.push(chunk);
-    this.bufLen += chunk.length;
+  override _transform(chunk: Uint8Array, _enc: BufferEncoding, cb: TransformCallback): void {
     const work = async () => {
-      while (this.bufLen >= ParallelGzip.BLOCK) {
-        const all = Buffer.concat(this.buf, this.bufLen);
-        this.submit(all.subarray(0, ParallelGzip.BLOCK));
-        const rest = all.subarray(ParallelGzip.BLOCK);
-        this.buf = rest.length ? [rest] : [];
-        this.bufLen = rest.length;
-        await this.drain(false);
+      let off = 0;
+      while (off < chunk.length) {
+        this.block ??= Buffer.allocUnsafe(ParallelGzip.BLOCK);
+        const n = Math.min(chunk.length - off, ParallelGzip.BLOCK - this.filled);
+        this.block.set(chunk.subarray(off, off + n), this.filled);
+        off += n;
+        this.filled += n;
+        if (this.filled === ParallelGzip.BLOCK) {
+          this.submit(this.block);
+          this.block = undefined;
+          this.filled = 0;
+          await this.drain(false);
+        }
       }
     };
     work().then(() => cb(), cb);
@@ -209,9 +216,9 @@ export class ParallelGzip extends Transform {
 
   override _flush(cb: TransformCallback): void {
     // An empty input still gives one (empty) member, as a plain gzip stream would.
-    if (this.bufLen > 0 || this.queue.length === 0) this.submit(Buffer.concat(this.buf, this.bufLen));
-    this.buf = [];
-    this.bufLen = 0;
+    if (this.filled > 0 || this.queue.length === 0) this.submit((this.block ?? Buffer.alloc(0)).subarray(0, this.filled));
+    this.block = undefined;
+    this.filled = 0;
     this.drain(true).then(() => cb(), cb);
   }
 }

@@ -150,7 +150,9 @@ function inAnyLayer(fs: RootFs, p: string): boolean {
 const QUIET_PLAIN = ['/var/lib/dpkg', '/var/lib/apt', '/var/cache', '/var/log', '/var/lib/ucf', '/var/lib/pam', '/var/lib/systemd', '/var/lib/misc', '/var/lib/apk', '/var/lib/rpm', '/var/lib/dnf', '/var/lib/yum'];
 
 function buildRules(fs: RootFs, rules: ClassifyRules, warnings: string[]): Rule[] {
-  const paths = imagePaths(fs);
+  // Only globs need every path of the image (two sets of a million strings in a large image).
+  let pathSets: ReturnType<typeof imagePaths> | undefined;
+  const pathsOf = () => (pathSets ??= imagePaths(fs));
   const out: Rule[] = [];
   const add = (raw: string, kind: Exclude<RuleKind, 'default'>, option: string, name?: string) => {
     const p = normalizeRulePath(raw, option);
@@ -158,6 +160,7 @@ function buildRules(fs: RootFs, rules: ClassifyRules, warnings: string[]): Rule[
     let targets: string[];
     if (isGlob(p)) {
       const re = globToRegExp(p);
+      const paths = pathsOf();
       const pool = kind === 'dir' || kind === 'plain' ? paths.dirs : kind === 'plain-file' ? paths.files : new Set([...paths.dirs, ...paths.files]);
       targets = [...pool].filter((x) => re.test(x)).sort();
       if (targets.length === 0) warnings.push(`${source} matches nothing in the image`);
@@ -384,11 +387,11 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
 
   const files = new Map<string, ClassifiedFile>();
   const refused: Array<{ path: string; rule: string; role: string }> = [];
-  const entries = fs.entries();
   const others = new Map<string, string[]>(); // region -> non-regular entries in it
   const badLinks: string[] = []; // symlinks in regions that cannot become encrypted copies, with why
   const shippedPlain = new Map<string, string[]>(); // default-plain dir -> regular files in it
-  for (const e of entries) {
+  // A walk makes each entry as it goes: no array of every entry of the image.
+  for (const e of fs.walk()) {
     const p = abs(e.path);
     const m = matchRules(rules, p);
     if (e.type === 'symlink' && m?.class === 'encrypted') {

@@ -196,15 +196,60 @@ export function manifestRule(r: Rule | ManifestRule): ManifestRule {
 
 /** The manifest's bytes: compact JSON, one record per line, deterministic for the same document. */
 export function serializeManifest(m: ProtectionManifest): Buffer {
+  const chunks = manifestChunks(m);
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/** Records serialized per chunk: a million of them never become one array of strings and one string. */
+const RECORDS_PER_CHUNK = 4096;
+
+/**
+ * {@link serializeManifest}'s bytes, in pieces (their concatenation is the same bytes): a large
+ * image's manifest (a million files: ~170 MB) is made without one string and one copy of it.
+ */
+export function manifestChunks(m: ProtectionManifest): Buffer[] {
   const { files, symlinks, entries, amendments, ...head } = m;
+  const out: Buffer[] = [];
+  let text = '';
+  const put = (s: string) => {
+    text += s;
+    if (text.length >= 1 << 20) flush();
+  };
+  const flush = () => {
+    if (text) out.push(Buffer.from(text));
+    text = '';
+  };
+  const lines = (xs: readonly unknown[]) => {
+    if (!xs.length) return put('[]');
+    put('[\n');
+    for (let i = 0; i < xs.length; i += RECORDS_PER_CHUNK) {
+      const batch: string[] = [];
+      for (let j = i; j < Math.min(xs.length, i + RECORDS_PER_CHUNK); j++) batch.push(JSON.stringify(xs[j]));
+      put((i ? ',\n' : '') + batch.join(',\n'));
+    }
+    put('\n]');
+  };
   const top = JSON.stringify(head);
-  const lines = (xs: unknown[]) => (xs.length ? `[\n${xs.map((x) => JSON.stringify(x)).join(',\n')}\n]` : '[]');
-  let body = `${top.slice(0, -1)},\n"files":${lines(files)},\n"symlinks":${lines(symlinks)},\n"entries":${lines(entries)}`;
+  put(`${top.slice(0, -1)},\n"files":`);
+  lines(files);
+  put(',\n"symlinks":');
+  lines(symlinks);
+  put(',\n"entries":');
+  lines(entries);
   if (amendments?.length) {
-    const each = amendments.map((a) => `{"base":${JSON.stringify(a.base)},\n"files":${lines(a.files)},\n"entries":${lines(a.entries)}}`);
-    body += `,\n"amendments":[\n${each.join(',\n')}\n]`;
+    put(',\n"amendments":[\n');
+    amendments.forEach((a, i) => {
+      put(`${i ? ',\n' : ''}{"base":${JSON.stringify(a.base)},\n"files":`);
+      lines(a.files);
+      put(',\n"entries":');
+      lines(a.entries);
+      put('}');
+    });
+    put('\n]');
   }
-  return Buffer.from(`${body}}\n`);
+  put('}\n');
+  flush();
+  return out;
 }
 
 /** Hex SHA-256 of manifest bytes. */

@@ -6,6 +6,7 @@
  * `draft.state` ({@link PROTECTION}), and the keys into a secret `keys.json` artifact. Keys never
  * enter the image, the report, progress messages or errors.
  */
+import { createHash } from 'node:crypto';
 import type { CryptoBackend } from '../crypto/backend.js';
 import { EnclavifyError } from '../oci/errors.js';
 import type { MergedEntry, RootFs } from '../fs/merged.js';
@@ -20,6 +21,7 @@ import {
   manifestSha256,
   metaDifferences,
   parseManifest,
+  manifestChunks,
   serializeManifest,
   type AnyRecord,
   type AuthenticatedFileRecord,
@@ -91,12 +93,17 @@ const rel = (p: string) => p.slice(1);
 /** The manifest's entries for the files of `fs` (the view after encryption), from the classification. */
 function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { region: string; size: number; diskSize: number; diskSha256: string }>): FileRecord[] {
   const out: FileRecord[] = [];
-  const seen = new Set<string>();
+  // Every path the walk finds must be classified; counting them then tells whether every
+  // classified path was found (a set of a million paths seen would say the same, at a cost).
+  let seen = 0;
   for (const e of fs.walk()) {
-    const p = '/' + e.path;
-    if (e.type === 'symlink' && c.files.get(p)?.symlinkTo !== undefined) {
+    if (e.type !== 'file' && e.type !== 'symlink') continue;
+    const f = c.files.get('/' + e.path);
+    // The classification's own path string: the record shares it instead of holding a copy.
+    const p = f?.path ?? '/' + e.path;
+    if (e.type === 'symlink' && f?.symlinkTo !== undefined) {
       // An encrypted copy of the link's target, written with the target's metadata.
-      seen.add(p);
+      seen++;
       const x = encrypted.get(p);
       const target = fs.stat(e.path);
       if (!x || !target) throw new EnclavifyError('ENCRYPT_INTERNAL', `symlink ${p} is classified as an encrypted copy but was not encrypted`);
@@ -104,8 +111,7 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
       continue;
     }
     if (e.type !== 'file') continue;
-    seen.add(p);
-    const f = c.files.get(p);
+    seen++;
     if (!f) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} is in the image but not in the classification: a transform changed the files between fileClassify and encryptFS`);
     const meta = entryMeta(e);
     if (f.class === 'encrypted') {
@@ -119,8 +125,12 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
       out.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256!, ...(f.startup ? { startup: true } : {}), ...meta });
     } else out.push({ path: p, class: 'plain', ...(f.hostPath ? { hostPath: true } : {}), ...meta });
   }
-  for (const p of c.files.keys()) {
-    if (!seen.has(p)) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} was classified but is no longer in the image`);
+  if (seen !== c.files.size) {
+    const walked = new Set<string>();
+    for (const e of fs.walk()) if (e.type === 'file' || e.type === 'symlink') walked.add('/' + e.path);
+    for (const p of c.files.keys()) {
+      if (!walked.has(p)) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} was classified but is no longer in the image`);
+    }
   }
   return out;
 }
@@ -156,19 +166,29 @@ function manifestDirItems(path: string, mtime: number): LayerItem[] {
 }
 
 /** Builds the layer holding the manifest (its directories, then the file, read-only). */
-async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<{ layer: Layer; bytes: Buffer }> {
-  const bytes = serializeManifest(manifest);
+async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<{ layer: Layer; sha256: string }> {
+  // In pieces: a million files' manifest is ~170 MB, held once (not as a string, then a copy).
+  const chunks = manifestChunks(manifest);
+  const hash = createHash('sha256');
+  let size = 0;
+  for (const c of chunks) {
+    hash.update(c);
+    size += c.length;
+  }
   const mtime = Math.floor(draft.created.getTime() / 1000);
   const items = manifestDirItems(path, mtime);
-  items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size: bytes.length }, content: bytes });
-  return { layer: await draft.buildLayer(items, 'protection manifest'), bytes };
+  async function* content() {
+    yield* chunks;
+  }
+  items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size }, content: content() });
+  return { layer: await draft.buildLayer(items, 'protection manifest'), sha256: hash.digest('hex') };
 }
 
-/** Adds the manifest as a new top layer; returns its bytes. */
-async function addManifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<Buffer> {
-  const { layer, bytes } = await manifestLayer(draft, manifest, path);
+/** Adds the manifest as a new top layer; returns its SHA-256 (hex). */
+async function addManifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<string> {
+  const { layer, sha256 } = await manifestLayer(draft, manifest, path);
   draft.addLayer(layer, { createdBy: 'enclavify encryptFS', comment: `protection manifest ${path}` });
-  return bytes;
+  return sha256;
 }
 
 /** Records a new manifest digest in the state, the keys artifact and the report. */
@@ -235,8 +255,7 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
         symlinks: view.symlinks,
         entries: [...view.entries.filter((r) => !ownPaths.has(r.path)), ...own],
       });
-      const bytes = await addManifestLayer(draft, manifest, MANIFEST_PATH);
-      const sha = manifestSha256(bytes);
+      const sha = await addManifestLayer(draft, manifest, MANIFEST_PATH);
       const regionKeyList = toRegionKeys(keys.values());
       const protection: Protection = {
         manifestPath: MANIFEST_PATH,
@@ -413,9 +432,9 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
     ? buildManifest({ ...old, files: [...old.files, ...files], symlinks: [...old.symlinks, ...symlinks], entries: [...old.entries, ...entries] })
     : buildManifest({ ...old, amendments: [...(old.amendments ?? []), { base: manifestSha256(current), files, entries }] });
   out.mode = merge ? 'merged' : 'amendment';
-  const { layer, bytes } = await manifestLayer(draft, manifest, path);
+  const { layer, sha256 } = await manifestLayer(draft, manifest, path);
   draft.replaceLayer(index, layer, merge ? 'protection manifest refreshed' : 'protection manifest amended');
-  out.manifestSha256 = manifestSha256(bytes);
+  out.manifestSha256 = sha256;
   publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE));
   return out;
 }
