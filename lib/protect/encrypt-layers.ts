@@ -101,6 +101,7 @@ const abs = (p: string) => '/' + p;
 /** The plaintext SHA-256 of each non-empty visible file under an encrypted region, with its path. */
 function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, string> {
   const out = new Map<string, string>();
+  if (!rules.some((r) => r.class === 'encrypted')) return out;
   for (const e of fs.walk()) {
     if (e.type !== 'file' || e.size === 0 || e.sha256 === undefined) continue;
     const p = abs(e.path);
@@ -115,6 +116,7 @@ function regionPlaintexts(fs: RootFs, rules: readonly Rule[]): Map<string, strin
  */
 export function plaintextCopies(fs: RootFs, rules: readonly Rule[], secrets = regionPlaintexts(fs, rules)): Array<{ path: string; of: string }> {
   const out: Array<{ path: string; of: string }> = [];
+  if (secrets.size === 0) return out;
   for (const e of fs.walk()) {
     const of = e.type === 'file' && e.size > 0 && e.sha256 !== undefined ? secrets.get(e.sha256) : undefined;
     if (of && matchRules(rules, abs(e.path))?.class !== 'encrypted') out.push({ path: abs(e.path), of });
@@ -130,8 +132,14 @@ export function planEncryption(fs: RootFs, rules: readonly Rule[], secrets = reg
     if (!plan) plans.set(i, (plan = new Map()));
     return plan;
   };
-  const visible = new Set<string>(); // `${layer}:${index}` of the content the merged view shows
-  for (const e of fs.walk()) if (e.type === 'file' && e.content) visible.add(`${e.content.layer}:${e.content.index}`);
+  // Without an encrypted region nothing is encrypted, emptied or dropped.
+  if (!rules.some((r) => r.class === 'encrypted')) return plans;
+  // `${layer}:${index}` of the contents the merged view shows, asked only of hidden copies of a
+  // region's plaintext: so only contents with such a hash (not one string per file of the image).
+  const visible = new Set<string>();
+  if (secrets.size) {
+    for (const e of fs.walk()) if (e.type === 'file' && e.content && e.sha256 !== undefined && secrets.has(e.sha256)) visible.add(`${e.content.layer}:${e.content.index}`);
+  }
   const droppedPaths = new Set<string>(); // hidden copies dropped so far (hidden hard links to them go too)
   fs.layers.forEach((ix, i) => {
     // The last entry of each path in this layer (an earlier one for the same path is replaced by it).

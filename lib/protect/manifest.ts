@@ -196,60 +196,58 @@ export function manifestRule(r: Rule | ManifestRule): ManifestRule {
 
 /** The manifest's bytes: compact JSON, one record per line, deterministic for the same document. */
 export function serializeManifest(m: ProtectionManifest): Buffer {
-  const chunks = manifestChunks(m);
+  const chunks = [...manifestPieces(m)];
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 }
 
-/** Records serialized per chunk: a million of them never become one array of strings and one string. */
-const RECORDS_PER_CHUNK = 4096;
+/** Records serialized per batch: a million of them never become one array of strings and one string. */
+const RECORDS_PER_BATCH = 4096;
 
 /**
- * {@link serializeManifest}'s bytes, in pieces (their concatenation is the same bytes): a large
- * image's manifest (a million files: ~170 MB) is made without one string and one copy of it.
+ * {@link serializeManifest}'s bytes, made piece by piece (about 1 MiB each) as the iteration gets
+ * to them; their concatenation is the same bytes. A large image's manifest (a million files:
+ * ~170 MB) can be hashed, then written, without ever being held whole.
  */
-export function manifestChunks(m: ProtectionManifest): Buffer[] {
+export function* manifestPieces(m: ProtectionManifest): Generator<Buffer> {
   const { files, symlinks, entries, amendments, ...head } = m;
-  const out: Buffer[] = [];
   let text = '';
-  const put = (s: string) => {
+  function* put(s: string): Generator<Buffer> {
     text += s;
-    if (text.length >= 1 << 20) flush();
-  };
-  const flush = () => {
-    if (text) out.push(Buffer.from(text));
-    text = '';
-  };
-  const lines = (xs: readonly unknown[]) => {
-    if (!xs.length) return put('[]');
-    put('[\n');
-    for (let i = 0; i < xs.length; i += RECORDS_PER_CHUNK) {
-      const batch: string[] = [];
-      for (let j = i; j < Math.min(xs.length, i + RECORDS_PER_CHUNK); j++) batch.push(JSON.stringify(xs[j]));
-      put((i ? ',\n' : '') + batch.join(',\n'));
+    if (text.length >= 1 << 20) {
+      yield Buffer.from(text);
+      text = '';
     }
-    put('\n]');
-  };
-  const top = JSON.stringify(head);
-  put(`${top.slice(0, -1)},\n"files":`);
-  lines(files);
-  put(',\n"symlinks":');
-  lines(symlinks);
-  put(',\n"entries":');
-  lines(entries);
-  if (amendments?.length) {
-    put(',\n"amendments":[\n');
-    amendments.forEach((a, i) => {
-      put(`${i ? ',\n' : ''}{"base":${JSON.stringify(a.base)},\n"files":`);
-      lines(a.files);
-      put(',\n"entries":');
-      lines(a.entries);
-      put('}');
-    });
-    put('\n]');
   }
-  put('}\n');
-  flush();
-  return out;
+  function* lines(xs: readonly unknown[]): Generator<Buffer> {
+    if (!xs.length) return yield* put('[]');
+    yield* put('[\n');
+    for (let i = 0; i < xs.length; i += RECORDS_PER_BATCH) {
+      const batch: string[] = [];
+      for (let j = i; j < Math.min(xs.length, i + RECORDS_PER_BATCH); j++) batch.push(JSON.stringify(xs[j]));
+      yield* put((i ? ',\n' : '') + batch.join(',\n'));
+    }
+    yield* put('\n]');
+  }
+  const top = JSON.stringify(head);
+  yield* put(`${top.slice(0, -1)},\n"files":`);
+  yield* lines(files);
+  yield* put(',\n"symlinks":');
+  yield* lines(symlinks);
+  yield* put(',\n"entries":');
+  yield* lines(entries);
+  if (amendments?.length) {
+    yield* put(',\n"amendments":[\n');
+    for (const [i, a] of amendments.entries()) {
+      yield* put(`${i ? ',\n' : ''}{"base":${JSON.stringify(a.base)},\n"files":`);
+      yield* lines(a.files);
+      yield* put(',\n"entries":');
+      yield* lines(a.entries);
+      yield* put('}');
+    }
+    yield* put('\n]');
+  }
+  yield* put('}\n');
+  if (text) yield Buffer.from(text);
 }
 
 /** Hex SHA-256 of manifest bytes. */

@@ -21,7 +21,7 @@ import {
   manifestSha256,
   metaDifferences,
   parseManifest,
-  manifestChunks,
+  manifestPieces,
   serializeManifest,
   type AnyRecord,
   type AuthenticatedFileRecord,
@@ -167,21 +167,30 @@ function manifestDirItems(path: string, mtime: number): LayerItem[] {
 
 /** Builds the layer holding the manifest (its directories, then the file, read-only). */
 async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<{ layer: Layer; sha256: string }> {
-  // In pieces: a million files' manifest is ~170 MB, held once (not as a string, then a copy).
-  const chunks = manifestChunks(manifest);
-  const hash = createHash('sha256');
-  let size = 0;
-  for (const c of chunks) {
-    hash.update(c);
-    size += c.length;
+  // Serialized twice, never held whole (a million files' manifest is ~170 MB): once for its
+  // size and SHA-256, once into the layer, where the bytes are hashed again and must match.
+  const hashed = (pieces: Iterable<Buffer>) => {
+    const h = createHash('sha256');
+    let size = 0;
+    for (const c of pieces) {
+      h.update(c);
+      size += c.length;
+    }
+    return { size, sha256: h.digest('hex') };
+  };
+  const { size, sha256 } = hashed(manifestPieces(manifest));
+  async function* content(): AsyncGenerator<Buffer> {
+    const h = createHash('sha256');
+    for (const c of manifestPieces(manifest)) {
+      h.update(c);
+      yield c;
+    }
+    if (h.digest('hex') !== sha256) throw new EnclavifyError('ENCRYPT_INTERNAL', `${path}: the protection manifest serialized differently the second time`);
   }
   const mtime = Math.floor(draft.created.getTime() / 1000);
   const items = manifestDirItems(path, mtime);
-  async function* content() {
-    yield* chunks;
-  }
   items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size }, content: content() });
-  return { layer: await draft.buildLayer(items, 'protection manifest'), sha256: hash.digest('hex') };
+  return { layer: await draft.buildLayer(items, 'protection manifest'), sha256 };
 }
 
 /** Adds the manifest as a new top layer; returns its SHA-256 (hex). */
