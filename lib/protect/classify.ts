@@ -413,22 +413,20 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
       continue;
     }
     const cls: FileClass = m?.class ?? 'authenticated';
-    const f: ClassifiedFile = { path: p, class: cls, reason: m ? m.rule.source : 'default: authenticated', size: e.size };
-    if (e.sha256 !== undefined) f.sha256 = e.sha256;
-    if (m?.region !== undefined && cls === 'encrypted') f.region = m.region;
-    if (m?.hostPath) f.hostPath = true;
     const rp = rel(p);
+    let f: ClassifiedFile;
     if (startupSet.has(rp)) {
-      f.startup = true;
       const role = startupRole(found!, rp);
       if (cls === 'encrypted') refused.push({ path: p, rule: m!.rule.source, role });
       else if (cls === 'plain') {
         warnings.push(`${p} is ${role}: authenticated although ${m!.rule.source} says plain (startup files are measured, not passed through)`);
       }
-      f.class = 'authenticated';
-      delete f.region;
-      delete f.hostPath;
-      f.reason = `startup: ${role}`;
+      f = classified(p, 'authenticated', `startup: ${role}`, e.size, e.sha256);
+      f.startup = true;
+    } else {
+      f = classified(p, cls, m ? m.rule.source : 'default: authenticated', e.size, e.sha256);
+      if (m?.region !== undefined && cls === 'encrypted') f.region = m.region;
+      if (m?.hostPath) f.hostPath = true;
     }
     files.set(p, f);
     if (f.class === 'plain' && m?.rule.kind === 'default' && !m.rule.fileOnly && !QUIET_PLAIN.some((q) => p === q || p.startsWith(q + '/'))) {
@@ -495,6 +493,15 @@ export async function classifyImage(opts: ClassifyImageOptions): Promise<Classif
 }
 
 /**
+ * A classified file made in one literal of the common shape: V8 keeps its properties in the
+ * object itself, where properties added afterwards (`f.sha256 = ...`) would go to a separate
+ * store, 40 bytes more per file (measured with a heap snapshot: 40 MB at a million files).
+ */
+function classified(path: string, cls: FileClass, reason: string, size: number, sha256: string | undefined): ClassifiedFile {
+  return sha256 !== undefined ? { path, class: cls, reason, size, sha256 } : { path, class: cls, reason, size };
+}
+
+/**
  * What a symlink in the encrypted region `region` becomes: its resolved target when that is an
  * encrypted regular file (the copy's source); `startup` when it points to a startup file (kept:
  * the entrypoint is found through such links before any key exists); else why it cannot be kept.
@@ -519,11 +526,25 @@ function symlinkCopy(fs: RootFs, rules: readonly Rule[], e: MergedEntry, region:
   return { path: target, size: t.size, ...(t.sha256 !== undefined ? { sha256: t.sha256 } : {}) };
 }
 
+/**
+ * Classified files ordered by path (UTF-16 code units, the report's order). The walk classifies
+ * in bytewise order, which is almost always the same: then the map is iterated as it is, and
+ * only otherwise is a sorted array of every file made.
+ */
+function sortedByPath(files: ReadonlyMap<string, ClassifiedFile>): Iterable<ClassifiedFile> {
+  let last: string | undefined;
+  for (const { path: p } of files.values()) {
+    if (last !== undefined && !(last < p)) return [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    last = p;
+  }
+  return files.values();
+}
+
 function buildReport(c: Classification, found: StartupFiles | undefined, argv: string[]): ClassificationReport {
   const totals: Record<FileClass, ClassTotals> = { encrypted: { files: 0, bytes: 0 }, authenticated: { files: 0, bytes: 0 }, plain: { files: 0, bytes: 0 } };
   const perRegion = new Map<string, ClassTotals>();
   const files: ClassificationReport['files'] = [];
-  for (const f of [...c.files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+  for (const f of sortedByPath(c.files)) {
     const t = totals[f.class];
     t.files++;
     t.bytes += f.size ?? 0;

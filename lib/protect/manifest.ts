@@ -14,7 +14,7 @@
  */
 import { checkJsonDepth, MAX_JSON_DEPTH } from '../oci/json.js';
 import { createHash } from 'node:crypto';
-import { compareBytewise, type FsEntry } from '../fs/entry.js';
+import { compareBytewise, shortenPath, type FsEntry } from '../fs/entry.js';
 import { EnclavifyError } from '../oci/errors.js';
 import type { Region } from '../transforms/state.js';
 import type { Rule } from './rules.js';
@@ -195,9 +195,20 @@ export function manifestRule(r: Rule | ManifestRule): ManifestRule {
 }
 
 /** The manifest's bytes: compact JSON, one record per line, deterministic for the same document. */
-export function serializeManifest(m: ProtectionManifest): Buffer {
+export function serializeManifest(m: ProtectionManifest | ManifestSource): Buffer {
   const chunks = [...manifestPieces(m)];
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/**
+ * A manifest whose record lists may be made as they are read instead of held: each list is
+ * iterated once per serialization and must yield its records sorted bytewise by path (checked:
+ * `MANIFEST_INVALID` otherwise). A {@link ProtectionManifest} is one (its lists are arrays).
+ */
+export interface ManifestSource extends Omit<ProtectionManifest, 'files' | 'symlinks' | 'entries'> {
+  files: Iterable<FileRecord>;
+  symlinks: Iterable<SymlinkRecord>;
+  entries: Iterable<EntryRecord>;
 }
 
 /** Records serialized per batch: a million of them never become one array of strings and one string. */
@@ -206,9 +217,10 @@ const RECORDS_PER_BATCH = 4096;
 /**
  * {@link serializeManifest}'s bytes, made piece by piece (about 1 MiB each) as the iteration gets
  * to them; their concatenation is the same bytes. A large image's manifest (a million files:
- * ~170 MB) can be hashed, then written, without ever being held whole.
+ * ~170 MB) can be hashed, then written, without ever being held whole, and with a
+ * {@link ManifestSource} its records need not be held either.
  */
-export function* manifestPieces(m: ProtectionManifest): Generator<Buffer> {
+export function* manifestPieces(m: ProtectionManifest | ManifestSource): Generator<Buffer> {
   const { files, symlinks, entries, amendments, ...head } = m;
   let text = '';
   function* put(s: string): Generator<Buffer> {
@@ -218,30 +230,44 @@ export function* manifestPieces(m: ProtectionManifest): Generator<Buffer> {
       text = '';
     }
   }
-  function* lines(xs: readonly unknown[]): Generator<Buffer> {
-    if (!xs.length) return yield* put('[]');
-    yield* put('[\n');
-    for (let i = 0; i < xs.length; i += RECORDS_PER_BATCH) {
-      const batch: string[] = [];
-      for (let j = i; j < Math.min(xs.length, i + RECORDS_PER_BATCH); j++) batch.push(JSON.stringify(xs[j]));
-      yield* put((i ? ',\n' : '') + batch.join(',\n'));
+  function* lines(xs: Iterable<{ path: string }>, what: string): Generator<Buffer> {
+    let batch: string[] = [];
+    let last: string | undefined;
+    let first = true;
+    for (const x of xs) {
+      // The document's invariant (parseManifest refuses a list out of order), kept for lists
+      // made on the fly as well as for arrays.
+      if (last !== undefined && compareBytewise(last, x.path) >= 0) {
+        throw new EnclavifyError('MANIFEST_INVALID', `protection manifest: ${what} not sorted bytewise by path (${shortenPath(last)} before ${shortenPath(x.path)})`);
+      }
+      last = x.path;
+      batch.push(JSON.stringify(x));
+      if (batch.length === RECORDS_PER_BATCH) {
+        yield* put((first ? '[\n' : ',\n') + batch.join(',\n'));
+        first = false;
+        batch = [];
+      }
     }
-    yield* put('\n]');
+    if (batch.length) {
+      yield* put((first ? '[\n' : ',\n') + batch.join(',\n'));
+      first = false;
+    }
+    yield* put(first ? '[]' : '\n]');
   }
   const top = JSON.stringify(head);
   yield* put(`${top.slice(0, -1)},\n"files":`);
-  yield* lines(files);
+  yield* lines(files, 'files');
   yield* put(',\n"symlinks":');
-  yield* lines(symlinks);
+  yield* lines(symlinks, 'symlinks');
   yield* put(',\n"entries":');
-  yield* lines(entries);
+  yield* lines(entries, 'entries');
   if (amendments?.length) {
     yield* put(',\n"amendments":[\n');
     for (const [i, a] of amendments.entries()) {
       yield* put(`${i ? ',\n' : ''}{"base":${JSON.stringify(a.base)},\n"files":`);
-      yield* lines(a.files);
+      yield* lines(a.files, `amendments[${i}].files`);
       yield* put(',\n"entries":');
-      yield* lines(a.entries);
+      yield* lines(a.entries, `amendments[${i}].entries`);
       yield* put('}');
     }
     yield* put('\n]');

@@ -27,8 +27,8 @@ import {
   type AuthenticatedFileRecord,
   type EntryRecord,
   type FileRecord,
+  type ManifestSource,
   type PlainFileRecord,
-  type ProtectionManifest,
   type SymlinkRecord,
 } from '../protect/manifest.js';
 import { matchRules, type Rule } from '../protect/rules.js';
@@ -90,9 +90,12 @@ export interface EncryptReport {
 
 const rel = (p: string) => p.slice(1);
 
-/** The manifest's entries for the files of `fs` (the view after encryption), from the classification. */
-function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { region: string; size: number; diskSize: number; diskSha256: string }>): FileRecord[] {
-  const out: FileRecord[] = [];
+/**
+ * The manifest's records of the files of `fs` (the view after encryption), from the
+ * classification, made one at a time in the walk's order (bytewise by path, as the manifest
+ * lists them): a million files' records are never held at once.
+ */
+function* manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { region: string; size: number; diskSize: number; diskSha256: string }>): Generator<FileRecord> {
   // Every path the walk finds must be classified; counting them then tells whether every
   // classified path was found (a set of a million paths seen would say the same, at a cost).
   let seen = 0;
@@ -107,7 +110,7 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
       const x = encrypted.get(p);
       const target = fs.stat(e.path);
       if (!x || !target) throw new EnclavifyError('ENCRYPT_INTERNAL', `symlink ${p} is classified as an encrypted copy but was not encrypted`);
-      out.push({ path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256, ...entryMeta(target) });
+      yield { path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256, ...entryMeta(target) };
       continue;
     }
     if (e.type !== 'file') continue;
@@ -117,13 +120,13 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
     if (f.class === 'encrypted') {
       const x = encrypted.get(p);
       if (!x) throw new EnclavifyError('ENCRYPT_INTERNAL', `${p} is classified encrypted but was not encrypted`);
-      out.push({ path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256, ...meta });
+      yield { path: p, class: 'encrypted', region: x.region, size: x.size, diskSize: x.diskSize, diskSha256: x.diskSha256, ...meta };
     } else if (f.class === 'authenticated') {
       if (e.sha256 !== f.sha256 && f.sha256 !== undefined) {
         throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} changed between fileClassify and encryptFS`);
       }
-      out.push({ path: p, class: 'authenticated', size: e.size, sha256: e.sha256!, ...(f.startup ? { startup: true } : {}), ...meta });
-    } else out.push({ path: p, class: 'plain', ...(f.hostPath ? { hostPath: true } : {}), ...meta });
+      yield { path: p, class: 'authenticated', size: e.size, sha256: e.sha256!, ...(f.startup ? { startup: true } : {}), ...meta };
+    } else yield { path: p, class: 'plain', ...(f.hostPath ? { hostPath: true } : {}), ...meta };
   }
   if (seen !== c.files.size) {
     const walked = new Set<string>();
@@ -132,7 +135,6 @@ function manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { r
       if (!walked.has(p)) throw new EnclavifyError('ENCRYPT_STALE_CLASSIFICATION', `${p} was classified but is no longer in the image`);
     }
   }
-  return out;
 }
 
 /** A symlink's record. */
@@ -166,7 +168,7 @@ function manifestDirItems(path: string, mtime: number): LayerItem[] {
 }
 
 /** Builds the layer holding the manifest (its directories, then the file, read-only). */
-async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<{ layer: Layer; sha256: string }> {
+async function manifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<{ layer: Layer; sha256: string }> {
   // Serialized twice, never held whole (a million files' manifest is ~170 MB): once for its
   // size and SHA-256, once into the layer, where the bytes are hashed again and must match.
   const hashed = (pieces: Iterable<Buffer>) => {
@@ -194,7 +196,7 @@ async function manifestLayer(draft: Draft, manifest: ProtectionManifest, path: s
 }
 
 /** Adds the manifest as a new top layer; returns its SHA-256 (hex). */
-async function addManifestLayer(draft: Draft, manifest: ProtectionManifest, path: string): Promise<string> {
+async function addManifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<string> {
   const { layer, sha256 } = await manifestLayer(draft, manifest, path);
   draft.addLayer(layer, { createdBy: 'enclavify encryptFS', comment: `protection manifest ${path}` });
   return sha256;
@@ -256,14 +258,17 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
       const view = viewRecords(fs, copies);
       const own = manifestDirItems(MANIFEST_PATH, 0).map((it) => entryRecord(it.entry));
       const ownPaths = new Set(own.map((r) => r.path));
-      const manifest = buildManifest({
+      const built = buildManifest({
         regions: c.regions,
         hostPaths: c.hostPaths,
         rules,
-        files: manifestFiles(fs, c, res.encrypted),
+        files: [],
         symlinks: view.symlinks,
         entries: [...view.entries.filter((r) => !ownPaths.has(r.path)), ...own],
       });
+      // The file records (one per file: the bulk of a large image's manifest) are made from the
+      // walk each time the manifest is serialized, instead of being held.
+      const manifest: ManifestSource = { ...built, files: { [Symbol.iterator]: () => manifestFiles(fs, c, res.encrypted) } };
       const sha = await addManifestLayer(draft, manifest, MANIFEST_PATH);
       const regionKeyList = toRegionKeys(keys.values());
       const protection: Protection = {
