@@ -540,6 +540,30 @@ export interface StreamFilesOptions {
  * The merged root file system of a list of layers (base first). Immutable once built. Paths given
  * to its methods may have a leading `/` or `./`; a `..` component is an error (`FS_BAD_PATH`).
  */
+/**
+ * The view's node numbers, for indexes kept beside a view (the classification keeps one code per
+ * node instead of an object and a path string per file). Not exported by `enclavify/fs`.
+ */
+export interface ViewNodes {
+  /** Every node number is below this; the root is 0. */
+  limit: number;
+  /** The node at a normalised path (`a/b`, `.` for the root), or undefined. */
+  at(path: string): number | undefined;
+  /** The normalised path of node `n`. */
+  pathOf(n: number): string;
+  /** The entry of node `n`, made afresh. */
+  entryAt(n: number): MergedEntry;
+  /** The nodes of {@link RootFs.walk}'s entries, in its order, without making the entries. */
+  walk(): IterableIterator<number>;
+}
+
+let nodesOf: (fs: RootFs) => ViewNodes;
+
+/** The node numbering of `fs` (package-internal). */
+export function viewNodes(fs: RootFs): ViewNodes {
+  return nodesOf(fs);
+}
+
 export class RootFs implements FileLookup, DirectoryLookup {
   private readonly tree: Builder;
   private sortedPaths?: string[];
@@ -649,6 +673,23 @@ export class RootFs implements FileLookup, DirectoryLookup {
     const nodes = this.tree.nodes;
     this.sortedPaths ??= [...nodes.keys()].sort(compareBytewise);
     for (const p of this.sortedPaths) yield this.view(p, nodes.get(p)!);
+  }
+
+  static {
+    // The node numbering, for modules of this package only (see {@link ViewNodes}).
+    nodesOf = (fs) => {
+      const tree = fs.tree;
+      return {
+        limit: tree.paths.length,
+        at: (path) => tree.find(path),
+        pathOf: (n) => tree.paths[n],
+        entryAt: (n) => fs.view(tree.paths[n], n),
+        *walk() {
+          fs.sortedPaths ??= [...tree.nodes.keys()].sort(compareBytewise);
+          for (const p of fs.sortedPaths) yield tree.nodes.get(p)!;
+        },
+      };
+    };
   }
 
   /** The node of directory `dir`, or undefined if it is not one. */

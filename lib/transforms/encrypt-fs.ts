@@ -101,9 +101,8 @@ function* manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { 
   let seen = 0;
   for (const e of fs.walk()) {
     if (e.type !== 'file' && e.type !== 'symlink') continue;
-    const f = c.files.get('/' + e.path);
-    // The classification's own path string: the record shares it instead of holding a copy.
-    const p = f?.path ?? '/' + e.path;
+    const p = '/' + e.path;
+    const f = c.files.get(p);
     if (e.type === 'symlink' && f?.symlinkTo !== undefined) {
       // An encrypted copy of the link's target, written with the target's metadata.
       seen++;
@@ -254,7 +253,8 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
 
       // The manifest describes the files as they are after encryption (metadata is unchanged),
       // and every other entry; the manifest layer's own directories as that layer sets them.
-      const copies = new Set([...c.files.values()].filter((f) => f.symlinkTo !== undefined).map((f) => f.path));
+      const copies = new Set<string>();
+      for (const f of c.files.values()) if (f.symlinkTo !== undefined) copies.add(f.path);
       const view = viewRecords(fs, copies);
       const own = manifestDirItems(MANIFEST_PATH, 0).map((it) => entryRecord(it.entry));
       const ownPaths = new Set(own.map((r) => r.path));

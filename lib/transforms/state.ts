@@ -104,8 +104,12 @@ export interface Classification {
   regions: Region[];
   /** Absolute host paths (`--host-path`). */
   hostPaths: string[];
-  /** Every regular file (and hard link) of the merged view, by absolute path. */
-  files: Map<string, ClassifiedFile>;
+  /**
+   * Every regular file (and hard link) of the merged view, by absolute path, in bytewise order of
+   * path. fileClassify's is a compact index beside the view: each read makes a new object (keep
+   * what you need, not the map's values; a million files are not a million objects).
+   */
+  files: ReadonlyMap<string, ClassifiedFile>;
   /** Startup files that must stay readable before keys exist (entrypoint, interpreter, libraries), absolute. */
   startup: string[];
   /** The program the container runs (absolute, symlinks resolved) and its argv (Entrypoint + Cmd). */
