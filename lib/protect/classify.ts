@@ -93,7 +93,12 @@ export interface ClassificationReport {
   rules: Array<{ path: string; class: FileClass; kind: RuleKind; source: string; fileOnly?: boolean; region?: string; hostPath?: boolean }>;
   startup: StartupReport | null;
   warnings: string[];
-  files: Array<{ path: string; class: FileClass; region?: string; reason: string; size: number; hostPath?: boolean; startup?: boolean; symlinkTo?: string }>;
+  /**
+   * Every classified file, ordered by path. In a report from {@link classifyImage} (fileClassify's)
+   * the rows are made from the classification on each read, so that a million of them are not
+   * held while the pipeline runs: read it once and keep the array when you need it more than once.
+   */
+  readonly files: Array<{ path: string; class: FileClass; region?: string; reason: string; size: number; hostPath?: boolean; startup?: boolean; symlinkTo?: string }>;
   /**
    * Symlinks in encrypted regions that become encrypted copies of their targets (Gramine's
    * encrypted mounts cannot hold symlinks): the link, its target (absolute, resolved) and the
@@ -540,11 +545,23 @@ function sortedByPath(files: ReadonlyMap<string, ClassifiedFile>): Iterable<Clas
   return files.values();
 }
 
+type ReportRow = ClassificationReport['files'][number];
+
+/** The report's row of a classified file (no SHA-256: a plaintext digest of an encrypted file would confirm a guess). */
+function reportRow(f: ClassifiedFile): ReportRow {
+  const row: ReportRow = { path: f.path, class: f.class, reason: f.reason, size: f.size ?? 0 };
+  if (f.region !== undefined) row.region = f.region;
+  if (f.hostPath) row.hostPath = true;
+  if (f.startup) row.startup = true;
+  if (f.symlinkTo !== undefined) row.symlinkTo = f.symlinkTo;
+  return row;
+}
+
 function buildReport(c: Classification, found: StartupFiles | undefined, argv: string[]): ClassificationReport {
   const totals: Record<FileClass, ClassTotals> = { encrypted: { files: 0, bytes: 0 }, authenticated: { files: 0, bytes: 0 }, plain: { files: 0, bytes: 0 } };
   const perRegion = new Map<string, ClassTotals>();
-  const files: ClassificationReport['files'] = [];
-  for (const f of sortedByPath(c.files)) {
+  const copies: ReportRow[] = [];
+  for (const f of c.files.values()) {
     const t = totals[f.class];
     t.files++;
     t.bytes += f.size ?? 0;
@@ -555,13 +572,9 @@ function buildReport(c: Classification, found: StartupFiles | undefined, argv: s
       r.bytes += f.size ?? 0;
       perRegion.set(key, r);
     }
-    const row: ClassificationReport['files'][number] = { path: f.path, class: f.class, reason: f.reason, size: f.size ?? 0 };
-    if (f.region !== undefined) row.region = f.region;
-    if (f.hostPath) row.hostPath = true;
-    if (f.startup) row.startup = true;
-    if (f.symlinkTo !== undefined) row.symlinkTo = f.symlinkTo;
-    files.push(row);
+    if (f.symlinkTo !== undefined) copies.push(reportRow(f));
   }
+  copies.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const startup: StartupReport | null = found
     ? {
         command: argv,
@@ -592,10 +605,12 @@ function buildReport(c: Classification, found: StartupFiles | undefined, argv: s
     })),
     startup,
     warnings: c.warnings,
-    files,
-    ...(files.some((f) => f.symlinkTo !== undefined)
-      ? { symlinkCopies: files.filter((f) => f.symlinkTo !== undefined).map((f) => ({ path: f.path, target: f.symlinkTo!, size: f.size })) }
-      : {}),
+    // Made on each read (JSON.stringify reads it once): a million rows are not held while the
+    // pipeline runs.
+    get files() {
+      return Array.from(sortedByPath(c.files), reportRow);
+    },
+    ...(copies.length ? { symlinkCopies: copies.map((f) => ({ path: f.path, target: f.symlinkTo!, size: f.size })) } : {}),
   };
 }
 

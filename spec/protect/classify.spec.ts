@@ -201,3 +201,44 @@ test('startup files follow the command: an override, and an image without Entryp
   const missing = await classify({ command: ['/usr/bin/python3'] });
   assert.ok(missing.c.warnings.some((w) => w.startsWith('cannot find the startup files of "/usr/bin/python3"')));
 });
+
+// ---- the files index ----
+
+test('classification files: a read-only map by exact absolute path, in bytewise order, each read a new object', async () => {
+  const { c, report } = await classify({ dirs: ['/app/data'] });
+  const files = c.files;
+  const keys = [...files.keys()];
+  assert.equal(files.size, keys.length);
+  assert.equal(report.files.length, keys.length);
+  assert.ok(keys.length > 10);
+  // Bytewise order, and the report lists the same paths.
+  assert.deepEqual([...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))), keys);
+  assert.deepEqual(report.files.map((f) => f.path).sort(), [...keys].sort());
+  // entries, values, iteration and forEach agree with get.
+  const viaForEach: string[] = [];
+  files.forEach((v, k, m) => {
+    assert.equal(m, files);
+    assert.equal(v.path, k);
+    viaForEach.push(k);
+  });
+  assert.deepEqual(viaForEach, keys);
+  assert.deepEqual([...files.values()].map((f) => f.path), keys);
+  for (const [k, v] of files) assert.deepEqual(files.get(k), v, k);
+  // A new object per read: changing one does not change the classification.
+  const secret = files.get('/app/data/secret.txt')!;
+  assert.deepEqual({ class: secret.class, region: secret.region }, { class: 'encrypted', region: 'app_data' });
+  assert.notEqual(files.get('/app/data/secret.txt'), secret);
+  secret.class = 'plain';
+  assert.equal(files.get('/app/data/secret.txt')!.class, 'encrypted');
+  // Exact keys, as a Map's: no relative, unnormalised or directory paths; the root is no file.
+  for (const p of ['app/data/secret.txt', '/app//data/secret.txt', '/app/data/./secret.txt', '/app/data/secret.txt/', '/app/data', '/', '', '/nope']) {
+    assert.equal(files.get(p), undefined, p);
+    assert.equal(files.has(p), false, p);
+  }
+  assert.equal(files.has('/app/data/secret.txt'), true);
+  // Sizes and digests are the view's.
+  const passwd = files.get('/etc/passwd')!;
+  assert.equal(passwd.sha256, '7a8a6ad7d404fc76a659a5fa19bcd9f5df96fc33cb04549e0af9bda3342ad35c');
+  assert.equal(typeof passwd.size, 'number');
+  assert.equal(Object.prototype.toString.call(files), '[object ClassifiedFiles]');
+});
