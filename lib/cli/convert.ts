@@ -10,6 +10,7 @@ import { access, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Image } from '../oci/image.js';
 import { openImage, parsePlatform, writeImage } from '../store/index.js';
+import { jsonPieces } from '../oci/json-pieces.js';
 import { writeFileAtomic } from '../store/atomic.js';
 import { ACCEPTED_FORMS, formatRef, parseRef, type ImageRef } from '../store/ref.js';
 import { mkdirNoFollow, refuseSymlink } from '../store/no-follow.js';
@@ -480,7 +481,11 @@ References:
           await makeDir(path.resolve(outputDir), path.resolve(outputDir), w);
           await writeArtifacts(result, outputDir, w);
           const report = path.join(outputDir, 'report.json');
-          await writeFileAtomic(report, JSON.stringify(result.report, null, 2) + '\n', { mode: 0o644 });
+          // In pieces: a million files' report is ~160 MB of JSON, never one string.
+          await writeFileAtomic(report, (function* () {
+            yield* jsonPieces(result.report, '  ');
+            yield '\n';
+          })(), { mode: 0o644 });
           w.files.push(report);
         }
         // 2. The image, tagged.

@@ -5,6 +5,7 @@
  * The result feeds encryptFS (what to encrypt), runtimes (trusted files, mounts) and policies.
  */
 import { EnclavifyError, type ErrorCode } from '../oci/errors.js';
+import { withJsonLists } from '../oci/json-pieces.js';
 import type { ImageConfig } from '../oci/types.js';
 import { baseName } from '../fs/entry.js';
 import { viewNodes, type LayerIndex, type MergedEntry, type RootFs } from '../fs/merged.js';
@@ -588,7 +589,11 @@ function buildReport(c: Classification, found: StartupFiles | undefined, argv: s
         notes: found.notes,
       }
     : null;
-  return {
+  // Written by the CLI from the list, row by row (jsonPieces), without the array.
+  const rows = function* (): Generator<ReportRow> {
+    for (const f of sortedByPath(c.files)) yield reportRow(f);
+  };
+  const report: ClassificationReport = {
     kind: 'enclavify.classification-report',
     version: 1,
     totals,
@@ -608,10 +613,11 @@ function buildReport(c: Classification, found: StartupFiles | undefined, argv: s
     // Made on each read (JSON.stringify reads it once): a million rows are not held while the
     // pipeline runs.
     get files() {
-      return Array.from(sortedByPath(c.files), reportRow);
+      return [...rows()];
     },
     ...(copies.length ? { symlinkCopies: copies.map((f) => ({ path: f.path, target: f.symlinkTo!, size: f.size })) } : {}),
   };
+  return withJsonLists(report, { files: rows });
 }
 
 /** The region directory an encrypted file belongs to (longest matching region). */

@@ -23,9 +23,9 @@ export interface WriteFileAtomicOptions {
  * removes it if this process is killed), fsync, rename over `file`, then fsync of the directory.
  * A `file` that is a symlink is refused (`WRITE_THROUGH_SYMLINK`), not replaced. On failure the
  * temporary file is removed and `file` is untouched; a full disk is `NO_SPACE` naming the file
- * system.
+ * system. `data` may be pieces of text (a generator: a large JSON document), written as they come.
  */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array | Iterable<string>, options: WriteFileAtomicOptions = {}): Promise<void> {
   const mode = options.mode ?? 0o600;
   const dir = path.dirname(file);
   if ((await lstat(file).catch(() => undefined))?.isSymbolicLink()) {
@@ -39,7 +39,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     created = true;
     try {
       await fh.chmod(mode); // the umask may have cleared bits we asked for
-      await fh.writeFile(data);
+      await fh.writeFile(data as string | Uint8Array); // FileHandle.writeFile takes iterables too
       await fh.sync();
     } finally {
       await fh.close();
