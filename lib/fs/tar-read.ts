@@ -164,17 +164,21 @@ function num(b: Buffer, off: number, len: number, field: NumField, where: () => 
     }
     if (inv) v = -v - 1;
   } else {
-    let s = '';
-    for (let i = off; i < off + len; i++) {
-      const c = b[i];
-      if (c === 0) break;
-      s += String.fromCharCode(c);
+    // Octal text up to the first NUL, blank-padded on either side (String.prototype.trim's
+    // blanks of Latin-1: tab to carriage return, space, no-break space), read without a string.
+    let end = off;
+    while (end < off + len && b[end] !== 0) end++;
+    let i = off;
+    while (i < end && isBlank(b[i])) i++;
+    while (end > i && isBlank(b[end - 1])) end--;
+    if (i === end) return 0;
+    v = 0;
+    for (; i < end; i++) {
+      const d = b[i] - 0x30;
+      // Nothing of the field is quoted: it may be any bytes of a hostile header.
+      if (d < 0 || d > 7) throw err('TAR_BAD_NUMBER', `${where()}: ${field} field is not an octal number`);
+      v = v * 8 + d;
     }
-    s = s.trim();
-    if (s === '') return 0;
-    // The text of a field is quoted only when it is a plausible number (a few printable bytes).
-    if (!/^[0-7]+$/.test(s)) throw err('TAR_BAD_NUMBER', `${where()}: ${field} field is not an octal number`);
-    v = parseInt(s, 8);
   }
   if (v < 0 && field !== 'mtime') throw err('TAR_BAD_NUMBER', `${where()}: ${field} field is negative (${v})`);
   if (Math.abs(v) > FIELD_MAX[field]) throw err('TAR_BAD_NUMBER', `${where()}: ${field} field ${v} is out of range (at most ${FIELD_MAX[field]})`);
@@ -183,14 +187,25 @@ function num(b: Buffer, off: number, len: number, field: NumField, where: () => 
 
 /** Verifies the header checksum (unsigned sum, or the historical signed sum). */
 function checksumOk(b: Buffer, stored: number): boolean {
-  let u = 0, s = 0;
+  // Every byte, then the checksum field's eight counted as spaces; the signed sum is the
+  // unsigned one less 256 for each byte above 127.
+  let u = 0, high = 0;
   for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[i];
+    const c = b[i];
     u += c;
-    s += c > 127 ? c - 256 : c;
+    high += c >> 7;
   }
-  return stored === u || stored === s;
+  for (let i = 148; i < 156; i++) {
+    const c = b[i];
+    u -= c;
+    high -= c >> 7;
+  }
+  u += 8 * 0x20;
+  return stored === u || stored === u - 256 * high;
 }
+
+/** A byte String.prototype.trim removes (for Latin-1 text). */
+const isBlank = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
 
 function isZeroBlock(b: Buffer): boolean {
   for (let i = 0; i < BLOCK; i++) if (b[i] !== 0) return false;

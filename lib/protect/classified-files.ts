@@ -32,8 +32,8 @@ export class ClassifiedFiles implements ReadonlyMap<string, ClassifiedFile> {
   private count = 0;
   private readonly fs: ViewNodes;
 
-  constructor(fs: RootFs) {
-    this.fs = viewNodes(fs);
+  constructor(private readonly view: RootFs) {
+    this.fs = viewNodes(view);
     this.codes = new Uint32Array(this.fs.limit);
   }
 
@@ -104,13 +104,27 @@ export class ClassifiedFiles implements ReadonlyMap<string, ClassifiedFile> {
     for (const n of this.fs.walk()) if (codes[n] !== 0) yield n;
   }
 
+  /**
+   * For a walk of the very view this classifies (`viewNodes(view)`): the file at node `n`, whose
+   * entry `e` the walk already made, without a lookup by path. Undefined for another view.
+   */
+  fileAt(view: RootFs, n: number, e: { path: string; size: number; sha256?: string }): ClassifiedFile | undefined {
+    if (view !== this.view || n >= this.codes.length || this.codes[n] === 0) return undefined;
+    return this.make(n, e);
+  }
+
+  /** Whether {@link fileAt} answers for walks of `view`. */
+  classifies(view: RootFs): boolean {
+    return view === this.view;
+  }
+
   /** The file at node `n`: one literal of the common shape (see classify.ts), then the rare fields. */
-  private make(n: number): ClassifiedFile {
+  private make(n: number, e?: { path: string; size: number; sha256?: string }): ClassifiedFile {
     const k = this.kinds[this.codes[n] - 1];
-    const path = '/' + this.fs.pathOf(n);
+    const path = '/' + (e?.path ?? this.fs.pathOf(n));
     let size: number, sha256: string | undefined;
     if (k.copy) ({ size, sha256 } = k.copy);
-    else ({ size, sha256 } = this.fs.entryAt(n));
+    else ({ size, sha256 } = e ?? this.fs.entryAt(n));
     const f: ClassifiedFile = sha256 !== undefined ? { path, class: k.class, reason: k.reason, size, sha256 } : { path, class: k.class, reason: k.reason, size };
     if (k.region !== undefined) f.region = k.region;
     if (k.hostPath) f.hostPath = true;

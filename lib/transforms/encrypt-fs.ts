@@ -6,10 +6,15 @@
  * `draft.state` ({@link PROTECTION}), and the keys into a secret `keys.json` artifact. Keys never
  * enter the image, the report, progress messages or errors.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { noSpaceError } from '../store/space.js';
 import type { CryptoBackend } from '../crypto/backend.js';
 import { EnclavifyError } from '../oci/errors.js';
-import type { MergedEntry, RootFs } from '../fs/merged.js';
+import { viewNodes, type MergedEntry, type RootFs } from '../fs/merged.js';
+import { ClassifiedFiles } from '../protect/classified-files.js';
 import { encryptLayers } from '../protect/encrypt-layers.js';
 import { historyMentions, scrubHistory } from '../protect/history.js';
 import { keysFile, regionKeys, toRegionKeys, type KeyInput } from '../protect/keys.js';
@@ -99,10 +104,14 @@ function* manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { 
   // Every path the walk finds must be classified; counting them then tells whether every
   // classified path was found (a set of a million paths seen would say the same, at a cost).
   let seen = 0;
-  for (const e of fs.walk()) {
+  // The classification of this very view answers by node, without a lookup by path.
+  const own = c.files instanceof ClassifiedFiles && c.files.classifies(fs) ? c.files : undefined;
+  const nodes = viewNodes(fs);
+  for (const n of nodes.walk()) {
+    const e = nodes.entryAt(n);
     if (e.type !== 'file' && e.type !== 'symlink') continue;
     const p = '/' + e.path;
-    const f = c.files.get(p);
+    const f = own ? own.fileAt(fs, n, e) : c.files.get(p);
     if (e.type === 'symlink' && f?.symlinkTo !== undefined) {
       // An encrypted copy of the link's target, written with the target's metadata.
       seen++;
@@ -166,32 +175,68 @@ function manifestDirItems(path: string, mtime: number): LayerItem[] {
   return parts.slice(0, -1).map((_, i) => ({ entry: { path: parts.slice(0, i + 1).join('/'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 } }));
 }
 
-/** Builds the layer holding the manifest (its directories, then the file, read-only). */
-async function manifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<{ layer: Layer; sha256: string }> {
-  // Serialized twice, never held whole (a million files' manifest is ~170 MB): once for its
-  // size and SHA-256, once into the layer, where the bytes are hashed again and must match.
-  const hashed = (pieces: Iterable<Buffer>) => {
-    const h = createHash('sha256');
-    let size = 0;
-    for (const c of pieces) {
-      h.update(c);
-      size += c.length;
-    }
-    return { size, sha256: h.digest('hex') };
-  };
-  const { size, sha256 } = hashed(manifestPieces(manifest));
-  async function* content(): AsyncGenerator<Buffer> {
-    const h = createHash('sha256');
+/** Manifests up to this size are kept in memory between serialization and layer; larger ones go to a temporary file. */
+const MANIFEST_IN_MEMORY = 16 << 20;
+
+/**
+ * The manifest serialized once, with its size and SHA-256: held in memory when small, else
+ * spooled to a file in `tmpDir` (a million files' manifest is ~170 MB; serializing it is most of
+ * the cost of writing it). `bytes()` gives it back, checked against the digest as it is read.
+ * Internal (not exported by the package); `limit` is for tests.
+ */
+export async function spoolManifest(manifest: ManifestSource, tmpDir: string, path: string, limit = MANIFEST_IN_MEMORY): Promise<{ size: number; sha256: string; bytes(): AsyncGenerator<Buffer>; dispose(): Promise<void> }> {
+  const h = createHash('sha256');
+  let size = 0;
+  let held: Buffer[] | undefined = [];
+  const file = join(tmpDir, `protection-manifest-${randomBytes(6).toString('hex')}.json`);
+  let fh: FileHandle | undefined;
+  try {
     for (const c of manifestPieces(manifest)) {
       h.update(c);
-      yield c;
+      size += c.length;
+      if (held) {
+        held.push(c);
+        if (size <= limit) continue;
+        fh = await open(file, 'wx', 0o600);
+        for (const x of held) await fh.write(x);
+        held = undefined;
+      } else await fh!.write(c);
     }
-    if (h.digest('hex') !== sha256) throw new EnclavifyError('ENCRYPT_INTERNAL', `${path}: the protection manifest serialized differently the second time`);
+    await fh?.close();
+  } catch (err) {
+    await fh?.close().catch(() => {});
+    await rm(file, { force: true });
+    throw (await noSpaceError(err, file, `encryptFS: spooling the protection manifest ${path}`)) ?? err;
   }
-  const mtime = Math.floor(draft.created.getTime() / 1000);
-  const items = manifestDirItems(path, mtime);
-  items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size }, content: content() });
-  return { layer: await draft.buildLayer(items, 'protection manifest'), sha256 };
+  const sha256 = h.digest('hex');
+  const kept = held;
+  return {
+    size,
+    sha256,
+    async *bytes() {
+      if (kept) return yield* kept;
+      const check = createHash('sha256');
+      for await (const c of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        check.update(c);
+        yield c;
+      }
+      if (check.digest('hex') !== sha256) throw new EnclavifyError('ENCRYPT_INTERNAL', `${path}: the spooled protection manifest (${file}) changed before it was written into the layer`);
+    },
+    dispose: () => rm(file, { force: true }),
+  };
+}
+
+/** Builds the layer holding the manifest (its directories, then the file, read-only). */
+async function manifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<{ layer: Layer; sha256: string }> {
+  const spool = await spoolManifest(manifest, draft.tmpDir, path);
+  try {
+    const mtime = Math.floor(draft.created.getTime() / 1000);
+    const items = manifestDirItems(path, mtime);
+    items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size: spool.size }, content: spool.bytes() });
+    return { layer: await draft.buildLayer(items, 'protection manifest'), sha256: spool.sha256 };
+  } finally {
+    await spool.dispose();
+  }
 }
 
 /** Adds the manifest as a new top layer; returns its SHA-256 (hex). */

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { buildManifest, manifestPieces, parseManifest, serializeManifest, type FileRecord, type ManifestSource } from '../../lib/protect/manifest.js';
 
 const file = (path: string): FileRecord => ({ path, class: 'authenticated', size: 1, sha256: 'a'.repeat(64), mode: 0o644, uid: 0, gid: 0 });
@@ -46,4 +47,40 @@ test('a list made out of order, or repeating a path, is refused, naming both pat
   }
   // Bytewise, not by locale: '/a-b' (0x2d) sorts before '/a/b' (0x2f).
   assert.doesNotThrow(() => serializeManifest({ ...held, files: ['/a-b', '/a/b'].map(file) }));
+});
+
+test('a large manifest is spooled to a temporary file once, given back byte for byte, and a changed spool is refused', async () => {
+  const { mkdtemp, readdir, rm, writeFile } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { spoolManifest } = await import('../../lib/transforms/encrypt-fs.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'enclavify-spool-'));
+  try {
+    const held = buildManifest({ ...base, files: paths.map(file) });
+    const want = serializeManifest(held);
+    let made = 0;
+    const source: ManifestSource = { ...held, files: { *[Symbol.iterator]() { for (const p of paths) { made++; yield file(p); } } } };
+    const collect = async (it: AsyncIterable<Buffer>) => { const out: Buffer[] = []; for await (const c of it) out.push(c); return Buffer.concat(out); };
+    // In memory below the limit: no file.
+    const small = await spoolManifest(held, dir, '/m.json');
+    assert.ok((await collect(small.bytes())).equals(want));
+    assert.deepEqual(await readdir(dir), []);
+    // Above it (a 1 KiB limit here): one serialization, a 0600 file, removed by dispose.
+    const spool = await spoolManifest(source, dir, '/m.json', 1024);
+    assert.equal(made, paths.length);
+    assert.equal(spool.size, want.length);
+    assert.equal(spool.sha256, createHash('sha256').update(want).digest('hex'));
+    const [name] = await readdir(dir);
+    assert.match(name, /^protection-manifest-[0-9a-f]{12}\.json$/);
+    const { statSync } = await import('node:fs');
+    assert.equal(statSync(path.join(dir, name)).mode & 0o777, 0o600);
+    assert.ok((await collect(spool.bytes())).equals(want));
+    // A spool changed on disk before the layer is written is refused, not written.
+    await writeFile(path.join(dir, name), Buffer.concat([want.subarray(0, 100), Buffer.from('X'), want.subarray(101)]));
+    await assert.rejects(collect(spool.bytes()), (e: Error & { code?: string }) => e.code === 'ENCRYPT_INTERNAL' && /changed before it was written/.test(e.message));
+    await spool.dispose();
+    assert.deepEqual(await readdir(dir), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
