@@ -27,7 +27,7 @@
  * used entries go first: a hit touches the entry's mtime).
  */
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,7 +42,7 @@ export const DEFAULT_CACHE_MAX_BYTES = 1 << 30;
 /** Files up to this size read from a cached layer are kept too (startup executables, libraries). */
 export const CACHED_FILE_MAX_BYTES = 32 << 20;
 /** Bumped whenever what an entry holds or how it is encoded changes. */
-export const SCAN_CACHE_FORMAT = 1;
+export const SCAN_CACHE_FORMAT = 2;
 const MAGIC = 'enclavify-cache';
 
 let toolVersion: string | undefined;
@@ -193,16 +193,8 @@ export class ScanCache {
    */
   async loadScan(key: LayerKey): Promise<LayerEntry[] | undefined> {
     const file = this.scanFile(key);
-    const body = await this.readEntry(file, (h) => h.kind === 'scan' && h.digest === key.digest && h.diffId === key.diffId);
-    if (!body) {
-      this.stats.scanMisses++;
-      return undefined;
-    }
-    let entries: LayerEntry[];
-    try {
-      entries = decodeEntries(body);
-    } catch (e) {
-      await this.reject(file, `its body does not decode (${(e as Error).message})`);
+    const entries = await this.readScanEntry(file, (h) => h.kind === 'scan' && h.digest === key.digest && h.diffId === key.diffId);
+    if (!entries) {
       this.stats.scanMisses++;
       return undefined;
     }
@@ -212,7 +204,7 @@ export class ScanCache {
 
   /** Stores the scan of layer `key`. Best effort: a failure (full disk, ...) is a warning, never an error. */
   async saveScan(key: LayerKey, entries: readonly LayerEntry[]): Promise<void> {
-    let body: Buffer;
+    let body: Buffer[];
     try {
       body = encodeEntries(entries);
     } catch {
@@ -237,14 +229,8 @@ export class ScanCache {
     await this.writeEntry(this.contentFile(sha256), { kind: 'file', sha256 }, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   }
 
-  /** Reads an entry file: the body when the header and the body's digest check out, else undefined (removing a bad entry). */
-  private async readEntry(file: string, matches: (h: Header) => boolean): Promise<Buffer | undefined> {
-    let raw: Buffer;
-    try {
-      raw = await readFile(file, { flag: 'r' });
-    } catch {
-      return undefined; // absent (or removed by a concurrent eviction): a miss
-    }
+  /** The header of an entry file whose first bytes are `raw`, when it is ours and matches; else undefined (the entry rejected). */
+  private async header(file: string, raw: Buffer, matches: (h: Header) => boolean): Promise<{ h: Header; nl: number } | undefined> {
     const nl = raw.indexOf(0x0a);
     let h: Header;
     try {
@@ -262,6 +248,77 @@ export class ScanCache {
       await this.reject(file, 'it belongs to another key (a foreign entry)');
       return undefined;
     }
+    return { h, nl };
+  }
+
+  /**
+   * Reads a scan entry as a stream: rows are decoded as the body goes by (a million entries'
+   * body, ~170 MB, is never held), and kept only when the body's size and digest then check out.
+   */
+  private async readScanEntry(file: string, matches: (h: Header) => boolean): Promise<LayerEntry[] | undefined> {
+    let fh: FileHandle;
+    try {
+      fh = await open(file, 'r');
+    } catch {
+      return undefined; // absent (or removed by a concurrent eviction): a miss
+    }
+    let bad: string | undefined;
+    const out: LayerEntry[] = [];
+    try {
+      const first = Buffer.alloc(4097);
+      const { bytesRead } = await fh.read(first, 0, first.length, 0);
+      const head = await this.header(file, first.subarray(0, bytesRead), matches);
+      if (!head) return undefined;
+      const { h, nl } = head;
+      const hash = createHash('sha256');
+      let bytes = 0;
+      let rest: Buffer = Buffer.alloc(0);
+      let broken: unknown;
+      for await (const c of fh.createReadStream({ start: nl + 1, highWaterMark: 1 << 20, autoClose: false }) as AsyncIterable<Buffer>) {
+        hash.update(c);
+        bytes += c.length;
+        if (broken !== undefined) continue;
+        const buf = rest.length ? Buffer.concat([rest, c]) : c;
+        let at = 0;
+        try {
+          for (let e = buf.indexOf(0x0a, at); e >= 0; e = buf.indexOf(0x0a, at)) {
+            out.push(decodeRow(JSON.parse(buf.toString('utf8', at, e)) as unknown));
+            at = e + 1;
+          }
+        } catch (e) {
+          broken = e;
+        }
+        rest = Buffer.from(buf.subarray(at)); // a copy: the chunk itself is not kept
+        // No row is this long (a corrupt entry would otherwise be joined chunk by chunk).
+        if (rest.length > MAX_ROW_BYTES) broken = new Error(`a row longer than ${MAX_ROW_BYTES} bytes`);
+      }
+      if (bytes !== h.bodyBytes || hash.digest('hex') !== h.bodySha256) bad = bytes !== h.bodyBytes ? `it is truncated or padded (${bytes} bytes, header says ${h.bodyBytes})` : 'its body does not match its digest (corrupt)';
+      else if (broken !== undefined || rest.length) bad = `its body does not decode (${broken instanceof Error ? broken.message : 'the last row is not terminated'})`;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+    if (bad) {
+      await this.reject(file, bad);
+      return undefined;
+    }
+    if (!this.readOnly) {
+      const now = new Date();
+      await utimes(file, now, now).catch(() => undefined);
+    }
+    return out;
+  }
+
+  /** Reads an entry file: the body when the header and the body's digest check out, else undefined (removing a bad entry). */
+  private async readEntry(file: string, matches: (h: Header) => boolean): Promise<Buffer | undefined> {
+    let raw: Buffer;
+    try {
+      raw = await readFile(file, { flag: 'r' });
+    } catch {
+      return undefined; // absent (or removed by a concurrent eviction): a miss
+    }
+    const head = await this.header(file, raw, matches);
+    if (!head) return undefined;
+    const { h, nl } = head;
     const body = raw.subarray(nl + 1);
     if (body.length !== h.bodyBytes || createHash('sha256').update(body).digest('hex') !== h.bodySha256) {
       await this.reject(file, body.length !== h.bodyBytes ? `it is truncated or padded (${body.length} bytes, header says ${h.bodyBytes})` : 'its body does not match its digest (corrupt)');
@@ -285,11 +342,18 @@ export class ScanCache {
     await rm(file, { force: true }).catch(() => undefined);
   }
 
-  private async writeEntry(file: string, fields: Pick<Header, 'kind' | 'digest' | 'diffId' | 'sha256'>, body: Buffer): Promise<void> {
+  private async writeEntry(file: string, fields: Pick<Header, 'kind' | 'digest' | 'diffId' | 'sha256'>, body: Buffer | Buffer[]): Promise<void> {
     if (this.readOnly) return;
-    const h: Header = { magic: MAGIC, format: SCAN_CACHE_FORMAT, tool: tool(), ...fields, bodyBytes: body.length, bodySha256: createHash('sha256').update(body).digest('hex') };
+    const pieces = Array.isArray(body) ? body : [body];
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for (const p of pieces) {
+      hash.update(p);
+      bytes += p.length;
+    }
+    const h: Header = { magic: MAGIC, format: SCAN_CACHE_FORMAT, tool: tool(), ...fields, bodyBytes: bytes, bodySha256: hash.digest('hex') };
     try {
-      await writeEntryFile(file, Buffer.concat([Buffer.from(JSON.stringify(h) + '\n'), body]));
+      await writeEntryFile(file, [Buffer.from(JSON.stringify(h) + '\n'), ...pieces]);
       this.stats.writes++;
     } catch (e) {
       this.onWarning?.(`cache: could not write ${file} (${(e as Error).message}); continuing without it`);
@@ -351,7 +415,7 @@ export class ScanCache {
  * readers see the old entry or the complete new one. No fsync, unlike `writeFileAtomic`: after a
  * crash a torn entry fails its body digest and is ignored, so durability would only cost time.
  */
-async function writeEntryFile(file: string, data: Buffer): Promise<void> {
+async function writeEntryFile(file: string, data: Buffer[]): Promise<void> {
   const tmp = tmpFileName(file, true);
   const owner = await claimOwnership(tmpOwnerSocket(tmp));
   let created = false;
@@ -359,7 +423,7 @@ async function writeEntryFile(file: string, data: Buffer): Promise<void> {
     const fh = await open(tmp, CREATE_NOFOLLOW, 0o600);
     created = true;
     try {
-      await fh.writeFile(data);
+      await fh.writeFile(data as unknown as Uint8Array); // every piece, in order (FileHandle.writeFile takes an iterable)
     } finally {
       await fh.close();
     }
@@ -391,25 +455,40 @@ type Row = [
 ];
 const FIELDS = new Set(['path', 'type', 'mode', 'uid', 'gid', 'mtime', 'size', 'sha256', 'uname', 'gname', 'linkname', 'devmajor', 'devminor', 'pax', 'whiteout', 'offset']);
 
-function encodeEntries(entries: readonly LayerEntry[]): Buffer {
-  const rows: Row[] = entries.map((e) => {
-    for (const k of Object.keys(e)) if (!FIELDS.has(k)) throw new EnclavifyError('BAD_CACHE_ENTRY', `unknown field ${k}`);
-    let pax: Record<string, string> | null = null;
-    if (e.pax) {
-      pax = {};
-      for (const [k, v] of Object.entries(e.pax)) pax[k] = v.toString('base64');
+/** The longest row a scan entry may hold (a row with large PAX records stays far below). */
+const MAX_ROW_BYTES = 16 << 20;
+
+/** Rows encoded per piece of the body. */
+const ROWS_PER_PIECE = 4096;
+
+/**
+ * The body in pieces: one row per line (format 2), so that neither writing nor reading a million
+ * entries makes one string of them all or one array of every row.
+ */
+function encodeEntries(entries: readonly LayerEntry[]): Buffer[] {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < entries.length; i += ROWS_PER_PIECE) {
+    const lines: string[] = [];
+    for (const e of entries.slice(i, i + ROWS_PER_PIECE)) {
+      for (const k of Object.keys(e)) if (!FIELDS.has(k)) throw new EnclavifyError('BAD_CACHE_ENTRY', `unknown field ${k}`);
+      let pax: Record<string, string> | null = null;
+      if (e.pax) {
+        pax = {};
+        for (const [k, v] of Object.entries(e.pax)) pax[k] = v.toString('base64');
+      }
+      const row: Row = [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.sha256 ?? null, e.uname ?? null, e.gname ?? null, e.linkname ?? null, e.devmajor ?? null, e.devminor ?? null, pax, e.whiteout ?? null, e.offset ?? null];
+      lines.push(JSON.stringify(row) + '\n');
     }
-    return [e.path, e.type, e.mode, e.uid, e.gid, e.mtime, e.size, e.sha256 ?? null, e.uname ?? null, e.gname ?? null, e.linkname ?? null, e.devmajor ?? null, e.devminor ?? null, pax, e.whiteout ?? null, e.offset ?? null];
-  });
-  return Buffer.from(JSON.stringify(rows));
+    pieces.push(Buffer.from(lines.join('')));
+  }
+  return pieces;
 }
 
 const TYPES = new Set(['file', 'dir', 'symlink', 'hardlink', 'chardev', 'blockdev', 'fifo']);
 
-function decodeEntries(body: Buffer): LayerEntry[] {
-  const rows = JSON.parse(body.toString('utf8')) as unknown;
-  if (!Array.isArray(rows)) throw new EnclavifyError('BAD_CACHE_ENTRY', 'not a list');
-  return rows.map((r: unknown): LayerEntry => {
+/** One row of the body (format 2: one per line), as the tar reader and the scan would make its entry. */
+function decodeRow(r: unknown): LayerEntry {
+  {
     if (!Array.isArray(r) || r.length !== 16) throw new EnclavifyError('BAD_CACHE_ENTRY', 'bad row');
     const [p, type, mode, uid, gid, mtime, size, sha256, uname, gname, linkname, devmajor, devminor, pax, whiteout, offset] = r as Row;
     if (typeof p !== 'string' || !TYPES.has(type) || ![mode, uid, gid, mtime, size].every((n) => typeof n === 'number')) throw new EnclavifyError('BAD_CACHE_ENTRY', 'bad row');
@@ -427,5 +506,5 @@ function decodeEntries(body: Buffer): LayerEntry[] {
     const e = compactEntry(t, sha256 ?? undefined, offset ?? undefined);
     if (whiteout !== null) e.whiteout = whiteout;
     return e;
-  });
+  }
 }

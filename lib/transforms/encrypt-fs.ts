@@ -175,6 +175,11 @@ function manifestDirItems(path: string, mtime: number): LayerItem[] {
   return parts.slice(0, -1).map((_, i) => ({ entry: { path: parts.slice(0, i + 1).join('/'), type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0 } }));
 }
 
+/** Writes all of `b` (a write may take only part of it). */
+async function writeAll(fh: FileHandle, b: Buffer): Promise<void> {
+  for (let at = 0; at < b.length; ) at += (await fh.write(b, at)).bytesWritten;
+}
+
 /** Manifests up to this size are kept in memory between serialization and layer; larger ones go to a temporary file. */
 const MANIFEST_IN_MEMORY = 16 << 20;
 
@@ -198,9 +203,9 @@ export async function spoolManifest(manifest: ManifestSource, tmpDir: string, pa
         held.push(c);
         if (size <= limit) continue;
         fh = await open(file, 'wx', 0o600);
-        for (const x of held) await fh.write(x);
+        for (const x of held) await writeAll(fh, x);
         held = undefined;
-      } else await fh!.write(c);
+      } else await writeAll(fh!, c);
     }
     await fh?.close();
   } catch (err) {

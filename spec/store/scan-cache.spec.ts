@@ -14,7 +14,7 @@ import { openImage, pipeline, writeImage, type Image, type Layer } from '../../l
 import { withLayerObjects } from '../../lib/oci/image.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
 import { encryptFS } from '../../lib/transforms/encrypt-fs.js';
-import { ScanCache, defaultCacheDir, type LayerKey } from '../../lib/store/scan-cache.js';
+import { ScanCache, SCAN_CACHE_FORMAT, defaultCacheDir, type LayerKey } from '../../lib/store/scan-cache.js';
 import { layersRootFs } from '../../lib/oci/rootfs.js';
 import type { LayerEntry } from '../../lib/fs/merged.js';
 import { scratch } from '../helpers/images.js';
@@ -162,7 +162,15 @@ for (const [what, damage] of [
   ['a truncated entry', (raw: Buffer) => raw.subarray(0, raw.length - 7)],
   ['a truncated header', (raw: Buffer) => raw.subarray(0, 20)],
   ['an empty file', () => Buffer.alloc(0)],
-  ['another format version', (raw: Buffer) => Buffer.from(raw.toString('latin1').replace('"format":1', '"format":2'), 'latin1')],
+  ['another format version', (raw: Buffer) => Buffer.from(raw.toString('latin1').replace(`"format":${SCAN_CACHE_FORMAT}`, `"format":${SCAN_CACHE_FORMAT + 1}`), 'latin1')],
+  ['a body of rows with one that is not a row', (raw: Buffer) => {
+    const nl = raw.indexOf(10);
+    const body = Buffer.concat([raw.subarray(nl + 1), Buffer.from('["x"]\n')]);
+    const h = JSON.parse(raw.subarray(0, nl).toString()) as Record<string, unknown>;
+    h.bodyBytes = body.length;
+    h.bodySha256 = sha256hex(body);
+    return Buffer.concat([Buffer.from(JSON.stringify(h) + '\n'), body]);
+  }],
   ['another tool version', (raw: Buffer) => Buffer.from(raw.toString('latin1').replace(/"tool":"[^"]*"/, '"tool":"0.0.0-other"'), 'latin1')],
   ['a body with a recomputed digest but garbage inside', (raw: Buffer) => {
     const nl = raw.indexOf(10);
