@@ -28,7 +28,7 @@ import { gramineConvertOptions, gramineTransformFromArgs } from './sign.js';
 import { CHART } from '../transforms/emit-chart.js';
 import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
-import { COMMON, EXIT, type Command, type Io } from './command.js';
+import { COMMON, EXIT, outJson, type Command, type Io } from './command.js';
 import { decryptedFrom, decryptionFlags, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
 import { encryptedImage } from '../ocicrypt/layers.js';
 import { cocoOptions, cocoPlatform, cocoTransforms, type CocoPlan } from './coco-options.js';
@@ -448,7 +448,7 @@ References:
       if (dryRun) {
         // Everything was computed (classification, encryption, manifest, policy); nothing is written.
         const digest = await result.image.digest();
-        if (args.flags.json) io.out(JSON.stringify({ dryRun: true, digest, destination: to, ...summary, artifacts: [...result.artifacts.keys()], report: result.report }));
+        if (args.flags.json) await outJson(io, { dryRun: true, digest, destination: to, ...summary, artifacts: [...result.artifacts.keys()], report: result.report });
         else io.out(digest);
         if (!args.flags.quiet) io.err([...sections(), `Dry run: would write ${to} (${digest}) and ${[...result.artifacts.keys()].join(', ') || 'no artifacts'}; wrote nothing`].join('\n'));
         return EXIT.ok;
@@ -506,7 +506,7 @@ References:
       }
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       if (args.flags.json) {
-        io.out(JSON.stringify({ digest: written.digest, destination: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, ...(written.blobs ? { blobs: written.blobs } : {}), report: result.report }));
+        await outJson(io, { digest: written.digest, destination: written.reference, keysFile: result.artifacts.has(KEYS_ARTIFACT) ? keysOut : null, ...summary, artifacts: files, ...(written.blobs ? { blobs: written.blobs } : {}), report: result.report });
       } else {
         io.out(written.digest);
         // As sconify_image prints it: the session to upload to CAS.

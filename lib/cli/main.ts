@@ -1,6 +1,7 @@
 /** The `enclavify` command line: dispatch, --help, exit codes, error reporting. */
 import { asEnclavifyError, EnclavifyError, ERROR_CODES } from '../oci/errors.js';
 import { formatOptions, parseArgs } from './args.js';
+import { once } from 'node:events';
 import { EXIT, type Command, type Io } from './command.js';
 import help from './help.cjs';
 import { ProgressRenderer } from './progress.js';
@@ -53,6 +54,11 @@ function commandHelp(c: Command): string {
 /** Whether a command module was loaded (and with it the temporary-directory bookkeeping). */
 let commandLoaded = false;
 
+/** Writes pieces to stdout, waiting whenever its buffer is full (a pipe to a slow reader). */
+async function writeStdout(pieces: Iterable<string>): Promise<void> {
+  for (const p of pieces) if (!process.stdout.write(p)) await once(process.stdout, 'drain');
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const quiet = argv.includes('--quiet') || argv.includes('-q');
@@ -77,6 +83,8 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
   const tty = !io?.err && process.stderr.isTTY ? { write: (s: string) => void process.stderr.write(s), columns: process.stderr.columns } : undefined;
   const renderer = new ProgressRenderer({ line: err, tty }, quiet);
   const sink: Io = { out, err, progress: io?.progress ?? renderer.listener, signal: io?.signal };
+  if (io?.outPieces) sink.outPieces = io.outPieces;
+  else if (!io?.out) sink.outPieces = writeStdout;
   let ran = false;
   try {
     const args = parseArgs(rest, cmd.options);
