@@ -290,7 +290,7 @@ export class ScanCache {
         }
         rest = Buffer.from(buf.subarray(at)); // a copy: the chunk itself is not kept
         // No row is this long (a corrupt entry would otherwise be joined chunk by chunk).
-        if (rest.length > MAX_ROW_BYTES) broken = new Error(`a row longer than ${MAX_ROW_BYTES} bytes`);
+        if (rest.length > MAX_ROW_BYTES) broken = new EnclavifyError('BAD_CACHE_ENTRY', `a row longer than ${MAX_ROW_BYTES} bytes`);
       }
       if (bytes !== h.bodyBytes || hash.digest('hex') !== h.bodySha256) bad = bytes !== h.bodyBytes ? `it is truncated or padded (${bytes} bytes, header says ${h.bodyBytes})` : 'its body does not match its digest (corrupt)';
       else if (broken !== undefined || rest.length) bad = `its body does not decode (${broken instanceof Error ? broken.message : 'the last row is not terminated'})`;

@@ -163,6 +163,14 @@ for (const [what, damage] of [
   ['a truncated header', (raw: Buffer) => raw.subarray(0, 20)],
   ['an empty file', () => Buffer.alloc(0)],
   ['another format version', (raw: Buffer) => Buffer.from(raw.toString('latin1').replace(`"format":${SCAN_CACHE_FORMAT}`, `"format":${SCAN_CACHE_FORMAT + 1}`), 'latin1')],
+  ['a body with a row longer than 16 MiB (never joined chunk by chunk to the end)', (raw: Buffer) => {
+    const nl = raw.indexOf(10);
+    const body = Buffer.concat([raw.subarray(nl + 1), Buffer.from('["'), Buffer.alloc(17 << 20, 0x61), Buffer.from('"]\n')]);
+    const h = JSON.parse(raw.subarray(0, nl).toString()) as Record<string, unknown>;
+    h.bodyBytes = body.length;
+    h.bodySha256 = sha256hex(body);
+    return Buffer.concat([Buffer.from(JSON.stringify(h) + '\n'), body]);
+  }],
   ['a body of rows with one that is not a row', (raw: Buffer) => {
     const nl = raw.indexOf(10);
     const body = Buffer.concat([raw.subarray(nl + 1), Buffer.from('["x"]\n')]);
