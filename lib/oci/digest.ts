@@ -150,6 +150,22 @@ export async function heldError(stream: unknown, e: unknown): Promise<unknown> {
   return e;
 }
 
+const VERIFIED_DIGEST = Symbol('enclavify.verifiedDigest');
+
+/**
+ * Records that `stream` ends only once its bytes hashed to `digest` (a {@link VerifyingStream}):
+ * a consumer that would hash them again for the same digest can rely on the end instead.
+ */
+export function setVerifiedDigest<T extends object>(stream: T, digest: string): T {
+  (stream as { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST] = digest;
+  return stream;
+}
+
+/** The digest {@link setVerifiedDigest} recorded, if any. */
+export function verifiedDigestOf(stream: unknown): string | undefined {
+  return typeof stream === 'object' && stream !== null ? (stream as { [VERIFIED_DIGEST]?: string })[VERIFIED_DIGEST] : undefined;
+}
+
 const KNOWN_LENGTH = Symbol('enclavify.knownLength');
 
 /** Records how many bytes `stream` will yield (e.g. an uncompressed layer blob: its size). */

@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { compressor, decompressor, type CompressionOptions } from './compression.js';
-import { blobCheckOf, HashingStream, heldError, setBlobCheck, setKnownLength, VerifyingStream } from './digest.js';
+import { blobCheckOf, HashingStream, heldError, setBlobCheck, setKnownLength, setVerifiedDigest, VerifyingStream } from './digest.js';
 import { EnclavifyError, isAbortError, shortDigest } from './errors.js';
 import { lazy, type Layer } from './image.js';
 import { ociLayerType, type Compression } from './media-types.js';
@@ -146,6 +146,7 @@ export function uncompressedFrom(
   });
   dec.pipe(out);
   if (options.length !== undefined) setKnownLength(out, options.length);
+  setVerifiedDigest(out, diffId);
   return setBlobCheck(out, check);
 }
 

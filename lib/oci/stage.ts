@@ -25,7 +25,7 @@ import { Readable, Transform, type TransformCallback, type Writable } from 'node
 import type { LayerSource } from '../fs/merged.js';
 import { fileSystemOf } from '../store/space.js';
 import { abortable } from './abort.js';
-import { knownLengthOf, setBlobCheck, setKnownLength } from './digest.js';
+import { knownLengthOf, setBlobCheck, setKnownLength, verifiedDigestOf } from './digest.js';
 import { EnclavifyError, shortDigest } from './errors.js';
 import type { Layer } from './image.js';
 import { chain } from './layer.js';
@@ -148,7 +148,10 @@ export class LayerStage {
   /** `input`, whose bytes are also written to `file`; the file counts once it matched the diff_id. */
   private tee(layer: Layer, input: Readable, file: string): Readable {
     let out: Writable | undefined;
-    const hash = createHash('sha256');
+    // An input that ends only once it matched a digest (the blob's uncompressed stream, checked
+    // against the diff_id) need not be hashed a second time here.
+    const verified = verifiedDigestOf(input);
+    const hash = verified === undefined ? createHash('sha256') : undefined;
     let bytes = 0;
     let nextCheck = RECHECK;
     let failed = false;
@@ -181,7 +184,7 @@ export class LayerStage {
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
         tee.push(chunk);
         if (!out) return cb();
-        hash.update(chunk);
+        hash?.update(chunk);
         bytes += chunk.length;
         const w = out;
         const more = w.write(chunk);
@@ -199,7 +202,7 @@ export class LayerStage {
         // The input ended: for a blob's stream, only after its diff_id and digest verified.
         const w = out;
         if (!w) return cb();
-        const digest = `sha256:${hash.digest('hex')}`;
+        const digest = hash ? `sha256:${hash.digest('hex')}` : verified;
         w.end();
         const settled = new Promise<boolean>((resolve) => {
           w.once('finish', () => resolve(true));
