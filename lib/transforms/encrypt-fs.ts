@@ -449,7 +449,12 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   const symlinks: SymlinkRecord[] = [];
   const entries: EntryRecord[] = [];
   const where = (e: MergedEntry) => fs.layers[e.layer]?.name ?? `layer ${e.layer}`;
-  for (const e of [fs.root, ...fs.entries()]) {
+  // The root, then a walk: no array of every entry of the image.
+  const everyEntry = function* () {
+    yield fs.root;
+    yield* fs.walk();
+  };
+  for (const e of everyEntry()) {
     const p = e.path === '.' ? '/' : '/' + e.path;
     if (p === path) continue;
     const rec = recorded.get(p);
