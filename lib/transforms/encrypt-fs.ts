@@ -33,12 +33,13 @@ import {
   type EntryRecord,
   type FileRecord,
   type ManifestSource,
+  type ProtectionManifest,
   type PlainFileRecord,
   type SymlinkRecord,
 } from '../protect/manifest.js';
 import { matchRules, type Rule } from '../protect/rules.js';
 import type { Layer } from '../oci/image.js';
-import type { FsEntry } from '../fs/entry.js';
+import { compareBytewise, type FsEntry } from '../fs/entry.js';
 import type { Draft, LayerItem, Transform } from './pipeline.js';
 import { CLASSIFICATION, PROTECTION, stateKey, type Classification, type Protection } from './state.js';
 
@@ -71,6 +72,9 @@ export const ENCRYPT_REPORT = 'encryptFS';
 
 /** State key: where encryptFS put the keys artifact (so a manifest refresh can update it). */
 const KEYS_ARTIFACT_STATE = stateKey<string | false>('enclavify.encryptFS.keysArtifact');
+
+/** State key: the manifest this pipeline wrote last, its records made from the views (and its SHA-256), for refreshes. */
+const MANIFEST_SOURCE_STATE = stateKey<{ source: ManifestSource; sha256: string }>('enclavify.encryptFS.manifestSource');
 
 /** The encryptFS report section (no key material). */
 export interface EncryptReport {
@@ -330,6 +334,7 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
       };
       draft.state.set(PROTECTION, protection);
       draft.state.set(KEYS_ARTIFACT_STATE, options.keysArtifact ?? 'keys.json');
+      draft.state.set(MANIFEST_SOURCE_STATE, { source: manifest, sha256: sha });
       if (options.keysArtifact !== false && regionKeyList.length) {
         draft.addArtifact({
           path: options.keysArtifact ?? 'keys.json',
@@ -435,29 +440,72 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   if (index === undefined || index >= draft.layers.length) throw new EnclavifyError('MANIFEST_LAYER_MISSING', 'refreshProtectionManifest: the protection manifest layer is gone');
   const fs = await draft.rootfs();
   const path = protection.manifestPath;
-  const current = (await fs.readFiles([rel(path)])).get(rel(path));
-  if (!current) throw new EnclavifyError('MANIFEST_LAYER_MISSING', `refreshProtectionManifest: ${path} is no longer in the image`);
-  const old = parseManifest(current, path);
   const merge = draft.state.has(KEYS_ARTIFACT_STATE); // encryptFS made this manifest in this pipeline
-  if (!merge && !serializeManifest(old).equals(Buffer.from(current))) {
-    throw new EnclavifyError('MANIFEST_NOT_CANONICAL', `refreshProtectionManifest: ${path} is not as enclavify writes it (edited?); refusing to amend it`);
+  // The manifest this pipeline wrote, when the image still holds exactly it: its records are
+  // joined with the view walk (both bytewise by path) without reading, parsing or mapping them.
+  const held = draft.state.get(MANIFEST_SOURCE_STATE);
+  const inImage = fs.get(rel(path));
+  const fast = merge && held !== undefined && inImage?.type === 'file' && inImage.sha256 === held.sha256 ? held.source : undefined;
+  let old: ManifestSource;
+  let current: Uint8Array | undefined;
+  let recorded: Map<string, AnyRecord> | undefined;
+  if (fast) old = fast;
+  else {
+    current = (await fs.readFiles([rel(path)])).get(rel(path));
+    if (!current) throw new EnclavifyError('MANIFEST_LAYER_MISSING', `refreshProtectionManifest: ${path} is no longer in the image`);
+    const parsed = parseManifest(current, path);
+    if (!merge && !serializeManifest(parsed).equals(Buffer.from(current))) {
+      throw new EnclavifyError('MANIFEST_NOT_CANONICAL', `refreshProtectionManifest: ${path} is not as enclavify writes it (edited?); refusing to amend it`);
+    }
+    recorded = new Map(allRecords(parsed).map((r) => [r.path, r]));
+    old = parsed;
   }
   const rules = old.rules as Rule[];
-  const recorded = new Map(allRecords(old).map((r) => [r.path, r]));
   const out: ManifestRefresh = { added: [], addedEntries: [], changed: [], removed: [], skipped: [], mode: 'unchanged', manifestSha256: '' };
   const files: Array<AuthenticatedFileRecord | PlainFileRecord> = [];
   const symlinks: SymlinkRecord[] = [];
   const entries: EntryRecord[] = [];
   const where = (e: MergedEntry) => fs.layers[e.layer]?.name ?? `layer ${e.layer}`;
   // The root, then a walk: no array of every entry of the image.
-  const everyEntry = function* () {
+  const everyEntry = function* (): Generator<MergedEntry> {
     yield fs.root;
     yield* fs.walk();
   };
-  for (const e of everyEntry()) {
-    const p = e.path === '.' ? '/' : '/' + e.path;
-    if (p === path) continue;
-    const rec = recorded.get(p);
+  const absOf = (e: MergedEntry) => (e.path === '.' ? '/' : '/' + e.path);
+  const removedBy: Record<AnyRecord['kind'], string[]> = { file: [], symlink: [], entry: [] };
+  /** Each path of the view and of the manifest once, in bytewise order: its entry, its record, or both. */
+  function* joined(): Generator<{ p: string; e?: MergedEntry; rec?: AnyRecord }> {
+    if (recorded) {
+      for (const e of everyEntry()) {
+        const p = absOf(e);
+        const rec = recorded.get(p);
+        yield rec ? { p, e, rec } : { p, e };
+      }
+      for (const p of recorded.keys()) if (!fs.get(p === '/' ? '.' : rel(p))) out.removed.push(p);
+      return;
+    }
+    const view = everyEntry();
+    const recs = recordsOf(old)[Symbol.iterator]();
+    let e = view.next();
+    let r = recs.next();
+    while (!e.done || !r.done) {
+      const c = e.done ? 1 : r.done ? -1 : compareBytewise(absOf(e.value), r.value.path);
+      if (c < 0) {
+        yield { p: absOf(e.value), e: e.value };
+        e = view.next();
+      } else if (c > 0) {
+        const gone = r.value as AnyRecord;
+        removedBy[gone.kind].push(gone.path);
+        r = recs.next();
+      } else {
+        yield { p: r.value.path, e: e.value, rec: r.value };
+        e = view.next();
+        r = recs.next();
+      }
+    }
+  }
+  for (const { p, e, rec } of joined()) {
+    if (!e || p === path) continue;
     if (rec) {
       if (!matchesRecord(rec, e)) out.changed.push(p);
       continue;
@@ -488,22 +536,62 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
       out.addedEntries.push(p);
     }
   }
-  for (const p of recorded.keys()) if (!fs.get(p === '/' ? '.' : rel(p))) out.removed.push(p);
+  // In the order of the manifest's lists, as a parsed manifest's records come.
+  if (fast) out.removed.push(...removedBy.file, ...removedBy.symlink, ...removedBy.entry);
   const list = (xs: string[]) => xs.slice(0, 5).join(', ') + (xs.length > 5 ? `, ... (${xs.length} in all)` : '');
   if (out.changed.length) draft.warn(`protection manifest: ${out.changed.length} recorded entr${out.changed.length > 1 ? 'ies' : 'y'} changed since it was made, not re-recorded (verify reports them): ${list(out.changed)}`);
   if (out.removed.length) draft.warn(`protection manifest: ${out.removed.length} recorded entr${out.removed.length > 1 ? 'ies are' : 'y is'} gone (verify reports them): ${list(out.removed)}`);
   if (out.skipped.length) draft.warn(`protection manifest: ${out.skipped.length} new entr${out.skipped.length > 1 ? 'ies' : 'y'} not recorded (verify reports them): ${list(out.skipped.map((x) => `${x.path} (${x.why})`))}`);
   if (!files.length && !symlinks.length && !entries.length) {
-    out.manifestSha256 = manifestSha256(current);
+    out.manifestSha256 = fast ? held!.sha256 : manifestSha256(current!);
     return out;
   }
-  const manifest = merge
-    ? buildManifest({ ...old, files: [...old.files, ...files], symlinks: [...old.symlinks, ...symlinks], entries: [...old.entries, ...entries] })
-    : buildManifest({ ...old, amendments: [...(old.amendments ?? []), { base: manifestSha256(current), files, entries }] });
+  let manifest: ManifestSource;
+  if (fast) {
+    // The new records are in walk order, so each list is the merge of two sorted lists.
+    manifest = { ...fast, files: sortedUnion(fast.files, files), symlinks: sortedUnion(fast.symlinks, symlinks), entries: sortedUnion(fast.entries, entries) };
+  } else {
+    const o = old as ProtectionManifest;
+    manifest = merge
+      ? buildManifest({ ...o, files: [...o.files, ...files], symlinks: [...o.symlinks, ...symlinks], entries: [...o.entries, ...entries] })
+      : buildManifest({ ...o, amendments: [...(o.amendments ?? []), { base: manifestSha256(current!), files, entries }] });
+  }
   out.mode = merge ? 'merged' : 'amendment';
   const { layer, sha256 } = await manifestLayer(draft, manifest, path);
   draft.replaceLayer(index, layer, merge ? 'protection manifest refreshed' : 'protection manifest amended');
+  if (merge) draft.state.set(MANIFEST_SOURCE_STATE, { source: manifest, sha256 });
   out.manifestSha256 = sha256;
   publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE));
   return out;
+}
+
+/** The records of a manifest's three lists as one list, bytewise by path (each list is sorted and no path is in two). */
+function recordsOf(m: ManifestSource): Iterable<AnyRecord> {
+  const tag = <T extends FileRecord | SymlinkRecord | EntryRecord>(xs: Iterable<T>, kind: AnyRecord['kind']) => ({
+    *[Symbol.iterator]() {
+      for (const record of xs) yield { path: record.path, kind, record } as AnyRecord;
+    },
+  });
+  return sortedUnion(sortedUnion(tag(m.files, 'file'), tag(m.symlinks, 'symlink')), tag(m.entries, 'entry'));
+}
+
+/** Two lists sorted bytewise by path, merged (made as they are read; re-iterable when both are). */
+function sortedUnion<T extends { path: string }>(a: Iterable<T>, b: Iterable<T>): Iterable<T> {
+  return {
+    *[Symbol.iterator]() {
+      const ia = a[Symbol.iterator]();
+      const ib = b[Symbol.iterator]();
+      let x = ia.next();
+      let y = ib.next();
+      while (!x.done || !y.done) {
+        if (y.done || (!x.done && compareBytewise(x.value.path, y.value.path) <= 0)) {
+          yield x.value;
+          x = ia.next();
+        } else {
+          yield y.value;
+          y = ib.next();
+        }
+      }
+    },
+  };
 }

@@ -18,11 +18,11 @@ import { formatFindings } from '../../lib/cli/format.js';
 import { encryptFS, refreshProtectionManifest, type ManifestRefresh } from '../../lib/transforms/encrypt-fs.js';
 import { fileClassify } from '../../lib/transforms/file-classify.js';
 import { injectRuntime } from '../../lib/transforms/inject-runtime.js';
-import { PROTECTION, type Protection } from '../../lib/transforms/state.js';
+import { PROTECTION, stateKey, type Protection } from '../../lib/transforms/state.js';
 import { gramine, signGramineImage } from '../../lib/runtimes/gramine/index.js';
 import { scratch } from '../helpers/images.js';
 import { standInRuntime, testKey } from '../runtimes/gramine-helpers.js';
-import { addLayer, bbRef, collect, convert, editInPlace, fileItem, modify, readImageFiles, sha256, type Converted } from './encrypt-helpers.js';
+import { addLayer, bbRef, collect, convert, editInPlace, fileItem, modify, readImageFiles, sha256, whiteout, type Converted } from './encrypt-helpers.js';
 import { progressTo } from '../helpers/progress.js';
 
 const cleanup: Array<() => unknown> = [];
@@ -217,4 +217,36 @@ test('parseKeysFile: the manifest digest and regions, and errors that never quot
   bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"x","key":"${key}0"}]}`, /keys\[0\] \(x\): "key" must be 32 hex digits/);
   bad(`{"kind":"enclavify.keys","version":1,"keys":[{"name":"${key} ","key":"${key}"}]}`, /keys\[0\]: invalid key name/);
   bad(`{"kind":"enclavify.keys","version":1,"manifest":{"path":"/x","sha256":"${key}"},"keys":[]}`, /"manifest" needs/);
+});
+
+test('a refresh in the converting pipeline joins the records it made with the view: the same manifest as re-reading the file', async () => {
+  const masterKey = new Uint8Array(32).fill(3);
+  const created = new Date('2026-01-01T00:00:00Z');
+  // Without the held records, refresh re-reads and parses the manifest in the image (the path it
+  // takes when the manifest layer was edited since): both must give the same manifest.
+  const forget: Transform = { name: 'forget', apply: (d) => void d.state.delete(stateKey('enclavify.encryptFS.manifestSource')) };
+  const refresh = (name: string): Transform => ({ name, apply: async (d) => void (d.report[name] = await refreshProtectionManifest(d)) });
+  const run = async (reread: boolean) => {
+    const r = await pipeline(await openImage(bbRef), [
+      fileClassify({ dirs: ['/app/data'] }),
+      encryptFS({ deterministic: { masterKey } }),
+      addLayer([fileItem('app/new.txt', 'new'), fileItem('etc/passwd', 'root:x:0:0::/root:/bin/sh\n'), whiteout('etc/group'), fileItem('zz/last.txt', 'z')], 'runtime'),
+      ...(reread ? [forget] : []),
+      refresh('first'),
+      addLayer([fileItem('app/second.txt', '2'), fileItem('a-first.txt', 'a')], 'signature'),
+      ...(reread ? [forget] : []),
+      refresh('second'),
+    ], { created });
+    cleanup.push(() => r.dispose());
+    return { digest: await r.image.digest(), first: r.report.first as ManifestRefresh, second: r.report.second as ManifestRefresh };
+  };
+  const joined = await run(false);
+  const reread = await run(true);
+  assert.deepEqual(joined, reread);
+  assert.equal(joined.first.mode, 'merged');
+  assert.deepEqual(joined.first.added, ['/app/new.txt', '/zz/last.txt']);
+  assert.deepEqual(joined.first.changed, ['/etc/passwd']);
+  assert.deepEqual(joined.first.removed, ['/etc/group']);
+  assert.deepEqual(joined.second.added, ['/a-first.txt', '/app/second.txt']);
+  assert.notEqual(joined.second.manifestSha256, joined.first.manifestSha256);
 });
