@@ -537,10 +537,6 @@ export interface StreamFilesOptions {
 }
 
 /**
- * The merged root file system of a list of layers (base first). Immutable once built. Paths given
- * to its methods may have a leading `/` or `./`; a `..` component is an error (`FS_BAD_PATH`).
- */
-/**
  * The view's node numbers, for indexes kept beside a view (the classification keeps one code per
  * node instead of an object and a path string per file). Not exported by `enclavify/fs`.
  */
@@ -564,6 +560,10 @@ export function viewNodes(fs: RootFs): ViewNodes {
   return nodesOf(fs);
 }
 
+/**
+ * The merged root file system of a list of layers (base first). Immutable once built. Paths given
+ * to its methods may have a leading `/` or `./`; a `..` component is an error (`FS_BAD_PATH`).
+ */
 export class RootFs implements FileLookup, DirectoryLookup {
   private readonly tree: Builder;
   private sortedPaths?: string[];
@@ -670,9 +670,15 @@ export class RootFs implements FileLookup, DirectoryLookup {
    * iteration gets to it: a million-entry view is listed without a million objects at once.
    */
   *walk(): IterableIterator<MergedEntry> {
+    const paths = this.tree.paths;
+    for (const n of this.nodeOrder()) yield this.view(paths[n], n);
+  }
+
+  /** The nodes of every entry but the root, bytewise by path (the order sorted once, on first use). */
+  private *nodeOrder(): IterableIterator<number> {
     const nodes = this.tree.nodes;
     this.sortedPaths ??= [...nodes.keys()].sort(compareBytewise);
-    for (const p of this.sortedPaths) yield this.view(p, nodes.get(p)!);
+    for (const p of this.sortedPaths) yield nodes.get(p)!;
   }
 
   static {
@@ -684,10 +690,7 @@ export class RootFs implements FileLookup, DirectoryLookup {
         at: (path) => tree.find(path),
         pathOf: (n) => tree.paths[n],
         entryAt: (n) => fs.view(tree.paths[n], n),
-        *walk() {
-          fs.sortedPaths ??= [...tree.nodes.keys()].sort(compareBytewise);
-          for (const p of fs.sortedPaths) yield tree.nodes.get(p)!;
-        },
+        walk: () => fs.nodeOrder(),
       };
     };
   }

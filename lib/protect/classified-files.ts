@@ -105,15 +105,14 @@ export class ClassifiedFiles implements ReadonlyMap<string, ClassifiedFile> {
   }
 
   /**
-   * For a walk of the very view this classifies (`viewNodes(view)`): the file at node `n`, whose
-   * entry `e` the walk already made, without a lookup by path. Undefined for another view.
+   * For a walk of the very view this classifies (see {@link classifies}): the file at node `n`,
+   * whose entry `e` the walk already made, without a lookup by path; undefined if not classified.
    */
-  fileAt(view: RootFs, n: number, e: { path: string; size: number; sha256?: string }): ClassifiedFile | undefined {
-    if (view !== this.view || n >= this.codes.length || this.codes[n] === 0) return undefined;
-    return this.make(n, e);
+  fileAt(n: number, e: { path: string; size: number; sha256?: string }): ClassifiedFile | undefined {
+    return n < this.codes.length && this.codes[n] !== 0 ? this.make(n, e) : undefined;
   }
 
-  /** Whether {@link fileAt} answers for walks of `view`. */
+  /** Whether {@link fileAt}'s node numbers are those of `view`. */
   classifies(view: RootFs): boolean {
     return view === this.view;
   }

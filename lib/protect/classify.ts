@@ -539,8 +539,8 @@ function symlinkCopy(fs: RootFs, rules: readonly Rule[], e: MergedEntry, region:
  */
 function sortedByPath(files: ReadonlyMap<string, ClassifiedFile>): Iterable<ClassifiedFile> {
   let last: string | undefined;
-  for (const { path: p } of files.values()) {
-    if (last !== undefined && !(last < p)) return [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const p of files.keys()) {
+    if (last !== undefined && !(last < p)) return [...files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)); // keys are the files' paths
     last = p;
   }
   return files.values();

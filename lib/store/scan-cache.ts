@@ -301,11 +301,15 @@ export class ScanCache {
       await this.reject(file, bad);
       return undefined;
     }
-    if (!this.readOnly) {
-      const now = new Date();
-      await utimes(file, now, now).catch(() => undefined);
-    }
+    await this.touch(file);
     return out;
+  }
+
+  /** Least recently used eviction goes by mtime: a hit makes the entry young again. */
+  private async touch(file: string): Promise<void> {
+    if (this.readOnly) return;
+    const now = new Date();
+    await utimes(file, now, now).catch(() => undefined);
   }
 
   /** Reads an entry file: the body when the header and the body's digest check out, else undefined (removing a bad entry). */
@@ -324,11 +328,7 @@ export class ScanCache {
       await this.reject(file, body.length !== h.bodyBytes ? `it is truncated or padded (${body.length} bytes, header says ${h.bodyBytes})` : 'its body does not match its digest (corrupt)');
       return undefined;
     }
-    // Least recently used eviction goes by mtime: a hit makes the entry young again.
-    if (!this.readOnly) {
-      const now = new Date();
-      await utimes(file, now, now).catch(() => undefined);
-    }
+    await this.touch(file);
     return body;
   }
 

@@ -115,7 +115,7 @@ function* manifestFiles(fs: RootFs, c: Classification, encrypted: Map<string, { 
     const e = nodes.entryAt(n);
     if (e.type !== 'file' && e.type !== 'symlink') continue;
     const p = '/' + e.path;
-    const f = own ? own.fileAt(fs, n, e) : c.files.get(p);
+    const f = own ? own.fileAt(n, e) : c.files.get(p);
     if (e.type === 'symlink' && f?.symlinkTo !== undefined) {
       // An encrypted copy of the link's target, written with the target's metadata.
       seen++;
@@ -162,12 +162,12 @@ function entryRecord(e: MergedEntry | FsEntry): EntryRecord {
 const isOther = (e: FsEntry) => e.type === 'dir' || e.type === 'chardev' || e.type === 'blockdev' || e.type === 'fifo';
 
 /** Records of the symlinks (but those that became encrypted copies) and of the directories (root included), devices and FIFOs of a view. */
-function viewRecords(fs: RootFs, copies: ReadonlySet<string> = new Set()): { symlinks: SymlinkRecord[]; entries: EntryRecord[] } {
+function viewRecords(fs: RootFs, isCopy: (path: string) => boolean = () => false): { symlinks: SymlinkRecord[]; entries: EntryRecord[] } {
   // One walk, no array of every entry (a million-file view would hold a million of them).
   const symlinks: SymlinkRecord[] = [];
   const entries: EntryRecord[] = [fs.root].filter(isOther).map(entryRecord);
   for (const e of fs.walk()) {
-    if (e.type === 'symlink' && !copies.has('/' + e.path)) symlinks.push(symlinkRecord(e));
+    if (e.type === 'symlink' && !isCopy('/' + e.path)) symlinks.push(symlinkRecord(e));
     else if (isOther(e)) entries.push(entryRecord(e));
   }
   return { symlinks, entries };
@@ -307,9 +307,8 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
 
       // The manifest describes the files as they are after encryption (metadata is unchanged),
       // and every other entry; the manifest layer's own directories as that layer sets them.
-      const copies = new Set<string>();
-      for (const f of c.files.values()) if (f.symlinkTo !== undefined) copies.add(f.path);
-      const view = viewRecords(fs, copies);
+      // Only symlinks are looked up: a pass over every classified file would make an object each.
+      const view = viewRecords(fs, (p) => c.files.get(p)?.symlinkTo !== undefined);
       const own = manifestDirItems(MANIFEST_PATH, 0).map((it) => entryRecord(it.entry));
       const ownPaths = new Set(own.map((r) => r.path));
       const built = buildManifest({
@@ -473,8 +472,11 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
   };
   const absOf = (e: MergedEntry) => (e.path === '.' ? '/' : '/' + e.path);
   const removedBy: Record<AnyRecord['kind'], string[]> = { file: [], symlink: [], entry: [] };
-  /** Each path of the view and of the manifest once, in bytewise order: its entry, its record, or both. */
-  function* joined(): Generator<{ p: string; e?: MergedEntry; rec?: AnyRecord }> {
+  /**
+   * Each entry of the view with its record, if any. Recorded paths no longer in the view go to
+   * `out.removed` (re-read manifest) or `removedBy` (joined records, ordered after the walk).
+   */
+  function* joined(): Generator<{ p: string; e: MergedEntry; rec?: AnyRecord }> {
     if (recorded) {
       for (const e of everyEntry()) {
         const p = absOf(e);
@@ -505,7 +507,7 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
     }
   }
   for (const { p, e, rec } of joined()) {
-    if (!e || p === path) continue;
+    if (p === path) continue;
     if (rec) {
       if (!matchesRecord(rec, e)) out.changed.push(p);
       continue;
