@@ -42,6 +42,7 @@ export interface FsEntry {
 /** Normalise a path from a tar header or a user: strips leading `/` and `./`, collapses `//` and
  *  `.` components, and rejects `..` components (returns undefined for the root itself). */
 export function normalizePath(p: string): string | undefined | Error {
+  if (isNormalised(p)) return p; // most paths are: no split, no join
   const parts: string[] = [];
   for (const part of p.split('/')) {
     if (part === '' || part === '.') continue;
@@ -49,6 +50,20 @@ export function normalizePath(p: string): string | undefined | Error {
     parts.push(part);
   }
   return parts.length ? parts.join('/') : undefined;
+}
+
+/** Whether `p` is already normalised: non-empty components separated by single `/`, none `.` or `..`. */
+function isNormalised(p: string): boolean {
+  const n = p.length;
+  let start = 0;
+  for (let i = 0; i <= n; i++) {
+    if (i < n && p.charCodeAt(i) !== 0x2f) continue;
+    const len = i - start;
+    if (len === 0) return false;
+    if (p.charCodeAt(start) === 0x2e && (len === 1 || (len === 2 && p.charCodeAt(start + 1) === 0x2e))) return false;
+    start = i + 1;
+  }
+  return true;
 }
 
 /**

@@ -185,6 +185,13 @@ export function entryBudget(image: string, max: number = DEFAULT_MAX_ENTRIES): E
   return { max, count: 0, image };
 }
 
+/** Counts the entries of a scan made earlier against `budget`; returns the scan. */
+export function chargeBudget(budget: EntryBudget, index: LayerIndex): LayerIndex {
+  budget.count += index.entries.length;
+  if (budget.count > budget.max) throw tooManyEntries(budget);
+  return index;
+}
+
 function tooManyEntries(b: EntryBudget): EnclavifyError {
   return fail('TOO_MANY_ENTRIES', `${b.image}: its layers hold more than ${b.max} entries (the limit, --max-entries / maxEntries); refusing to build a view that large`);
 }
@@ -528,6 +535,12 @@ export interface ScanOptions {
    * layers without the scan's progress taps: the view is merged once, not once per set of sources.
    */
   readSources?: readonly LayerSource[] | undefined;
+  /**
+   * Scans made earlier, by position (e.g. `view.layers[i]` of an earlier view holding the same
+   * layer): `scanned[i]`, when set, is used as it is instead of scanning `layers[i]` again. Its
+   * entries count toward `maxEntries` as scanned ones do.
+   */
+  scanned?: readonly (LayerIndex | undefined)[] | undefined;
 }
 
 /** Options for {@link RootFs.streamFiles}. */
@@ -566,7 +579,7 @@ export function viewNodes(fs: RootFs): ViewNodes {
  */
 export class RootFs implements FileLookup, DirectoryLookup {
   private readonly tree: Builder;
-  private sortedPaths?: string[];
+  private sortedNodes?: Uint32Array;
 
   private constructor(
     /** The layers' sources, in order (used to read contents). */
@@ -584,7 +597,10 @@ export class RootFs implements FileLookup, DirectoryLookup {
   static async scan(layers: readonly LayerSource[], options: ScanOptions = {}): Promise<RootFs> {
     const limit = options.concurrency ?? Math.max(2, availableParallelism());
     const budget = entryBudget(options.image ?? layers[0]?.name ?? 'the image', options.maxEntries);
-    const indexes = await mapLimit(layers, limit, (l) => scanLayer(l, { budget }));
+    const indexes = await mapLimit(layers, limit, async (l, i) => {
+      const known = options.scanned?.[i];
+      return known ? chargeBudget(budget, known) : await scanLayer(l, { budget });
+    });
     const readers = options.readSources ?? layers;
     if (readers.length !== layers.length) throw fail('BAD_ARGUMENT', 'RootFs.scan: readSources must have one source per layer');
     return new RootFs(readers, indexes);
@@ -676,9 +692,16 @@ export class RootFs implements FileLookup, DirectoryLookup {
 
   /** The nodes of every entry but the root, bytewise by path (the order sorted once, on first use). */
   private *nodeOrder(): IterableIterator<number> {
-    const nodes = this.tree.nodes;
-    this.sortedPaths ??= [...nodes.keys()].sort(compareBytewise);
-    for (const p of this.sortedPaths) yield nodes.get(p)!;
+    let order = this.sortedNodes;
+    if (!order) {
+      // Node numbers, not paths, are kept: each later walk is then free of lookups by path.
+      const nodes = this.tree.nodes;
+      const paths = [...nodes.keys()].sort(compareBytewise);
+      order = new Uint32Array(paths.length);
+      for (let i = 0; i < paths.length; i++) order[i] = nodes.get(paths[i])!;
+      this.sortedNodes = order;
+    }
+    for (let i = 0; i < order.length; i++) yield order[i];
   }
 
   static {

@@ -9,7 +9,7 @@ import { normalizePath, ROOT, type EntryType, type FsEntry } from './entry.js';
 /** One member to write: its metadata and, for regular files, exactly `entry.size` bytes. */
 export interface TarWriteItem {
   entry: FsEntry;
-  /** Regular-file content; chunks are written as given (zero-copy), so don't reuse their buffers. */
+  /** Regular-file content; chunks of 8 KiB or more are passed on as given (zero-copy), so don't reuse their buffers (shorter ones are copied). */
   content?: AsyncIterable<Uint8Array> | Uint8Array;
 }
 
@@ -40,8 +40,14 @@ function truncateUtf8(b: Buffer, max: number): Buffer {
   return b.subarray(0, n);
 }
 
+/** `v` as len-1 zero-padded octal digits and a NUL (v fits: callers check the range). */
 function octal(h: Buffer, off: number, len: number, v: number): void {
-  h.write(v.toString(8).padStart(len - 1, '0') + '\0', off, len, 'latin1');
+  let x = v;
+  for (let i = off + len - 2; i >= off; i--) {
+    h[i] = 0x30 + (x % 8);
+    x = Math.floor(x / 8);
+  }
+  h[off + len - 1] = 0;
 }
 
 /** GNU base-256 for values that do not fit the octal field (device numbers). */
@@ -80,7 +86,7 @@ function ustarHeader(o: {
   name: Buffer; mode: number; uid: number; gid: number; size: number; mtime: number; flag: string;
   linkname?: Buffer | undefined; uname?: Buffer | undefined; gname?: Buffer | undefined; devmajor?: number | undefined; devminor?: number | undefined;
 }): Buffer {
-  const h = Buffer.alloc(BLOCK);
+  const h = Buffer.allocUnsafe(BLOCK).fill(0); // from the pool: a fresh zeroed ArrayBuffer per header costs more
   o.name.copy(h, 0, 0, 100);
   octal(h, 100, 8, o.mode);
   octal(h, 108, 8, o.uid);
@@ -99,8 +105,8 @@ function ustarHeader(o: {
   }
   h.fill(0x20, 148, 156);
   let sum = 0;
-  for (const c of h) sum += c;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  for (let i = 0; i < BLOCK; i++) sum += h[i];
+  octal(h, 148, 7, sum); // six digits and a NUL, then the space left by the fill
   return h;
 }
 
@@ -198,9 +204,48 @@ function view(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
+/** Bytes gathered before they are passed on: small headers one by one would cost a stream turn each. */
+const BATCH = 64 * 1024;
+/** Content chunks at least this long are passed on as they are (zero-copy); shorter ones are copied into the batch. */
+const COPY_BELOW = 8 * 1024;
+
+/** Gathers small pieces into buffers of up to {@link BATCH} bytes. */
+class Batch {
+  private buf = Buffer.allocUnsafe(BATCH);
+  private used = 0;
+  /** Copies `b` in (b.length <= BATCH); returns a full batch to pass on first, if `b` does not fit. */
+  put(b: Uint8Array): Buffer | undefined {
+    let out: Buffer | undefined;
+    if (this.used + b.length > BATCH) out = this.take();
+    this.buf.set(b, this.used);
+    this.used += b.length;
+    return out;
+  }
+  /** What was gathered (a buffer no longer written to), or undefined if nothing was. */
+  take(): Buffer | undefined {
+    if (!this.used) return undefined;
+    const out = this.buf.subarray(0, this.used);
+    this.buf = Buffer.allocUnsafe(BATCH);
+    this.used = 0;
+    return out;
+  }
+}
+
 async function* archive(items: AsyncIterable<TarWriteItem> | Iterable<TarWriteItem>): AsyncGenerator<Buffer> {
+  const batch = new Batch();
+  // Small pieces go through the batch; a large one first flushes it (the order is kept).
+  function* emit(b: Uint8Array): Generator<Buffer> {
+    if (b.length < COPY_BELOW) {
+      const full = batch.put(b);
+      if (full) yield full;
+      return;
+    }
+    const pending = batch.take();
+    if (pending) yield pending;
+    yield view(b);
+  }
   for await (const { entry, content } of items) {
-    yield encodeHeader(entry);
+    yield* emit(encodeHeader(entry));
     const size = entry.type === 'file' ? entry.size : 0;
     const name = JSON.stringify(entry.path);
     if (entry.type !== 'file') {
@@ -212,21 +257,23 @@ async function* archive(items: AsyncIterable<TarWriteItem> | Iterable<TarWriteIt
     let written = 0;
     if (content instanceof Uint8Array) {
       if (content.length !== size) throw bad('TAR_SIZE_MISMATCH', `tar entry ${name}: content is ${content.length} bytes but the entry's size is ${size}`);
-      if (size) yield view(content);
+      if (size) yield* emit(content);
       written = size;
     } else if (content) {
       for await (const chunk of content) {
         if (!(chunk instanceof Uint8Array)) throw bad('TAR_BAD_ENTRY', `tar entry ${name}: content yielded a chunk that is not bytes`);
         written += chunk.length;
         if (written > size) throw bad('TAR_SIZE_MISMATCH', `tar entry ${name}: content is longer than the entry's size ${size}`);
-        if (chunk.length) yield view(chunk);
+        if (chunk.length) yield* emit(chunk);
       }
     }
     if (written !== size) throw bad('TAR_SIZE_MISMATCH', `tar entry ${name}: content is ${written} bytes but the entry's size is ${size}`);
     const pad = (BLOCK - (size % BLOCK)) % BLOCK;
-    if (pad) yield ZEROS.subarray(0, pad);
+    if (pad) yield* emit(ZEROS.subarray(0, pad));
   }
-  yield ZEROS; // end of archive: two zero blocks
+  yield* emit(ZEROS); // end of archive: two zero blocks
+  const rest = batch.take();
+  if (rest) yield rest;
 }
 
 /**

@@ -6,8 +6,7 @@
  * stored for the next conversion.
  */
 import { availableParallelism } from 'node:os';
-import { EnclavifyError } from './errors.js';
-import { entryBudget, RootFs, scanLayer, type LayerIndex, type LayerSource } from '../fs/merged.js';
+import { chargeBudget, entryBudget, RootFs, scanLayer, type LayerIndex, type LayerSource } from '../fs/merged.js';
 import type { Layer } from './image.js';
 import { FileLayer } from './layer.js';
 import { CACHED_FILE_MAX_BYTES, type LayerKey, type ScanCache } from '../store/scan-cache.js';
@@ -20,6 +19,8 @@ export interface CachedScanOptions {
   image?: string | undefined;
   /** Layers looked up or scanned at once (default: the number of CPUs, at least 2, as `RootFs.scan`). */
   concurrency?: number | undefined;
+  /** Scans made earlier, by position, used instead of the cache or a scan (see `ScanOptions.scanned`). */
+  scanned?: readonly (LayerIndex | undefined)[] | undefined;
 }
 
 /**
@@ -46,15 +47,13 @@ export async function cachedRootFs(
   const budget = entryBudget(options.image ?? layers[0]?.name ?? 'the image', options.maxEntries);
   const fromCache = new Set<number>();
   const indexes = await mapLimit(layers, options.concurrency ?? Math.max(2, availableParallelism()), async (layer, i): Promise<LayerIndex> => {
+    const known = options.scanned?.[i];
+    if (known) return chargeBudget(budget, known);
     const key = await keyOf(layer);
     const hit = key && (await cache.loadScan(key));
     if (hit) {
-      budget.count += hit.length;
-      if (budget.count > budget.max) {
-        throw new EnclavifyError('TOO_MANY_ENTRIES', `${budget.image}: its layers hold more than ${budget.max} entries (the limit, --max-entries / maxEntries); refusing to build a view that large`);
-      }
       fromCache.add(i);
-      return { name: readSources[i].name, entries: hit };
+      return chargeBudget(budget, { name: readSources[i].name, entries: hit });
     }
     const ix = await scanLayer(scanSources[i], { budget });
     if (key) {

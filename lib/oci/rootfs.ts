@@ -1,7 +1,7 @@
 /** The merged root file system of an image's layers, with blob corruption named as such. */
 import { Writable } from 'node:stream';
 import { pipeline as pipe } from 'node:stream/promises';
-import { RootFs, type LayerSource } from '../fs/merged.js';
+import { RootFs, type LayerIndex, type LayerSource } from '../fs/merged.js';
 import type { Layer } from './image.js';
 import { chain } from './layer.js';
 import { knownLengthOf, setKnownLength } from './digest.js';
@@ -36,6 +36,13 @@ export interface LayersRootFsOptions {
    * not opened (see {@link ScanCache}). Layers built in this process are not cached.
    */
   cache?: ScanCache | undefined;
+  /**
+   * Layers scanned earlier, by position: `scanned[i]`, when set, is layer `i`'s scan and the
+   * source to read it through (e.g. `fs.layers[j]` and `fs.sources[j]` of an earlier view holding
+   * the same layer at `j`). Such a layer is neither scanned nor staged again; the view shares
+   * its scan with the earlier one.
+   */
+  scanned?: readonly ({ index: LayerIndex; source: LayerSource } | undefined)[] | undefined;
 }
 
 /** The layers as sources of a {@link RootFs} (their streams destroyed when `signal` fires). */
@@ -49,12 +56,14 @@ export function layerSources(layers: readonly Layer[], signal?: AbortSignal): La
  * stored blobs are re-checked so that the error names the real cause, a digest mismatch.
  */
 export async function layersRootFs(layers: readonly Layer[], options: LayersRootFsOptions = {}): Promise<RootFs> {
-  const base = layerSources(layers, options.signal);
+  const known = options.scanned;
+  const base = layerSources(layers, options.signal).map((s, i) => known?.[i]?.source ?? s);
   // Staged: the scan tees each layer into a file, the view reads from it afterwards.
-  const staged = options.stage && base.map((s, i) => options.stage!.sources(layers[i], s, options.signal));
+  const staged = options.stage && base.map((s, i) => (known?.[i] ? { scan: s, read: s } : options.stage!.sources(layers[i], s, options.signal)));
   const sources = staged ? staged.map((s) => s.scan) : base;
   const listener = options.onProgress;
-  const scanOptions = { maxEntries: options.maxEntries, image: options.image ?? options.progressEvent?.image, ...(staged ? { readSources: staged.map((s) => s.read) } : {}) };
+  const scanned = known?.some((k) => k) ? known.map((k) => k?.index) : undefined;
+  const scanOptions = { maxEntries: options.maxEntries, image: options.image ?? options.progressEvent?.image, ...(staged ? { readSources: staged.map((s) => s.read) } : {}), ...(scanned ? { scanned } : {}) };
   const readSources = scanOptions.readSources ?? sources;
   // Loaded only with a cache: a conversion without one does not pay for it.
   const scan = options.cache

@@ -13,7 +13,7 @@ import { assembleImage } from '../oci/assemble.js';
 import { buildLayer } from '../oci/layer.js';
 import { checkCompression, type CompressionOptions } from '../oci/compression.js';
 import type { HistoryEntry, ImageConfig } from '../oci/types.js';
-import type { RootFs } from '../fs/merged.js';
+import type { LayerIndex, LayerSource, RootFs } from '../fs/merged.js';
 import { layersRootFs } from '../oci/rootfs.js';
 import { tarStream } from '../fs/tar-write.js';
 import type { FsEntry } from '../fs/entry.js';
@@ -151,6 +151,14 @@ class PipelineDraft implements Draft {
   transform: string | undefined;
   private layerList: Layer[];
   private view: Promise<RootFs> | undefined;
+  /** The view of {@link view} once built, with the layers it was built from. */
+  private built: { fs: RootFs; layers: readonly Layer[] } | undefined;
+  /**
+   * The last view's scans of the layers still in the draft, for the next view: a layer a
+   * transform did not replace is not scanned again (a million-entry layer takes seconds), and
+   * the views share its scan. Only scans, not the last view, are kept.
+   */
+  private scans = new Map<Layer, { index: LayerIndex; source: LayerSource }>();
 
   constructor(
     readonly source: Image,
@@ -197,13 +205,35 @@ class PipelineDraft implements Draft {
   }
 
   rootfs(): Promise<RootFs> {
-    return (this.view ??= layersRootFs(this.layerList, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries, stage: this.stage, cache: this.cache }));
+    return (this.view ??= this.newView());
+  }
+
+  private async newView(): Promise<RootFs> {
+    const layers = [...this.layerList];
+    const scanned = layers.map((l) => this.scans.get(l));
+    this.scans = new Map();
+    const fs = await layersRootFs(layers, { onProgress: this.onProgress, signal: this.signal, progressEvent: this.tagged(), image: this.source.name, maxEntries: this.maxEntries, stage: this.stage, cache: this.cache, scanned });
+    // Layers changed while it was built: it is not the draft's view, its scans are not reused.
+    if (layers.length === this.layerList.length && layers.every((l, i) => l === this.layerList[i])) this.built = { fs, layers };
+    return fs;
+  }
+
+  /** The layers changed: the view is built again on next use, from the scans of the layers kept. */
+  private invalidate(): void {
+    const b = this.built;
+    this.view = undefined;
+    this.built = undefined;
+    const kept = new Set(this.layerList);
+    for (const l of this.scans.keys()) if (!kept.has(l)) this.scans.delete(l);
+    b?.layers.forEach((l, i) => {
+      if (kept.has(l)) this.scans.set(l, { index: b.fs.layers[i], source: b.fs.sources[i] });
+    });
   }
 
   replaceLayer(i: number, layer: Layer, comment: string): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.layerList.length) throw new EnclavifyError('BAD_LAYER_INDEX', `replaceLayer: no layer ${i} (the draft has ${this.layerList.length})`);
     this.layerList[i] = layer;
-    this.view = undefined;
+    this.invalidate();
     const h = this.historyFor(i);
     if (h) h.comment = h.comment ? `${h.comment}; ${comment}` : comment;
   }
@@ -211,7 +241,7 @@ class PipelineDraft implements Draft {
   addLayer(layer: Layer, history: { createdBy: string; comment?: string | undefined }): void {
     const h = this.alignedHistory();
     this.layerList.push(layer);
-    this.view = undefined;
+    this.invalidate();
     h?.push({ created: this.created.toISOString(), created_by: history.createdBy, ...(history.comment ? { comment: history.comment } : {}) });
   }
 
