@@ -108,7 +108,7 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
   const loadBefore = +os.loadavg()[0].toFixed(2);
   try {
     const push = { ours: [] as Run[], skopeo: [] as Run[], base: [] as Run[] };
-    const baseCli = opts.baseline ? path.join(path.resolve(opts.baseline), 'bin', 'enclavify.js') : undefined;
+    const baseCli = opts.baseline ? path.join(path.resolve(opts.baseline), 'bin', 'enclavify.cjs') : undefined;
     for (let i = 0; i < runs; i++) {
       for (const who of baseCli ? ['ours', 'skopeo', 'base'] as const : ['ours', 'skopeo'] as const) {
         const reg = await registry();

@@ -1,6 +1,7 @@
 /** `enclavify copy SRC DST` (or `--from SRC --to DST`, as convert): like `skopeo copy` between the transports we support. */
 import { rm } from 'node:fs/promises';
-import { copyImage, parsePlatform } from '../store/index.js';
+import { copyImage } from '../store/images.js';
+import { parsePlatform } from '../store/oci-layout.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';

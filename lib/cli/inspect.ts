@@ -1,7 +1,8 @@
 /** `enclavify inspect IMAGE`: what a converted image holds (runtime, manifest, MRENCLAVE/MRSIGNER, regions). */
 import { inspectImage } from '../runtimes/gramine/inspect.js';
 import { formatInspection } from './format.js';
-import { openImage, parsePlatform } from '../store/index.js';
+import { openImage } from '../store/images.js';
+import { parsePlatform } from '../store/oci-layout.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';

@@ -2,7 +2,8 @@
 import { readKeysFile } from '../protect/keys.js';
 import { verify } from '../protect/verify.js';
 import { formatFindings } from './format.js';
-import { openImage, parsePlatform } from '../store/index.js';
+import { openImage } from '../store/images.js';
+import { parsePlatform } from '../store/oci-layout.js';
 import { UsageError } from './args.js';
 import { COMMON, EXIT, type Command } from './command.js';
 import { decryptionFlags, decryptionKeysFrom } from './ocicrypt-options.js';

@@ -339,21 +339,29 @@ export class Transport {
   /**
    * Chooses the scheme by a first request: https; plain http only when the server answers TLS
    * with something that is not TLS and this host may use plain HTTP. A certificate that does not
-   * verify is an error, never a reason to fall back.
+   * verify is an error, never a reason to fall back. Where plain HTTP is allowed (loopback, or
+   * TLS verification off) the plain request goes out beside the TLS one, so that a plain
+   * registry costs no second round trip; its answer is used only once the TLS attempt has failed
+   * for want of TLS (it carries no credentials: `send` is given the scheme's base URL).
    */
-  async probe<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.schemeValue) return fn();
+  async probe(send: (base: string) => Promise<HttpResponse>): Promise<HttpResponse> {
+    if (this.schemeValue) return send(this.base);
     this.schemeValue = 'https';
+    const plain = this.plainHttpAllowed ? send(`http://${this.registry}`) : undefined;
+    plain?.catch(() => undefined);
     try {
-      return await fn();
+      const res = await send(this.base);
+      // TLS it is: the plain answer (if any) is read and dropped.
+      plain?.then((r) => r.body.dump(), () => undefined).catch(() => undefined);
+      return res;
     } catch (e) {
       const code = tlsCode(e);
       if (code && NOT_TLS_CODES.has(code)) {
-        if (!this.plainHttpAllowed) {
+        if (!plain) {
           throw registryError('REGISTRY_TLS', `registry ${this.registry}: the server speaks no TLS; plain HTTP is used only for a loopback host or with --tls-verify=false`, e);
         }
         this.schemeValue = 'http';
-        return fn();
+        return plain;
       }
       this.schemeValue = undefined;
       throw e;

@@ -163,9 +163,12 @@ function rangeEnd(res: HttpResponse): number | undefined {
   return end === 0 ? 0 : end + 1;
 }
 
-/** Counts the bytes a body carries, skipping the first `skip` (a resumed upload re-reads its source). */
+/**
+ * Counts the bytes a body carries, skipping the first `skip` (a resumed upload re-reads its
+ * source), and calls `onFirst` once its first chunk has been handed on.
+ */
 class Meter extends Transform {
-  constructor(private skip: number, private readonly onBytes: (n: number) => void) {
+  constructor(private skip: number, private readonly onBytes: (n: number) => void, private onFirst?: (() => void) | undefined) {
     super({ highWaterMark: 1 << 20 });
   }
   override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
@@ -179,6 +182,11 @@ class Meter extends Transform {
     }
     this.onBytes(chunk.length);
     cb(null, chunk);
+    const first = this.onFirst;
+    if (first) {
+      this.onFirst = undefined;
+      first();
+    }
   }
 }
 
@@ -319,12 +327,13 @@ class BlobPusher {
       let source: Readable | undefined;
       try {
         source = await j.open();
-        const meter = new Meter(offset, (n) => progress.add(n));
+        // The other blobs' requests wait for this one's first bytes (see pushImage), so that
+        // their HEADs and POSTs do not delay the start of the upload that decides the time.
+        const meter = new Meter(offset, (n) => progress.add(n), j.onSending);
         source.on('error', (e) => meter.destroy(e));
         source.pipe(meter);
         const body = meter;
         progress.add(0, offset);
-        j.onSending?.();
         if (offset === 0 && j.size <= this.monolithicMax) {
           await this.put(location, j, body, j.size, subject);
           return;

@@ -14,7 +14,7 @@ import { compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js'
 import { resolvePath, type DirectoryLookup, type FileLookup } from '../../fs/lookup.js';
 import { findStartupFiles } from '../../protect/deps.js';
 import { parseElf } from '../../fs/elf.js';
-import { openImage } from '../../store/index.js';
+import { openImage } from '../../store/images.js';
 import type { ProgressListener } from '../../oci/progress.js';
 import { layersRootFs } from '../../oci/rootfs.js';
 import { LayerStage } from '../../oci/stage.js';

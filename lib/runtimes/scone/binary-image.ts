@@ -16,7 +16,7 @@ import { EnclavifyError } from '../../oci/errors.js';
 import type { Image } from '../../oci/image.js';
 import { compareBytewise, normalizePath, type FsEntry } from '../../fs/entry.js';
 import { RootFs, type MergedEntry } from '../../fs/merged.js';
-import { openImage } from '../../store/index.js';
+import { openImage } from '../../store/images.js';
 import type { Draft, LayerItem } from '../../transforms/pipeline.js';
 import type { SconeBinaryImage } from './options.js';
 import { layersRootFs } from '../../oci/rootfs.js';
