@@ -5,10 +5,15 @@
  * zstd layers are read with fzstd, a pure-JavaScript streaming decoder (loaded on first use too),
  * and zstd *output* fails with `ZSTD_UNAVAILABLE`. `ENCLAVIFY_ZSTD=js` forces that mode.
  */
-import { createGunzip, gzip } from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 import { availableParallelism } from 'node:os';
 import { PassThrough, Transform, type TransformCallback } from 'node:stream';
 import { createRequire } from 'node:module';
+
+// node:zlib loads when a layer is first (de)compressed: a push or a `--no-validate` copy of
+// stored blobs never needs it.
+let zlibModule: typeof Zlib | undefined;
+const zlib = (): typeof Zlib => (zlibModule ??= createRequire(import.meta.url)('node:zlib') as typeof Zlib);
 import type * as ZstdNapi from 'zstd-napi';
 import type * as Fzstd from 'fzstd';
 import type { Compression } from './media-types.js';
@@ -88,7 +93,7 @@ class JsZstdDecompress extends Transform {
 
 /** A stream that decompresses a layer blob of the given compression. */
 export function decompressor(c: Compression): Transform {
-  if (c === 'gzip') return createGunzip({ chunkSize: 256 * 1024 });
+  if (c === 'gzip') return zlib().createGunzip({ chunkSize: 256 * 1024 });
   if (c === 'zstd') {
     const z = nativeZstd();
     return z ? (new z.DecompressStream() as unknown as Transform) : new JsZstdDecompress();
@@ -184,7 +189,7 @@ export class ParallelGzip extends Transform {
   }
 
   private submit(block: Buffer): void {
-    const p = new Promise<Buffer>((resolve, reject) => gzip(block, { level: this.level }, (e, out) => (e ? reject(e) : resolve(out))));
+    const p = new Promise<Buffer>((resolve, reject) => zlib().gzip(block, { level: this.level }, (e, out) => (e ? reject(e) : resolve(out))));
     p.catch(() => undefined);
     this.queue.push(p);
   }

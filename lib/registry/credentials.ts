@@ -3,7 +3,6 @@
  * `auth.json` files, Docker's `config.json` (`auths`, `credHelpers`, `credsStore`) and Docker
  * credential helpers (`docker-credential-NAME get`). Secrets are never put into messages.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -155,6 +154,8 @@ function decodeEntry(e: AuthEntry, file: string, key: string): Credentials | und
 async function runHelper(name: string, server: string, file: string, env?: NodeJS.ProcessEnv): Promise<FoundCredentials | undefined> {
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw registryError('REGISTRY_CREDENTIALS', `auth file ${file}: credential helper name ${JSON.stringify(name)} is not valid`);
   const prog = `docker-credential-${name}`;
+  // child_process (and the net and dgram modules under it) only when a helper is configured.
+  const { spawn } = await import('node:child_process');
   const res = await new Promise<{ code: number | null; stdout: string; stderr: string } | 'missing'>((resolve, reject) => {
     const child = spawn(prog, ['get'], { stdio: ['pipe', 'pipe', 'pipe'], env: env ?? process.env });
     const out: Buffer[] = [], err: Buffer[] = [];
