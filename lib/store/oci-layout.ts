@@ -1,9 +1,10 @@
 /** Reading and writing OCI image layouts (image-spec image-layout.md). */
-import { constants as fsc, createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, open, readFile, rename, rm, rmdir, stat, readdir, type FileHandle } from 'node:fs/promises';
+import { constants as fsc, createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFile, lstat, mkdir, open, readFile, rename, rm, rmdir, stat, readdir, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline as pipe } from 'node:stream/promises';
-import { verifyBytes, parseDigest } from '../oci/digest.js';
+import { mismatchMessage, verifyBytes, parseDigest } from '../oci/digest.js';
 import { clip, EnclavifyError, listForMessage, shortDigest } from '../oci/errors.js';
 import { lazy, type Image, type Layer } from '../oci/image.js';
 import { encodeJson, parseConfig, parseIndex, parseJson, parseManifest } from '../oci/json.js';
@@ -200,16 +201,73 @@ function mediaTypeOf(doc: unknown): string | undefined {
   return typeof mt === 'string' ? mt : undefined;
 }
 
+/**
+ * The blob file behind each layer this module opened from a layout (checked as every blob read
+ * is: no symlink unless followed, a regular file), so that writing it into another layout can
+ * copy it in the kernel (see {@link copyLayoutBlob}).
+ */
+const layoutBlobs = new WeakMap<Layer, () => Promise<FileHandle>>();
+
+/** /proc/self/fd names an open file without a path lookup (Linux). */
+const PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+
+/**
+ * Copies a layout blob into the temporary file `tmp` (created here, no symlink followed) in the
+ * kernel (copy_file_range/sendfile: the bytes never pass through JavaScript), then verifies the
+ * copy itself: its bytes are read back from the temporary file and hashed, so what is renamed
+ * into place is what was checked, whatever happened to the source meanwhile. Both files are named
+ * by their open descriptors (/proc/self/fd), never by a path that could be swapped for a link.
+ * Faster than streaming the blob through a digest check into a write stream: the python image's
+ * 104 MB base layer, written and synced, ~150 ms instead of ~270 ms (docs/performance.md).
+ */
+async function copyLayoutBlob(openSource: () => Promise<FileHandle>, tmp: string, desc: { digest: string; size: number }, what: string, progress: ByteProgress, signal: AbortSignal | undefined): Promise<void> {
+  const [alg] = parseDigest(desc.digest, what);
+  const src = await openSource();
+  try {
+    const out = await open(tmp, CREATE_NOFOLLOW, 0o644);
+    try {
+      await copyFile(`${PROC_FD}/${src.fd}`, `${PROC_FD}/${out.fd}`);
+      throwIfAborted(signal, `writing ${what}`);
+      const rd = await open(`${PROC_FD}/${out.fd}`, fsc.O_RDONLY);
+      try {
+        const hash = createHash(alg);
+        const buf = Buffer.allocUnsafe(4 << 20);
+        let bytes = 0;
+        for (;;) {
+          const { bytesRead } = await rd.read(buf, 0, buf.length, bytes);
+          if (bytesRead === 0) break;
+          bytes += bytesRead;
+          if (bytes > desc.size) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${what}: blob ${shortDigest(desc.digest)} is larger than the ${desc.size} bytes its descriptor says`);
+          hash.update(buf.subarray(0, bytesRead));
+          progress.add(bytesRead);
+          throwIfAborted(signal, `writing ${what}`);
+        }
+        if (bytes !== desc.size) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${what}: blob ${shortDigest(desc.digest)} is truncated: ${bytes} of ${desc.size} bytes`);
+        if (`${alg}:${hash.digest('hex')}` !== desc.digest) throw new EnclavifyError('BLOB_DIGEST_MISMATCH', mismatchMessage(what, desc));
+      } finally {
+        await rd.close();
+      }
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+  } finally {
+    await src.close();
+  }
+}
+
 function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined, follow: boolean): Image {
   const manifest = parseManifest(rawManifest, `${name}: manifest ${shortDigest(desc.digest)}`);
   const rawConfig = lazy(() => readBlob(dir, manifest.config, `${name}: config`, follow));
   const config = lazy(async () => parseConfig(await rawConfig(), `${name}: config ${shortDigest(manifest.config.digest)}`));
   const layers = lazy(async (): Promise<Layer[]> => manifestLayers(name, manifest, await config(), ({ desc: d, name: lname, compression, diffId }) => {
     blobPath(dir, d.digest, lname); // a malformed digest fails now
-    return new BlobLayer(d.mediaType, compression, lname, async () => {
+    const layer = new BlobLayer(d.mediaType, compression, lname, async () => {
       const fh = await openBlob(dir, d.digest, lname, follow);
       return abortable(createReadStream('', { fd: fh, highWaterMark: 1 << 20 }), signal);
     }, { digest: d.digest, size: d.size, diffId }, d.annotations);
+    layoutBlobs.set(layer, () => openBlob(dir, d.digest, lname, follow));
+    return layer;
   }));
   return {
     name,
@@ -310,10 +368,14 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: WriteLayou
         const owner = await claimOwnership(tmpOwnerSocket(tmp));
         let keep = false;
         try {
-          // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
-          const out = createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true, highWaterMark: 4 << 20 });
-          if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out, withSignal(signal));
-          else await pipe(await l.compressed(), out, withSignal(signal));
+          const fromLayout = PROC_FD ? layoutBlobs.get(l) : undefined;
+          if (fromLayout) await copyLayoutBlob(fromLayout, tmp, { digest: blob, size }, l.name, progress, signal);
+          else {
+            // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
+            const out = createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true, highWaterMark: 4 << 20 });
+            if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out, withSignal(signal));
+            else await pipe(await l.compressed(), out, withSignal(signal));
+          }
           progress.finish();
           const written = (await stat(tmp)).size;
           if (written !== (await l.size())) throw new EnclavifyError('BLOB_SIZE_MISMATCH', `${l.name}: wrote ${written} bytes, expected ${await l.size()}`);
