@@ -210,6 +210,7 @@ const layoutBlobs = new WeakMap<Layer, () => Promise<FileHandle>>();
 
 /** /proc/self/fd names an open file without a path lookup (Linux). */
 const PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined;
+const KERNEL_COPY_UNAVAILABLE = new Set(['ENOENT', 'EACCES', 'EPERM', 'EINVAL', 'ENOSYS', 'EXDEV', 'EOPNOTSUPP', 'ENOTSUP']);
 
 /**
  * Copies a layout blob into the temporary file `tmp` (created here, no symlink followed) in the
@@ -219,14 +220,26 @@ const PROC_FD = process.platform === 'linux' && existsSync('/proc/self/fd') ? '/
  * by their open descriptors (/proc/self/fd), never by a path that could be swapped for a link.
  * Faster than streaming the blob through a digest check into a write stream: the python image's
  * 104 MB base layer, written and synced, ~150 ms instead of ~270 ms (docs/performance.md).
+ * False (and no temporary left) when this system cannot copy that way.
  */
-async function copyLayoutBlob(openSource: () => Promise<FileHandle>, tmp: string, desc: { digest: string; size: number }, what: string, progress: ByteProgress, signal: AbortSignal | undefined): Promise<void> {
+async function copyLayoutBlob(openSource: () => Promise<FileHandle>, tmp: string, desc: { digest: string; size: number }, what: string, progress: ByteProgress, signal: AbortSignal | undefined): Promise<boolean> {
   const [alg] = parseDigest(desc.digest, what);
   const src = await openSource();
   try {
     const out = await open(tmp, CREATE_NOFOLLOW, 0o644);
     try {
-      await copyFile(`${PROC_FD}/${src.fd}`, `${PROC_FD}/${out.fd}`);
+      try {
+        await copyFile(`${PROC_FD}/${src.fd}`, `${PROC_FD}/${out.fd}`);
+      } catch (e) {
+        // No usable /proc or no in-kernel copy here (a hardened /proc, a sandbox): the caller
+        // streams the blob instead. A full disk is a full disk either way.
+        if (KERNEL_COPY_UNAVAILABLE.has((e as NodeJS.ErrnoException).code ?? '')) {
+          await out.close().catch(() => undefined);
+          await rm(tmp, { force: true });
+          return false;
+        }
+        throw e;
+      }
       throwIfAborted(signal, `writing ${what}`);
       const rd = await open(`${PROC_FD}/${out.fd}`, fsc.O_RDONLY);
       try {
@@ -249,11 +262,12 @@ async function copyLayoutBlob(openSource: () => Promise<FileHandle>, tmp: string
       }
       await out.sync();
     } finally {
-      await out.close();
+      await out.close().catch(() => undefined);
     }
   } finally {
     await src.close();
   }
+  return true;
 }
 
 function layoutImage(dir: string, name: string, rawManifest: Buffer, desc: Descriptor, signal: AbortSignal | undefined, follow: boolean): Image {
@@ -369,8 +383,7 @@ export async function writeOciLayout(image: Image, ref: OciRef, opts: WriteLayou
         let keep = false;
         try {
           const fromLayout = PROC_FD ? layoutBlobs.get(l) : undefined;
-          if (fromLayout) await copyLayoutBlob(fromLayout, tmp, { digest: blob, size }, l.name, progress, signal);
-          else {
+          if (!fromLayout || !(await copyLayoutBlob(fromLayout, tmp, { digest: blob, size }, l.name, progress, signal))) {
             // A large buffer lets writes of socket-sized chunks coalesce (writev) while one is in flight.
             const out = createWriteStream(tmp, { fd: await open(tmp, CREATE_NOFOLLOW, 0o644), flush: true, highWaterMark: 4 << 20 });
             if (opts.onProgress) await pipe(await l.compressed(), progressTap(progress), out, withSignal(signal));
