@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { gunzipSync } from 'node:zlib';
 import { readFileSync, readdirSync } from 'node:fs';
 import { CompressStream } from 'zstd-napi';
-import { ParallelGzip, compressor, decompressor, zstdImplementation } from '../../lib/oci/compression.js';
+import { ParallelGzip, ZSTD_JOB_SIZE, compressor, decompressor, zstdImplementation } from '../../lib/oci/compression.js';
 import { buildLayer } from '../../lib/oci/layer.js';
 import { RootFs } from '../../lib/fs/merged.js';
 import { formatTree } from '../../lib/fs/tree.js';
@@ -102,6 +102,31 @@ test('fzstd reads what zstd-napi and the zstd tool write: several frames, any ch
       assert.deepEqual(await through(decompressor('zstd'), empty, 1), Buffer.alloc(0), 'empty');
       await assert.rejects(through(decompressor('zstd'), native.subarray(0, native.length - 100), 65536));
     });
+  } finally {
+    s.done();
+  }
+});
+
+test('zstd output (multi-threaded): the same bytes whatever the number of workers and the chunking; the zstd tool, zstd-napi and fzstd read it back', async () => {
+  const s = scratch();
+  try {
+    // Several 2 MiB jobs, some compressible, some not.
+    const data = Buffer.concat([randomBytes(3 << 20), Buffer.alloc(4 << 20, 'enclavify '), randomBytes(12345)]);
+    const ours = await through(compressor({ compression: 'zstd' }), data, 65536);
+    for (const nbWorkers of [1, 3]) {
+      for (const chunk of [1 << 20, 1_000_003]) {
+        const other = await through(new CompressStream({ compressionLevel: 3, nbWorkers, jobSize: ZSTD_JOB_SIZE }) as unknown as NodeJS.ReadWriteStream, data, chunk);
+        assert.ok(other.equals(ours), `${nbWorkers} workers, chunks of ${chunk}: other bytes`);
+      }
+    }
+    // Not zstd's single-threaded output: the workers are really on.
+    const single = await through(new CompressStream({ compressionLevel: 3 }) as unknown as NodeJS.ReadWriteStream, data, 65536);
+    assert.ok(!single.equals(ours), 'compressed on the main thread');
+    const f = path.join(s.dir, 'mt.zst');
+    writeFileSync(f, ours);
+    assert.ok(execFileSync('zstd', ['-dc', f], { maxBuffer: 64 << 20 }).equals(data), 'the zstd tool');
+    assert.ok((await through(decompressor('zstd'), ours, 65536)).equals(data), 'zstd-napi');
+    await withJsZstd(async () => assert.ok((await through(decompressor('zstd'), ours, 65536)).equals(data), 'fzstd'));
   } finally {
     s.done();
   }
