@@ -202,7 +202,11 @@ export class ParallelGzip extends Transform {
   }
 
   private submit(block: Buffer): void {
-    const p = new Promise<Buffer>((resolve, reject) => zlib().gzip(block, { level: this.level }, (e, out) => (e ? reject(e) : resolve(out))));
+    // An output buffer that holds a whole member (deflate can grow incompressible input a little):
+    // zlib's default of 16 KiB costs a thread-pool round trip and a callback on the main thread
+    // per 16 KiB (~0.5 s of main thread on a 233 MB layer). The bytes are the same either way.
+    const chunkSize = block.length + (block.length >> 3) + 1024;
+    const p = new Promise<Buffer>((resolve, reject) => zlib().gzip(block, { level: this.level, chunkSize }, (e, out) => (e ? reject(e) : resolve(out))));
     p.catch(() => undefined);
     this.queue.push(p);
   }
