@@ -31,7 +31,6 @@ import { POLICY } from '../transforms/emit-policy.js';
 import { RUNTIME } from '../transforms/state.js';
 import { COMMON, EXIT, outJson, type Command, type Io } from './command.js';
 import { decryptedFrom, decryptionFlags, encryptionFlags, encryptionFrom } from './ocicrypt-options.js';
-import { encryptedImage } from '../ocicrypt/layers.js';
 import { cocoOptions, cocoPlatform, cocoTransforms, type CocoPlan } from './coco-options.js';
 import { copyRegistryFlags, registryOptionsForExtra, registryOptionsFrom } from './registry-options.js';
 import { sourceFlags, sourceOptionsFrom } from './source-options.js';
@@ -466,7 +465,7 @@ References:
       let written;
       try {
         // ocicrypt (--encryption-key, --runtime coco): the image written is the encrypted one.
-        const out = encryption ? await encryptedImage(result.image, { ...encryption.encryption, signal: io.signal }) : result.image;
+        const out = encryption ? await (await import('../ocicrypt/layers.js')).encryptedImage(result.image, { ...encryption.encryption, signal: io.signal }) : result.image;
         const keysArtifact = result.artifacts.get(KEYS_ARTIFACT);
         if (keysArtifact) {
           // 1. The keys, as KEYS.pending, bound to the image about to be written.

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SGX_DEVICE_MODES, WORKLOAD_TYPES, type SgxDeviceMode, type WorkloadType } from '../chart/index.js';
+import { SGX_DEVICE_MODES, WORKLOAD_TYPES, type SgxDeviceMode, type WorkloadType } from '../chart/options.js';
 import { EnclavifyError } from '../oci/errors.js';
 import type { PolicyFragment } from '../policy/index.js';
 import { scone, type SconeOptions } from '../runtimes/scone/index.js';

@@ -8,7 +8,9 @@ import { compressionFlags, compressionFrom } from './compression-options.js';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gramine, signGramineImage, type GramineOptions } from '../runtimes/gramine/index.js';
+// The Gramine runtime (manifest, signing, SGX measurement) loads only when a command uses it: a
+// conversion without it does not pay for it at start-up.
+import type { GramineOptions } from '../runtimes/gramine/index.js';
 import { openImage, writeImage } from '../store/images.js';
 import { parsePlatform } from '../store/oci-layout.js';
 import { ACCEPTED_FORMS } from '../store/ref.js';
@@ -126,6 +128,7 @@ export async function gramineTransformFromArgs(args: Parsed, runtimeImage?: Imag
     ...(logLevel !== undefined ? { logLevel: logLevel as (typeof LOG_LEVELS)[number] } : {}),
     ...(await readSigning(args)),
   };
+  const { gramine } = await import('../runtimes/gramine/index.js');
   return injectRuntime(gramine(opts));
 }
 
@@ -194,6 +197,7 @@ References:
     if (args.strings['protection-sha256'] !== undefined) io.err('enclavify sign: warning: --protection-sha256 is deprecated: use --manifest-sha256 (the same digest, the name verify uses)');
     const platform = args.strings.platform ? parsePlatform(args.strings.platform) : undefined;
     const source = await openImage(args.positionals[0], { platform, signal: io.signal, registry: registryOptionsFrom(args, 'src'), onProgress: io.progress, ...sourceOptionsFrom(args) });
+    const { signGramineImage } = await import('../runtimes/gramine/index.js');
     const step = signGramineImage({
       ...(sig ? { external: { sigstruct: new Uint8Array(await readFile(sig)), manifestSgx: new Uint8Array(await readFile(msgx!)) } } : await readSigning(args)),
       ...(args.strings.manifest ? { manifestPath: args.strings.manifest } : {}),

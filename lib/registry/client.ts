@@ -8,6 +8,9 @@ import { Authorizer } from './auth.js';
 import { lookupCredentials, type Credentials, type CredentialLookupOptions } from './credentials.js';
 import { describe, registryError, type Subject } from './errors.js';
 import { header, readBody, retrying, Transport, Transient, unexpected, type HttpResponse, type RetryPolicy, type SendRequest, type TransportOptions } from './http.js';
+import { registryModule } from './loaded.js';
+
+registryModule.loaded = true;
 
 /**
  * How to reach and authenticate to a registry (skopeo's per-image flags). One object per side
