@@ -5,7 +5,6 @@ import { once } from 'node:events';
 import { EXIT, type Command, type Io } from './command.js';
 import help from './help.cjs';
 import { ProgressRenderer } from './progress.js';
-import { registryModule } from '../registry/loaded.js';
 
 /** One command in the dispatch table: its name, its line of top-level --help, and how to load it. */
 export interface CommandEntry {
@@ -114,7 +113,7 @@ export async function main(argv: string[], io?: Partial<Io>): Promise<number> {
     renderer.finish();
     // Idle keep-alive connections to registries must not hold the process open (only a command
     // that reached a registry loaded the client).
-    if (ran && registryModule.loaded) await (await import('../registry/client.js')).closeRegistryClients();
+    if (ran && (await import('../registry/loaded.js')).registryModule.loaded) await (await import('../registry/client.js')).closeRegistryClients();
   }
 }
 
