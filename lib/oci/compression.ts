@@ -152,12 +152,12 @@ export function checkCompression(c: CompressionOptions): void {
 /**
  * zstd layers are compressed by zstd's own worker threads (its multi-threaded mode), so the main
  * thread only hands them input instead of compressing on the event loop: the python image's full
- * conversion with `--compression zstd` 2.73 → 2.35 s (docs/performance.md). That mode's output
+ * conversion with `--compression zstd` 2.72 → 2.38 s (docs/performance.md). That mode's output
  * depends on the job size and never on the number of workers (one or more) nor on how the input
  * is chunked, so a layer's bytes are the same on every machine (spec/oci/compression.spec.ts):
  * the job size is fixed, and there is always at least one worker. 2 MiB jobs cost ~0.6% in size
- * against one single-threaded frame; each worker holds a few jobs' buffers (~10 MB of RSS), so
- * at most two, leaving a core to the rest of the conversion.
+ * against one single-threaded frame; the workers hold a few jobs' buffers (peak RSS +20 MB with
+ * one), so at most two, leaving a core to the rest of the conversion.
  */
 export const ZSTD_JOB_SIZE = 2 << 20;
 const zstdWorkers = (): number => Math.max(1, Math.min(2, availableParallelism() - 1));
