@@ -166,23 +166,26 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
   }
 }
 
+/** The result as text: the image, then one line per measurement. */
+export function registryLines(r: RegistryBenchResult, pushOnly = false): string {
+  const lines = [`${r.image}; ${r.note}`];
+  for (const k of pushOnly ? ['push'] as const : ['push', 'pull'] as const) {
+    lines.push(`${k}: enclavify ${r[k].enclavify.medianSeconds.toFixed(2)} s (CPU ${r[k].enclavify.medianCpuSeconds.toFixed(2)} s), skopeo ${r[k].skopeo.medianSeconds.toFixed(2)} s (CPU ${r[k].skopeo.medianCpuSeconds.toFixed(2)} s), ratio ${r[k].ratio}`);
+  }
+  const b = r.push.baseline;
+  if (b) lines.push(`push, baseline checkout: ${b.enclavify.medianSeconds.toFixed(2)} s (CPU ${b.enclavify.medianCpuSeconds.toFixed(2)} s, peak RSS ${b.enclavify.medianPeakRssMB} MB), ratio ${b.ratio}`);
+  if (!pushOnly) lines.push(`pull with validation: enclavify ${r.validatingPull.enclavify.medianSeconds.toFixed(2)} s, ratio to skopeo's pull ${r.validatingPull.ratio}`);
+  lines.push(`push peak RSS: ${r.pushPeakRssMB} MB; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after`);
+  return lines.join('\n');
+}
+
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   const arg = (n: string) => {
     const i = argv.indexOf(n);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const r = await registryBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source'), baseline: arg('--baseline'), pushOnly: argv.includes('--push-only') });
-  if (argv.includes('--json')) console.log(JSON.stringify(r));
-  else {
-    console.log(`${r.image}; ${r.note}`);
-    const pushOnly = argv.includes('--push-only');
-    for (const k of pushOnly ? ['push'] as const : ['push', 'pull'] as const) {
-      console.log(`${k}: enclavify ${r[k].enclavify.medianSeconds.toFixed(2)} s (CPU ${r[k].enclavify.medianCpuSeconds.toFixed(2)} s), skopeo ${r[k].skopeo.medianSeconds.toFixed(2)} s (CPU ${r[k].skopeo.medianCpuSeconds.toFixed(2)} s), ratio ${r[k].ratio}`);
-    }
-    const b = r.push.baseline;
-    if (b) console.log(`push, baseline checkout: ${b.enclavify.medianSeconds.toFixed(2)} s (CPU ${b.enclavify.medianCpuSeconds.toFixed(2)} s, peak RSS ${b.enclavify.medianPeakRssMB} MB), ratio ${b.ratio}`);
-    if (!pushOnly) console.log(`pull with validation: enclavify ${r.validatingPull.enclavify.medianSeconds.toFixed(2)} s, ratio to skopeo's pull ${r.validatingPull.ratio}`);
-    console.log(`push peak RSS: ${r.pushPeakRssMB} MB; load average ${r.loadAverage.before} before, ${r.loadAverage.after} after`);
-  }
+  const pushOnly = argv.includes('--push-only');
+  const r = await registryBench({ runs: arg('--runs') ? Number(arg('--runs')) : undefined, source: arg('--source'), baseline: arg('--baseline'), pushOnly });
+  console.log(argv.includes('--json') ? JSON.stringify(r) : registryLines(r, pushOnly));
 }

@@ -14,6 +14,7 @@ import * as lib from '../lib/index.js';
 import { RootFs } from '../lib/fs/merged.js';
 import { convertBench, convertTable } from './convert.js';
 import { syntheticBench } from './synthetic.js';
+import { registryBench, registryLines } from './registry.js';
 import { readFile } from '../lib/fs/read-file.js';
 import { printStartup, startupBench } from './startup.js';
 
@@ -104,6 +105,14 @@ if (label === 'python image') {
   const fullRss = conv.cases.full!.maxPeakRssMB; // run unless warmOnly
   console.log(`  ${synth.inputMB} MB of blobs: ${synth.convert.seconds} s wall, ${synth.convert.cpuSeconds} s CPU, ${synth.convert.peakRssMB} MB peak RSS (python image full conversion: ${fullRss} MB; bound +10%); verify ${synth.verify.seconds} s, ${synth.verify.peakRssMB} MB`);
   results.synthetic = { ...synth, rssToPythonFull: +(synth.convert.peakRssMB / fullRss).toFixed(2) };
+  // Registry push and pull against skopeo (bench/registry.ts), when skopeo and the registry are installed.
+  const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  if (has('skopeo') && has('docker-registry')) {
+    console.log('\nregistry push and pull, whole processes, against skopeo:');
+    const reg = await registryBench({ source: ref, runs: Number(process.env.ENCLAVIFY_BENCH_RUNS ?? 3) });
+    console.log(registryLines(reg));
+    results.registry = reg;
+  } else console.log('\nregistry push and pull: skipped (needs skopeo and docker-registry: ../shared/tools/install-interop-tools)');
 }
 console.log('\nPackaging and start-up:');
 const startup = await startupBench();
