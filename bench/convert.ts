@@ -91,7 +91,6 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
   if (!existsSync(path.join(srcDir, 'index.json'))) throw new Error(`convert bench: no image at ${srcDir} (build it with ../shared/tools/make-python-image ${srcDir})`);
   const input = layersOf(srcDir, srcTag);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'enclavify-bench-conv-'));
-  const node = process.execPath;
   const loadBefore = +os.loadavg()[0].toFixed(2);
   try {
     execFileSync('openssl', ['genrsa', '-out', path.join(tmp, 'priv.pem'), '2048'], { stdio: 'ignore' });
@@ -122,13 +121,13 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
           const warm = who.endsWith('Warm');
           if (!warm) rmSync(cache, { recursive: true, force: true }); // cold: an empty cache
           mkdirSync(art);
-          r = timed(node, [cli, 'convert', '-q', '--cache-dir', cache, '--from', warm ? variants[i]! : source, '--to', `oci:${out}:c`, ...dirsOf[kind].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
+          r = timed(cli, ['convert', '-q', '--cache-dir', cache, '--from', warm ? variants[i]! : source, '--to', `oci:${out}:c`, ...dirsOf[kind].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
         } else if (who === 'full' || who === 'app') {
           mkdirSync(art);
-          r = timed(node, [cli, 'convert', '-q', '--no-cache', '--from', source, '--to', `oci:${out}:c`, ...dirsOf[who].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
+          r = timed(cli, ['convert', '-q', '--no-cache', '--from', source, '--to', `oci:${out}:c`, ...dirsOf[who].flatMap((d) => ['--dir', d]), '--output-dir', art], tmp);
           sizes[`${who}MB`] = +(layersOf(out, 'c').bytes / 1e6).toFixed(1);
           if (who === 'full') {
-            const v = timed(node, [cli, 'verify', '-q', '--keys', path.join(art, 'keys.json'), `oci:${out}:c`], tmp);
+            const v = timed(cli, ['verify', '-q', '--keys', path.join(art, 'keys.json'), `oci:${out}:c`], tmp);
             rs.verify.push(v);
           }
         } else if (who === 'skopeo') {
@@ -170,7 +169,7 @@ export async function convertBench(opts: { source?: string | undefined; runs?: n
       sizes: { inputMB: +(input.bytes / 1e6).toFixed(1), ...sizes },
       crypto,
       loadAverage: { before: loadBefore, after: +os.loadavg()[0].toFixed(2) },
-      note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/); floor = gzip -dc of every layer, one after the other`,
+      note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/, run as an installed command is: bin/enclavify.cjs executed); floor = gzip -dc of every layer, one after the other`,
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -104,7 +104,6 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
   const man = JSON.parse(readFileSync(path.join(layoutDir, 'blobs', 'sha256', idx.manifests.find((d: { annotations?: Record<string, string> }) => d.annotations?.['org.opencontainers.image.ref.name'] === 'conf').digest.slice(7)), 'utf8'));
   const compressedMB = +(man.layers.reduce((a: number, l: { size: number }) => a + l.size, 0) / 1e6).toFixed(1);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'enclavify-bench-reg-'));
-  const node = process.execPath;
   const loadBefore = +os.loadavg()[0].toFixed(2);
   try {
     const push = { ours: [] as Run[], skopeo: [] as Run[], base: [] as Run[] };
@@ -116,7 +115,7 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
           const dst = `docker://${reg.host}/bench/py:${who}`;
           const r = who === 'skopeo'
             ? timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', image, dst], tmp)
-            : timed(node, [who === 'ours' ? cli : baseCli!, 'copy', '-q', '--no-validate', image, dst], tmp);
+            : timed(who === 'ours' ? cli : baseCli!, ['copy', '-q', '--no-validate', image, dst], tmp);
           push[who].push(r);
           log(`push ${who.padEnd(6)} run ${i + 1}: ${r.seconds.toFixed(2)} s (CPU ${r.cpuSeconds.toFixed(2)} s), ${r.peakRssMB.toFixed(0)} MB, load ${os.loadavg()[0].toFixed(1)}`);
         } finally {
@@ -133,9 +132,9 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
           const out = path.join(tmp, `pull-${who}-${i}`);
           const src = `docker://${reg.host}/bench/py:1`;
           const r = who === 'ours'
-            ? timed(node, [cli, 'copy', '-q', '--no-validate', src, `oci:${out}:x`], tmp)
+            ? timed(cli, ['copy', '-q', '--no-validate', src, `oci:${out}:x`], tmp)
             : who === 'validating'
-              ? timed(node, [cli, 'copy', '-q', src, `oci:${out}:x`], tmp)
+              ? timed(cli, ['copy', '-q', src, `oci:${out}:x`], tmp)
               : timed('skopeo', ['copy', '-q', '--src-tls-verify=false', src, `oci:${out}:x`], tmp);
           rmSync(out, { recursive: true, force: true });
           pull[who].push(r);
@@ -159,7 +158,7 @@ export async function registryBench(opts: { source?: string | undefined; runs?: 
       validatingPull: { enclavify: vp, ratio: +(vp.medianSeconds / pl.skopeo.medianSeconds).toFixed(2) },
       loadAverage: { before: loadBefore, after: +os.loadavg()[0].toFixed(2) },
       pushPeakRssMB: Math.max(...push.ours.map((r) => r.peakRssMB)),
-      note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/, copy --no-validate as skopeo does not check layer contents)`,
+      note: `${os.availableParallelism()} cores, node ${process.version}; medians of ${runs} alternating runs, whole processes (enclavify from dist/, run as an installed command is: bin/enclavify.cjs executed; copy --no-validate as skopeo does not check layer contents)`,
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -118,6 +118,6 @@ console.log('\nPackaging and start-up:');
 const startup = await startupBench();
 printStartup(startup);
 results.startup = startup;
-console.log('\nCLI start-up (node bin/enclavify.cjs --help against node -e 0, bench/cli-startup.ts):');
+console.log('\nCLI start-up (enclavify --help, ... against node -e 0, bench/cli-startup.ts):');
 execFileSync(process.execPath, ['--import', 'tsx', path.join(here, 'cli-startup.ts'), '10'], { stdio: 'inherit' });
 console.log('\n' + JSON.stringify(results));

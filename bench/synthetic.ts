@@ -173,9 +173,9 @@ export async function syntheticBench(opts: { log?: (s: string) => void } = {}): 
     const out = path.join(tmp, 'out');
     const art = path.join(tmp, 'art');
     mkdirSync(art);
-    const convert = timed(process.execPath, [cli, 'convert', '-q', '--from', ref, '--to', `oci:${out}:c`, '--dir', '/app/data', '--output-dir', art], tmp);
+    const convert = timed(cli, ['convert', '-q', '--from', ref, '--to', `oci:${out}:c`, '--dir', '/app/data', '--output-dir', art], tmp);
     log(`synthetic convert: ${convert.seconds.toFixed(2)} s (CPU ${convert.cpuSeconds.toFixed(2)} s), ${convert.peakRssMB.toFixed(0)} MB`);
-    const verify = timed(process.execPath, [cli, 'verify', '-q', '--keys', path.join(art, 'keys.json'), `oci:${out}:c`], tmp);
+    const verify = timed(cli, ['verify', '-q', '--keys', path.join(art, 'keys.json'), `oci:${out}:c`], tmp);
     log(`synthetic verify: ${verify.seconds.toFixed(2)} s (CPU ${verify.cpuSeconds.toFixed(2)} s), ${verify.peakRssMB.toFixed(0)} MB`);
     return { inputMB: +(blobBytes(dir) / 1e6).toFixed(1), outputMB: +(blobBytes(out) / 1e6).toFixed(1), convert, verify, loadAverage: [load0, +os.loadavg()[0].toFixed(2)] };
   } finally {

@@ -68,3 +68,42 @@ async function readPem(file: string): Promise<string> {
     throw registryError('REGISTRY_TLS', `${file}: cannot be read (${(e as NodeJS.ErrnoException).code})`);
   }
 }
+
+/** Set (on `globalThis`) by bin/enclavify.cjs when it kept `NODE_EXTRA_CA_CERTS` from Node's start-up. */
+const DEFERRED = Symbol.for('enclavify.extraCaCertsDeferred');
+let extraP: Promise<ExtraCaCerts> | undefined;
+
+/** The CAs of `NODE_EXTRA_CA_CERTS` (PEM), and whether Node's default store lacks them. */
+export interface ExtraCaCerts {
+  /** The file's certificates, or undefined when the variable is unset or the file unusable. */
+  pem: string | undefined;
+  /** True when the CLI's launcher kept the variable from Node's start-up: the default store lacks them. */
+  deferred: boolean;
+}
+
+/**
+ * The file named by `NODE_EXTRA_CA_CERTS`, read once, when the first TLS agent is made. Node reads
+ * it at start-up, before any script runs, together with its own root store: 60-80 ms of every
+ * process here, paid by commands that never open a TLS connection. The CLI's launcher
+ * (bin/enclavify.cjs) therefore starts Node without it and restores it in `process.env`; the
+ * agents then add these CAs themselves. They are also needed when a cert dir gives CAs, since an
+ * explicit `ca` replaces Node's default store, extra CAs included. An unreadable file or one
+ * without a certificate is ignored with Node's own warning (only when Node did not warn already).
+ */
+export function extraCaCerts(): Promise<ExtraCaCerts> {
+  return (extraP ??= (async () => {
+    const deferred = (globalThis as Record<symbol, unknown>)[DEFERRED] === true;
+    const file = process.env.NODE_EXTRA_CA_CERTS;
+    if (!file) return { pem: undefined, deferred };
+    let why: string;
+    try {
+      const pem = await readFile(file, 'utf8');
+      if (pem.includes('-----BEGIN CERTIFICATE-----')) return { pem, deferred };
+      why = 'no certificate in it';
+    } catch (e) {
+      why = (e as NodeJS.ErrnoException).code ?? 'cannot be read';
+    }
+    if (deferred) process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${why}`);
+    return { pem: undefined, deferred };
+  })());
+}

@@ -95,7 +95,7 @@ export class RegistryClient {
   private async pingOnce(signal?: AbortSignal): Promise<PingState> {
     const subject = { registry: this.registry };
     return retrying({ what: 'GET /v2/', subject, policy: this.retry, signal }, async () => {
-      const res = await this.transport.probe((base) => this.transport.send({ method: 'GET', url: new URL('/v2/', base), signal }, subject));
+      const res = await this.transport.probe((base, tlsProbe) => this.transport.send({ method: 'GET', url: new URL('/v2/', base), signal, tlsProbe }, subject));
       const apiHeader = header(res, 'docker-distribution-api-version');
       if (res.status === 200) {
         const type = header(res, 'content-type') ?? '';

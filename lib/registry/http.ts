@@ -4,11 +4,11 @@
  * retries with exponential backoff and jitter, bounded in count and in time.
  */
 import { createRequire } from 'node:module';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Agent as NodeAgent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { EnclavifyError } from '../oci/errors.js';
-import { loadTlsMaterial } from './certs.js';
+import { extraCaCerts, loadTlsMaterial } from './certs.js';
 import { describe, registryError, statusError, type Subject } from './errors.js';
 import { isLoopback } from './reference.js';
 
@@ -217,6 +217,8 @@ export interface SendRequest {
   signal?: AbortSignal | undefined;
   /** Follow redirects (GET and HEAD only; default true). */
   followRedirects?: boolean | undefined;
+  /** The first TLS attempt of {@link Transport.probe} where plain HTTP is allowed: see there. */
+  tlsProbe?: boolean | undefined;
 }
 
 /**
@@ -224,7 +226,7 @@ export interface SendRequest {
  * scheme it speaks (https, or http where that is allowed and the server speaks no TLS).
  */
 export class Transport {
-  private nodeAgentsP?: Promise<{ http: NodeAgent; https: NodeAgent }> | undefined;
+  private agentsP: { 'http:'?: Promise<NodeAgent>; 'https:'?: Promise<NodeAgent>; probe?: Promise<NodeAgent> } = {};
   private tlsP?: Promise<Record<string, unknown>> | undefined;
   private schemeValue?: 'https' | 'http' | undefined;
   readonly tlsVerify: boolean;
@@ -247,15 +249,25 @@ export class Transport {
     return `${this.schemeValue ?? 'https'}://${this.registry}`;
   }
 
-  /** The TLS options of this host (CAs, client certificate, verification) from its cert dirs. */
+  /**
+   * The TLS options of this host (CAs, client certificate, verification) from its cert dirs, with
+   * one secure context for every connection (given as options, each connection would parse the
+   * CAs again: ~100 ms for the system's roots and a bundle of the same size).
+   */
   private tlsOptions(): Promise<Record<string, unknown>> {
     return (this.tlsP ??= (async () => {
-      const tls = await loadTlsMaterial(this.registry, this.options.certDir, this.options.certRoots);
+      const [tls, extra] = await Promise.all([loadTlsMaterial(this.registry, this.options.certDir, this.options.certRoots), this.tlsVerify ? extraCaCerts() : undefined]);
       const connect: Record<string, unknown> = { rejectUnauthorized: this.tlsVerify };
-      if (tls.ca.length) connect.ca = [...rootCertificates, ...tls.ca];
-      if (tls.cert.length) {
-        connect.cert = tls.cert;
-        connect.key = tls.key;
+      // Nothing verified, no CAs needed. Otherwise an explicit `ca` replaces Node's default store,
+      // so the bundled roots and NODE_EXTRA_CA_CERTS go in with the cert dirs' CAs.
+      const ca = !this.tlsVerify ? [] : tls.ca.length || (extra?.deferred && extra.pem) ? [...rootCertificates, ...(extra?.pem ? [extra.pem] : []), ...tls.ca] : undefined;
+      if (ca || tls.cert.length) {
+        try {
+          connect.secureContext = createSecureContext({ ...(ca ? { ca } : {}), ...(tls.cert.length ? { cert: tls.cert, key: tls.key } : {}) });
+        } catch (e) {
+          // OpenSSL's reason only: never the PEM text (it may hold a key).
+          throw registryError('REGISTRY_TLS', `registry ${this.registry}: the TLS material of ${tls.dirs.join(', ') || 'NODE_EXTRA_CA_CERTS'} cannot be used (${(e as Error).message})`, e);
+        }
       }
       return connect;
     })());
@@ -265,13 +277,13 @@ export class Transport {
    * Node's own `http`/`https` agents (keep-alive), for every request: nothing to load (undici's
    * modules took ~80 ms to compile, on the critical path of every push), body chunks straight
    * from the socket (no copy out of a WASM parser: a 100 MB download was ~15% faster), and an
-   * upload's chunks handed to the socket as the source yields them.
+   * upload's chunks handed to the socket as the source yields them. `probe` is the agent of the
+   * probe's first TLS attempt (see {@link probe}): a context that trusts no CA.
    */
-  private nodeAgents(): Promise<{ http: NodeAgent; https: NodeAgent }> {
-    return (this.nodeAgentsP ??= (async () => {
-      const [connect, http, https] = await Promise.all([this.tlsOptions(), import('node:http'), import('node:https')]);
-      return { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true, ...connect }) };
-    })());
+  private agent(protocol: string, probe: boolean): Promise<NodeAgent> {
+    if (protocol === 'http:') return (this.agentsP['http:'] ??= import('node:http').then((m) => new m.Agent({ keepAlive: true })));
+    if (probe) return (this.agentsP.probe ??= import('node:https').then((m) => new m.Agent({ keepAlive: true, rejectUnauthorized: true, secureContext: createSecureContext({ ca: [] }) })));
+    return (this.agentsP['https:'] ??= Promise.all([this.tlsOptions(), import('node:https')]).then(([connect, m]) => new m.Agent({ keepAlive: true, ...connect })));
   }
 
   /**
@@ -280,14 +292,14 @@ export class Transport {
    * that arrives before the body was all sent (an error status) closes the connection once read,
    * so that no half-sent request is left on a kept-alive socket.
    */
-  private async nodeRequest(url: URL, method: string, headers: Record<string, string>, body: SendRequest['body'], signal: AbortSignal | undefined): Promise<{ statusCode: number; headers: HttpResponse['headers']; body: ResponseBody }> {
-    const agents = await this.nodeAgents();
+  private async nodeRequest(url: URL, method: string, headers: Record<string, string>, body: SendRequest['body'], signal: AbortSignal | undefined, tlsProbe: boolean): Promise<{ statusCode: number; headers: HttpResponse['headers']; body: ResponseBody }> {
+    const agent = await this.agent(url.protocol, tlsProbe);
     const mod = url.protocol === 'http:' ? await import('node:http') : await import('node:https');
     const timeout = this.options.timeoutMs ?? 300_000;
     return new Promise((resolve, reject) => {
       let req: ClientRequest;
       try {
-        req = mod.request(url, { method, headers, agent: url.protocol === 'http:' ? agents.http : agents.https, ...(signal ? { signal } : {}) });
+        req = mod.request(url, { method, headers, agent, ...(signal ? { signal } : {}) });
       } catch (e) {
         reject(e);
         return;
@@ -344,16 +356,27 @@ export class Transport {
    * registry costs no second round trip; its answer is used only once the TLS attempt has failed
    * for want of TLS (it carries no credentials: `send` is given the scheme's base URL).
    */
-  async probe(send: (base: string) => Promise<HttpResponse>): Promise<HttpResponse> {
+  async probe(send: (base: string, tlsProbe?: boolean) => Promise<HttpResponse>): Promise<HttpResponse> {
     if (this.schemeValue) return send(this.base);
     this.schemeValue = 'https';
     const plain = this.plainHttpAllowed ? send(`http://${this.registry}`) : undefined;
     plain?.catch(() => undefined);
+    const dropPlain = () => plain?.then((r) => r.body.dump(), () => undefined).catch(() => undefined);
+    // Where plain HTTP may be the answer, the first TLS attempt trusts no CA: its only use is to
+    // learn whether the server speaks TLS, and building the real context (Node's roots, a cert
+    // dir's or NODE_EXTRA_CA_CERTS' CAs: 30-100 ms of CPU) would hold up the plain answer. A
+    // server that speaks TLS fails that attempt's verification, and the request is sent again
+    // through the real context: nothing is ever accepted unverified.
+    const tlsProbe = this.plainHttpAllowed && this.tlsVerify;
     try {
-      const res = await send(this.base);
-      // TLS it is: the plain answer (if any) is read and dropped.
-      plain?.then((r) => r.body.dump(), () => undefined).catch(() => undefined);
-      return res;
+      const res = await send(this.base, tlsProbe);
+      if (!tlsProbe) {
+        // TLS it is: the plain answer (if any) is read and dropped.
+        dropPlain();
+        return res;
+      }
+      // Not possible with a context that trusts no CA; were it ever, an answer not verified is not used.
+      await res.body.dump().catch(() => undefined);
     } catch (e) {
       const code = tlsCode(e);
       if (code && NOT_TLS_CODES.has(code)) {
@@ -363,6 +386,17 @@ export class Transport {
         this.schemeValue = 'http';
         return plain;
       }
+      if (!tlsProbe) {
+        this.schemeValue = undefined;
+        throw e;
+      }
+    }
+    // The server speaks TLS (or could not be reached): the request again, through the real context.
+    try {
+      const res = await send(this.base);
+      dropPlain();
+      return res;
+    } catch (e) {
       this.schemeValue = undefined;
       throw e;
     }
@@ -380,7 +414,7 @@ export class Transport {
       if (req.authorization && url.origin === origin) headers.authorization = req.authorization;
       let res: { statusCode: number; headers: HttpResponse['headers']; body: ResponseBody };
       try {
-        res = await this.nodeRequest(url, req.method, headers, req.body, req.signal);
+        res = await this.nodeRequest(url, req.method, headers, req.body, req.signal, req.tlsProbe === true);
       } catch (e) {
         throw this.mapError(e, req, subject, url);
       }
@@ -423,13 +457,9 @@ export class Transport {
 
   /** Closes the connections of this transport. */
   async close(): Promise<void> {
-    const n = this.nodeAgentsP;
-    this.nodeAgentsP = undefined;
-    if (n) {
-      const { http, https } = await n;
-      http.destroy();
-      https.destroy();
-    }
+    const agents = Object.values(this.agentsP);
+    this.agentsP = {};
+    for (const a of await Promise.allSettled(agents)) if (a.status === 'fulfilled') a.value.destroy();
   }
 }
 

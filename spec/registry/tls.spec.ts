@@ -6,9 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
-import { mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openImage } from '../../lib/store/index.js';
@@ -112,4 +112,57 @@ test('client certificates: a *.cert/*.key pair of the cert dir is presented; a p
   copyFileSync(f('client.cert'), f('half/client.cert'));
   await assert.rejects(loadTlsMaterial(front.host, f('half')), /client certificate client\.cert has no key client\.key/);
   await assert.rejects(loadTlsMaterial(front.host, f('missing-dir')), /cert dir .*missing-dir: cannot be read \(ENOENT\)/);
+});
+
+// The launcher (bin/enclavify.cjs, run as an installed command) starts Node without
+// NODE_EXTRA_CA_CERTS and lib/registry adds its CAs to the TLS connections itself: they must be
+// trusted exactly as Node would, also beside a cert dir's CAs (an explicit `ca` replaces Node's
+// store), and child processes see the variable as it was given.
+const binFile = path.resolve(import.meta.dirname, '../../bin/enclavify.cjs');
+const built = existsSync(path.resolve(import.meta.dirname, '../../dist/cli/main.js'));
+test('NODE_EXTRA_CA_CERTS, kept from Node\'s start-up by the launcher: its CAs are trusted on TLS connections, beside a cert dir\'s, and child processes still see it', { skip: registryTool.skip || (!built && 'dist/ is not built (npm run build)') }, () => {
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('other.key'), '-out', f('other.crt'), '-days', '2', '-subj', '/CN=enclavify other CA');
+  mkdirSync(f('other-certs'));
+  copyFileSync(f('other.crt'), f('other-certs/other.crt'));
+  // A credential helper (a child process) that records what it was given.
+  const helperBin = f('helper-bin');
+  mkdirSync(helperBin);
+  const seen = f('helper-env');
+  writeFileSync(path.join(helperBin, 'docker-credential-envcheck'), `#!/bin/sh\nprintf '%s|%s' "\${NODE_EXTRA_CA_CERTS-unset}" "\${ENCLAVIFY_DEFERRED_NODE_EXTRA_CA_CERTS-unset}" > '${seen}'\nprintf '{"ServerURL":"x","Username":"u","Secret":"s"}'\n`);
+  chmodSync(path.join(helperBin, 'docker-credential-envcheck'), 0o755);
+  mkdirSync(f('docker-cfg'));
+  writeFileSync(f('docker-cfg/config.json'), JSON.stringify({ credHelpers: { [tlsReg.host]: 'envcheck' } }));
+  const env = (extra: Record<string, string>) => ({ PATH: `${helperBin}:${process.env.PATH}`, HOME: s.dir, DOCKER_CONFIG: f('docker-cfg'), ...extra });
+  const cli = (args: string[], e: Record<string, string>, viaNode = false) =>
+    spawnSync(viaNode ? process.execPath : binFile, [...(viaNode ? [binFile] : []), 'copy', '-q', `oci:${bbOci}:latest`, ...args], { encoding: 'utf8', env: env(e) });
+  const dst = (tag: string) => `docker://${tlsReg.host}/extra-ca/bb:${tag}`;
+
+  // Without the CA anywhere: refused, exit 1 (the error names the cure).
+  let r = cli([dst('a')], {});
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /the TLS certificate does not verify/);
+  // The CA in NODE_EXTRA_CA_CERTS only.
+  r = cli([dst('b')], { NODE_EXTRA_CA_CERTS: f('ca.crt') });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(readFileSync(seen, 'utf8'), `${f('ca.crt')}|unset`, 'the helper sees NODE_EXTRA_CA_CERTS as given, and not the launcher\'s variable');
+  // Beside a cert dir holding another CA: both trusted, launched by the command or by node itself.
+  for (const viaNode of [false, true]) {
+    r = cli(['--dest-cert-dir', f('other-certs'), dst(viaNode ? 'c2' : 'c1')], { NODE_EXTRA_CA_CERTS: f('ca.crt') }, viaNode);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  r = cli(['--dest-cert-dir', f('other-certs'), dst('d')], {});
+  assert.equal(r.status, 1, 'the cert dir\'s CA alone does not verify this registry');
+  // An unreadable NODE_EXTRA_CA_CERTS is ignored with Node's warning, as Node does at start-up.
+  r = cli(['--dest-cert-dir', f('certs'), dst('e')], { NODE_EXTRA_CA_CERTS: f('no-such.pem') });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.match(/Ignoring extra certs from `[^`]*no-such\.pem`, load failed/g)?.length, 1, r.stderr);
+  // With NODE_OPTIONS=--use-openssl-ca the launcher leaves the variable to Node.
+  r = cli([dst('f')], { NODE_EXTRA_CA_CERTS: f('ca.crt'), NODE_OPTIONS: '--use-openssl-ca' });
+  assert.equal(r.status, 0, r.stderr);
+  if (!skopeo.skip) {
+    for (const tag of ['b', 'c1', 'c2', 'e', 'f']) {
+      const raw = execFileSync('skopeo', ['inspect', '--raw', '--cert-dir', f('certs'), `docker://${tlsReg.host}/extra-ca/bb:${tag}`]);
+      assert.equal(JSON.parse(raw.toString()).layers.length, 3);
+    }
+  }
 });
