@@ -4,8 +4,8 @@
  * generated once (streamed: our tar writer into gzip) and cached in $ENCLAVIFY_BENCH_DIR (default
  * /tmp/enclavify-bench)/million-N. Each command runs under /usr/bin/time, which reports the peak
  * RSS (VmHWM) and the wall time; then bench/million-heap.ts measures, in one process, the live
- * memory the view keeps per entry after the scan and after a walk. `ENCLAVIFY_BENCH_ONLY=tree,heap`
- * picks runs. Prints one line per command and a JSON summary; asserts nothing.
+ * memory the view keeps per entry after the scan and after a walk, and bench/million-runtime.ts a
+ * runtime conversion's transforms in process. `ENCLAVIFY_BENCH_ONLY=tree,heap,runtime` picks runs. Prints one line per command and a JSON summary; asserts nothing.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -143,6 +143,17 @@ try {
       results.heap = h;
     } catch {
       console.log(`heap in process: failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+  }
+  if (!only || only.includes('runtime')) {
+    // A runtime conversion's transforms in process (bench/million-runtime.ts): classify, encryptFS, refresh.
+    const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(here, 'million-runtime.ts'), ref, '/data/d0000'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, timeout: timeout * 1000 });
+    try {
+      const h = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as { steps: Array<{ after: string; s: number; liveMB: number; peakRssMB: number }>; seconds: number; peakRssMB: number };
+      for (const st of h.steps) console.log(`${`runtime in process: ${st.after}`.padEnd(40)} ${st.s.toFixed(1).padStart(6)} s ${String(st.liveMB).padStart(6)} MB live, ${st.peakRssMB} MB peak RSS`);
+      results.runtime = h;
+    } catch {
+      console.log(`runtime in process: failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     }
   }
 } finally {

@@ -15,6 +15,7 @@ import type { CryptoBackend } from '../crypto/backend.js';
 import { EnclavifyError } from '../oci/errors.js';
 import { viewNodes, type MergedEntry, type RootFs } from '../fs/merged.js';
 import { ClassifiedFiles } from '../protect/classified-files.js';
+import { manifestFromLines, type ManifestBytes } from '../protect/manifest-lines.js';
 import { encryptLayers } from '../protect/encrypt-layers.js';
 import { historyMentions, scrubHistory } from '../protect/history.js';
 import { keysFile, regionKeys, toRegionKeys, type KeyInput } from '../protect/keys.js';
@@ -74,7 +75,8 @@ export const ENCRYPT_REPORT = 'encryptFS';
 const KEYS_ARTIFACT_STATE = stateKey<string | false>('enclavify.encryptFS.keysArtifact');
 
 /** State key: the manifest this pipeline wrote last, its records made from the views (and its SHA-256), for refreshes. */
-const MANIFEST_SOURCE_STATE = stateKey<{ source: ManifestSource; sha256: string }>('enclavify.encryptFS.manifestSource');
+/** The manifest this pipeline wrote, read back from its spooled bytes (see manifestFromLines); `release` deletes them. */
+const MANIFEST_SOURCE_STATE = stateKey<{ source: ManifestSource; sha256: string; release: () => Promise<void> }>('enclavify.encryptFS.manifestSource');
 
 /** The encryptFS report section (no key material). */
 export interface EncryptReport {
@@ -193,7 +195,7 @@ const MANIFEST_IN_MEMORY = 16 << 20;
  * the cost of writing it). `bytes()` gives it back, checked against the digest as it is read.
  * Internal (not exported by the package); `limit` is for tests.
  */
-export async function spoolManifest(manifest: ManifestSource, tmpDir: string, path: string, limit = MANIFEST_IN_MEMORY): Promise<{ size: number; sha256: string; bytes(): AsyncGenerator<Buffer>; dispose(): Promise<void> }> {
+export async function spoolManifest(manifest: ManifestSource, tmpDir: string, path: string, limit = MANIFEST_IN_MEMORY): Promise<{ size: number; sha256: string; bytes(): AsyncGenerator<Buffer>; held(): ManifestBytes; dispose(): Promise<void> }> {
   const h = createHash('sha256');
   let size = 0;
   let held: Buffer[] | undefined = [];
@@ -231,28 +233,39 @@ export async function spoolManifest(manifest: ManifestSource, tmpDir: string, pa
       }
       if (check.digest('hex') !== sha256) throw new EnclavifyError('ENCRYPT_INTERNAL', `${path}: the spooled protection manifest (${file}) changed before it was written into the layer`);
     },
+    held: () => (kept ? { buffer: kept.length === 1 ? kept[0] : Buffer.concat(kept) } : { file, sha256 }),
     dispose: () => rm(file, { force: true }),
   };
 }
 
-/** Builds the layer holding the manifest (its directories, then the file, read-only). */
-async function manifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<{ layer: Layer; sha256: string }> {
+/**
+ * Builds the layer holding the manifest (its directories, then the file, read-only). With `hold`,
+ * also the manifest read back from the bytes just written (they are kept until `release`): what a
+ * later refresh joins with the view, holding neither the view the records were made from nor the
+ * records themselves.
+ */
+async function manifestLayer(draft: Draft, manifest: ManifestSource, path: string, hold = false): Promise<{ layer: Layer; sha256: string; held?: { source: ManifestSource; release: () => Promise<void> } }> {
   const spool = await spoolManifest(manifest, draft.tmpDir, path);
+  let kept = false;
   try {
     const mtime = Math.floor(draft.created.getTime() / 1000);
     const items = manifestDirItems(path, mtime);
     items.push({ entry: { path: rel(path), type: 'file', mode: 0o444, uid: 0, gid: 0, mtime, size: spool.size }, content: spool.bytes() });
-    return { layer: await draft.buildLayer(items, 'protection manifest'), sha256: spool.sha256 };
+    const layer = await draft.buildLayer(items, 'protection manifest');
+    if (!hold) return { layer, sha256: spool.sha256 };
+    const { files: _f, symlinks: _s, entries: _e, ...head } = manifest;
+    kept = true;
+    return { layer, sha256: spool.sha256, held: { source: manifestFromLines(head, spool.held(), path), release: () => spool.dispose() } };
   } finally {
-    await spool.dispose();
+    if (!kept) await spool.dispose();
   }
 }
 
-/** Adds the manifest as a new top layer; returns its SHA-256 (hex). */
-async function addManifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<string> {
-  const { layer, sha256 } = await manifestLayer(draft, manifest, path);
+/** Adds the manifest as a new top layer; returns its SHA-256 (hex) and the manifest as held. */
+async function addManifestLayer(draft: Draft, manifest: ManifestSource, path: string): Promise<{ sha256: string; held: { source: ManifestSource; release: () => Promise<void> } }> {
+  const { layer, sha256, held } = await manifestLayer(draft, manifest, path, true);
   draft.addLayer(layer, { createdBy: 'enclavify encryptFS', comment: `protection manifest ${path}` });
-  return sha256;
+  return { sha256, held: held! };
 }
 
 /** Records a new manifest digest in the state, the keys artifact and the report. */
@@ -322,7 +335,7 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
       // The file records (one per file: the bulk of a large image's manifest) are made from the
       // walk each time the manifest is serialized, instead of being held.
       const manifest: ManifestSource = { ...built, files: { [Symbol.iterator]: () => manifestFiles(fs, c, res.encrypted) } };
-      const sha = await addManifestLayer(draft, manifest, MANIFEST_PATH);
+      const { sha256: sha, held } = await addManifestLayer(draft, manifest, MANIFEST_PATH);
       const regionKeyList = toRegionKeys(keys.values());
       const protection: Protection = {
         manifestPath: MANIFEST_PATH,
@@ -333,7 +346,7 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
       };
       draft.state.set(PROTECTION, protection);
       draft.state.set(KEYS_ARTIFACT_STATE, options.keysArtifact ?? 'keys.json');
-      draft.state.set(MANIFEST_SOURCE_STATE, { source: manifest, sha256: sha });
+      draft.state.set(MANIFEST_SOURCE_STATE, { ...held, sha256: sha });
       if (options.keysArtifact !== false && regionKeyList.length) {
         draft.addArtifact({
           path: options.keysArtifact ?? 'keys.json',
@@ -366,6 +379,10 @@ export function encryptFS(options: EncryptFSOptions = {}): Transform {
         }
       }
       draft.report[ENCRYPT_REPORT] = report;
+      // The draft has moved on from the view the classification was made on (layers rewritten, the
+      // manifest added) and the held manifest no longer needs it: the classification keeps only
+      // what its files need, so that view can be collected before the next one is built.
+      if (c.files instanceof ClassifiedFiles) c.files.detach();
       draft.progress({ phase: 'encrypt', message: `encryptFS: ${res.encrypted.size} file(s) encrypted in ${res.replaced.size} layer(s); manifest ${MANIFEST_PATH} sha256:${sha}` });
     },
   };
@@ -559,9 +576,13 @@ export async function refreshProtectionManifest(draft: Draft): Promise<ManifestR
       : buildManifest({ ...o, amendments: [...(o.amendments ?? []), { base: manifestSha256(current!), files, entries }] });
   }
   out.mode = merge ? 'merged' : 'amendment';
-  const { layer, sha256 } = await manifestLayer(draft, manifest, path);
+  const { layer, sha256, held: now } = await manifestLayer(draft, manifest, path, merge);
   draft.replaceLayer(index, layer, merge ? 'protection manifest refreshed' : 'protection manifest amended');
-  if (merge) draft.state.set(MANIFEST_SOURCE_STATE, { source: manifest, sha256 });
+  if (now) {
+    draft.state.set(MANIFEST_SOURCE_STATE, { ...now, sha256 });
+    // The new manifest was made from the held one's bytes: now they can go.
+    await held?.release();
+  }
   out.manifestSha256 = sha256;
   publishManifest(draft, protection, out.manifestSha256, draft.state.get(KEYS_ARTIFACT_STATE));
   return out;

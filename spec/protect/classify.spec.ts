@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { openImage, pipeline, type Transform } from '../../lib/index.js';
 import { fileClassify, type ClassificationReport } from '../../lib/transforms/file-classify.js';
 import { formatClassificationReport } from '../../lib/cli/format.js';
@@ -241,4 +242,40 @@ test('classification files: a read-only map by exact absolute path, in bytewise 
   assert.equal(passwd.sha256, '7a8a6ad7d404fc76a659a5fa19bcd9f5df96fc33cb04549e0af9bda3342ad35c');
   assert.equal(typeof passwd.size, 'number');
   assert.equal(Object.prototype.toString.call(files), '[object ClassifiedFiles]');
+});
+
+test('classification files after encryptFS: detached from the view (copied out, the view let go), every read answers as before', async () => {
+  const { addLayer, fileItem } = await import('./encrypt-helpers.js');
+  const { encryptFS } = await import('../../lib/transforms/encrypt-fs.js');
+  const { ClassifiedFiles } = await import('../../lib/protect/classified-files.js');
+  // Paths whose bytewise order differs from UTF-16 order and from a per-component sort.
+  const tricky = ['/t/a-b', '/t/a/b', '/t/a0', '/t/é', '/t/\uFFFD', '/t/😀', '/t/z', '/app/data/x.bin'];
+  let before: { keys: string[]; rows: unknown[]; got: Map<string, unknown> } | undefined;
+  const snapshot = (c: Classification) => ({ keys: [...c.files.keys()], rows: [...c.files.values()], got: new Map([...c.files.keys(), '/t/a', '/t', '/nope', 't/z', '/t/z/'].map((k) => [k, [c.files.get(k), c.files.has(k)]])) });
+  let view: unknown;
+  const take: Transform = {
+    name: 'take',
+    async apply(d) {
+      const c = d.state.get(CLASSIFICATION)!;
+      view = await d.rootfs();
+      assert.equal((c.files as InstanceType<typeof ClassifiedFiles>).classifies(view as never), true, 'made on the view');
+      before = snapshot(c);
+    },
+  };
+  const out = await pipeline(await openImage(bbRef), [addLayer(tricky.map((p, i) => fileItem(p.slice(1), `content ${i}`))), fileClassify({ dirs: ['/app/data'] }), take, encryptFS()]);
+  try {
+    const c = out.state.get(CLASSIFICATION)!;
+    assert.ok(c.files instanceof ClassifiedFiles);
+    assert.equal((c.files as InstanceType<typeof ClassifiedFiles>).classifies(view as never), false, 'no longer tied to the view');
+    const after = snapshot(c);
+    assert.deepEqual(after.keys, before!.keys);
+    assert.deepEqual(after.rows, before!.rows);
+    assert.deepEqual(after.got, before!.got);
+    for (const p of tricky) assert.ok(c.files.has(p), p);
+    assert.equal(c.files.size, before!.keys.length);
+    assert.equal(c.files.get('/app/data/x.bin')!.class, 'encrypted');
+    assert.equal(c.files.get('/t/😀')!.sha256, createHash('sha256').update('content 5').digest('hex'));
+  } finally {
+    await out.dispose();
+  }
 });

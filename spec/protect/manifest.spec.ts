@@ -84,3 +84,44 @@ test('a large manifest is spooled to a temporary file once, given back byte for 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('the held manifest read back from its bytes (buffer or spooled file): the same records, re-iterable, line markers inside paths harmless, a changed file refused', async () => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { manifestFromLines } = await import('../../lib/protect/manifest-lines.js');
+  // Paths that look like the serialization's own lines once escaped: newlines, a list opener, a closer.
+  const odd = ['/d/\n"symlinks":[', '/d/]', '/d/"entries":[],', '/d/é\u2028x'].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const m = buildManifest({
+    ...base,
+    files: [...paths.slice(0, 5000), ...odd].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map(file),
+    symlinks: [{ path: '/l', target: '"files":[', mode: 0o777, uid: 0, gid: 0 }],
+  });
+  const bytes = serializeManifest(m);
+  const { files: _f, symlinks: _s, entries: _e, ...head } = m;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'enclavify-lines-'));
+  try {
+    const f = path.join(dir, 'm.json');
+    await writeFile(f, bytes);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    for (const src of [{ buffer: bytes }, { file: f, sha256: sha }]) {
+      const back = manifestFromLines(head, src, '/m.json');
+      for (let round = 0; round < 2; round++) {
+        assert.deepEqual([...back.files], m.files);
+        assert.deepEqual([...back.symlinks], m.symlinks);
+        assert.deepEqual([...back.entries], m.entries);
+      }
+      assert.ok(serializeManifest(back).equals(bytes), 'serializes to the same bytes');
+    }
+    // Empty lists, each in its own position.
+    const empty = buildManifest({ ...base, files: [], entries: [] });
+    const eBack = manifestFromLines(head, { buffer: serializeManifest(empty) }, '/m.json');
+    assert.deepEqual([[...eBack.files], [...eBack.symlinks], [...eBack.entries]], [[], [], []]);
+    // The file changed after it was written into the image: refused before any record is used.
+    await writeFile(f, Buffer.concat([bytes.subarray(0, 200), Buffer.from('Y'), bytes.subarray(201)]));
+    const changed = manifestFromLines(head, { file: f, sha256: sha }, '/m.json');
+    assert.throws(() => [...changed.files], (e: Error & { code?: string }) => e.code === 'ENCRYPT_INTERNAL' && /changed since it was written into the image/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
