@@ -511,22 +511,32 @@ async function skipPadding(src: ByteSource, size: number, where: () => string): 
 }
 
 
+/** Whether `content` is an empty file's content from {@link readTar}: nothing to read (no need to iterate it). */
+export function isEmptyTarContent(content: unknown): boolean {
+  return content instanceof ContentStream && content.size === 0;
+}
+
 /** A file's content, pulled from the archive on demand (no read-ahead beyond the stream buffer). */
 class ContentStream extends Readable {
   private remaining: number;
   private inflight: Promise<void> | undefined;
   constructor(
     private readonly src: ByteSource,
-    size: number,
+    readonly size: number,
     private readonly where: () => string,
   ) {
     super({ highWaterMark: 256 * 1024 });
     this.remaining = size;
-    if (size === 0) this.push(null);
   }
 
   override _read(): void {
-    if (this.inflight || this.remaining === 0) return;
+    if (this.inflight) return;
+    // The end is pushed when first read, not made in the constructor: an empty file's stream
+    // nobody reads then schedules nothing.
+    if (this.remaining === 0) {
+      this.push(null);
+      return;
+    }
     this.inflight = this.src.readSome(this.remaining).then(
       (b) => {
         this.inflight = undefined;

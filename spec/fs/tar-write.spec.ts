@@ -199,3 +199,32 @@ test('tarStream pulls items and chunks only as fast as the consumer reads', asyn
   assert.ok(pulled < 20, `pulled ${pulled} of 1000 items for ~100 KB read`);
   s.destroy();
 });
+
+test('empty files read from a tar pass through a rewrite unread and byte-identical; their content still reads as empty; a size that lies is refused', async () => {
+  const collect = async (r: Readable) => { const out: Buffer[] = []; for await (const c of r) out.push(c as Buffer); return Buffer.concat(out); };
+  const base = { mode: 0o644, uid: 0, gid: 0, mtime: 1700000000 };
+  const items: TarWriteItem[] = [
+    { entry: { ...base, path: 'd', type: 'dir', size: 0, mode: 0o755 } },
+    ...Array.from({ length: 50 }, (_, i): TarWriteItem => ({ entry: { ...base, path: `d/e${i}`, type: 'file', size: 0 }, content: new Uint8Array(0) })),
+    { entry: { ...base, path: 'd/full', type: 'file', size: 5 }, content: Buffer.from('hello') },
+    { entry: { ...base, path: 'd/z', type: 'file', size: 0 }, content: new Uint8Array(0) },
+  ];
+  const original = await collect(tarStream(items));
+  // Pass-through: each entry with the reader's own content stream (what encryptFS does with files it keeps).
+  const again = await collect(tarStream((async function* (): AsyncGenerator<TarWriteItem> { for await (const { entry, content } of readTar(Readable.from([original]), { source: 'test layer' })) yield content ? { entry, content } : { entry }; })()));
+  assert.ok(again.equals(original));
+  // Read, an empty file's content ends at once.
+  for await (const { entry, content } of readTar(Readable.from([original]), { source: 'test layer' })) {
+    if (entry.type === 'file') assert.equal((await collect(content!)).length, entry.size, entry.path);
+  }
+  // The reader's empty content given for an entry that claims bytes: refused, not written short.
+  const lying = (async function* (): AsyncGenerator<TarWriteItem> {
+    for await (const { entry, content } of readTar(Readable.from([original]), { source: 'test layer' })) yield { entry: entry.path === 'd/z' ? { ...entry, size: 3 } : entry, ...(content ? { content } : {}) };
+  })();
+  await assert.rejects(collect(tarStream(lying)), (e: Error & { code?: string }) => e.code === 'TAR_SIZE_MISMATCH' && /tar entry "d\/z": content is 0 bytes but the entry's size is 3/.test(e.message));
+  // A file with bytes given as the content of an entry that claims none: refused too.
+  const short = (async function* (): AsyncGenerator<TarWriteItem> {
+    for await (const { entry, content } of readTar(Readable.from([original]), { source: 'test layer' })) yield { entry: entry.path === 'd/full' ? { ...entry, size: 0 } : entry, ...(content ? { content } : {}) };
+  })();
+  await assert.rejects(collect(tarStream(short)), (e: Error & { code?: string }) => e.code === 'TAR_SIZE_MISMATCH' && /"d\/full": content is longer than the entry's size 0/.test(e.message));
+});
