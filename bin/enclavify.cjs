@@ -1,12 +1,7 @@
 #!/bin/sh
 ':' //; case "${NODE_EXTRA_CA_CERTS:-}${NODE_OPTIONS:-}" in ''|*openssl-ca*) ;; *) [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && { ENCLAVIFY_DEFERRED_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS; export ENCLAVIFY_DEFERRED_NODE_EXTRA_CA_CERTS; unset NODE_EXTRA_CA_CERTS; };; esac; exec node "$0" "$@"
-// The two lines above are for sh, and a string and a comment for Node: they start Node without
-// NODE_EXTRA_CA_CERTS, which Node otherwise loads at start-up with its own roots, before any
-// script, 60-80 ms of every command here whether or not it opens a TLS connection. It is put back
-// in process.env below (child processes see it) and lib/registry/certs.ts adds those CAs when a
-// TLS connection is made (not with --use-openssl-ca in NODE_OPTIONS: then Node keeps it). Run as
-// `node bin/enclavify.cjs`, Node loads it as usual.
-//
+// Lines 1-2: sh starts Node without NODE_EXTRA_CA_CERTS (loaded by Node at start-up: 60-80 ms
+// here); it is put back below and lib/registry/certs.ts adds those CAs on TLS connections.
 // Entry point of the CLI: the compiled sources live in dist/ (built by `npm run build`, run by
 // `prepare`). CommonJS, and what needs no command (no arguments, the top-level --help, --version,
 // an unknown command) is answered by dist/cli/help.cjs alone, without Node's ES module loader

@@ -81,16 +81,14 @@ export interface ExtraCaCerts {
   deferred: boolean;
 }
 
-/**
- * The file named by `NODE_EXTRA_CA_CERTS`, read once, when the first TLS agent is made. Node reads
- * it at start-up, before any script runs, together with its own root store: 60-80 ms of every
- * process here, paid by commands that never open a TLS connection. The CLI's launcher
- * (bin/enclavify.cjs) therefore starts Node without it and restores it in `process.env`; the
- * agents then add these CAs themselves. They are also needed when a cert dir gives CAs, since an
- * explicit `ca` replaces Node's default store, extra CAs included. An unreadable file or one
- * without a certificate is ignored with Node's own warning (only when Node did not warn already).
- */
+/** The CAs of `NODE_EXTRA_CA_CERTS`, read once, when the first TLS agent is made. */
 export function extraCaCerts(): Promise<ExtraCaCerts> {
+  // Node reads the file at start-up, before any script, with its own root store: 60-80 ms of every
+  // process here, paid by commands that never open a TLS connection. The CLI's launcher
+  // (bin/enclavify.cjs) starts Node without it and puts it back in process.env; the agents add
+  // these CAs themselves. They are needed too when a cert dir gives CAs: an explicit `ca` replaces
+  // Node's default store, extra CAs included. An unreadable file, or one without a certificate, is
+  // ignored with Node's warning (only when Node did not give it already).
   return (extraP ??= (async () => {
     const deferred = (globalThis as Record<symbol, unknown>)[DEFERRED] === true;
     const file = process.env.NODE_EXTRA_CA_CERTS;
