@@ -71,18 +71,15 @@ async function readPem(file: string): Promise<string> {
 
 /** Set (on `globalThis`) by bin/enclavify.cjs when it kept `NODE_EXTRA_CA_CERTS` from Node's start-up. */
 const DEFERRED = Symbol.for('enclavify.extraCaCertsDeferred');
-let extraP: Promise<ExtraCaCerts> | undefined;
+let extraP: Promise<string | undefined> | undefined;
 
-/** The CAs of `NODE_EXTRA_CA_CERTS` (PEM), and whether Node's default store lacks them. */
-export interface ExtraCaCerts {
-  /** The file's certificates, or undefined when the variable is unset or the file unusable. */
-  pem: string | undefined;
-  /** True when the CLI's launcher kept the variable from Node's start-up: the default store lacks them. */
-  deferred: boolean;
+/** Whether the CLI's launcher kept `NODE_EXTRA_CA_CERTS` from Node's start-up: Node's default store then lacks those CAs. */
+export function extraCaCertsDeferred(): boolean {
+  return (globalThis as Record<symbol, unknown>)[DEFERRED] === true;
 }
 
-/** The CAs of `NODE_EXTRA_CA_CERTS`, read once, when the first TLS agent is made. */
-export function extraCaCerts(): Promise<ExtraCaCerts> {
+/** The CAs of `NODE_EXTRA_CA_CERTS` (PEM), read once; undefined when it is unset or the file unusable. */
+export function extraCaCerts(): Promise<string | undefined> {
   // Node reads the file at start-up, before any script, with its own root store: 60-80 ms of every
   // process here, paid by commands that never open a TLS connection. The CLI's launcher
   // (bin/enclavify.cjs) starts Node without it and puts it back in process.env; the agents add
@@ -90,18 +87,17 @@ export function extraCaCerts(): Promise<ExtraCaCerts> {
   // Node's default store, extra CAs included. An unreadable file, or one without a certificate, is
   // ignored with Node's warning (only when Node did not give it already).
   return (extraP ??= (async () => {
-    const deferred = (globalThis as Record<symbol, unknown>)[DEFERRED] === true;
     const file = process.env.NODE_EXTRA_CA_CERTS;
-    if (!file) return { pem: undefined, deferred };
+    if (!file) return undefined;
     let why: string;
     try {
       const pem = await readFile(file, 'utf8');
-      if (pem.includes('-----BEGIN CERTIFICATE-----')) return { pem, deferred };
+      if (pem.includes('-----BEGIN CERTIFICATE-----')) return pem;
       why = 'no certificate in it';
     } catch (e) {
       why = (e as NodeJS.ErrnoException).code ?? 'cannot be read';
     }
-    if (deferred) process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${why}`);
-    return { pem: undefined, deferred };
+    if (extraCaCertsDeferred()) process.emitWarning(`Ignoring extra certs from \`${file}\`, load failed: ${why}`);
+    return undefined;
   })());
 }

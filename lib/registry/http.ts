@@ -8,7 +8,7 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Agent as NodeAgent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { EnclavifyError } from '../oci/errors.js';
-import { extraCaCerts, loadTlsMaterial } from './certs.js';
+import { extraCaCerts, extraCaCertsDeferred, loadTlsMaterial } from './certs.js';
 import { describe, registryError, statusError, type Subject } from './errors.js';
 import { isLoopback } from './reference.js';
 
@@ -256,11 +256,13 @@ export class Transport {
    */
   private tlsOptions(): Promise<Record<string, unknown>> {
     return (this.tlsP ??= (async () => {
-      const [tls, extra] = await Promise.all([loadTlsMaterial(this.registry, this.options.certDir, this.options.certRoots), this.tlsVerify ? extraCaCerts() : undefined]);
+      const tls = await loadTlsMaterial(this.registry, this.options.certDir, this.options.certRoots);
       const connect: Record<string, unknown> = { rejectUnauthorized: this.tlsVerify };
       // Nothing verified, no CAs needed. Otherwise an explicit `ca` replaces Node's default store,
-      // so the bundled roots and NODE_EXTRA_CA_CERTS go in with the cert dirs' CAs.
-      const ca = !this.tlsVerify ? [] : tls.ca.length || (extra?.deferred && extra.pem) ? [...rootCertificates, ...(extra?.pem ? [extra.pem] : []), ...tls.ca] : undefined;
+      // so the bundled roots and NODE_EXTRA_CA_CERTS go in with the cert dirs' CAs; the variable's
+      // file is read only then, or when the launcher kept it from Node's store.
+      const extra = this.tlsVerify && (tls.ca.length || extraCaCertsDeferred()) ? await extraCaCerts() : undefined;
+      const ca = !this.tlsVerify ? [] : tls.ca.length || extra ? [...rootCertificates, ...(extra ? [extra] : []), ...tls.ca] : undefined;
       if (ca || tls.cert.length) {
         try {
           connect.secureContext = createSecureContext({ ...(ca ? { ca } : {}), ...(tls.cert.length ? { cert: tls.cert, key: tls.key } : {}) });

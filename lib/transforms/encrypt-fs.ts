@@ -74,8 +74,7 @@ export const ENCRYPT_REPORT = 'encryptFS';
 /** State key: where encryptFS put the keys artifact (so a manifest refresh can update it). */
 const KEYS_ARTIFACT_STATE = stateKey<string | false>('enclavify.encryptFS.keysArtifact');
 
-/** State key: the manifest this pipeline wrote last, its records made from the views (and its SHA-256), for refreshes. */
-/** The manifest this pipeline wrote, read back from its spooled bytes (see manifestFromLines); `release` deletes them. */
+/** State key: the manifest this pipeline wrote last (read back from its spooled bytes, see manifestFromLines) and its SHA-256, for refreshes; `release` deletes the bytes. */
 const MANIFEST_SOURCE_STATE = stateKey<{ source: ManifestSource; sha256: string; release: () => Promise<void> }>('enclavify.encryptFS.manifestSource');
 
 /** The encryptFS report section (no key material). */
