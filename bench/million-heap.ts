@@ -5,20 +5,13 @@
  * typed arrays, after a full GC) per merged entry, and the process's peak RSS so far. What the
  * view keeps per entry, not what the garbage collector lets pile up between collections.
  */
-import { readFileSync } from 'node:fs';
+import { liveBytes, peakRssMB } from './memory.js';
 import { layersRootFs } from '../lib/oci/rootfs.js';
 import { formatTreeLine } from '../lib/fs/tree.js';
 import { openImage } from '../lib/store/index.js';
 
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('bench/million-heap.ts: run node with --expose-gc');
-const hwmMB = () => Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024);
-const live = () => {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.external;
-};
+const live = () => liveBytes('bench/million-heap.ts');
+const hwmMB = peakRssMB;
 const t0 = performance.now();
 const base = live();
 const image = await openImage(process.argv[2]!);

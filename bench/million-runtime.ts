@@ -6,18 +6,12 @@
  * arrays, after a full GC), the peak RSS so far and the time. `npm run bench -- million` runs it
  * on the image it generated. Asserts nothing.
  */
-import { readFileSync } from 'node:fs';
+import { liveBytes, peakRssMB } from './memory.js';
 import { encryptFS, fileClassify, openImage, pipeline, refreshProtectionManifest, type Transform } from '../lib/index.js';
 
-const gc = (globalThis as { gc?: () => void }).gc;
-if (!gc) throw new Error('bench/million-runtime.ts: run node with --expose-gc');
-const hwmMB = () => Math.round(Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? NaN) / 1024);
-const liveMB = () => {
-  gc();
-  gc();
-  const m = process.memoryUsage();
-  return Math.round((m.heapUsed + m.external) / 1048576);
-};
+const hwmMB = peakRssMB;
+const liveMB = () => Math.round(liveBytes('bench/million-runtime.ts') / 1048576);
+liveMB(); // fails at once without --expose-gc
 const t0 = performance.now();
 const steps: Array<{ after: string; s: number; liveMB: number; peakRssMB: number }> = [];
 const mark = (after: string): Transform => ({
